@@ -1,10 +1,56 @@
 // trellis command line: dispatches a verb to its module (one file per verb in src/cli/).
 import { VERSION } from "../version.ts";
+import { UsageError } from "./args.ts";
 
-const [verb, ...rest] = process.argv.slice(2);
-if (verb === "version" || verb === "--version") {
-  console.log(`trellis ${VERSION} (bun ${Bun.version}, ${process.platform}-${process.arch})`);
-  process.exit(0);
+const HELP = `trellis ${VERSION} — a post-quantum overlay network in one binary
+
+Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
+
+  init [--state DIR]               create this node's identity, print its node id
+  up [--config FILE]               run the node in the foreground (systemd runs this)
+  status [--json]                  this node, its peers, the path to each
+  ping NODE [--count N]            reach NODE (name, node id or overlay address): path and RTT
+  version                          print the version
+
+Config: /etc/trellis/trellis.toml by default (annotated example: config/trellis.toml).
+Docs: README.md, docs/PROTOCOL.md.
+`;
+
+type Verb = { run(argv: string[]): number | Promise<number>; help: string };
+const VERBS: Record<string, () => Promise<Verb>> = {
+  init: () => import("./init.ts"),
+  up: () => import("./up.ts"),
+  status: () => import("./status.ts"),
+  ping: () => import("./ping.ts"),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
+    const sub = verb === "help" ? rest[0] : undefined;
+    if (sub && VERBS[sub]) process.stdout.write((await VERBS[sub]()).help);
+    else process.stdout.write(HELP);
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === "version" || verb === "--version") {
+    console.log(`trellis ${VERSION} (bun ${Bun.version}, ${process.platform}-${process.arch})`);
+    return 0;
+  }
+  const load = VERBS[verb];
+  if (!load) throw new UsageError(`unknown verb ${JSON.stringify(verb)}`);
+  return (await load()).run(rest);
 }
-console.error(`trellis: unknown verb ${JSON.stringify(verb ?? "")}; try 'trellis --help'`);
-process.exit(2);
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    if (e instanceof UsageError) {
+      console.error(`trellis: ${e.message}\nTry 'trellis --help'.`);
+      process.exit(2);
+    }
+    // Typed errors from config, identity, tun... carry a message meant for people.
+    console.error(`trellis: ${e.message}`);
+    if (process.env.TRELLIS_DEBUG) console.error(e.stack);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,33 @@
+// The local HTTP API (hono): status, peers and ping for the CLI and for people with curl.
+import { Hono } from "hono";
+import { NodeError, type Node } from "../node/node.ts";
+
+export function apiApp(node: Node): Hono {
+  const app = new Hono();
+  app.get("/v1/health", (c) => c.json({ ok: true, state: node.state }));
+  app.get("/v1/status", (c) => c.json(node.status()));
+  app.get("/v1/peers", (c) => c.json(node.status().peers));
+  app.get("/v1/ping", async (c) => {
+    const target = c.req.query("node");
+    if (!target) return c.json({ error: "missing query parameter 'node'" }, 400);
+    const timeout = Number(c.req.query("timeout_ms") ?? 3000);
+    if (!Number.isFinite(timeout) || timeout < 1 || timeout > 30000)
+      return c.json({ error: "timeout_ms must be between 1 and 30000" }, 400);
+    try {
+      const r = await node.ping(target, timeout);
+      return c.json({ id: r.peer.id, name: r.peer.name ?? null, ipv6: r.peer.ipv6, path: r.path, rtt_ms: r.rttMs });
+    } catch (e) {
+      if (e instanceof NodeError) return c.json({ error: e.message, code: e.code }, 404);
+      throw e;
+    }
+  });
+  app.onError((e, c) => c.json({ error: String(e?.message ?? e) }, 500));
+  app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
+  return app;
+}
+
+/** Serve the API on host:port; returns a stop function. */
+export function serveApi(node: Node, host: string, port: number): { port: number; stop(): void } {
+  const server = Bun.serve({ hostname: host, port, fetch: apiApp(node).fetch });
+  return { port: server.port!, stop: () => server.stop(true) };
+}

@@ -1,0 +1,44 @@
+// `trellis up`: run the node in the foreground until SIGINT or SIGTERM (systemd runs this).
+import { loadConfig, DEFAULT_CONFIG_PATH } from "../config/load.ts";
+import { loadIdentity } from "../identity/identity.ts";
+import { Node } from "../node/node.ts";
+import { serveApi } from "../api/app.ts";
+import { logger, setLogLevel } from "../log.ts";
+import { parse } from "./args.ts";
+
+export const help = `Usage: trellis up [--config FILE]
+
+Run this node in the foreground: open the TUN interface, reach the seeds,
+link to the peers in [network] allow and carry their packets. Logs go to
+stderr. SIGINT or SIGTERM stop it cleanly (links closed, TUN removed).
+
+  --config FILE   config file (default ${DEFAULT_CONFIG_PATH}; see config/trellis.toml)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { config: { type: "string", short: "c" } });
+  if (values.help) return (process.stdout.write(help), 0);
+  const config = loadConfig(values.config);
+  setLogLevel(config.node.logLevel);
+  const log = logger("up");
+  const identity = loadIdentity(config.node.stateDir);
+  const node = new Node(config, identity);
+  log("info", `node ${identity.public.id} (${config.node.name}) starting${config.file ? ` from ${config.file}` : ""}`);
+  await node.start();
+  const api = serveApi(node, config.api.listen.host, config.api.listen.port);
+  log("info", `api on http://${config.api.listen.host}:${api.port}`);
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log("info", `${signal}: stopping`);
+      api.stop();
+      await node.stop();
+      resolve(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+  });
+}

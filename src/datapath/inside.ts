@@ -1,0 +1,52 @@
+// Inside → out: packets the host sent into the TUN are routed by destination to a peer and sealed.
+//
+// Outbound flow: the TUN reader worker hands over a batch → for each packet, read the version and
+// destination → the overlay IPv6 address names the peer directly (its node-id bits), an IPv4
+// destination is looked up in the peers' claimed addresses → the session layer seals it to that
+// peer (or queues it while a handshake runs). Packets to nobody are dropped and counted.
+import { addressKey6, inOverlayPrefix6 } from "../identity/address.ts";
+import type { NodeId } from "../identity/identity.ts";
+import type { PeerTable } from "../node/peers.ts";
+import { dstOffset, ipv4Key, ipVersion } from "./ip.ts";
+
+export interface InsideStats {
+  txPackets: number;
+  noRoute: number;
+  notIp: number;
+}
+
+export class Inside {
+  readonly stats: InsideStats = { txPackets: 0, noRoute: 0, notIp: 0 };
+
+  constructor(
+    private readonly peers: PeerTable,
+    private readonly send: (to: NodeId, packet: Uint8Array) => void,
+  ) {}
+
+  /** Route and hand on one batch from the TUN. */
+  fromTun(packets: Uint8Array[]): void {
+    for (const p of packets) this.route(p);
+  }
+
+  private route(p: Uint8Array): void {
+    const v = ipVersion(p);
+    if (v === 0) {
+      this.stats.notIp++;
+      return;
+    }
+    const off = dstOffset(v);
+    let peer;
+    if (v === 6) {
+      const dst = p.subarray(off, off + 16);
+      if (inOverlayPrefix6(dst)) peer = this.peers.byAddress6Key(addressKey6(dst));
+    } else {
+      peer = this.peers.byIpv4Key(ipv4Key(p, off));
+    }
+    if (!peer) {
+      this.stats.noRoute++;
+      return;
+    }
+    this.stats.txPackets++;
+    this.send(peer.id, p);
+  }
+}

@@ -1,0 +1,66 @@
+// Out → inside: a decrypted payload from a peer is checked (the key is the route) and written to the TUN.
+//
+// Inbound flow: the session layer authenticated and decrypted a payload from `from` → if it is an IP
+// packet, its inner source address must belong to that identity (the IPv6 address derived from its
+// node id, or the IPv4 address it claimed) and its destination must be this node → write to the TUN.
+// Anything else is dropped and counted; non-IP payloads are overlay control messages for the node.
+import { addressKey6, inOverlayPrefix6 } from "../identity/address.ts";
+import type { NodeId } from "../identity/identity.ts";
+import type { PeerTable } from "../node/peers.ts";
+import { dstOffset, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
+
+export interface OutsideStats {
+  rxPackets: number;
+  spoofed: number;
+  notForUs: number;
+}
+
+export interface LocalAddresses {
+  key6: string;
+  ipv4Key?: number;
+}
+
+export class Outside {
+  readonly stats: OutsideStats = { rxPackets: 0, spoofed: 0, notForUs: 0 };
+
+  constructor(
+    private readonly peers: PeerTable,
+    private readonly local: LocalAddresses,
+    private readonly write: (packet: Uint8Array) => void,
+    private readonly control: (from: NodeId, payload: Uint8Array) => void,
+    private readonly onSpoof: (from: NodeId, packet: Uint8Array) => void = () => {},
+  ) {}
+
+  /** One authenticated payload from `from`. */
+  fromPeer(from: NodeId, payload: Uint8Array): void {
+    const v = ipVersion(payload);
+    if (v === 0) {
+      this.control(from, payload);
+      return;
+    }
+    const peer = this.peers.get(from);
+    const s = srcOffset(v), d = dstOffset(v);
+    let owned = false, mine = false;
+    if (v === 6) {
+      const src = payload.subarray(s, s + 16), dst = payload.subarray(d, d + 16);
+      owned = peer !== undefined && inOverlayPrefix6(src) && addressKey6(src) === peer.key6;
+      mine = inOverlayPrefix6(dst) && addressKey6(dst) === this.local.key6;
+    } else {
+      const ownV4 = peer?.ipv4Key;
+      owned = ownV4 !== undefined && ipv4Key(payload, s) === ownV4;
+      mine = this.local.ipv4Key !== undefined && ipv4Key(payload, d) === this.local.ipv4Key;
+    }
+    if (!owned) {
+      this.stats.spoofed++;
+      if (peer) peer.spoofDrops++;
+      this.onSpoof(from, payload);
+      return;
+    }
+    if (!mine) {
+      this.stats.notForUs++;
+      return;
+    }
+    this.stats.rxPackets++;
+    this.write(payload);
+  }
+}

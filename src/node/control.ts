@@ -1,0 +1,74 @@
+// Overlay control messages carried inside sessions beside IP packets: ping and pong for RTT.
+//
+// A session payload whose first nibble is 4 or 6 is an IP packet; anything else is control:
+//   0      1          5
+//   +------+----------+
+//   | type | probe id |      type 0x01 ping, 0x02 pong (the pong echoes the ping's id)
+//   +------+----------+
+import type { NodeId } from "../identity/identity.ts";
+
+export const CONTROL_PING = 0x01;
+export const CONTROL_PONG = 0x02;
+const CONTROL_BYTES = 5;
+
+interface Waiting {
+  to: NodeId;
+  sentAt: number;
+  resolve(rttMs: number): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Sends overlay pings and matches pongs; answers pings from peers. */
+export class Prober {
+  private nextId = 1;
+  private waiting = new Map<number, Waiting>();
+
+  constructor(
+    private readonly send: (to: NodeId, payload: Uint8Array) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Ping `to`; resolves to the RTT in ms, or null after `timeoutMs`. */
+  ping(to: NodeId, timeoutMs = 2000): Promise<number | null> {
+    const id = this.nextId++ >>> 0;
+    const msg = new Uint8Array(CONTROL_BYTES);
+    msg[0] = CONTROL_PING;
+    new DataView(msg.buffer).setUint32(1, id);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.waiting.set(id, { to, sentAt: this.now(), resolve, timer });
+      this.send(to, msg);
+    });
+  }
+
+  /** A control payload from an authenticated peer; returns the RTT when it completed one of our pings. */
+  receive(from: NodeId, payload: Uint8Array): number | undefined {
+    if (payload.length !== CONTROL_BYTES) return;
+    if (payload[0] === CONTROL_PING) {
+      const reply = Uint8Array.from(payload);
+      reply[0] = CONTROL_PONG;
+      this.send(from, reply);
+      return;
+    }
+    if (payload[0] !== CONTROL_PONG) return;
+    const id = new DataView(payload.buffer, payload.byteOffset).getUint32(1);
+    const w = this.waiting.get(id);
+    if (!w || w.to !== from) return;
+    this.waiting.delete(id);
+    clearTimeout(w.timer);
+    const rtt = this.now() - w.sentAt;
+    w.resolve(rtt);
+    return rtt;
+  }
+
+  stop(): void {
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.resolve(null);
+    }
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,298 @@
+// The node's life: down → up → closed. Wires identity, TUN, links, sessions and the API together.
+//
+// Ownership: the Node owns every part it starts and is the only one that calls across parts.
+//   TUN ──batch──▶ Inside ──route──▶ Sessions.send ──seal──▶ transmit ──▶ Link (pkt or ctl channel)
+//   Link ──▶ Sessions.receive ──open──▶ deliver ──▶ Outside (source check) ──▶ TUN
+// Signalling (LinkManager) tells the node who a link's peer is (its verified public identity);
+// the session handshake tells it what the peer claims (name, IPv4), checked against the allow-list.
+import { addressKey6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4 } from "../identity/address.ts";
+import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
+import type { Config } from "../config/schema.ts";
+import { Sessions } from "../session/sessions.ts";
+import { LinkManager } from "../tether/links.ts";
+import type { Link } from "../tether/webrtc.ts";
+import { startSeed } from "../seed/server.ts";
+import type { TunDevice } from "../tun/device.ts";
+import { openTun } from "../tun/linux.ts";
+import { Inside } from "../datapath/inside.ts";
+import { Outside } from "../datapath/outside.ts";
+import { ipv4KeyOf } from "../datapath/ip.ts";
+import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
+import { Prober } from "./control.ts";
+import { isHandshakePacket } from "./wire.ts";
+import { logger, type LogFn } from "../log.ts";
+
+/** MTU used when `[tun] mtu = "auto"` until path MTU discovery lands. */
+export const AUTO_MTU = 1400;
+const TICK_MS = 250;
+const RTT_PROBE_EVERY_MS = 5000;
+const PENDING_PER_PEER = 64;
+
+export type NodeState = "down" | "up" | "closed";
+
+export interface PeerStatus {
+  id: NodeId;
+  name: string | null;
+  ipv6: string;
+  ipv4: string | null;
+  path: string | null;
+  rtt_ms: number | null;
+  link: "none" | "connecting" | "open";
+  session: boolean;
+  allowed: boolean;
+  spoof_drops: number;
+}
+
+export interface NodeStatus {
+  node: { id: NodeId; name: string; ipv6: string; ipv4: string | null; tun: string; mtu: number; seed: boolean; uptime_s: number };
+  peers: PeerStatus[];
+  counters: Record<string, number>;
+}
+
+/** Parts a test may replace (an in-memory TUN, say). */
+export interface NodeParts {
+  openTun?: typeof openTun;
+}
+
+export class Node {
+  state: NodeState = "down";
+  readonly peers = new PeerTable();
+  private readonly allow: Set<NodeId>;
+  private readonly sessions: Sessions;
+  private readonly links: LinkManager;
+  private readonly prober: Prober;
+  private readonly inside: Inside;
+  private readonly outside: Outside;
+  private readonly pending = new Map<NodeId, Uint8Array[]>();
+  private tun?: TunDevice;
+  private seed?: { port: number; stop(): void | Promise<void> };
+  private ticker?: ReturnType<typeof setInterval>;
+  private lastProbe = 0;
+  private readonly startedAt = Date.now();
+  private readonly log: LogFn = logger("node");
+  readonly mtu: number;
+
+  constructor(readonly config: Config, readonly identity: Identity, private readonly parts: NodeParts = {}) {
+    this.allow = new Set(config.network.allow as NodeId[]);
+    for (const id of this.allow) if (id !== identity.public.id) this.peers.ensure(id);
+    this.mtu = config.tun.mtu === "auto" ? AUTO_MTU : config.tun.mtu;
+    const sessionLog = logger("session");
+    this.sessions = new Sessions({
+      identity,
+      claims: encodeClaims({ name: config.node.name, ipv4: config.node.ipv4?.address }),
+      accept: (remote) => this.admit(remote),
+      transmit: (to, packet) => this.transmit(to, packet),
+      deliver: (from, payload) => this.deliver(from, payload),
+      onEstablished: (peer, remote, claims) => this.established(peer, remote, claims),
+      onClosed: (peer, reason) => sessionLog("info", `session with ${peer} closed: ${reason}`),
+      log: (level, msg) => sessionLog(level, msg),
+    });
+    const linkLog = logger("link");
+    this.links = new LinkManager({
+      identity,
+      seeds: config.network.seeds,
+      accept: (remote) => this.admit(remote),
+      log: (level, msg) => linkLog(level, msg),
+    });
+    this.prober = new Prober((to, payload) => this.sessions.send(to, payload));
+    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet));
+    const ipv4 = config.node.ipv4 ? parseIpv4(config.node.ipv4.address) : null;
+    this.outside = new Outside(
+      this.peers,
+      { key6: addressKey6(ipv6BytesOf(identity.public.id)), ipv4Key: ipv4 ? ipv4KeyOf(ipv4) : undefined },
+      (packet) => this.tun?.writeOne(packet),
+      (from, payload) => this.control(from, payload),
+      (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
+    );
+  }
+
+  get id(): NodeId {
+    return this.identity.public.id;
+  }
+
+  /** Bring the node up: TUN, seed (if this node is one), signalling and links. */
+  async start(): Promise<void> {
+    if (this.state !== "down") throw new Error(`node: start() in state ${this.state}`);
+    const c = this.config;
+    if (c.relay.enabled) {
+      this.seed = await startSeed({ listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: logger("seed") });
+      this.log("info", `seed serving signalling and STUN on ${c.relay.listen.host}:${this.seed.port}`);
+    }
+    const open = this.parts.openTun ?? openTun;
+    this.tun = await open({
+      name: c.tun.name,
+      mtu: this.mtu,
+      ipv6: ipv6Of(this.id),
+      prefix6: OVERLAY_PREFIX6_LEN,
+      ipv4: c.node.ipv4?.address,
+      prefix4: c.node.ipv4?.prefix,
+    });
+    this.tun.onPackets((batch) => this.inside.fromTun(batch));
+    this.log("info", `tun ${this.tun.name} up: ${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}${c.node.ipv4 ? `, ${c.node.ipv4.address}/${c.node.ipv4.prefix}` : ""}, mtu ${this.mtu}`);
+    this.links.onIdentity((remote) => this.learn(remote));
+    this.links.onLink((link, remote) => this.linked(link, remote));
+    await this.links.start();
+    this.state = "up";
+    for (const id of this.allow) if (id !== this.id) this.links.connect(id);
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** Stop everything this node started; safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.ticker) clearInterval(this.ticker);
+    this.prober.stop();
+    await this.links.stop().catch((e) => this.log("warn", `stopping links: ${e}`));
+    await this.tun?.close().catch((e) => this.log("warn", `closing tun: ${e}`));
+    await this.seed?.stop();
+    this.log("info", "stopped");
+  }
+
+  /** Measure the RTT to a peer through the overlay, connecting first if needed. */
+  async ping(target: string, timeoutMs = 3000): Promise<{ peer: Peer; path: string | null; rttMs: number | null }> {
+    const peer = this.peers.resolve(target);
+    if (!peer) throw new NodeError("unknown-peer", `no known node matches ${JSON.stringify(target)} (node id, id prefix, name, or overlay address)`);
+    const rttMs = await this.prober.ping(peer.id, timeoutMs);
+    return { peer, path: this.pathTo(peer.id), rttMs };
+  }
+
+  status(): NodeStatus {
+    const c = this.config;
+    const peers = this.peers.all().map((p): PeerStatus => {
+      const link = this.links.link(p.id);
+      return {
+        id: p.id,
+        name: p.name ?? null,
+        ipv6: p.ipv6,
+        ipv4: p.ipv4 ?? null,
+        path: this.pathTo(p.id),
+        rtt_ms: p.rttMs === undefined ? null : Math.round(p.rttMs * 1000) / 1000,
+        link: link ? (link.state === "open" ? "open" : link.state === "connecting" ? "connecting" : "none") : "none",
+        session: this.sessions.isEstablished(p.id),
+        allowed: this.allow.has(p.id),
+        spoof_drops: p.spoofDrops,
+      };
+    });
+    return {
+      node: {
+        id: this.id,
+        name: c.node.name,
+        ipv6: ipv6Of(this.id),
+        ipv4: c.node.ipv4?.address ?? null,
+        tun: this.tun?.name ?? c.tun.name,
+        mtu: this.mtu,
+        seed: this.seed !== undefined,
+        uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      },
+      peers,
+      counters: {
+        tun_rx_packets: this.tun?.stats.rxPackets ?? 0,
+        tun_tx_packets: this.tun?.stats.txPackets ?? 0,
+        tun_tx_dropped: this.tun?.stats.txDropped ?? 0,
+        inside_no_route: this.inside.stats.noRoute,
+        outside_spoofed: this.outside.stats.spoofed,
+        outside_not_for_us: this.outside.stats.notForUs,
+        ...Object.fromEntries(Object.entries(this.sessions.stats).map(([k, v]) => [`session_${k}`, Number(v)])),
+      },
+    };
+  }
+
+  /** The path packets to `id` take now: "direct" over an open link, or null when there is none. */
+  private pathTo(id: NodeId): string | null {
+    const link = this.links.link(id);
+    return link && link.state === "open" && this.sessions.isEstablished(id) ? "direct" : null;
+  }
+
+  /** The allow-list check, shared by signalling and the handshake. */
+  private admit(remote: PublicIdentity): true | string {
+    if (remote.id === this.id) return "that is this node's own id";
+    if (!this.allow.has(remote.id)) return `node ${remote.id} is not in [network] allow`;
+    return true;
+  }
+
+  private learn(remote: PublicIdentity): void {
+    const p = this.peers.ensure(remote.id);
+    p.pub = remote;
+    this.sessions.learn(remote);
+  }
+
+  private linked(link: Link, remote: PublicIdentity): void {
+    this.learn(remote);
+    this.log("info", `link to ${remote.id} open`);
+    link.onPacket((b) => this.sessions.receive(b, link.peer));
+    link.onControl((b) => this.sessions.receive(b, link.peer));
+    link.onClose((reason) => this.log("info", `link to ${remote.id} closed: ${reason}`));
+    const queued = this.pending.get(remote.id);
+    this.pending.delete(remote.id);
+    if (queued?.length) for (const p of queued) this.sessions.send(remote.id, p);
+    else if (!this.sessions.isEstablished(remote.id)) this.sessions.send(remote.id, new Uint8Array(0));
+  }
+
+  /** A packet for a peer: seal it now, or hold it (bounded) until there is a link to seal it over. */
+  private sendTo(to: NodeId, packet: Uint8Array): void {
+    const peer = this.peers.get(to);
+    if (peer) peer.lastActive = Date.now();
+    if (peer?.pub && this.links.link(to)?.state === "open") {
+      this.sessions.send(to, packet);
+      return;
+    }
+    let q = this.pending.get(to);
+    if (!q) this.pending.set(to, (q = []));
+    if (q.length >= PENDING_PER_PEER) q.shift();
+    q.push(packet);
+    this.links.connect(to);
+  }
+
+  /** The session layer hands a sealed packet to the link toward `to`. */
+  private transmit(to: NodeId, packet: Uint8Array): void {
+    const link = this.links.link(to);
+    if (!link || link.state !== "open") {
+      this.links.connect(to);
+      return;
+    }
+    if (isHandshakePacket(packet)) link.sendControl(packet);
+    else link.sendPacket(packet);
+  }
+
+  private deliver(from: NodeId, payload: Uint8Array): void {
+    const peer = this.peers.get(from);
+    if (peer) peer.lastActive = Date.now();
+    this.outside.fromPeer(from, payload);
+  }
+
+  private control(from: NodeId, payload: Uint8Array): void {
+    const rtt = this.prober.receive(from, payload);
+    if (rtt !== undefined) {
+      const p = this.peers.get(from);
+      if (p) p.rttMs = rtt;
+    }
+  }
+
+  private established(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void {
+    this.learn(remote);
+    const refused = this.peers.applyClaims(peer, decodeClaims(claims));
+    if (refused) this.log("warn", `peer ${peer}: claim refused: ${refused}`);
+    const p = this.peers.get(peer)!;
+    this.log("info", `session with ${peer}${p.name ? ` (${p.name})` : ""} established${p.ipv4 ? `, ipv4 ${p.ipv4}` : ""}`);
+  }
+
+  private tick(): void {
+    this.sessions.tick();
+    const now = Date.now();
+    if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
+    this.lastProbe = now;
+    for (const p of this.peers.all()) {
+      if (this.sessions.isEstablished(p.id)) void this.prober.ping(p.id).then((rtt) => rtt !== null && (p.rttMs = rtt));
+      else if (this.allow.has(p.id)) this.links.connect(p.id);
+    }
+  }
+}
+
+export type NodeErrorCode = "unknown-peer";
+export class NodeError extends Error {
+  constructor(readonly code: NodeErrorCode, message: string) {
+    super(message);
+    this.name = "NodeError";
+  }
+}

@@ -1,0 +1,117 @@
+// The peer table: every node this node knows of, found by node id, overlay IPv6 or IPv4, or name.
+import { addressKey6, ipv6BytesOf, ipv6Of, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import { isNodeId, type NodeId, type PublicIdentity } from "../identity/identity.ts";
+import { ipv4KeyOf } from "../datapath/ip.ts";
+
+/** What a peer claimed about itself in its (signed, encrypted) handshake. */
+export interface Claims {
+  name?: string;
+  ipv4?: string;
+}
+
+export interface Peer {
+  readonly id: NodeId;
+  readonly ipv6: string;
+  /** 20 hex chars of the node id that appear in the IPv6 address. */
+  readonly key6: string;
+  pub?: PublicIdentity;
+  name?: string;
+  ipv4?: string;
+  /** `ipv4` as a 32-bit number, for per-packet checks. */
+  ipv4Key?: number;
+  /** Last measured end-to-end RTT in ms (overlay ping), if any. */
+  rttMs?: number;
+  /** When a packet was last received from or sent to this peer (ms). */
+  lastActive: number;
+  /** Packets dropped because their inner source did not belong to this peer. */
+  spoofDrops: number;
+}
+
+export function encodeClaims(c: Claims): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(c));
+}
+
+/** Claims are peer-supplied: parse defensively, keep only well-formed fields. */
+export function decodeClaims(b: Uint8Array): Claims {
+  if (b.length > 1024) return {};
+  try {
+    const v = JSON.parse(new TextDecoder().decode(b));
+    const out: Claims = {};
+    if (typeof v?.name === "string" && /^[a-z0-9-]{1,63}$/.test(v.name)) out.name = v.name;
+    if (typeof v?.ipv4 === "string" && parseIpv4(v.ipv4)) out.ipv4 = v.ipv4;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+export class PeerTable {
+  private byId = new Map<NodeId, Peer>();
+  private byKey6 = new Map<string, Peer>();
+  private byIpv4 = new Map<number, Peer>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** The peer with this id, created if new. */
+  ensure(id: NodeId): Peer {
+    let p = this.byId.get(id);
+    if (!p) {
+      const key6 = addressKey6(ipv6BytesOf(id));
+      p = { id, ipv6: ipv6Of(id), key6, lastActive: this.now(), spoofDrops: 0 };
+      this.byId.set(id, p);
+      this.byKey6.set(key6, p);
+    }
+    return p;
+  }
+
+  get(id: NodeId): Peer | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): Peer[] {
+    return [...this.byId.values()];
+  }
+
+  /**
+   * Record a peer's claims. An IPv4 address already held by another peer is refused
+   * (first come keeps it); returns a reason string when a claim was refused.
+   */
+  applyClaims(id: NodeId, c: Claims): string | undefined {
+    const p = this.ensure(id);
+    if (c.name) p.name = c.name;
+    if (!c.ipv4 || c.ipv4 === p.ipv4) return;
+    const key = ipv4KeyOf(parseIpv4(c.ipv4)!);
+    const holder = this.byIpv4.get(key);
+    if (holder && holder.id !== id) return `ipv4 ${c.ipv4} is already held by ${holder.id}`;
+    if (p.ipv4) this.byIpv4.delete(ipv4KeyOf(parseIpv4(p.ipv4)!));
+    p.ipv4 = c.ipv4;
+    p.ipv4Key = key;
+    this.byIpv4.set(key, p);
+  }
+
+  /** Lookup by the node-id bits of an overlay IPv6 address (see addressKey6). */
+  byAddress6Key(key6: string): Peer | undefined {
+    return this.byKey6.get(key6);
+  }
+
+  byIpv4Key(key: number): Peer | undefined {
+    return this.byIpv4.get(key);
+  }
+
+  /** Resolve what a person typed: node id, unique id prefix (≥ 6 chars), name, IPv6 or IPv4. */
+  resolve(what: string): Peer | undefined {
+    const s = what.trim().toLowerCase();
+    if (isNodeId(s)) return this.byId.get(s);
+    const v6 = parseIpv6(s);
+    if (v6) return this.byKey6.get(addressKey6(v6));
+    const v4 = parseIpv4(s);
+    if (v4) return this.byIpv4.get(ipv4KeyOf(v4));
+    const named = this.all().filter((p) => p.name === s);
+    if (named.length === 1) return named[0];
+    if (/^[0-9a-f]{6,31}$/.test(s)) {
+      const m = this.all().filter((p) => p.id.startsWith(s));
+      if (m.length === 1) return m[0];
+    }
+    return undefined;
+  }
+}
