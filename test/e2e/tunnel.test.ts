@@ -1,0 +1,123 @@
+// e2e: two nodes and a seed in namespaces: ping both ways (IPv6, IPv4), a 20 MB TCP transfer by hash,
+// a restart, a stranger refused, garbage at the seed. Real TUN, real werift, real processes.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { BUN, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+
+const root = isRoot();
+let net: TestNet, dir: string;
+let seed: TestNode, a: TestNode, b: TestNode, c: TestNode;
+
+function ping(from: TestNode, addr: string, count = 3): boolean {
+  const out = sh(["ip", "netns", "exec", from.ns, "ping", "-c", String(count), "-i", "0.2", "-W", "2", addr], { allowFail: true });
+  return /[1-9]\d* received/.test(out);
+}
+
+async function established(x: TestNode, y: TestNode) {
+  return waitFor(`${x.spec.name} ↔ ${y.spec.name} session`, () => {
+    const p = x.api("/v1/status").peers?.find((p: any) => p.id === y.id);
+    return p?.session && p?.path === "direct" && p?.ipv4 ? p : null;
+  }, 30000);
+}
+
+describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
+  beforeAll(async () => {
+    dir = tempDir("e2e-tunnel");
+    net = new TestNet("tun");
+    for (const h of ["seed", "a", "b", "c"]) net.addHost(h);
+    const seedUrl = `http://${net.host("seed").ip}:7443`;
+    seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
+    a = new TestNode(net, { host: "a", name: "alpha", ipv4: "100.64.0.2/24", seeds: [seedUrl] }, dir);
+    b = new TestNode(net, { host: "b", name: "bravo", ipv4: "100.64.0.3/24", seeds: [seedUrl] }, dir);
+    c = new TestNode(net, { host: "c", name: "charlie", ipv4: "100.64.0.4/24", seeds: [seedUrl] }, dir);
+    a.spec.allow = [b.id];
+    b.spec.allow = [a.id];
+    c.spec.allow = [a.id]; // c knows a, but a does not list c
+    for (const n of [a, b, c]) n.writeConfig();
+    await seed.start();
+    await Promise.all([a.start(), b.start(), c.start()]);
+  });
+
+  afterAll(async () => {
+    for (const n of [a, b, c, seed]) await n?.stop().catch(() => {});
+    net?.destroy();
+    if (dir) removeDir(dir);
+  });
+
+  test("a session forms and status shows it as direct", async () => {
+    const p = await established(a, b);
+    expect(p.name).toBe("bravo");
+    expect(p.ipv6).toBe(b.ipv6);
+    expect(p.ipv4).toBe("100.64.0.3");
+    const s = JSON.parse(a.cli(["status", "--json", "--config", a.configPath]).out);
+    expect(s.node).toMatchObject({ id: a.id, name: "alpha", ipv6: a.ipv6, ipv4: "100.64.0.2" });
+    const peer = s.peers.find((p: any) => p.id === b.id);
+    expect(peer).toMatchObject({ id: b.id, name: "bravo", ipv6: b.ipv6, ipv4: "100.64.0.3", path: "direct" });
+    expect("rtt_ms" in peer).toBe(true);
+  });
+
+  test("ping both ways over IPv6 and IPv4 through the TUN", async () => {
+    await established(a, b);
+    await established(b, a);
+    expect(ping(a, b.ipv6)).toBe(true);
+    expect(ping(b, a.ipv6)).toBe(true);
+    expect(ping(a, "100.64.0.3")).toBe(true);
+    expect(ping(b, "100.64.0.2")).toBe(true);
+  });
+
+  test("trellis ping by name prints the path and RTT", async () => {
+    await established(a, b);
+    const r = a.cli(["ping", "bravo", "--count", "2", "--interval", "0.2", "--config", a.configPath]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/reply from bravo .* path=direct time=\d+\.\d+ ms/);
+  });
+
+  test("a 20 MB TCP transfer arrives intact (sha256)", async () => {
+    await established(a, b);
+    const tool = join(ROOT, "test/lib/tcp.ts");
+    const server = spawn("ip", ["netns", "exec", b.ns, BUN, tool, "serve", "5201"], { stdio: ["ignore", "pipe", "pipe"] });
+    let got = "";
+    server.stdout.on("data", (d) => (got += d));
+    const done = new Promise((r) => server.on("exit", r));
+    await waitFor("tcp server", () => sh(["ip", "netns", "exec", b.ns, "ss", "-ltn"], { allowFail: true }).includes(":5201"));
+    const sent = JSON.parse(sh(["ip", "netns", "exec", a.ns, BUN, tool, "send", b.ipv6, "5201", String(20 * 1024 * 1024)]));
+    await done;
+    const recv = JSON.parse(got.trim());
+    expect(sent.bytes).toBe(20 * 1024 * 1024);
+    expect(recv).toEqual(sent);
+  });
+
+  test("a restarted node comes back and traffic resumes", async () => {
+    await established(a, b);
+    expect(await b.stop()).toBe(0);
+    await b.start();
+    await established(b, a);
+    await waitFor("ping after restart", () => ping(a, b.ipv6, 1), 30000);
+    expect(ping(b, "100.64.0.2")).toBe(true);
+  });
+
+  test("a node not on the allow-list gets nowhere, and the log says why", async () => {
+    const r = c.cli(["ping", a.id, "--count", "2", "--interval", "0.2", "--timeout", "1", "--config", c.configPath]);
+    expect(r.out).not.toMatch(/reply from/);
+    expect(ping(c, a.ipv6, 2)).toBe(false);
+    await waitFor("a's log names the refusal", () => a.logs().includes(`${c.id} is not in [network] allow`));
+    const peer = a.api("/v1/status").peers.find((p: any) => p.id === c.id);
+    expect(peer?.session ?? false).toBe(false);
+  });
+
+  test("garbage at the seed does not crash it", async () => {
+    const seedIp = net.host("seed").ip;
+    const junk = join(dir, "junk.bin");
+    await Bun.write(junk, crypto.getRandomValues(new Uint8Array(4096)));
+    sh(["ip", "netns", "exec", a.ns, "curl", "-s", "--max-time", "3", "-X", "POST", "--data-binary", `@${junk}`, `http://${seedIp}:7443/v1/signal`], { allowFail: true });
+    sh(["ip", "netns", "exec", a.ns, "curl", "-s", "--max-time", "3", "-H", "Upgrade: websocket", "-H", "Connection: Upgrade", `http://${seedIp}:7443/v1/signal`], { allowFail: true });
+    sh(["ip", "netns", "exec", a.ns, BUN, "-e", `const s = await Bun.udpSocket({}); for (let i = 0; i < 50; i++) s.send(crypto.getRandomValues(new Uint8Array(1 + i * 20)), 7443, "${seedIp}"); s.close();`]);
+    const health = sh(["ip", "netns", "exec", a.ns, "curl", "-sf", "--max-time", "3", `http://${seedIp}:7443/v1/health`], { allowFail: true });
+    expect(health).toContain("ok");
+    expect(seed.api("/v1/health").ok).toBe(true);
+    // The tunnel still works after the garbage.
+    expect(ping(a, b.ipv6, 1)).toBe(true);
+  });
+});

@@ -1,0 +1,141 @@
+// Real trellis nodes for e2e tests and the demo: each runs `trellis up` as its own process in a namespace.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { initIdentity, type NodeId } from "../../src/identity/identity.ts";
+import { ipv6Of } from "../../src/identity/address.ts";
+import { sh, type TestNet } from "./netns.ts";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BUN = join(ROOT, "node_modules/.bin/bun");
+export const CLI = join(ROOT, "src/cli/main.ts");
+
+export interface NodeSpec {
+  host: string;
+  name: string;
+  ipv4?: string;
+  seeds?: string[];
+  allow?: NodeId[];
+  relay?: boolean;
+  /** Extra TOML appended to the config. */
+  extra?: string;
+}
+
+/** Poll `fn` every 100 ms until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+export class TestNode {
+  readonly id: NodeId;
+  readonly ipv6: string;
+  readonly dir: string;
+  readonly configPath: string;
+  readonly logPath: string;
+  private proc?: ChildProcess;
+  private exited?: Promise<number | null>;
+
+  constructor(readonly net: TestNet, readonly spec: NodeSpec, baseDir: string) {
+    this.dir = join(baseDir, spec.name);
+    mkdirSync(this.dir, { recursive: true });
+    const identity = initIdentity(join(this.dir, "state"));
+    this.id = identity.public.id;
+    this.ipv6 = ipv6Of(this.id);
+    this.configPath = join(this.dir, "trellis.toml");
+    this.logPath = join(this.dir, "node.log");
+    this.writeConfig();
+  }
+
+  get ns(): string {
+    return this.net.host(this.spec.host).ns;
+  }
+
+  writeConfig(): void {
+    const s = this.spec;
+    const q = (v: string) => JSON.stringify(v);
+    const lines = [
+      "[node]",
+      `name = ${q(s.name)}`,
+      `state_dir = ${q(join(this.dir, "state"))}`,
+      ...(s.ipv4 ? [`ipv4 = ${q(s.ipv4)}`] : []),
+      `log_level = "debug"`,
+      "[network]",
+      `seeds = [${(s.seeds ?? []).map(q).join(", ")}]`,
+      `allow = [${(s.allow ?? []).map(q).join(", ")}]`,
+      "[relay]",
+      `enabled = ${s.relay ? "true" : "false"}`,
+      `listen = "0.0.0.0:7443"`,
+      s.extra ?? "",
+    ];
+    writeFileSync(this.configPath, lines.join("\n") + "\n");
+  }
+
+  /** Start `trellis up` in the host's namespace and wait until its API answers. */
+  async start(): Promise<void> {
+    const log = openSync(this.logPath, "a");
+    this.proc = spawn("ip", ["netns", "exec", this.ns, BUN, CLI, "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
+    this.exited = new Promise((res) => this.proc!.on("exit", (code) => res(code)));
+    await waitFor(`${this.spec.name} API`, async () => {
+      if (this.proc?.exitCode !== null) throw new Error(`node ${this.spec.name} exited: ${this.tail()}`);
+      return this.api("/v1/health").ok;
+    });
+  }
+
+  /** SIGTERM and wait for a clean exit. */
+  async stop(): Promise<number | null> {
+    if (!this.proc || this.proc.exitCode !== null) return this.proc?.exitCode ?? null;
+    this.proc.kill("SIGTERM");
+    const t = setTimeout(() => this.proc?.kill("SIGKILL"), 5000);
+    const code = await this.exited!;
+    clearTimeout(t);
+    return code;
+  }
+
+  kill(): void {
+    this.proc?.kill("SIGKILL");
+  }
+
+  /** GET the node's local API from inside its namespace. */
+  api(path: string): any {
+    const out = sh(["ip", "netns", "exec", this.ns, "curl", "-sf", "--max-time", "10", `http://127.0.0.1:7080${path}`], { allowFail: true });
+    return out ? JSON.parse(out) : {};
+  }
+
+  /** Run the trellis CLI inside the namespace, against this node's config. */
+  cli(args: string[]): { code: number; out: string; err: string } {
+    const r = Bun.spawnSync(["ip", "netns", "exec", this.ns, BUN, CLI, ...args]);
+    return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+  }
+
+  logs(): string {
+    try {
+      return readFileSync(this.logPath, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  tail(n = 30): string {
+    return this.logs().split("\n").slice(-n).join("\n");
+  }
+}
+
+export function tempDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `trellis-${tag}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
