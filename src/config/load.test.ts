@@ -1,0 +1,112 @@
+// Config loading: defaults, every key, and errors that name the key, the file and the line.
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, loadConfig, parseConfig } from "./load.ts";
+
+const F = "/etc/trellis/test.toml";
+function err(text: string): ConfigError {
+  try {
+    parseConfig(text, F);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("config", () => {
+  test("an empty file gives the defaults", () => {
+    const c = parseConfig("", F);
+    expect(c.tun).toEqual({ name: "trellis0", mtu: "auto" });
+    expect(c.api.listen).toEqual({ host: "127.0.0.1", port: 7080 });
+    expect(c.relay).toEqual({ enabled: false, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 });
+    expect(c.node.stateDir).toBe("/var/lib/trellis");
+    expect(c.node.idleTimeoutMs).toBe(60000);
+    expect(c.node.name).toMatch(/^[a-z0-9-]+$/);
+  });
+
+  test("every key with a good value", () => {
+    const c = parseConfig(
+      `[node]\nname = "alpha"\nstate_dir = "/tmp/x"\nipv4 = "100.64.0.2/24"\nidle_timeout = "5m"\nlog_level = "debug"\n` +
+        `[network]\nseeds = ["http://198.18.0.2:7443", "https://seed.example.net"]\nallow = ["8643D9F24BAE2B468337ED99E5C45424"]\n` +
+        `[tun]\nname = "tl0"\nmtu = 1420\n[relay]\nenabled = true\nlisten = "[::]:7443"\nmax_peers = 10\nbandwidth = "100mbit"\n[api]\nlisten = "127.0.0.1:9000"\n`,
+      F,
+    );
+    expect(c.node).toEqual({ name: "alpha", stateDir: "/tmp/x", ipv4: { address: "100.64.0.2", prefix: 24 }, idleTimeoutMs: 300000, logLevel: "debug" });
+    expect(c.network).toEqual({ seeds: ["http://198.18.0.2:7443", "https://seed.example.net"], allow: ["8643d9f24bae2b468337ed99e5c45424"] });
+    expect(c.tun).toEqual({ name: "tl0", mtu: 1420 });
+    expect(c.relay).toEqual({ enabled: true, listen: { host: "::", port: 7443 }, maxPeers: 10, bandwidthBps: 100e6 });
+    expect(c.api.listen).toEqual({ host: "127.0.0.1", port: 9000 });
+    expect(parseConfig(`[node]\nipv4 = "100.64.0.9"\nidle_timeout = 30`, F).node).toMatchObject({ ipv4: { address: "100.64.0.9", prefix: 10 }, idleTimeoutMs: 30000 });
+  });
+
+  test("an unknown section or key names itself and its line", () => {
+    const e1 = err(`[node]\nname = "a"\n\n[nodes]\nx = 1\n`);
+    expect(e1.code).toBe("unknown-key");
+    expect(e1.message).toStartWith(`${F}:4: [nodes]: unknown section`);
+    const e2 = err(`[node]\nname = "a"\n# comment\nnmae = "b"\n`);
+    expect(e2.message).toStartWith(`${F}:4: [node] nmae: unknown key`);
+    const e3 = err(`top = 1\n`);
+    expect(e3.message).toStartWith(`${F}:1: [top]: unknown section`);
+  });
+
+  test("wrong types are named with the key and line", () => {
+    const cases: [string, number, string][] = [
+      [`[relay]\nmax_peers = "ten"`, 2, "[relay] max_peers"],
+      [`[relay]\n\nenabled = "yes"`, 3, "[relay] enabled"],
+      [`[network]\nseeds = "http://a:1"`, 2, "[network] seeds"],
+      [`[node]\nname = 5`, 2, "[node] name"],
+      [`[tun]\nmtu = true`, 2, "[tun] mtu"],
+    ];
+    for (const [text, line, key] of cases) {
+      const e = err(text);
+      expect(e.code).toBe("type");
+      expect(e.message).toStartWith(`${F}:${line}: ${key}: expected`);
+    }
+  });
+
+  test("bad values are named with the key, line and value", () => {
+    const cases: [string, string, string][] = [
+      [`[node]\nname = "Not Valid"`, "[node] name", `"Not Valid"`],
+      [`[node]\nipv4 = "300.1.1.1"`, "[node] ipv4", `"300.1.1.1"`],
+      [`[node]\nipv4 = "127.0.0.1"`, "[node] ipv4", "loopback"],
+      [`[node]\nipv4 = "100.64.0.1/33"`, "[node] ipv4", "/33"],
+      [`[node]\nidle_timeout = "soon"`, "[node] idle_timeout", `"soon"`],
+      [`[node]\nlog_level = "loud"`, "[node] log_level", `"loud"`],
+      [`[network]\nseeds = ["http://ok:1", "ftp://x:2"]`, "[network] seeds", "entry 1"],
+      [`[network]\nallow = ["abc"]`, "[network] allow", "entry 0"],
+      [`[tun]\nname = "a/b"`, "[tun] name", `"a/b"`],
+      [`[tun]\nname = "sixteen-chars-xx"`, "[tun] name", "sixteen"],
+      [`[tun]\nmtu = 100`, "[tun] mtu", "100"],
+      [`[relay]\nlisten = "0.0.0.0:99999"`, "[relay] listen", "99999"],
+      [`[relay]\nmax_peers = 0`, "[relay] max_peers", "0"],
+      [`[relay]\nbandwidth = "fast"`, "[relay] bandwidth", `"fast"`],
+      [`[api]\nlisten = "localhost"`, "[api] listen", `"localhost"`],
+    ];
+    for (const [text, key, shown] of cases) {
+      const e = err(text);
+      expect(e.code).toBe("value");
+      expect(e.message).toStartWith(`${F}:2: ${key}: `);
+      expect(e.message).toContain(shown);
+    }
+  });
+
+  test("TOML syntax errors name the file", () => {
+    const e = err(`[node]\nname = "a\n`);
+    expect(e.code).toBe("syntax");
+    expect(e.message).toStartWith(F);
+  });
+
+  test("a missing explicit file is an io error; a missing default file means defaults", () => {
+    expect(() => loadConfig("/nonexistent/trellis.toml")).toThrow(/nonexistent\/trellis.toml: no such file/);
+  });
+
+  test("the annotated examples in config/ parse", () => {
+    for (const f of ["trellis.toml", "seed.toml"]) {
+      const path = join(import.meta.dir, "../../config", f);
+      expect(() => parseConfig(readFileSync(path, "utf8"), path)).not.toThrow();
+    }
+    expect(loadConfig(join(import.meta.dir, "../../config/seed.toml")).relay.enabled).toBe(true);
+  });
+});

@@ -1,0 +1,169 @@
+// The config's shape: every section and key, its type, its default, and the resolved Config the node uses.
+//
+// Each key has a parser that takes the raw TOML value and returns the resolved value or throws a
+// KeyProblem naming what was expected; load.ts turns that into a ConfigError with file and line.
+import { hostname } from "node:os";
+import { parseIpv4, parseIpv6 } from "../identity/address.ts";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface Config {
+  file: string | null;
+  node: { name: string; stateDir: string; ipv4?: { address: string; prefix: number }; idleTimeoutMs: number; logLevel: "debug" | "info" | "warn" };
+  network: { seeds: string[]; allow: string[] };
+  tun: { name: string; mtu: number | "auto" };
+  relay: { enabled: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
+  api: { listen: HostPort };
+}
+
+/** What was wrong with one value ("expected ..., got ..."). */
+export class KeyProblem extends Error {
+  constructor(readonly kind: "type" | "value", message: string) {
+    super(message);
+  }
+}
+
+const show = (v: unknown) => (typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : typeof v === "object" ? "a table" : String(v));
+const type = (want: string, v: unknown) => new KeyProblem("type", `expected ${want}, got ${show(v)}`);
+const value = (want: string, v: unknown) => new KeyProblem("value", `expected ${want}, got ${show(v)}`);
+
+function str(v: unknown): string {
+  if (typeof v !== "string") throw type("a string", v);
+  return v;
+}
+function int(v: unknown, min: number, max: number, what = `an integer from ${min} to ${max}`): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) throw type(what, v);
+  if (v < min || v > max) throw value(what, v);
+  return v;
+}
+
+export function parseName(v: unknown): string {
+  const s = str(v);
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(s)) throw value("a name of 1-63 lowercase letters, digits and '-'", v);
+  return s;
+}
+
+export function parseIpv4Cidr(v: unknown): { address: string; prefix: number } {
+  const s = str(v);
+  const [addr, len, ...rest] = s.split("/");
+  const b = parseIpv4(addr);
+  const prefix = len === undefined ? 10 : Number(len);
+  const want = 'an IPv4 address like "100.64.0.2" or "100.64.0.2/24"';
+  if (!b || rest.length || !Number.isInteger(prefix) || prefix < 1 || prefix > 32) throw value(want, v);
+  if (b[0] === 0 || b[0] === 127 || b[0] >= 224) throw value(`${want} (not 0.x, loopback, multicast or reserved)`, v);
+  return { address: addr, prefix };
+}
+
+export function parseDuration(v: unknown): number {
+  if (typeof v === "number" && Number.isInteger(v) && v > 0) return v * 1000;
+  const m = typeof v === "string" ? /^(\d+)(ms|s|m|h)$/.exec(v) : null;
+  if (!m || Number(m[1]) === 0) throw (typeof v === "string" || typeof v === "number" ? value : type)('a duration like "60s", "5m", "1h" or seconds', v);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms"];
+}
+
+export function parseSeed(v: unknown): string {
+  const s = str(v);
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw value('a seed URL like "http://HOST:PORT"', v);
+  }
+  if ((u.protocol !== "http:" && u.protocol !== "https:") || !u.hostname || (u.pathname !== "/" && u.pathname !== "") || u.search)
+    throw value('a seed URL like "http://HOST:PORT"', v);
+  return `${u.protocol}//${u.host}`;
+}
+
+export function parseListen(v: unknown): HostPort {
+  const s = str(v);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(s);
+  const want = 'an address like "127.0.0.1:7080" or "[::1]:7080"';
+  if (!m) throw value(want, v);
+  const host = m[1] ?? m[2];
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw value(want, v);
+  if (m[1] !== undefined && !parseIpv6(m[1])) throw value(want, v);
+  if (m[2] !== undefined && !parseIpv4(m[2]) && !/^[a-zA-Z0-9.-]+$/.test(m[2])) throw value(want, v);
+  return { host, port };
+}
+
+export function parseBandwidth(v: unknown): number {
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0) return v;
+  const m = typeof v === "string" ? /^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit)$/i.exec(v) : null;
+  if (!m) throw (typeof v === "string" || typeof v === "number" ? value : type)('a rate like "100mbit", "1gbit", or bits per second', v);
+  return Math.round(Number(m[1]) * { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 }[m[2].toLowerCase() as "bit"]);
+}
+
+function list<T>(v: unknown, item: (x: unknown, i: number) => T): T[] {
+  if (!Array.isArray(v)) throw type("an array", v);
+  return v.map((x, i) => {
+    try {
+      return item(x, i);
+    } catch (e) {
+      if (e instanceof KeyProblem) throw new KeyProblem(e.kind, `entry ${i}: ${e.message}`);
+      throw e;
+    }
+  });
+}
+
+function nodeName(): string {
+  const h = hostname().toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 63);
+  return h || "trellis";
+}
+
+/** Every section and key: its parser and where it lands in Config. */
+export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => void>> = {
+  node: {
+    name: (v, c) => void (c.node.name = parseName(v)),
+    state_dir: (v, c) => void (c.node.stateDir = str(v)),
+    ipv4: (v, c) => void (c.node.ipv4 = parseIpv4Cidr(v)),
+    idle_timeout: (v, c) => void (c.node.idleTimeoutMs = parseDuration(v)),
+    log_level: (v, c) => {
+      if (v !== "debug" && v !== "info" && v !== "warn") throw (typeof v === "string" ? value : type)('one of "debug", "info", "warn"', v);
+      c.node.logLevel = v;
+    },
+  },
+  network: {
+    seeds: (v, c) => void (c.network.seeds = list(v, parseSeed)),
+    allow: (v, c) =>
+      void (c.network.allow = list(v, (x) => {
+        const s = str(x).toLowerCase();
+        if (!/^[0-9a-f]{32}$/.test(s)) throw value("a node id (32 hex characters, from 'trellis init')", x);
+        return s;
+      })),
+  },
+  tun: {
+    name: (v, c) => {
+      const s = str(v);
+      if (!/^[^\s/:]{1,15}$/.test(s) || s === "." || s === "..") throw value("an interface name of 1-15 characters without '/', ':' or spaces", v);
+      c.tun.name = s;
+    },
+    mtu: (v, c) => void (c.tun.mtu = v === "auto" ? "auto" : int(v, 1280, 65535, '"auto" or an integer from 1280 to 65535')),
+  },
+  relay: {
+    enabled: (v, c) => {
+      if (typeof v !== "boolean") throw type("true or false", v);
+      c.relay.enabled = v;
+    },
+    listen: (v, c) => void (c.relay.listen = parseListen(v)),
+    max_peers: (v, c) => void (c.relay.maxPeers = int(v, 1, 1_000_000, "an integer ≥ 1")),
+    bandwidth: (v, c) => void (c.relay.bandwidthBps = parseBandwidth(v)),
+  },
+  api: {
+    listen: (v, c) => void (c.api.listen = parseListen(v)),
+  },
+};
+
+export function defaults(file: string | null): Config {
+  return {
+    file,
+    node: { name: nodeName(), stateDir: "/var/lib/trellis", idleTimeoutMs: 60_000, logLevel: "info" },
+    network: { seeds: [], allow: [] },
+    tun: { name: "trellis0", mtu: "auto" },
+    relay: { enabled: false, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 },
+    api: { listen: { host: "127.0.0.1", port: 7080 } },
+  };
+}
