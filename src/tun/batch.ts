@@ -1,0 +1,29 @@
+// The layout of one batch passed from the reader worker to the main thread (one transferable buffer):
+//   u32 count | u32 len[count] | packet bytes, back to back
+export function packBatch(buf: Uint8Array, stride: number, lens: Int32Array, n: number): ArrayBuffer {
+  let total = 0;
+  for (let i = 0; i < n; i++) total += lens[i];
+  const out = new ArrayBuffer(4 + 4 * n + total);
+  const head = new Uint32Array(out, 0, 1 + n);
+  head[0] = n;
+  const bytes = new Uint8Array(out);
+  let off = 4 + 4 * n;
+  for (let i = 0; i < n; i++) {
+    head[1 + i] = lens[i];
+    bytes.set(buf.subarray(i * stride, i * stride + lens[i]), off);
+    off += lens[i];
+  }
+  return out;
+}
+
+export function unpackBatch(ab: ArrayBuffer): Uint8Array[] {
+  const n = new Uint32Array(ab, 0, 1)[0];
+  const lens = new Uint32Array(ab, 4, n);
+  const out: Uint8Array[] = new Array(n);
+  let off = 4 + 4 * n;
+  for (let i = 0; i < n; i++) {
+    out[i] = new Uint8Array(ab, off, lens[i]);
+    off += lens[i];
+  }
+  return out;
+}

@@ -1,0 +1,36 @@
+// The TUN seam: a device that hands over batches of IP packets and takes packets to deliver.
+export interface TunStats {
+  rxPackets: number;
+  txPackets: number;
+  txDropped: number;
+}
+
+export interface TunDevice {
+  readonly name: string;
+  readonly mtu: number;
+  /** Deliver batches of packets read from the device; each packet may be kept by the handler. */
+  onPackets(handler: (packets: Uint8Array[]) => void): void;
+  /** Write packets to the device (non-blocking; a full device drops and counts). */
+  write(packets: Uint8Array[]): void;
+  writeOne(packet: Uint8Array): void;
+  readonly stats: TunStats;
+  /** Stop reading and close the device; the kernel removes the interface. */
+  close(): Promise<void>;
+}
+
+export interface TunOptions {
+  name: string;
+  mtu: number;
+  ipv6: string;
+  prefix6: number;
+  ipv4?: string;
+  prefix4?: number;
+}
+
+export type TunErrorCode = "permission" | "no-device" | "busy" | "configure" | "io";
+export class TunError extends Error {
+  constructor(readonly code: TunErrorCode, message: string) {
+    super(message);
+    this.name = "TunError";
+  }
+}

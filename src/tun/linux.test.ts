@@ -1,0 +1,55 @@
+// The real TUN device in a network namespace: ICMP and ICMPv6 echo answered through it, and the host
+// keeps only the overlay prefixes as routes. Needs root; skipped otherwise.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+
+const root = process.getuid?.() === 0;
+const NS = `trl-tun-${process.pid}`;
+const BUN = join(import.meta.dir, "../../node_modules/.bin/bun");
+const run = (...cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
+let fixture: ChildProcess;
+
+describe.skipIf(!root)("linux TUN (namespace)", () => {
+  beforeAll(async () => {
+    run("ip", "netns", "del", NS);
+    expect(run("ip", "netns", "add", NS).status).toBe(0);
+    run("ip", "-n", NS, "link", "set", "lo", "up");
+    fixture = spawn("ip", ["netns", "exec", NS, BUN, join(import.meta.dir, "echo-fixture.ts"), "tltest0", "fd74:7265:6c6c::1", "100.64.9.1"], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      fixture.stdout!.on("data", (d) => String(d).includes("ready") && resolve());
+      fixture.on("exit", (c) => reject(new Error(`fixture exited ${c}`)));
+    });
+  });
+
+  afterAll(() => {
+    fixture?.kill("SIGKILL");
+    run("ip", "netns", "del", NS);
+  });
+
+  test("the interface is up with its addresses and MTU", () => {
+    const link = run("ip", "-n", NS, "-j", "addr", "show", "dev", "tltest0");
+    const info = JSON.parse(link.stdout)[0];
+    expect(info.mtu).toBe(1400);
+    expect(info.flags).toContain("UP");
+    const addrs = info.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`);
+    expect(addrs).toContain("fd74:7265:6c6c::1/48");
+    expect(addrs).toContain("100.64.9.1/24");
+  });
+
+  test("echo requests routed into the TUN are answered through it (IPv4 and IPv6)", () => {
+    const v6 = run("ip", "netns", "exec", NS, "ping", "-c", "3", "-i", "0.2", "-W", "2", "fd74:7265:6c6c::2");
+    expect(v6.stdout).toMatch(/3 received/);
+    const v4 = run("ip", "netns", "exec", NS, "ping", "-c", "3", "-i", "0.2", "-W", "2", "100.64.9.2");
+    expect(v4.stdout).toMatch(/3 received/);
+  });
+
+  test("only the overlay prefixes were added as routes; no default route", () => {
+    const r4 = run("ip", "-n", NS, "route").stdout.trim().split("\n");
+    expect(r4).toEqual(["100.64.9.0/24 dev tltest0 proto kernel scope link src 100.64.9.1"]);
+    const r6 = run("ip", "-n", NS, "-6", "route").stdout;
+    expect(r6).toContain("fd74:7265:6c6c::/48 dev tltest0");
+    expect(r6).not.toContain("default");
+    expect(run("ip", "-n", NS, "rule").stdout.trim().split("\n").length).toBe(3); // the kernel's three
+  });
+});

@@ -1,0 +1,106 @@
+// The Linux TUN device: /dev/net/tun through bun:ffi, addresses set with `ip`, reads in a Worker.
+//
+// The host gets nothing but the overlay prefixes on this interface (the kernel's connected routes for
+// its own addresses): no other routes, rules or fwmarks. Closing the fd removes the interface.
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { tunLib } from "./ffi.ts";
+import { unpackBatch } from "./batch.ts";
+import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
+
+const BATCH = 64;
+const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL" };
+
+function ip(args: string[]): void {
+  const r = spawnSync("ip", args, { encoding: "utf8" });
+  if (r.error) throw new TunError("configure", `cannot run 'ip' (iproute2): ${r.error.message}`);
+  if (r.status !== 0) throw new TunError("configure", `ip ${args.join(" ")}: ${(r.stderr || "").trim()}`);
+}
+
+export async function openTun(opts: TunOptions): Promise<TunDevice> {
+  const lib = tunLib();
+  const nameOut = new Uint8Array(16);
+  const fd = lib.tun_open(Buffer.from(opts.name + "\0"), nameOut);
+  if (fd < 0) {
+    const e = -fd;
+    const code = e === 1 || e === 13 ? "permission" : e === 2 || e === 19 ? "no-device" : e === 16 ? "busy" : "io";
+    const why =
+      code === "permission" ? "needs root or CAP_NET_ADMIN" :
+      code === "no-device" ? "/dev/net/tun is missing (load the tun module: modprobe tun)" :
+      code === "busy" ? "the interface is in use (another trellis running?)" : `error ${ERRNO[e] ?? e}`;
+    throw new TunError(code, `cannot open TUN device ${JSON.stringify(opts.name)}: ${why}`);
+  }
+  const name = Buffer.from(nameOut).toString("latin1").replace(/\0.*$/s, "");
+  try {
+    ip(["link", "set", "dev", name, "mtu", String(opts.mtu)]);
+    // The overlay address is unique by construction: skip duplicate address detection so it is usable at once.
+    try {
+      writeFileSync(`/proc/sys/net/ipv6/conf/${name}/accept_dad`, "0");
+    } catch {}
+    ip(["-6", "addr", "add", `${opts.ipv6}/${opts.prefix6}`, "dev", name, "nodad"]);
+    if (opts.ipv4) ip(["addr", "add", `${opts.ipv4}/${opts.prefix4 ?? 10}`, "dev", name]);
+    ip(["link", "set", "dev", name, "up"]);
+  } catch (e) {
+    lib.tun_close(fd);
+    throw e;
+  }
+  return new LinuxTun(fd, name, opts.mtu);
+}
+
+class LinuxTun implements TunDevice {
+  readonly stats: TunStats = { rxPackets: 0, txPackets: 0, txDropped: 0 };
+  private worker?: Worker;
+  private readonly stop = new SharedArrayBuffer(4);
+  private closed = false;
+  private readonly lib = tunLib();
+
+  constructor(private readonly fd: number, readonly name: string, readonly mtu: number) {}
+
+  onPackets(handler: (packets: Uint8Array[]) => void): void {
+    if (this.worker) throw new TunError("io", `${this.name}: onPackets called twice`);
+    const w = new Worker(new URL("./reader-worker.ts", import.meta.url).href);
+    this.worker = w;
+    w.onmessage = (e: MessageEvent) => {
+      if (e.data instanceof ArrayBuffer) {
+        const packets = unpackBatch(e.data);
+        this.stats.rxPackets += packets.length;
+        handler(packets);
+      } else if (e.data?.error) {
+        process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
+      }
+    };
+    // Room for the largest packet the MTU allows, plus slack for a device that sends more.
+    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop });
+  }
+
+  writeOne(packet: Uint8Array): void {
+    if (this.closed) return;
+    const r = this.lib.tun_write(this.fd, packet, packet.length);
+    if (r < 0) this.stats.txDropped++;
+    else this.stats.txPackets++;
+  }
+
+  write(packets: Uint8Array[]): void {
+    for (const p of packets) this.writeOne(p);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const w = this.worker;
+    if (w) {
+      Atomics.store(new Int32Array(this.stop), 0, 1);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        w.addEventListener("message", (e: MessageEvent) => {
+          if (e.data?.stopped) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      w.terminate();
+    }
+    this.lib.tun_close(this.fd);
+  }
+}
