@@ -1,0 +1,201 @@
+// Two Sessions wired back to back in memory: handshake, data both ways, refusals, rekey, replay, garbage.
+import { describe, expect, test } from "bun:test";
+import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
+import { Sessions, type SessionsOptions } from "./sessions.ts";
+import { isHandshakePacket, TYPE_INIT_FRAGMENT } from "./wire.ts";
+
+const A = generateIdentity(new Uint8Array(128).fill(11));
+const B = generateIdentity(new Uint8Array(128).fill(12));
+const C = generateIdentity(new Uint8Array(128).fill(13));
+
+interface Side {
+  s: Sessions;
+  got: Uint8Array[];
+  wire: Uint8Array[]; // everything this side transmitted
+  established: NodeId[];
+}
+
+function pair(opts: { accept?: SessionsOptions["accept"]; clock?: { t: number }; limits?: SessionsOptions["limits"]; drop?: (p: Uint8Array) => boolean } = {}) {
+  const clock = opts.clock ?? { t: 1_000_000 };
+  const sides: Record<string, Side> = {};
+  const make = (me: Identity, name: string, other: string): Side => {
+    const side: Side = { got: [], wire: [], established: [], s: undefined as unknown as Sessions };
+    side.s = new Sessions({
+      identity: me,
+      claims: new TextEncoder().encode(`{"name":"${name}"}`),
+      accept: opts.accept ?? (() => true),
+      transmit: (_to, p) => {
+        side.wire.push(Uint8Array.from(p));
+        if (!opts.drop?.(p)) sides[other].s.receive(p, me.public.id);
+      },
+      deliver: (_from, p) => side.got.push(Uint8Array.from(p)),
+      onEstablished: (peer) => side.established.push(peer),
+      now: () => clock.t,
+      limits: opts.limits,
+    });
+    return side;
+  };
+  sides.a = make(A, "a", "b");
+  sides.b = make(B, "b", "a");
+  sides.a.s.learn(B.public);
+  sides.b.s.learn(A.public);
+  return { a: sides.a, b: sides.b, clock };
+}
+
+const msg = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe("sessions", () => {
+  test("a handshake completes and data flows both ways", () => {
+    const { a, b } = pair();
+    a.s.send(B.public.id, msg("hello b"));
+    expect(b.got.map(text)).toEqual(["hello b"]);
+    expect(a.s.isEstablished(B.public.id)).toBe(true);
+    expect(b.s.isEstablished(A.public.id)).toBe(true);
+    b.s.send(A.public.id, msg("hello a"));
+    expect(a.got.map(text)).toEqual(["hello a"]);
+    expect(text(b.s.remote(A.public.id)!.claims)).toBe('{"name":"a"}');
+    expect(a.established).toEqual([B.public.id]);
+    expect(b.established).toEqual([A.public.id]);
+  });
+
+  test("the responder never sends more bytes than it received before the initiator is proven", () => {
+    const { a, b } = pair();
+    a.s.send(B.public.id, msg("x"));
+    const init = a.wire.filter(isHandshakePacket).reduce((n, p) => n + p.length, 0);
+    const resp = b.wire.filter(isHandshakePacket).reduce((n, p) => n + p.length, 0);
+    expect(resp).toBeGreaterThan(0);
+    expect(resp).toBeLessThan(init);
+  });
+
+  test("accept() refusing stops the handshake: no reply at all", () => {
+    const { a, b } = pair({ accept: (remote) => (remote.id === A.public.id ? "not on the allow-list" : true) });
+    a.s.send(B.public.id, msg("let me in"));
+    expect(b.wire.length).toBe(0);
+    expect(b.got.length).toBe(0);
+    expect(b.s.stats.rxRefused).toBe(1);
+    expect(a.s.isEstablished(B.public.id)).toBe(false);
+  });
+
+  test("an initiation from someone who does not know our public key gets silence (bad mac1)", () => {
+    const { a, b } = pair();
+    // C thinks it is talking to B but uses A's public identity in place of B's: mac1 is keyed wrong.
+    const c = new Sessions({
+      identity: C, claims: new Uint8Array(0), accept: () => true,
+      transmit: (_to, p) => b.s.receive(p, C.public.id), deliver: () => {},
+    });
+    c.learn({ ...A.public, id: B.public.id });
+    c.send(B.public.id, msg("scan"));
+    expect(b.s.stats.rxBadMac1).toBe(1);
+    expect(b.wire.length).toBe(0);
+  });
+
+  test("a replayed initiation is refused; tampered and truncated ones are dropped", () => {
+    const { a, b } = pair();
+    a.s.send(B.public.id, msg("one"));
+    const initFrags = a.wire.filter((p) => p[0] === TYPE_INIT_FRAGMENT);
+    const before = b.wire.length;
+    for (const f of initFrags) b.s.receive(f, A.public.id); // replay
+    expect(b.wire.length).toBe(before);
+    expect(b.s.stats.handshakeErrors).toBe(1);
+    // Tamper one byte in the middle fragment: mac1 no longer matches.
+    const tampered = initFrags.map((f) => Uint8Array.from(f));
+    tampered[3][500] ^= 1;
+    for (const f of tampered) b.s.receive(f, A.public.id);
+    expect(b.s.stats.rxBadMac1).toBe(1);
+    // Truncated: drop the last fragment, then a short last fragment.
+    for (const f of initFrags.slice(0, -1)) b.s.receive(f, C.public.id);
+    b.s.receive(initFrags[initFrags.length - 1].subarray(0, 20), C.public.id);
+    expect(b.wire.length).toBe(before);
+  });
+
+  test("tampered and replayed data packets are dropped and counted", () => {
+    let holding = false;
+    const { a, b } = pair({ drop: () => holding });
+    a.s.send(B.public.id, msg("first"));
+    const last = a.wire[a.wire.length - 1];
+    b.s.receive(last, A.public.id); // replay of a delivered packet
+    expect(b.s.stats.rxReplay).toBe(1);
+    holding = true;
+    a.s.send(B.public.id, msg("second"));
+    holding = false;
+    const fresh = a.wire[a.wire.length - 1];
+    const bad = Uint8Array.from(fresh);
+    bad[bad.length - 1] ^= 1;
+    b.s.receive(bad, A.public.id); // tag fails: the window must not move
+    expect(b.s.stats.rxBadTag).toBe(1);
+    b.s.receive(fresh, A.public.id); // the genuine packet with the same counter still gets in
+    expect(b.got.map(text)).toEqual(["first", "second"]);
+  });
+
+  test("garbage never throws", () => {
+    const { b } = pair();
+    for (let i = 0; i < 300; i++) {
+      const g = crypto.getRandomValues(new Uint8Array(1 + ((i * 37) % 1300)));
+      if (i % 3 === 0) g[0] = 0xc1 + (i % 4);
+      b.s.receive(g, A.public.id);
+    }
+    b.s.receive(new Uint8Array(0));
+    expect(b.got.length).toBe(0);
+  });
+
+  test("rekey after time: a new handshake, and the old keypair still opens packets in flight", () => {
+    const clock = { t: 1_000_000 };
+    let hold: Uint8Array[] | null = null;
+    const { a, b } = pair({ clock, drop: (p) => (hold && !isHandshakePacket(p) ? (hold.push(Uint8Array.from(p)), true) : false) });
+    a.s.send(B.public.id, msg("before"));
+    const started = a.s.stats.handshakesStarted;
+    hold = [];
+    a.s.send(B.public.id, msg("in flight")); // sealed with the old keypair, held back
+    clock.t += 121_000;
+    const held = hold;
+    hold = null;
+    a.s.send(B.public.id, msg("after")); // old enough: sent, and a rekey starts
+    expect(a.s.stats.handshakesStarted).toBe(started + 1);
+    for (const p of held) b.s.receive(p, A.public.id);
+    expect(b.got.map(text)).toEqual(["before", "after", "in flight"]);
+    a.s.send(B.public.id, msg("new keys"));
+    expect(b.got.map(text).at(-1)).toBe("new keys");
+  });
+
+  test("rekey after a count of messages", () => {
+    const { a, b } = pair({ limits: { rekeyAfterMessages: 5 } });
+    for (let i = 0; i < 12; i++) a.s.send(B.public.id, msg(`m${i}`));
+    expect(a.s.stats.handshakesStarted).toBeGreaterThanOrEqual(2);
+    expect(b.got.length).toBe(12);
+  });
+
+  test("expired keys are not used; a fresh handshake follows", () => {
+    const clock = { t: 1_000_000 };
+    const { a, b } = pair({ clock });
+    a.s.send(B.public.id, msg("one"));
+    clock.t += 181_000;
+    a.s.tick();
+    b.s.tick();
+    expect(a.s.isEstablished(B.public.id)).toBe(false);
+    a.s.send(B.public.id, msg("two"));
+    expect(b.got.map(text)).toEqual(["one", "two"]);
+  });
+
+  test("simultaneous initiations converge", () => {
+    const { a, b } = pair();
+    // Cross the two initiations by delivering a's only after b has started.
+    a.s.send(B.public.id, msg("from a"));
+    b.s.send(A.public.id, msg("from b"));
+    a.s.send(B.public.id, msg("again a"));
+    b.s.send(A.public.id, msg("again b"));
+    expect(b.got.map(text)).toEqual(["from a", "again a"]);
+    expect(a.got.map(text)).toEqual(["from b", "again b"]);
+  });
+
+  test("without the remote's public identity, packets wait; learning it starts the handshake", () => {
+    const got: string[] = [];
+    let bs: Sessions;
+    const as = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => bs.receive(p, A.public.id), deliver: () => {} });
+    bs = new Sessions({ identity: B, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => as.receive(p, B.public.id), deliver: (_f, p) => got.push(text(p)) });
+    as.send(B.public.id, msg("queued"));
+    expect(got).toEqual([]);
+    as.learn(B.public);
+    expect(got).toEqual(["queued"]);
+  });
+});

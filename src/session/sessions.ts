@@ -1,0 +1,318 @@
+// Sessions: the end-to-end keys with every peer. Runs handshakes, seals and opens data, keeps timers.
+//
+// Owned by the node; every method is called from its event loop. State per peer:
+//   handshake  our initiation in flight (retried every rekeyTimeout + jitter, abandoned after rekeyAttemptTime)
+//   current    the keypair we send with;  previous  the one before (kept for packets in flight)
+//   next       a keypair we made as responder, used for sending once the initiator's first packet arrives
+// Receive flow: fragment → reassemble → initiation (mac1, rate limit, accept, timestamp, signature,
+// respond) or response (find our handshake by index, verify, install keys); data → keypair by index
+// → replay check → AES-GCM open → replay window update → deliver.
+import { randomInt } from "node:crypto";
+import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
+import { HandshakeError, type HandshakeErrorCode } from "../handshake/errors.ts";
+import { Reassembler, fragment } from "../handshake/fragment.ts";
+import { consumeInitiation, consumeResponse, createInitiation, mac1Key, responseReceiver, type InitiatorState } from "../handshake/machine.ts";
+import { HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, QUEUE_PER_PEER, REKEY_JITTER, WIREGUARD_LIMITS, type Limits } from "./constants.ts";
+import { dataReceiver, Keypair } from "./keypair.ts";
+import { TokenBuckets } from "./ratelimit.ts";
+import { TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
+
+export interface SessionsOptions {
+  identity: Identity;
+  /** Opaque bytes sent encrypted in our handshake messages (name, address, certificate). */
+  claims: Uint8Array;
+  /** Called after mac1 and decryption, before any signature is checked; a string refuses. */
+  accept(remote: PublicIdentity, claims: Uint8Array): true | string;
+  transmit(to: NodeId, packet: Uint8Array): void;
+  deliver(from: NodeId, payload: Uint8Array): void;
+  onEstablished?(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void;
+  onClosed?(peer: NodeId, reason: string): void;
+  log?(level: "debug" | "info" | "warn", msg: string): void;
+  now?(): number;
+  limits?: Partial<Limits>;
+}
+
+interface PeerSession {
+  readonly id: NodeId;
+  pub?: PublicIdentity;
+  claims?: Uint8Array;
+  current?: Keypair;
+  previous?: Keypair;
+  next?: Keypair;
+  handshake?: { state: InitiatorState; firstSent: number; retryAt: number };
+  queue: Uint8Array[];
+  lastInitTimestamp: bigint;
+  lastSent: number;
+  lastReceived: number;
+}
+
+type IndexEntry = { peer: PeerSession; keypair?: Keypair };
+
+export interface SessionStats {
+  rxData: number;
+  txData: number;
+  rxDropped: number;
+  rxReplay: number;
+  rxBadTag: number;
+  rxBadMac1: number;
+  rxRefused: number;
+  rxRateLimited: number;
+  handshakeErrors: number;
+  handshakesStarted: number;
+  handshakesCompleted: number;
+  queueDropped: number;
+}
+
+export class Sessions {
+  readonly stats: SessionStats = {
+    rxData: 0, txData: 0, rxDropped: 0, rxReplay: 0, rxBadTag: 0, rxBadMac1: 0, rxRefused: 0, rxRateLimited: 0,
+    handshakeErrors: 0, handshakesStarted: 0, handshakesCompleted: 0, queueDropped: 0,
+  };
+  private readonly peers = new Map<NodeId, PeerSession>();
+  private readonly indexes = new Map<number, IndexEntry>();
+  private readonly reassembler: Reassembler;
+  private readonly limits: Limits;
+  private readonly now: () => number;
+  private readonly ownMac1: Uint8Array;
+  private readonly buckets: TokenBuckets;
+  private lastTimestamp = 0n;
+
+  constructor(private readonly opts: SessionsOptions) {
+    this.now = opts.now ?? Date.now;
+    this.limits = { ...WIREGUARD_LIMITS, ...opts.limits };
+    this.reassembler = new Reassembler(this.now);
+    this.ownMac1 = mac1Key(opts.identity.public);
+    this.buckets = new TokenBuckets(HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, this.now);
+  }
+
+  private log(level: "debug" | "info" | "warn", msg: string): void {
+    this.opts.log?.(level, msg);
+  }
+
+  private peer(id: NodeId): PeerSession {
+    let p = this.peers.get(id);
+    if (!p) this.peers.set(id, (p = { id, queue: [], lastInitTimestamp: -1n, lastSent: 0, lastReceived: 0 }));
+    return p;
+  }
+
+  /** Learn a peer's public identity (from signalling); needed before we can initiate to it. */
+  learn(remote: PublicIdentity): void {
+    const p = this.peer(remote.id);
+    p.pub = remote;
+    if (p.queue.length && !this.usable(p.current)) this.initiate(p);
+  }
+
+  isEstablished(id: NodeId): boolean {
+    return this.usable(this.peers.get(id)?.current);
+  }
+
+  remote(id: NodeId): { pub: PublicIdentity; claims: Uint8Array } | undefined {
+    const p = this.peers.get(id);
+    return p?.pub && p.claims ? { pub: p.pub, claims: p.claims } : undefined;
+  }
+
+  private usable(kp: Keypair | undefined): kp is Keypair {
+    return kp !== undefined && this.now() - kp.created < this.limits.rejectAfterTime && kp.sendCounter < this.limits.rejectAfterMessages;
+  }
+
+  /** Seal and transmit `payload` (empty = keepalive), or queue it and start a handshake. */
+  send(to: NodeId, payload: Uint8Array): void {
+    const p = this.peer(to);
+    const kp = p.current;
+    if (this.usable(kp)) {
+      this.opts.transmit(to, kp.seal(payload));
+      this.stats.txData++;
+      p.lastSent = this.now();
+      const old = kp.isInitiator && this.now() - kp.created >= this.limits.rekeyAfterTime;
+      if (old || kp.sendCounter >= this.limits.rekeyAfterMessages) this.initiate(p);
+      return;
+    }
+    if (p.queue.length >= QUEUE_PER_PEER) {
+      p.queue.shift();
+      this.stats.queueDropped++;
+    }
+    p.queue.push(payload);
+    this.initiate(p);
+  }
+
+  /** Start (or, when its retry time has come, restart) a handshake with `p`. */
+  private initiate(p: PeerSession, retry = false): void {
+    const now = this.now();
+    if (!p.pub) return this.log("debug", `no public identity for ${p.id} yet; holding ${p.queue.length} packet(s)`);
+    if (p.handshake && !retry && now < p.handshake.retryAt) return;
+    if (p.handshake && now - p.handshake.firstSent > this.limits.rekeyAttemptTime) {
+      this.log("info", `handshake with ${p.id} abandoned after ${this.limits.rekeyAttemptTime / 1000}s; dropping ${p.queue.length} queued packet(s)`);
+      this.dropHandshake(p);
+      this.stats.queueDropped += p.queue.length;
+      p.queue = [];
+      return;
+    }
+    const sender = this.newIndex();
+    const { message, state } = createInitiation(this.opts.identity, p.pub, this.opts.claims, sender, this.timestamp());
+    const firstSent = p.handshake?.firstSent ?? now;
+    this.dropHandshake(p);
+    p.handshake = { state, firstSent, retryAt: now + this.limits.rekeyTimeout + randomInt(0, REKEY_JITTER) };
+    this.indexes.set(sender, { peer: p });
+    this.stats.handshakesStarted++;
+    this.log("debug", `handshake initiation to ${p.id} (${message.length} bytes)`);
+    for (const f of fragment(TYPE_INIT_FRAGMENT, message)) this.opts.transmit(p.id, f);
+  }
+
+  private dropHandshake(p: PeerSession): void {
+    if (p.handshake) this.indexes.delete(p.handshake.state.sender);
+    p.handshake = undefined;
+  }
+
+  /** Any session packet from a link. Garbage is dropped and counted, never thrown. */
+  receive(packet: Uint8Array, via?: NodeId): void {
+    try {
+      switch (packet[0]) {
+        case TYPE_DATA:
+          return this.onData(packet);
+        case TYPE_INIT_FRAGMENT: {
+          const m = this.reassembler.add(via ?? "-", packet);
+          return m && this.onInitiation(m, via);
+        }
+        case TYPE_RESP_FRAGMENT: {
+          const m = this.reassembler.add(via ?? "-", packet);
+          return m && this.onResponse(m);
+        }
+        default:
+          this.stats.rxDropped++;
+      }
+    } catch (e) {
+      if (!(e instanceof HandshakeError)) {
+        this.stats.rxDropped++;
+        return this.log("warn", `dropped a packet${via ? ` from link ${via}` : ""}: ${(e as Error).message}`);
+      }
+      this.countHandshakeError(e.code);
+      const level = e.code === "refused" || e.code === "bad-signature" || e.code === "replay" ? "info" : "debug";
+      this.log(level, `handshake ${e.code}${via ? ` (via ${via})` : ""}: ${e.message}`);
+    }
+  }
+
+  private countHandshakeError(code: HandshakeErrorCode): void {
+    if (code === "bad-mac1") this.stats.rxBadMac1++;
+    else if (code === "refused") this.stats.rxRefused++;
+    else this.stats.handshakeErrors++;
+  }
+
+  private onInitiation(message: Uint8Array, via?: NodeId): void {
+    if (!this.buckets.take(via ?? "-")) {
+      this.stats.rxRateLimited++;
+      return;
+    }
+    const r = consumeInitiation(this.opts.identity, this.ownMac1, message, this.opts.accept);
+    const p = this.peer(r.remote.id);
+    if (r.timestamp <= p.lastInitTimestamp) throw new HandshakeError("replay", `initiation from ${r.remote.id} is not newer than the last one`);
+    r.verify();
+    p.lastInitTimestamp = r.timestamp;
+    p.pub = r.remote;
+    p.claims = r.claims;
+    const sender = this.newIndex();
+    const { message: response, keys } = r.respond(sender, this.opts.claims);
+    const kp = new Keypair(keys, sender, r.sender, false, this.now());
+    if (p.next) this.indexes.delete(p.next.localIndex);
+    p.next = kp;
+    this.indexes.set(sender, { peer: p, keypair: kp });
+    this.log("debug", `handshake response to ${p.id} (${response.length} bytes for ${message.length} received)`);
+    for (const f of fragment(TYPE_RESP_FRAGMENT, response)) this.opts.transmit(p.id, f);
+  }
+
+  private onResponse(message: Uint8Array): void {
+    const entry = this.indexes.get(responseReceiver(message));
+    const hs = entry?.peer.handshake;
+    if (!entry || entry.keypair || !hs) throw new HandshakeError("unknown-index", "response for no handshake of ours");
+    const p = entry.peer;
+    const res = consumeResponse(hs.state, this.ownMac1, message);
+    const kp = new Keypair(res.keys, hs.state.sender, res.sender, true, this.now());
+    p.handshake = undefined;
+    p.claims = res.claims;
+    this.indexes.set(kp.localIndex, { peer: p, keypair: kp });
+    this.install(p, kp);
+    // The responder sends only after our first packet confirms the keys: give it one now.
+    const queued = p.queue;
+    p.queue = [];
+    if (queued.length === 0) this.send(p.id, new Uint8Array(0));
+    for (const q of queued) this.send(p.id, q);
+  }
+
+  /** Make `kp` current; the current one becomes previous, the previous one is dropped. */
+  private install(p: PeerSession, kp: Keypair): void {
+    if (p.previous) this.indexes.delete(p.previous.localIndex);
+    p.previous = p.current;
+    p.current = kp;
+    this.stats.handshakesCompleted++;
+    this.opts.onEstablished?.(p.id, p.pub!, p.claims ?? new Uint8Array(0));
+  }
+
+  private onData(packet: Uint8Array): void {
+    const entry = this.indexes.get(dataReceiver(packet));
+    const kp = entry?.keypair;
+    if (!entry || !kp || this.now() - kp.created >= this.limits.rejectAfterTime) {
+      this.stats.rxDropped++;
+      return;
+    }
+    const plain = kp.open(packet);
+    if (plain === null) return void this.stats.rxBadTag++;
+    if (plain === "replay") return void this.stats.rxReplay++;
+    const p = entry.peer;
+    p.lastReceived = this.now();
+    this.stats.rxData++;
+    if (kp === p.next) {
+      p.next = undefined;
+      this.install(p, kp);
+      const queued = p.queue;
+      p.queue = [];
+      for (const q of queued) this.send(p.id, q);
+    }
+    if (plain.length > 0) this.opts.deliver(p.id, plain);
+    // The initiator of an old keypair renews it before the responder's side expires.
+    const age = this.now() - kp.created;
+    if (kp === p.current && kp.isInitiator && age >= this.limits.rejectAfterTime - this.limits.keepaliveTimeout - this.limits.rekeyTimeout) this.initiate(p);
+  }
+
+  /** Timers: handshake retries, keepalives, keypair expiry, reassembly time-outs. Call every ~250 ms. */
+  tick(): void {
+    const now = this.now();
+    for (const p of this.peers.values()) {
+      if (p.handshake && now >= p.handshake.retryAt) this.initiate(p, true);
+      for (const k of ["previous", "next", "current"] as const) {
+        const kp = p[k];
+        if (kp && now - kp.created >= this.limits.rejectAfterTime) {
+          this.indexes.delete(kp.localIndex);
+          p[k] = undefined;
+          if (k === "current") this.log("debug", `keypair with ${p.id} expired`);
+        }
+      }
+      const kp = p.current;
+      if (kp && p.lastReceived > p.lastSent && now - p.lastSent >= this.limits.keepaliveTimeout) this.send(p.id, new Uint8Array(0));
+    }
+    this.reassembler.expire();
+  }
+
+  /** Forget all keys for `id`. */
+  close(id: NodeId, reason: string): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    this.dropHandshake(p);
+    for (const kp of [p.current, p.previous, p.next]) if (kp) this.indexes.delete(kp.localIndex);
+    p.current = p.previous = p.next = undefined;
+    p.queue = [];
+    this.opts.onClosed?.(id, reason);
+  }
+
+  private newIndex(): number {
+    for (;;) {
+      const i = randomInt(1, 2 ** 32 - 1);
+      if (!this.indexes.has(i)) return i;
+    }
+  }
+
+  /** Strictly increasing microseconds since the epoch: initiation replay protection survives restarts. */
+  private timestamp(): bigint {
+    const t = BigInt(Date.now()) * 1000n;
+    this.lastTimestamp = t > this.lastTimestamp ? t : this.lastTimestamp + 1n;
+    return this.lastTimestamp;
+  }
+}
