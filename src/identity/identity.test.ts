@@ -58,7 +58,7 @@ describe("identity", () => {
   });
 
   test("parseNodeId names the bad value", () => {
-    expect(parseNodeId(" 8643D9F24BAE2B468337ED99E5C45424 ")).toBe("8643d9f24bae2b468337ed99e5c45424");
+    expect(parseNodeId(" 8643D9F24BAE2B468337ED99E5C45424 ") as string).toBe("8643d9f24bae2b468337ed99e5c45424");
     expect(() => parseNodeId("xyz")).toThrow(/"xyz"/);
   });
 });

@@ -14,7 +14,7 @@ const CONTROL_BYTES = 5;
 interface Waiting {
   to: NodeId;
   sentAt: number;
-  resolve(rttMs: number): void;
+  resolve(rttMs: number | null): void;
   timer: ReturnType<typeof setTimeout>;
 }
 

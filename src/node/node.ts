@@ -19,7 +19,7 @@ import { Outside } from "../datapath/outside.ts";
 import { ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
 import { Prober } from "./control.ts";
-import { isHandshakePacket } from "./wire.ts";
+import { isHandshakePacket } from "../session/wire.ts";
 import { logger, type LogFn } from "../log.ts";
 
 /** MTU used when `[tun] mtu = "auto"` until path MTU discovery lands. */

@@ -1,0 +1,179 @@
+// The link manager: makes and keeps WebRTC links to adjacent nodes, signalled through the seeds.
+//
+// Glare rule: only the node with the lower node id makes offers; the higher one sends a signed "knock"
+// asking for one. Every signal is verified (signature, sender's key matches its id, addressed to us,
+// fresh, not replayed) and the sender must pass accept() before any peer connection is made for it.
+// A new offer or knock from a peer replaces an existing link (the peer restarted).
+import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
+import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalKind } from "../signal/messages.ts";
+import { SignalClient } from "../signal/client.ts";
+import { guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
+
+type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 15_000;
+
+export interface LinkManagerOptions {
+  identity: Identity;
+  seeds: string[];
+  accept(remote: PublicIdentity): true | string;
+  log?: Log;
+}
+
+export class LinkManager {
+  private readonly links = new Map<NodeId, WebrtcLink>();
+  private readonly remotes = new Map<NodeId, PublicIdentity>();
+  private readonly attempts = new Map<NodeId, { at: number; backoff: number }>();
+  private readonly wanted = new Set<NodeId>();
+  private readonly verifier: SignalVerifier;
+  private readonly client: SignalClient;
+  private readonly iceServers: string[];
+  private readonly log: Log;
+  private linkCbs: ((link: Link, remote: PublicIdentity) => void)[] = [];
+  private identityCbs: ((remote: PublicIdentity) => void)[] = [];
+  private stopped = false;
+
+  constructor(private readonly opts: LinkManagerOptions) {
+    this.log = opts.log ?? (() => {});
+    guardUdpSockets(this.log);
+    this.verifier = new SignalVerifier(opts.identity.public.id);
+    this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log);
+    this.client.onRegistered(() => {
+      for (const p of this.wanted) if (!this.links.has(p)) this.attempt(p, true);
+    });
+    this.iceServers = opts.seeds.map((s) => `stun:${new URL(s).host}`);
+  }
+
+  private get self(): NodeId {
+    return this.opts.identity.public.id;
+  }
+
+  async start(): Promise<void> {
+    this.client.start();
+  }
+
+  onLink(cb: (link: Link, remote: PublicIdentity) => void): void {
+    this.linkCbs.push(cb);
+  }
+
+  onIdentity(cb: (remote: PublicIdentity) => void): void {
+    this.identityCbs.push(cb);
+  }
+
+  /** The link to `peer`, if one exists (open or still connecting). */
+  link(peer: NodeId): Link | undefined {
+    return this.links.get(peer);
+  }
+
+  /** Ensure a link to `peer` (idempotent; retried with backoff). */
+  connect(peer: NodeId): void {
+    if (this.stopped || peer === this.self) return;
+    this.wanted.add(peer);
+    if (this.links.has(peer)) return;
+    this.attempt(peer, false);
+  }
+
+  private attempt(peer: NodeId, force: boolean): void {
+    const now = Date.now();
+    const a = this.attempts.get(peer);
+    if (!force && a && now - a.at < a.backoff) return;
+    this.attempts.set(peer, { at: now, backoff: Math.min(RETRY_MAX_MS, a ? a.backoff * 2 : RETRY_MIN_MS) });
+    if (!this.client.registered) return; // retried when a seed takes our registration
+    if (this.self < peer) void this.offer(peer);
+    else this.signal("knock", peer);
+  }
+
+  private signal(kind: SignalKind, to: NodeId, sdp?: string): void {
+    if (!this.client.send(to, makeSignal(this.opts.identity, kind, to, sdp))) this.log("debug", `no seed to carry ${kind} to ${to}`);
+  }
+
+  private newLink(peer: NodeId): WebrtcLink {
+    this.links.get(peer)?.close("replaced by a new link");
+    const link = new WebrtcLink(peer, this.iceServers, this.log);
+    this.links.set(peer, link);
+    link.onOpen(() => {
+      this.attempts.delete(peer);
+      const remote = this.remotes.get(peer);
+      if (!remote) return link.close("no verified identity for the peer");
+      this.log("debug", `link to ${peer} open`);
+      for (const cb of this.linkCbs) cb(link, remote);
+    });
+    link.onClose((reason) => {
+      if (this.links.get(peer) === link) this.links.delete(peer);
+      this.log("debug", `link to ${peer} closed: ${reason}`);
+    });
+    return link;
+  }
+
+  private async offer(peer: NodeId): Promise<void> {
+    const link = this.newLink(peer);
+    try {
+      const sdp = await link.offer();
+      if (link.state === "closed") return;
+      this.signal("offer", peer, sdp);
+    } catch (e) {
+      link.close(`offer failed: ${(e as Error).message}`);
+    }
+  }
+
+  private async onSignal(raw: unknown): Promise<void> {
+    let s: Signal;
+    try {
+      s = this.verifier.verify(raw);
+    } catch (e) {
+      if (e instanceof SignalError && e.code !== "replay") this.log("info", `signal dropped: ${e.message}`);
+      return;
+    }
+    const verdict = this.opts.accept(s.remote);
+    if (verdict !== true) {
+      this.log("info", `signal ${s.kind} from ${s.from} refused: ${verdict}`);
+      return;
+    }
+    this.remotes.set(s.from, s.remote);
+    for (const cb of this.identityCbs) cb(s.remote);
+    try {
+      switch (s.kind) {
+        case "offer": {
+          if (!s.sdp) return;
+          const link = this.newLink(s.from);
+          const sdp = await link.answer(s.sdp);
+          if (link.state !== "closed") this.signal("answer", s.from, sdp);
+          return;
+        }
+        case "answer": {
+          const link = this.links.get(s.from);
+          if (link && link.state === "connecting" && s.sdp) await link.accept(s.sdp);
+          return;
+        }
+        case "knock":
+          // The peer has no link to us (it may have restarted): offer a fresh one if we are the offerer.
+          if (this.self < s.from) {
+            const l = this.links.get(s.from);
+            if (!l || l.state === "open" || Date.now() - (this.attempts.get(s.from)?.at ?? 0) > 2_000) {
+              this.attempts.set(s.from, { at: Date.now(), backoff: RETRY_MIN_MS });
+              await this.offer(s.from);
+            }
+          }
+          return;
+        case "bye":
+          this.links.get(s.from)?.close("peer said bye");
+          return;
+      }
+    } catch (e) {
+      this.log("warn", `signal ${s.kind} from ${s.from}: ${(e as Error).message}`);
+      this.links.get(s.from)?.close("signalling failed");
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const [peer, link] of this.links) {
+      if (link.state === "open") this.signal("bye", peer);
+      link.close("node stopping");
+    }
+    this.links.clear();
+    await Bun.sleep(50);
+    this.client.stop();
+  }
+}

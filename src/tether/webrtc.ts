@@ -1,0 +1,161 @@
+// A link to one adjacent node over a werift RTCPeerConnection. This is the only module importing werift.
+//
+// Channels are pre-negotiated (no in-band DCEP): id 0 "ctl" reliable and ordered, for handshakes and
+// control; id 1 "pkt" unordered with maxRetransmits 0, for sealed packets. ICE is gathered in full before
+// the SDP is sent (one signed message each way). Backpressure: sendPacket drops when more than a few
+// messages wait in the SCTP queue, because werift's throughput falls steeply as the queue grows.
+import dgram from "node:dgram";
+import { RTCPeerConnection, type RTCDataChannel } from "werift";
+import type { NodeId } from "../identity/identity.ts";
+
+type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+
+/** Bytes allowed to wait on the packet channel before sendPacket drops (a few messages). */
+export const PKT_QUEUE_LIMIT = 16 * 1024;
+const GATHER_TIMEOUT_MS = 5_000;
+export const CONNECT_TIMEOUT_MS = 15_000;
+
+let guarded = false;
+/**
+ * An ICMP "unreachable" for an ICE check makes Bun's UDP socket emit 'error', and werift's sockets have
+ * no error listener: one ICMP would kill the process. Give every UDP socket a listener that logs.
+ */
+export function guardUdpSockets(log: Log): void {
+  if (guarded) return;
+  guarded = true;
+  const create = dgram.createSocket as (...a: unknown[]) => dgram.Socket;
+  (dgram as { createSocket: unknown }).createSocket = (...args: unknown[]) => {
+    const s = create(...args);
+    s.on("error", (e: NodeJS.ErrnoException) => log("debug", `udp socket error ignored: ${e.code ?? e.message}`));
+    return s;
+  };
+}
+
+export interface Link {
+  readonly peer: NodeId;
+  readonly state: "connecting" | "open" | "closed";
+  sendPacket(b: Uint8Array): boolean;
+  sendControl(b: Uint8Array): void;
+  onPacket(cb: (b: Uint8Array) => void): void;
+  onControl(cb: (b: Uint8Array) => void): void;
+  onOpen(cb: () => void): void;
+  onClose(cb: (reason: string) => void): void;
+  close(reason?: string): void;
+  readonly stats: { txPackets: number; rxPackets: number; txDropped: number };
+}
+
+export class WebrtcLink implements Link {
+  state: "connecting" | "open" | "closed" = "connecting";
+  readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
+  private readonly pc: RTCPeerConnection;
+  private pkt?: RTCDataChannel;
+  private ctl?: RTCDataChannel;
+  private packetCbs: ((b: Uint8Array) => void)[] = [];
+  private controlCbs: ((b: Uint8Array) => void)[] = [];
+  private openCbs: (() => void)[] = [];
+  private closeCbs: ((reason: string) => void)[] = [];
+  private timer: ReturnType<typeof setTimeout>;
+
+  constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log) {
+    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((urls) => ({ urls })) });
+    this.pc.connectionStateChange.subscribe((s) => {
+      if (s === "failed" || s === "closed" || s === "disconnected") this.close(`peer connection ${s}`);
+    });
+    this.timer = setTimeout(() => this.state === "connecting" && this.close("timed out connecting"), CONNECT_TIMEOUT_MS);
+  }
+
+  private channels(): void {
+    this.ctl = this.pc.createDataChannel("ctl", { negotiated: true, id: 0, ordered: true });
+    this.pkt = this.pc.createDataChannel("pkt", { negotiated: true, id: 1, ordered: false, maxRetransmits: 0 });
+    for (const [dc, cbs] of [[this.ctl, this.controlCbs], [this.pkt, this.packetCbs]] as const) {
+      dc.onMessage.subscribe((m) => {
+        if (typeof m === "string" || this.state === "closed") return;
+        if (dc === this.pkt) this.stats.rxPackets++;
+        for (const cb of cbs) cb(m);
+      });
+      dc.stateChanged.subscribe((s) => {
+        if (s === "open") this.maybeOpen();
+        else if (s === "closed") this.close("data channel closed");
+      });
+    }
+  }
+
+  private maybeOpen(): void {
+    if (this.state !== "connecting" || this.ctl?.readyState !== "open" || this.pkt?.readyState !== "open") return;
+    this.state = "open";
+    clearTimeout(this.timer);
+    for (const cb of this.openCbs) cb();
+  }
+
+  private async gathered(): Promise<string> {
+    const end = Date.now() + GATHER_TIMEOUT_MS;
+    while (this.pc.iceGatheringState !== "complete" && Date.now() < end && this.state !== "closed") await Bun.sleep(10);
+    return this.pc.localDescription?.sdp ?? "";
+  }
+
+  /** Offerer: make the SDP offer (candidates included). */
+  async offer(): Promise<string> {
+    this.channels();
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    return this.gathered();
+  }
+
+  /** Answerer: take the remote offer and make the SDP answer. */
+  async answer(offer: string): Promise<string> {
+    await this.pc.setRemoteDescription({ type: "offer", sdp: offer } as never);
+    this.channels();
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    return this.gathered();
+  }
+
+  /** Offerer: take the remote answer. */
+  async accept(answer: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: "answer", sdp: answer } as never);
+  }
+
+  sendPacket(b: Uint8Array): boolean {
+    const dc = this.pkt;
+    if (this.state !== "open" || !dc || dc.bufferedAmount > PKT_QUEUE_LIMIT) {
+      this.stats.txDropped++;
+      return false;
+    }
+    try {
+      dc.send(Buffer.from(b.buffer, b.byteOffset, b.length));
+      this.stats.txPackets++;
+      return true;
+    } catch {
+      this.stats.txDropped++;
+      return false;
+    }
+  }
+
+  sendControl(b: Uint8Array): void {
+    if (this.state !== "open" || !this.ctl) return;
+    try {
+      this.ctl.send(Buffer.from(b.buffer, b.byteOffset, b.length));
+    } catch (e) {
+      this.log("debug", `link ${this.peer}: control send failed: ${(e as Error).message}`);
+    }
+  }
+
+  onPacket(cb: (b: Uint8Array) => void): void {
+    this.packetCbs.push(cb);
+  }
+  onControl(cb: (b: Uint8Array) => void): void {
+    this.controlCbs.push(cb);
+  }
+  onOpen(cb: () => void): void {
+    this.openCbs.push(cb);
+  }
+  onClose(cb: (reason: string) => void): void {
+    this.closeCbs.push(cb);
+  }
+
+  close(reason = "closed"): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    clearTimeout(this.timer);
+    for (const cb of this.closeCbs) cb(reason);
+    this.pc.close().catch(() => {});
+  }
+}
