@@ -86,3 +86,16 @@ describe("overlay addresses", () => {
     for (const bad of ["256.1.1.1", "1.2.3", "a.b.c.d", "1.2.3.4.5"]) expect(parseIpv4(bad)).toBeNull();
   });
 });
+
+test("a loaded identity agrees keys like the one that was made (secrets are not wiped with the file buffer)", async () => {
+  const { x25519 } = await import("@noble/curves/ed25519.js");
+  const dir = mkdtempSync(join(tmpdir(), "trellis-id-"));
+  try {
+    const made = initIdentity(dir);
+    const loaded = loadIdentity(dir);
+    expect(x25519.getPublicKey(loaded.x25519Secret)).toEqual(made.public.x25519);
+    expect(loaded.x25519Secret.some((b) => b !== 0)).toBe(true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

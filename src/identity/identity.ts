@@ -75,7 +75,9 @@ export function nodeIdOf(dsa: Uint8Array, kem: Uint8Array, x: Uint8Array): NodeI
   return nodeIdFromBytes(h.subarray(0, NODE_ID_BYTES));
 }
 
-function fromSeeds(seeds: Uint8Array): Identity {
+function fromSeeds(seedBytes: Uint8Array): Identity {
+  // A private copy: the caller wipes its buffer, and a Buffer's slice() would be a view into it.
+  const seeds = Uint8Array.from(seedBytes);
   const dsa = ml_dsa65.keygen(seeds.subarray(0, DSA_SEED));
   const kem = ml_kem768.keygen(seeds.subarray(DSA_SEED, DSA_SEED + KEM_SEED));
   const xSecret = seeds.slice(DSA_SEED + KEM_SEED, DSA_SEED + KEM_SEED + X_SEED);

@@ -1,11 +1,12 @@
 // e2e: two nodes and a seed in namespaces: ping both ways (IPv6, IPv4), a 20 MB TCP transfer by hash,
 // a restart, a stranger refused, garbage at the seed. Real TUN, real werift, real processes.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 
+setDefaultTimeout(90_000);
 const root = isRoot();
 let net: TestNet, dir: string;
 let seed: TestNode, a: TestNode, b: TestNode, c: TestNode;
@@ -42,6 +43,7 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
 
   afterAll(async () => {
     for (const n of [a, b, c, seed]) await n?.stop().catch(() => {});
+    if (process.env.TRELLIS_KEEP_LOGS) for (const n of [a, b, c, seed]) console.log(`--- ${n?.spec.name} ---\n${n?.logs()}`);
     net?.destroy();
     if (dir) removeDir(dir);
   });
@@ -100,7 +102,9 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
 
   test("a node not on the allow-list gets nowhere, and the log says why", async () => {
     const r = c.cli(["ping", a.id, "--count", "2", "--interval", "0.2", "--timeout", "1", "--config", c.configPath]);
-    expect(r.out).not.toMatch(/reply from/);
+    expect(r.out).toMatch(/^no reply from/m);
+    expect(r.out).not.toMatch(/^reply from/m);
+    expect(r.code).toBe(1);
     expect(ping(c, a.ipv6, 2)).toBe(false);
     await waitFor("a's log names the refusal", () => a.logs().includes(`${c.id} is not in [network] allow`));
     const peer = a.api("/v1/status").peers.find((p: any) => p.id === c.id);
