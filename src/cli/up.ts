@@ -21,6 +21,11 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig(values.config);
   setLogLevel(config.node.logLevel);
   const log = logger("up");
+  // werift and the sockets under it sometimes throw or reject from their own callbacks (a peer
+  // vanishing mid-DTLS, an ICMP error): one peer's trouble must not take the node down. Log it with
+  // its stack and carry on; state is per peer, so nothing else is lost.
+  process.on("uncaughtException", (e) => log("warn", `uncaught exception (carrying on): ${e?.stack ?? e}`));
+  process.on("unhandledRejection", (e) => log("warn", `unhandled rejection (carrying on): ${(e as Error)?.stack ?? e}`));
   const identity = loadIdentity(config.node.stateDir);
   const node = new Node(config, identity);
   log("info", `node ${identity.public.id} (${config.node.name}) starting${config.file ? ` from ${config.file}` : ""}`);

@@ -19,6 +19,8 @@ export interface LinkManagerOptions {
   seeds: string[];
   accept(remote: PublicIdentity): true | string;
   log?: Log;
+  /** Extra local addresses offered as ICE candidates (werift skips loopback; tests on 127.0.0.1 need it). */
+  hostAddresses?: string[];
 }
 
 export class LinkManager {
@@ -90,7 +92,7 @@ export class LinkManager {
 
   private newLink(peer: NodeId): WebrtcLink {
     this.links.get(peer)?.close("replaced by a new link");
-    const link = new WebrtcLink(peer, this.iceServers, this.log);
+    const link = new WebrtcLink(peer, this.iceServers, this.log, this.opts.hostAddresses);
     this.links.set(peer, link);
     link.onOpen(() => {
       this.attempts.delete(peer);

@@ -56,8 +56,9 @@ export class WebrtcLink implements Link {
   private closeCbs: ((reason: string) => void)[] = [];
   private timer: ReturnType<typeof setTimeout>;
 
-  constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log) {
-    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((urls) => ({ urls })) });
+  /** `hostAddresses`: extra local addresses to offer as candidates (loopback in tests). */
+  constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[]) {
+    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((urls) => ({ urls })), iceAdditionalHostAddresses: hostAddresses });
     this.pc.connectionStateChange.subscribe((s) => {
       if (s === "failed" || s === "closed" || s === "disconnected") this.close(`peer connection ${s}`);
     });

@@ -107,8 +107,9 @@ export class TestNode {
     this.proc?.kill("SIGKILL");
   }
 
-  /** GET the node's local API from inside its namespace. */
+  /** GET the node's local API from inside its namespace; a node that died is an error with its log. */
   api(path: string): any {
+    if (this.proc && this.proc.exitCode !== null) throw new Error(`node ${this.spec.name} exited (${this.proc.exitCode}):\n${this.tail(40)}`);
     const out = sh(["ip", "netns", "exec", this.ns, "curl", "-sf", "--max-time", "10", `http://127.0.0.1:7080${path}`], { allowFail: true });
     return out ? JSON.parse(out) : {};
   }

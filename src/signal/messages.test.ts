@@ -1,0 +1,65 @@
+// Signed signalling: round trip, and every way a seed or an attacker could bend a message is refused.
+import { describe, expect, test } from "bun:test";
+import { generateIdentity } from "../identity/identity.ts";
+import { makeSignal, SignalError, SignalVerifier } from "./messages.ts";
+
+const A = generateIdentity(new Uint8Array(128).fill(31));
+const B = generateIdentity(new Uint8Array(128).fill(32));
+const C = generateIdentity(new Uint8Array(128).fill(33));
+
+function code(f: () => unknown): string {
+  try {
+    f();
+    return "ok";
+  } catch (e) {
+    if (e instanceof SignalError) return e.code;
+    throw e;
+  }
+}
+
+describe("signal messages", () => {
+  test("a signed offer verifies and carries the sender's identity", () => {
+    const env = makeSignal(A, "offer", B.public.id, "v=0 sdp");
+    const s = new SignalVerifier(B.public.id).verify(JSON.parse(JSON.stringify(env)));
+    expect(s).toMatchObject({ kind: "offer", from: A.public.id, to: B.public.id, sdp: "v=0 sdp" });
+    expect(s.remote.id).toBe(A.public.id);
+  });
+
+  test("a tampered SDP, kind or timestamp fails the signature", () => {
+    const env = makeSignal(A, "offer", B.public.id, "v=0 sdp");
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, sdp: "v=0 evil" }))).toBe("bad-signature");
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, kind: "bye" }))).toBe("bad-signature");
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, ts: env.ts + 1 }))).toBe("bad-signature");
+  });
+
+  test("a message redirected to another node is refused", () => {
+    const env = makeSignal(A, "offer", B.public.id, "x");
+    expect(code(() => new SignalVerifier(C.public.id).verify(env))).toBe("not-for-us");
+    expect(code(() => new SignalVerifier(C.public.id).verify({ ...env, to: C.public.id }))).toBe("bad-signature");
+  });
+
+  test("a sender claiming another id, or carrying another key, is refused", () => {
+    const env = makeSignal(A, "knock", B.public.id);
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, from: C.public.id }))).toBe("wrong-sender");
+    const forged = makeSignal(C, "knock", B.public.id);
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, pub: forged.pub }))).toBe("wrong-sender");
+    // C signing as itself but naming A as sender, with A's key: the signature is C's, so it fails.
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...forged, from: A.public.id, pub: env.pub }))).toBe("bad-signature");
+  });
+
+  test("replayed and stale messages are refused", () => {
+    const v = new SignalVerifier(B.public.id);
+    const env = makeSignal(A, "knock", B.public.id);
+    expect(code(() => v.verify(env))).toBe("ok");
+    expect(code(() => v.verify(env))).toBe("replay");
+    const old = makeSignal(A, "knock", B.public.id, undefined, Date.now() - 10 * 60_000);
+    expect(code(() => v.verify(old))).toBe("stale");
+  });
+
+  test("garbage and oversized messages are malformed, never a crash", () => {
+    const v = new SignalVerifier(B.public.id);
+    for (const g of [null, 1, "x", [], {}, { v: 1 }, { ...makeSignal(A, "knock", B.public.id), pub: "!!" }])
+      expect(["malformed", "bad-signature", "wrong-sender"]).toContain(code(() => v.verify(g)));
+    expect(code(() => v.verify({ ...makeSignal(A, "offer", B.public.id, "x"), sdp: "x".repeat(40_000) }))).toBe("too-large");
+  });
+});

@@ -1,0 +1,94 @@
+// Real werift links on loopback, signalled through a real seed: packets and control both ways,
+// a refused peer gets no link, a restarted peer links again, garbage at a node's sockets is harmless.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
+import { startSeed } from "../seed/server.ts";
+import { LinkManager } from "./links.ts";
+import type { Link } from "./webrtc.ts";
+
+setDefaultTimeout(30_000);
+const port = 21000 + (process.pid % 20000);
+const seedUrl = `http://127.0.0.1:${port}`;
+let seed: Awaited<ReturnType<typeof startSeed>>;
+const managers: LinkManager[] = [];
+
+const A = generateIdentity(), B = generateIdentity(), C = generateIdentity();
+
+function manager(me: Identity, allow: NodeId[]) {
+  const m = new LinkManager({
+    identity: me,
+    seeds: [seedUrl],
+    accept: (r) => (allow.includes(r.id) ? true : `${r.id} not allowed`),
+    hostAddresses: ["127.0.0.1"],
+  });
+  const links: Link[] = [];
+  m.onLink((l) => links.push(l));
+  managers.push(m);
+  return { m, links };
+}
+
+async function until<T>(f: () => T, ms = 15_000): Promise<NonNullable<T>> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = f();
+    if (v) return v as NonNullable<T>;
+    await Bun.sleep(20);
+  }
+  throw new Error("condition not met in time");
+}
+
+describe("links over werift through a seed (loopback)", () => {
+  beforeAll(async () => {
+    seed = await startSeed({ listen: `127.0.0.1:${port}` });
+  });
+  afterAll(async () => {
+    for (const m of managers) await m.stop();
+    await seed.stop();
+  });
+
+  test("two nodes link and exchange packets and control messages both ways", async () => {
+    const a = manager(A, [B.public.id]), b = manager(B, [A.public.id]);
+    await a.m.start();
+    await b.m.start();
+    a.m.connect(B.public.id);
+    const la = await until(() => a.links[0]);
+    const lb = await until(() => b.links[0]);
+    expect(la.peer).toBe(B.public.id);
+    expect(lb.peer).toBe(A.public.id);
+    const gotB: string[] = [], gotA: string[] = [];
+    lb.onPacket((p) => gotB.push(Buffer.from(p).toString()));
+    lb.onControl((p) => gotB.push("ctl:" + Buffer.from(p).toString()));
+    la.onPacket((p) => gotA.push(Buffer.from(p).toString()));
+    expect(la.sendPacket(Buffer.from("hello b"))).toBe(true);
+    la.sendControl(Buffer.from("big".repeat(3000)));
+    lb.sendPacket(Buffer.from("hello a"));
+    await until(() => gotB.length === 2 && gotA.length === 1);
+    expect(gotB).toContain("hello b");
+    expect(gotB).toContain("ctl:" + "big".repeat(3000));
+    expect(gotA).toEqual(["hello a"]);
+
+    // A restarted b (same identity, new manager) links again; a's old link is replaced.
+    await b.m.stop();
+    const b2 = manager(B, [A.public.id]);
+    await b2.m.start();
+    b2.m.connect(A.public.id);
+    const lb2 = await until(() => b2.links[0]);
+    const la2 = await until(() => a.links.find((l) => l !== la && l.state === "open"));
+    const got: string[] = [];
+    lb2.onPacket((p) => got.push(Buffer.from(p).toString()));
+    la2.sendPacket(Buffer.from("after restart"));
+    await until(() => got.length === 1);
+    expect(got).toEqual(["after restart"]);
+  });
+
+  test("a peer the other refuses gets no link", async () => {
+    const c = manager(C, [A.public.id]);
+    const a = manager(A, []); // a second manager for A that allows nobody
+    await a.m.start();
+    await c.m.start();
+    c.m.connect(A.public.id);
+    await Bun.sleep(2000);
+    expect(c.links.length).toBe(0);
+    expect(a.links.length).toBe(0);
+  });
+});
