@@ -1,4 +1,7 @@
 // trellis command line: dispatches a verb to its module (one file per verb in src/cli/).
+// werift signs DTLS certificates with @peculiar/x509, whose DI container needs the Reflect metadata
+// polyfill loaded before anything else; a bundled binary loses that ordering unless the entry says so.
+import "reflect-metadata";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./args.ts";
 

@@ -9,6 +9,12 @@ import { unpackBatch } from "./batch.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
 
 const BATCH = 64;
+/**
+ * The reader worker's module. Run from source, it sits beside this file. In a binary built by
+ * scripts/build.ts (entrypoints src/cli/main.ts and src/tun/reader-worker.ts), Bun embeds modules
+ * under their common root, src/, so the worker is "./tun/reader-worker.ts" there.
+ */
+const READER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/reader-worker.ts" : new URL("./reader-worker.ts", import.meta.url).href;
 const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL" };
 
 function ip(args: string[]): void {
@@ -58,7 +64,7 @@ class LinuxTun implements TunDevice {
 
   onPackets(handler: (packets: Uint8Array[]) => void): void {
     if (this.worker) throw new TunError("io", `${this.name}: onPackets called twice`);
-    const w = new Worker(new URL("./reader-worker.ts", import.meta.url).href);
+    const w = new Worker(READER_WORKER);
     this.worker = w;
     w.onmessage = (e: MessageEvent) => {
       if (e.data instanceof ArrayBuffer) {
@@ -69,6 +75,7 @@ class LinuxTun implements TunDevice {
         process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
       }
     };
+    w.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
     // Room for the largest packet the MTU allows, plus slack for a device that sends more.
     w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop });
   }

@@ -10,6 +10,10 @@ import { sh, type TestNet } from "./netns.ts";
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 export const CLI = join(ROOT, "src/cli/main.ts");
+/** How to run trellis: the source through Bun, or a built binary when TRELLIS_BIN names one. */
+export function trellisCommand(): string[] {
+  return process.env.TRELLIS_BIN ? [process.env.TRELLIS_BIN] : [BUN, CLI];
+}
 
 export interface NodeSpec {
   host: string;
@@ -85,7 +89,7 @@ export class TestNode {
   /** Start `trellis up` in the host's namespace and wait until its API answers. */
   async start(): Promise<void> {
     const log = openSync(this.logPath, "a");
-    this.proc = spawn("ip", ["netns", "exec", this.ns, BUN, CLI, "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
+    this.proc = spawn("ip", ["netns", "exec", this.ns, ...trellisCommand(), "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
     this.exited = new Promise((res) => this.proc!.on("exit", (code) => res(code)));
     await waitFor(`${this.spec.name} API`, async () => {
       if (this.proc?.exitCode !== null) throw new Error(`node ${this.spec.name} exited: ${this.tail()}`);
@@ -116,7 +120,7 @@ export class TestNode {
 
   /** Run the trellis CLI inside the namespace, against this node's config. */
   cli(args: string[]): { code: number; out: string; err: string } {
-    const r = Bun.spawnSync(["ip", "netns", "exec", this.ns, BUN, CLI, ...args]);
+    const r = Bun.spawnSync(["ip", "netns", "exec", this.ns, ...trellisCommand(), ...args]);
     return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
   }
 
