@@ -64,10 +64,14 @@ for (const n of names) {
   const size = statSync(out).size;
   console.log(`built ${out.slice(ROOT.length + 1)}  ${(size / 1e6).toFixed(1)} MB  in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
-// SHA256SUMS covers every binary in dist/, in `sha256sum -c` format.
-for (const n of Object.keys(TARGETS)) {
-  const f = join(DIST, `trellis-${TARGETS[n].name}`);
-  if (existsSync(f)) sums.push(`${createHash("sha256").update(readFileSync(f)).digest("hex")}  trellis-${TARGETS[n].name}`);
+// The installer and the files it installs beside the binary ship in the release directory too.
+const EXTRAS: [string, string][] = [["install/install.sh", "install.sh"], ["config/trellis.toml", "trellis.toml"], ["install/trellis.service", "trellis.service"], ["install/trellis.init", "trellis.init"]];
+for (const [from, to] of EXTRAS) writeFileSync(join(DIST, to), readFileSync(join(ROOT, from)));
+// SHA256SUMS covers every binary and file in dist/, in `sha256sum -c` format.
+const files = [...Object.values(TARGETS).map((t) => `trellis-${t.name}`), ...EXTRAS.map(([, to]) => to)];
+for (const f of files) {
+  const path = join(DIST, f);
+  if (existsSync(path)) sums.push(`${createHash("sha256").update(readFileSync(path)).digest("hex")}  ${f}`);
 }
 writeFileSync(join(DIST, "SHA256SUMS"), sums.join("\n") + "\n");
-console.log(`wrote dist/SHA256SUMS (${sums.length} binaries)`);
+console.log(`wrote dist/SHA256SUMS (${sums.length} files)`);
