@@ -10,7 +10,9 @@ export const help = `Usage: trellis up [--config FILE]
 
 Run this node in the foreground: open the TUN interface, reach the seeds,
 link to the peers in [network] allow and carry their packets. Logs go to
-stderr. SIGINT or SIGTERM stop it cleanly (links closed, TUN removed).
+stderr. SIGINT or SIGTERM stop it cleanly (links closed, TUN removed);
+SIGHUP re-reads the config and applies the allow-list without dropping
+sessions (a bad config is reported and the running one kept).
 
   --config FILE   config file (default ${DEFAULT_CONFIG_PATH}; see config/trellis.toml)
 `;
@@ -45,5 +47,16 @@ export async function run(argv: string[]): Promise<number> {
     };
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGHUP", () => {
+      try {
+        const next = loadConfig(values.config);
+        setLogLevel(next.node.logLevel);
+        node.reload(next);
+        log("info", `SIGHUP: reloaded ${next.file ?? "defaults"}`);
+      } catch (e) {
+        // A bad edit must not take a running node down: keep the config it has.
+        log("warn", `SIGHUP: config not reloaded, keeping the running one: ${(e as Error).message}`);
+      }
+    });
   });
 }

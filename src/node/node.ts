@@ -57,7 +57,7 @@ export interface NodeParts {
 export class Node {
   state: NodeState = "down";
   readonly peers = new PeerTable();
-  private readonly allow: Set<NodeId>;
+  private allow: Set<NodeId>;
   private readonly sessions: Sessions;
   private readonly links: LinkManager;
   private readonly prober: Prober;
@@ -149,6 +149,38 @@ export class Node {
     this.log("info", "stopped");
   }
 
+  /**
+   * Apply a re-read config without dropping sessions (SIGHUP). The allow-list and log level take
+   * effect at once: peers no longer allowed lose their session and link. Keys that shape the TUN, the
+   * identity or the listeners need a restart, and the log says which.
+   */
+  reload(next: Config): void {
+    const before = this.allow;
+    this.allow = new Set(next.network.allow as NodeId[]);
+    for (const id of before) {
+      if (this.allow.has(id)) continue;
+      this.sessions.close(id, "removed from [network] allow");
+      this.links.disconnect(id, "removed from [network] allow");
+      this.log("info", `peer ${id} removed from the allow-list: session closed`);
+    }
+    for (const id of this.allow) {
+      if (before.has(id) || id === this.id) continue;
+      this.peers.ensure(id);
+      this.links.connect(id, true);
+      this.log("info", `peer ${id} added to the allow-list`);
+    }
+    const c = this.config;
+    const restart: string[] = [];
+    if (next.node.name !== c.node.name) restart.push("[node] name");
+    if (next.node.ipv4?.address !== c.node.ipv4?.address || next.node.ipv4?.prefix !== c.node.ipv4?.prefix) restart.push("[node] ipv4");
+    if (next.node.stateDir !== c.node.stateDir) restart.push("[node] state_dir");
+    if (JSON.stringify(next.network.seeds) !== JSON.stringify(c.network.seeds)) restart.push("[network] seeds");
+    if (JSON.stringify(next.tun) !== JSON.stringify(c.tun)) restart.push("[tun]");
+    if (JSON.stringify(next.relay) !== JSON.stringify(c.relay)) restart.push("[relay]");
+    if (JSON.stringify(next.api) !== JSON.stringify(c.api)) restart.push("[api]");
+    if (restart.length) this.log("warn", `reload: ${restart.join(", ")} changed; restart the node for that to take effect`);
+  }
+
   /** Measure the RTT to a peer through the overlay, connecting first if needed. */
   async ping(target: string, timeoutMs = 3000): Promise<{ peer: Peer; path: string | null; rttMs: number | null }> {
     const peer = this.peers.resolve(target);
@@ -206,6 +238,7 @@ export class Node {
 
   /** The allow-list check, shared by signalling and the handshake. */
   private admit(remote: PublicIdentity): true | string {
+    // Read at call time: a reload replaces the set.
     if (remote.id === this.id) return "that is this node's own id";
     if (!this.allow.has(remote.id)) return `node ${remote.id} is not in [network] allow`;
     return true;

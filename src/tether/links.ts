@@ -68,12 +68,21 @@ export class LinkManager {
     return this.links.get(peer);
   }
 
-  /** Ensure a link to `peer` (idempotent; retried with backoff). */
-  connect(peer: NodeId): void {
+  /** Ensure a link to `peer` (idempotent; retried with backoff unless `now`). */
+  connect(peer: NodeId, now = false): void {
     if (this.stopped || peer === this.self) return;
     this.wanted.add(peer);
     if (this.links.has(peer)) return;
-    this.attempt(peer, false);
+    this.attempt(peer, now);
+  }
+
+  /** Stop wanting a link to `peer` and close any there is. */
+  disconnect(peer: NodeId, reason: string): void {
+    this.wanted.delete(peer);
+    this.attempts.delete(peer);
+    const link = this.links.get(peer);
+    if (link?.state === "open") this.signal("bye", peer);
+    link?.close(reason);
   }
 
   private attempt(peer: NodeId, force: boolean): void {

@@ -55,6 +55,8 @@ export class WebrtcLink implements Link {
   private openCbs: (() => void)[] = [];
   private closeCbs: ((reason: string) => void)[] = [];
   private timer: ReturnType<typeof setTimeout>;
+  /** Messages that arrived before anyone subscribed (the far side may open first and send at once). */
+  private early: { control: boolean; data: Uint8Array }[] = [];
 
   /** `hostAddresses`: extra local addresses to offer as candidates (loopback in tests). */
   constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[]) {
@@ -72,6 +74,10 @@ export class WebrtcLink implements Link {
       dc.onMessage.subscribe((m) => {
         if (typeof m === "string" || this.state === "closed") return;
         if (dc === this.pkt) this.stats.rxPackets++;
+        if (cbs.length === 0) {
+          if (this.early.length < 64) this.early.push({ control: dc === this.ctl, data: m });
+          return;
+        }
         for (const cb of cbs) cb(m);
       });
       dc.stateChanged.subscribe((s) => {
@@ -141,9 +147,17 @@ export class WebrtcLink implements Link {
 
   onPacket(cb: (b: Uint8Array) => void): void {
     this.packetCbs.push(cb);
+    this.flushEarly(false, cb);
   }
   onControl(cb: (b: Uint8Array) => void): void {
     this.controlCbs.push(cb);
+    this.flushEarly(true, cb);
+  }
+
+  private flushEarly(control: boolean, cb: (b: Uint8Array) => void): void {
+    const mine = this.early.filter((m) => m.control === control);
+    this.early = this.early.filter((m) => m.control !== control);
+    for (const m of mine) cb(m.data);
   }
   onOpen(cb: () => void): void {
     this.openCbs.push(cb);

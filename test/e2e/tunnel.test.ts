@@ -93,7 +93,9 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
 
   test("a restarted node comes back and traffic resumes", async () => {
     await established(a, b);
-    expect(await b.stop()).toBe(0);
+    expect(await b.stop()).toBe(0); // SIGTERM: a clean exit
+    // The TUN went with it, and a was told the link is gone.
+    expect(sh(["ip", "netns", "exec", b.ns, "ip", "link", "show", "trellis0"], { allowFail: true })).toBe("");
     await b.start();
     await established(b, a);
     await waitFor("ping after restart", () => ping(a, b.ipv6, 1), 30000);
@@ -109,6 +111,31 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
     await waitFor("a's log names the refusal", () => a.logs().includes(`${c.id} is not in [network] allow`));
     const peer = a.api("/v1/status").peers.find((p: any) => p.id === c.id);
     expect(peer?.session ?? false).toBe(false);
+  });
+
+  test("SIGHUP reloads the allow-list without dropping the session; a bad config is refused and kept", async () => {
+    await established(a, b);
+    const before = a.api("/v1/status").counters.session_handshakesCompleted;
+    a.signal("SIGHUP");
+    await waitFor("reload logged", () => a.logs().includes("SIGHUP: reloaded"));
+    expect(ping(a, b.ipv6, 2)).toBe(true);
+    expect(a.api("/v1/status").counters.session_handshakesCompleted).toBe(before); // same session
+    // A broken edit: the node says so and keeps running with what it had.
+    const good = await Bun.file(a.configPath).text();
+    await Bun.write(a.configPath, good + "\n[tun]\nmtu = 12\n");
+    a.signal("SIGHUP");
+    await waitFor("bad reload logged", () => a.logs().includes("config not reloaded"));
+    expect(a.logs()).toContain("[tun] mtu");
+    expect(ping(a, b.ipv6, 1)).toBe(true);
+    // Taking b off the allow-list closes its session at once.
+    await Bun.write(a.configPath, good.replace(`allow = ["${b.id}"]`, "allow = []"));
+    a.signal("SIGHUP");
+    await waitFor("b removed", () => a.logs().includes(`peer ${b.id} removed from the allow-list`));
+    expect(ping(a, b.ipv6, 2)).toBe(false);
+    await Bun.write(a.configPath, good);
+    a.signal("SIGHUP");
+    await established(a, b);
+    await waitFor("ping after re-allow", () => ping(a, b.ipv6, 1), 20000);
   });
 
   test("garbage at a node's link sockets does not crash it", async () => {

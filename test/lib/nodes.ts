@@ -107,6 +107,10 @@ export class TestNode {
     return code;
   }
 
+  signal(sig: NodeJS.Signals): void {
+    this.proc?.kill(sig);
+  }
+
   kill(): void {
     this.proc?.kill("SIGKILL");
   }
