@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what the demo, the tests and the benchmark use and a fresh Debian machine lacks:
-# ping (iputils-ping), nft (nftables), iperf3, plus Bun and the packages via npm. Idempotent.
+# ping (iputils-ping), nft (nftables), iperf3; for the shipping tests systemd-analyze (systemd),
+# shellcheck, and qemu-aarch64-static with an arm64 libc to run the arm64 binary. Idempotent.
 set -eu
 cd "$(dirname "$0")/.."
 need=""
@@ -8,6 +9,11 @@ command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v ss >/dev/null 2>&1 || need="$need iproute2"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+command -v shellcheck >/dev/null 2>&1 || need="$need shellcheck"
+command -v qemu-aarch64-static >/dev/null 2>&1 || need="$need qemu-user-static"
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || need="$need libc6-arm64-cross"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing$need; run as root (network namespaces need root anyway)" >&2
@@ -17,6 +23,8 @@ if [ -n "$need" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   # shellcheck disable=SC2086
+  # iperf3 must not start a service of its own.
+  echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections 2>/dev/null || true
   apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 [ -x node_modules/.bin/bun ] || npm install --no-audit --no-fund
