@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what the demo, the tests and the benchmark use and a fresh Debian machine lacks:
 # ping (iputils-ping), nft (nftables), iperf3; for the shipping tests systemd-analyze (systemd),
-# shellcheck, and qemu-aarch64-static with an arm64 libc to run the arm64 binary. Idempotent.
+# the shell linter, and qemu-aarch64-static with an arm64 libc to run the arm64 binary. Idempotent.
 set -eu
 cd "$(dirname "$0")/.."
 need=""
