@@ -22,9 +22,9 @@ if [ -n "$need" ]; then
   echo "deps: installing$need" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  # shellcheck disable=SC2086
   # iperf3 must not start a service of its own.
   echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections 2>/dev/null || true
+  # shellcheck disable=SC2086  # $need is a list of package names
   apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 [ -x node_modules/.bin/bun ] || npm install --no-audit --no-fund
