@@ -21,6 +21,16 @@ export function apiApp(node: Node): Hono {
       throw e;
     }
   });
+  app.post("/v1/revocations", async (c) => {
+    const text = (await c.req.text()).trim();
+    if (!text || text.length > 16384) return c.json({ error: "body must be a revocation record (base64)" }, 400);
+    try {
+      const id = node.addRevocation(Uint8Array.from(Buffer.from(text, "base64")));
+      return c.json({ revoked: id ?? null, new: id !== undefined });
+    } catch (e) {
+      return c.json({ error: (e as Error).message }, 400);
+    }
+  });
   app.onError((e, c) => c.json({ error: String(e?.message ?? e) }, 500));
   app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
   return app;

@@ -15,6 +15,11 @@ Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
   ping NODE [--count N]            reach NODE (name, node id or overlay address): path and RTT
   version                          print the version
 
+  network create NAME --out DIR    create a network root key (kept offline), print the network id
+  join --request | --install CERT  ask for membership / install the signed certificate
+  sign REQUEST --root DIR          sign a join request into a membership certificate
+  revoke NODE --root DIR [--apply] sign a revocation (and hand it to the local node)
+
 Config: /etc/trellis/trellis.toml by default (annotated example: config/trellis.toml).
 Docs: README.md, docs/PROTOCOL.md.
 `;
@@ -25,6 +30,10 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   up: () => import("./up.ts"),
   status: () => import("./status.ts"),
   ping: () => import("./ping.ts"),
+  network: () => import("./network.ts"),
+  join: () => import("./join.ts"),
+  sign: () => import("./sign.ts"),
+  revoke: () => import("./revoke.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {

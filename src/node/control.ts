@@ -9,6 +9,15 @@ import type { NodeId } from "../identity/identity.ts";
 
 export const CONTROL_PING = 0x01;
 export const CONTROL_PONG = 0x02;
+/** 0x03 followed by a root-signed revocation record (src/trust/revocation.ts). */
+export const CONTROL_REVOCATION = 0x03;
+
+export function revocationMessage(record: Uint8Array): Uint8Array {
+  const m = new Uint8Array(1 + record.length);
+  m[0] = CONTROL_REVOCATION;
+  m.set(record, 1);
+  return m;
+}
 const CONTROL_BYTES = 5;
 
 interface Waiting {

@@ -18,8 +18,10 @@ import { Inside } from "../datapath/inside.ts";
 import { Outside } from "../datapath/outside.ts";
 import { ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
-import { Prober } from "./control.ts";
+import { CONTROL_REVOCATION, Prober, revocationMessage } from "./control.ts";
 import { isHandshakePacket } from "../session/wire.ts";
+import { Networks } from "../trust/networks.ts";
+import type { Membership } from "../trust/certificate.ts";
 import { logger, type LogFn } from "../log.ts";
 
 /** MTU used when `[tun] mtu = "auto"` until path MTU discovery lands. */
@@ -64,6 +66,9 @@ export class Node {
   private readonly inside: Inside;
   private readonly outside: Outside;
   private readonly pending = new Map<NodeId, Uint8Array[]>();
+  readonly networks: Networks;
+  /** Our IPv4 address: from a membership certificate (signed), else from [node] ipv4. */
+  private readonly ipv4?: { address: string; prefix: number };
   private tun?: TunDevice;
   private seed?: { port: number; stop(): void | Promise<void> };
   private ticker?: ReturnType<typeof setInterval>;
@@ -76,11 +81,23 @@ export class Node {
     this.allow = new Set(config.network.allow as NodeId[]);
     for (const id of this.allow) if (id !== identity.public.id) this.peers.ensure(id);
     this.mtu = config.tun.mtu === "auto" ? AUTO_MTU : config.tun.mtu;
+    const trustLog = logger("trust");
+    this.networks = new Networks(config.node.stateDir, identity.public.id, (m) => trustLog("warn", m));
+    for (const m of this.networks.members) trustLog("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}`);
+    const signed = this.networks.members.find((m) => m.membership.ipv4)?.membership.ipv4;
+    this.ipv4 = signed ? { address: signed, prefix: config.node.ipv4?.prefix ?? 10 } : config.node.ipv4;
     const sessionLog = logger("session");
+    // Claims travel encrypted in the handshake. Certificates (fixed at start; a restart picks up a
+    // renewed one) go in our initiations, and in responses only to peers that sent theirs, so a
+    // response never outgrows the initiation it answers.
+    const plainClaims = encodeClaims({ name: config.node.name, ipv4: this.ipv4?.address });
+    const certs = this.networks.proofs();
+    const fullClaims = certs.length ? encodeClaims({ name: config.node.name, ipv4: this.ipv4?.address, certs }) : plainClaims;
     this.sessions = new Sessions({
       identity,
-      claims: encodeClaims({ name: config.node.name, ipv4: config.node.ipv4?.address }),
-      accept: (remote) => this.admit(remote),
+      claims: fullClaims,
+      responseClaims: (_remote, theirs) => (decodeClaims(theirs).certs?.length ? fullClaims : plainClaims),
+      accept: (remote, claims) => this.admit(remote, decodeClaims(claims).certs ?? []),
       transmit: (to, packet) => this.transmit(to, packet),
       deliver: (from, payload) => this.deliver(from, payload),
       onEstablished: (peer, remote, claims) => this.established(peer, remote, claims),
@@ -91,12 +108,13 @@ export class Node {
     this.links = new LinkManager({
       identity,
       seeds: config.network.seeds,
-      accept: (remote) => this.admit(remote),
+      accept: (remote, certs) => this.admit(remote, certs),
+      proofs: () => this.networks.proofs(),
       log: (level, msg) => linkLog(level, msg),
     });
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload));
     this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet));
-    const ipv4 = config.node.ipv4 ? parseIpv4(config.node.ipv4.address) : null;
+    const ipv4 = this.ipv4 ? parseIpv4(this.ipv4.address) : null;
     this.outside = new Outside(
       this.peers,
       { key6: addressKey6(ipv6BytesOf(identity.public.id)), ipv4Key: ipv4 ? ipv4KeyOf(ipv4) : undefined },
@@ -124,11 +142,11 @@ export class Node {
       mtu: this.mtu,
       ipv6: ipv6Of(this.id),
       prefix6: OVERLAY_PREFIX6_LEN,
-      ipv4: c.node.ipv4?.address,
-      prefix4: c.node.ipv4?.prefix,
+      ipv4: this.ipv4?.address,
+      prefix4: this.ipv4?.prefix,
     });
     this.tun.onPackets((batch) => this.inside.fromTun(batch));
-    this.log("info", `tun ${this.tun.name} up: ${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}${c.node.ipv4 ? `, ${c.node.ipv4.address}/${c.node.ipv4.prefix}` : ""}, mtu ${this.mtu}`);
+    this.log("info", `tun ${this.tun.name} up: ${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}${this.ipv4 ? `, ${this.ipv4.address}/${this.ipv4.prefix}` : ""}, mtu ${this.mtu}`);
     this.links.onIdentity((remote) => this.learn(remote));
     this.links.onLink((link, remote) => this.linked(link, remote));
     await this.links.start();
@@ -211,7 +229,7 @@ export class Node {
         id: this.id,
         name: c.node.name,
         ipv6: ipv6Of(this.id),
-        ipv4: c.node.ipv4?.address ?? null,
+        ipv4: this.ipv4?.address ?? null,
         tun: this.tun?.name ?? c.tun.name,
         mtu: this.mtu,
         seed: this.seed !== undefined,
@@ -236,12 +254,36 @@ export class Node {
     return link && link.state === "open" && this.sessions.isEstablished(id) ? "direct" : null;
   }
 
-  /** The allow-list check, shared by signalling and the handshake. */
-  private admit(remote: PublicIdentity): true | string {
-    // Read at call time: a reload replaces the set.
+  /**
+   * Who may talk to this node, checked at signalling and again inside the handshake: a node id in
+   * [network] allow, or a node that shows a valid, unexpired, unrevoked certificate of a network this
+   * node is in. The reason for a refusal is logged by the caller.
+   */
+  private admit(remote: PublicIdentity, certs: string[] = []): true | string {
     if (remote.id === this.id) return "that is this node's own id";
-    if (!this.allow.has(remote.id)) return `node ${remote.id} is not in [network] allow`;
+    if (this.allow.has(remote.id)) return true;
+    if (this.networks.members.length === 0) return `node ${remote.id} is not in [network] allow`;
+    const r = this.networks.check(remote.id, certs);
+    if (typeof r === "string") return `node ${remote.id} is not in [network] allow and not a member: ${r}`;
+    this.memberships.set(remote.id, r.membership);
     return true;
+  }
+
+  /** Memberships peers proved, by node id (their names and IPv4 addresses are signed there). */
+  private readonly memberships = new Map<NodeId, Membership>();
+
+  /** A revocation record from the API or a peer: store it, cut the revoked node off, pass it on. */
+  addRevocation(record: Uint8Array): string | undefined {
+    const rev = this.networks.addRevocation(record);
+    if (!rev) return;
+    this.log("info", `revocation of ${rev.nodeId}${rev.reason ? ` (${rev.reason})` : ""} accepted; closing its session and passing it on`);
+    if (!this.allow.has(rev.nodeId)) {
+      this.memberships.delete(rev.nodeId);
+      this.sessions.close(rev.nodeId, "revoked");
+      this.links.disconnect(rev.nodeId, "revoked");
+    }
+    for (const p of this.peers.all()) if (p.id !== rev.nodeId && this.sessions.isEstablished(p.id)) this.sessions.send(p.id, revocationMessage(record));
+    return rev.nodeId;
   }
 
   private learn(remote: PublicIdentity): void {
@@ -295,6 +337,10 @@ export class Node {
   }
 
   private control(from: NodeId, payload: Uint8Array): void {
+    if (payload[0] === CONTROL_REVOCATION) {
+      this.addRevocation(payload.subarray(1));
+      return;
+    }
     const rtt = this.prober.receive(from, payload);
     if (rtt !== undefined) {
       const p = this.peers.get(from);
@@ -304,7 +350,12 @@ export class Node {
 
   private established(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void {
     this.learn(remote);
-    const refused = this.peers.applyClaims(peer, decodeClaims(claims));
+    // A member's name and address come from its signed certificate, never from what it says.
+    const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
+    const c = decodeClaims(claims);
+    const refused = this.peers.applyClaims(peer, m ? { name: m.name, ipv4: m.ipv4 } : { name: c.name, ipv4: c.ipv4 });
+    // Tell the new peer every revocation we know, so they spread without a server.
+    for (const r of this.networks.revocationRecords()) this.sessions.send(peer, revocationMessage(r));
     if (refused) this.log("warn", `peer ${peer}: claim refused: ${refused}`);
     const p = this.peers.get(peer)!;
     this.log("info", `session with ${peer}${p.name ? ` (${p.name})` : ""} established${p.ipv4 ? `, ipv4 ${p.ipv4}` : ""}`);

@@ -16,6 +16,7 @@ import { HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, QUEUE_PE
 import { dataReceiver, Keypair } from "./keypair.ts";
 import { TokenBuckets } from "./ratelimit.ts";
 import { TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
+import { RESP_FIXED } from "../handshake/messages.ts";
 
 export interface SessionsOptions {
   identity: Identity;
@@ -26,6 +27,8 @@ export interface SessionsOptions {
   transmit(to: NodeId, packet: Uint8Array): void;
   deliver(from: NodeId, payload: Uint8Array): void;
   onEstablished?(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void;
+  /** The claims to answer an initiation with (default: `claims`); e.g. certificates only to those who sent theirs. */
+  responseClaims?(remote: PublicIdentity, initiatorClaims: Uint8Array): Uint8Array;
   onClosed?(peer: NodeId, reason: string): void;
   log?(level: "debug" | "info" | "warn", msg: string): void;
   now?(): number;
@@ -210,7 +213,10 @@ export class Sessions {
     p.pub = r.remote;
     p.claims = r.claims;
     const sender = this.newIndex();
-    const { message: response, keys } = r.respond(sender, this.opts.claims);
+    let claims = this.opts.responseClaims?.(r.remote, r.claims) ?? this.opts.claims;
+    // Never answer with more bytes than the initiation had: the initiator's address is not proven yet.
+    if (RESP_FIXED + claims.length >= message.length) claims = new Uint8Array(0);
+    const { message: response, keys } = r.respond(sender, claims);
     const kp = new Keypair(keys, sender, r.sender, false, this.now());
     if (p.next) this.indexes.delete(p.next.localIndex);
     p.next = kp;

@@ -5,7 +5,7 @@
 // nor redirect a message, and nothing secret passes through it (an SDP holds DTLS fingerprints only).
 //
 // Envelope (JSON): { v: 1, kind, from, to, ts, nonce, sdp?, pub: base64, sig: base64 }
-// Signed bytes: UTF-8 of JSON.stringify([1, kind, from, to, ts, nonce, sdp ?? ""]), context "trellis signal v1".
+// Signed bytes: UTF-8 of JSON.stringify([1, kind, from, to, ts, nonce, sdp ?? "", certs ?? []]), context "trellis signal v1".
 import { randomBytes } from "node:crypto";
 import {
   decodePublicIdentity, encodePublicIdentity, isNodeId, sign, verify, type Identity, type NodeId, type PublicIdentity,
@@ -27,6 +27,8 @@ export interface SignalEnvelope {
   ts: number;
   nonce: string;
   sdp?: string;
+  /** Membership certificates (base64) the sender presents; signed with the rest. */
+  certs?: string[];
   pub: string;
   sig: string;
 }
@@ -38,6 +40,7 @@ export interface Signal {
   to: NodeId;
   ts: number;
   sdp?: string;
+  certs: string[];
   remote: PublicIdentity;
 }
 
@@ -49,12 +52,12 @@ export class SignalError extends Error {
   }
 }
 
-function signedBytes(e: Pick<SignalEnvelope, "kind" | "from" | "to" | "ts" | "nonce" | "sdp">): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify([1, e.kind, e.from, e.to, e.ts, e.nonce, e.sdp ?? ""]));
+function signedBytes(e: Pick<SignalEnvelope, "kind" | "from" | "to" | "ts" | "nonce" | "sdp" | "certs">): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify([1, e.kind, e.from, e.to, e.ts, e.nonce, e.sdp ?? "", e.certs ?? []]));
 }
 
-export function makeSignal(identity: Identity, kind: SignalKind, to: NodeId, sdp?: string, now = Date.now()): SignalEnvelope {
-  const body = { kind, from: identity.public.id, to, ts: now, nonce: randomBytes(12).toString("base64url"), sdp };
+export function makeSignal(identity: Identity, kind: SignalKind, to: NodeId, sdp?: string, now = Date.now(), certs: string[] = []): SignalEnvelope {
+  const body = { kind, from: identity.public.id, to, ts: now, nonce: randomBytes(12).toString("base64url"), sdp, certs };
   return {
     v: 1,
     ...body,
@@ -77,7 +80,8 @@ export class SignalVerifier {
       typeof e !== "object" || e === null || e.v !== 1 || !KINDS.includes(e.kind as SignalKind) ||
       typeof e.from !== "string" || !isNodeId(e.from) || typeof e.to !== "string" || !isNodeId(e.to) ||
       typeof e.ts !== "number" || !Number.isFinite(e.ts) || typeof e.nonce !== "string" || e.nonce.length > 64 ||
-      typeof e.pub !== "string" || typeof e.sig !== "string" || (e.sdp !== undefined && (typeof e.sdp !== "string" || e.sdp.length > MAX_SDP))
+      typeof e.pub !== "string" || typeof e.sig !== "string" || (e.sdp !== undefined && (typeof e.sdp !== "string" || e.sdp.length > MAX_SDP)) ||
+      (e.certs !== undefined && (!Array.isArray(e.certs) || e.certs.length > 4 || e.certs.some((c) => typeof c !== "string")))
     )
       throw new SignalError("malformed", "signal message has missing or malformed fields");
     if (e.to !== this.self) throw new SignalError("not-for-us", `signal addressed to ${e.to}`);
@@ -95,7 +99,7 @@ export class SignalVerifier {
     if (!verify(remote, SIGNAL_CONTEXT, signedBytes(e as SignalEnvelope), Buffer.from(e.sig, "base64")))
       throw new SignalError("bad-signature", `signal from ${e.from}: bad signature`);
     this.remember(key, now);
-    return { kind: e.kind as SignalKind, from: e.from as NodeId, to: e.to as NodeId, ts: e.ts, sdp: e.sdp, remote };
+    return { kind: e.kind as SignalKind, from: e.from as NodeId, to: e.to as NodeId, ts: e.ts, sdp: e.sdp, certs: e.certs ?? [], remote };
   }
 
   private remember(key: string, now: number): void {

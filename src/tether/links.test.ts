@@ -18,7 +18,7 @@ function manager(me: Identity, allow: NodeId[]) {
   const m = new LinkManager({
     identity: me,
     seeds: [seedUrl],
-    accept: (r) => (allow.includes(r.id) ? true : `${r.id} not allowed`),
+    accept: (r, _certs) => (allow.includes(r.id) ? true : `${r.id} not allowed`),
     hostAddresses: ["127.0.0.1"],
   });
   const links: Link[] = [];

@@ -17,7 +17,10 @@ const RETRY_MAX_MS = 15_000;
 export interface LinkManagerOptions {
   identity: Identity;
   seeds: string[];
-  accept(remote: PublicIdentity): true | string;
+  /** Whether to link with `remote`, given the membership certificates it presented. */
+  accept(remote: PublicIdentity, certs: string[]): true | string;
+  /** Our membership certificates, presented in every signal. */
+  proofs?(): string[];
   log?: Log;
   /** Extra local addresses offered as ICE candidates (werift skips loopback; tests on 127.0.0.1 need it). */
   hostAddresses?: string[];
@@ -96,7 +99,7 @@ export class LinkManager {
   }
 
   private signal(kind: SignalKind, to: NodeId, sdp?: string): void {
-    if (!this.client.send(to, makeSignal(this.opts.identity, kind, to, sdp))) this.log("debug", `no seed to carry ${kind} to ${to}`);
+    if (!this.client.send(to, makeSignal(this.opts.identity, kind, to, sdp, Date.now(), this.opts.proofs?.() ?? []))) this.log("debug", `no seed to carry ${kind} to ${to}`);
   }
 
   private newLink(peer: NodeId): WebrtcLink {
@@ -136,7 +139,7 @@ export class LinkManager {
       if (e instanceof SignalError && e.code !== "replay") this.log("info", `signal dropped: ${e.message}`);
       return;
     }
-    const verdict = this.opts.accept(s.remote);
+    const verdict = this.opts.accept(s.remote, s.certs);
     if (verdict !== true) {
       this.log("info", `signal ${s.kind} from ${s.from} refused: ${verdict}`);
       return;

@@ -1,0 +1,55 @@
+// `trellis sign`: the root signs a join request into a membership certificate (offline).
+import { issueCertificate } from "../trust/certificate.ts";
+import { encodeBundle } from "../trust/networks.ts";
+import { loadRoot } from "../trust/root.ts";
+import { parseIpv4 } from "../identity/address.ts";
+import { decodeRequest } from "./join.ts";
+import { parse, UsageError } from "./args.ts";
+
+export const help = `Usage: trellis sign REQUEST --root ROOTDIR [--name N] [--tags a,b] [--ipv4 A]
+                    [--subnets 10.1.0.0/24,...] [--expires 30d]
+
+Sign a join request (from 'trellis join --request') with the network's root key
+and print the membership certificate for 'trellis join --install'. The overlay
+IPv4 address is part of what is signed: peers accept packets from it only.
+
+  --name N        the node's name (default: the one in the request)
+  --tags a,b      tags for the network's policy
+  --ipv4 A        the node's overlay IPv4 address
+  --subnets L     prefixes the node may route for
+  --expires D     validity from now: 30d, 12h, 90m (default 365d)
+`;
+
+export function parseDurationSeconds(s: string): number {
+  const m = /^(\d+)([mhd])$/.exec(s);
+  if (!m || Number(m[1]) === 0) throw new UsageError(`--expires ${JSON.stringify(s)}: use a duration like 30d, 12h or 90m`);
+  return Number(m[1]) * { m: 60, h: 3600, d: 86400 }[m[2] as "m"];
+}
+
+export function run(argv: string[]): number {
+  const { values, positionals } = parse(
+    argv,
+    { root: { type: "string" }, name: { type: "string" }, tags: { type: "string" }, ipv4: { type: "string" }, subnets: { type: "string" }, expires: { type: "string" } },
+    1,
+  );
+  if (values.help) return (process.stdout.write(help), 0);
+  if (!positionals[0]) throw new UsageError("sign needs a REQUEST");
+  if (!values.root) throw new UsageError("sign needs --root ROOTDIR");
+  const req = decodeRequest(positionals[0]);
+  const root = loadRoot(values.root);
+  const name = values.name ?? req.name;
+  if (!name) throw new UsageError("the request names no node: pass --name");
+  if (values.ipv4 && !parseIpv4(values.ipv4)) throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)} is not an IPv4 address`);
+  const subnets = (values.subnets ? values.subnets.split(",") : []).map((s) => {
+    const [address, len] = s.split("/");
+    return { family: (address.includes(":") ? 6 : 4) as 4 | 6, address, prefix: Number(len) };
+  });
+  const now = Math.floor(Date.now() / 1000);
+  const cert = issueCertificate(
+    { networkId: root.id, nodeId: req.pub.id, name, ipv4: values.ipv4, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },
+    root,
+  );
+  console.log(encodeBundle(root, cert));
+  console.error(`signed ${name} (${req.pub.id}) into network ${root.name}`);
+  return 0;
+}

@@ -1,0 +1,128 @@
+// Membership certificates: a network root's signed statement of who a node is in that network.
+//
+// Encoding (version 1, deterministic; integers big-endian):
+//   "TRC1" (4) | kind (1) = 1 member | network id (16) | node id (16) | not before u64 s | not after u64 s
+//   | name length (1) | name | ipv4 (4, 0.0.0.0 = none) | tag count (1) | each: length (1) | tag
+//   | subnet count (1) | each: family (1: 4 or 6) | prefix length (1) | address (4 or 16)
+//   | issuer (1) = 0 root | ML-DSA-65 signature (3309) over every byte before it, context "trellis membership v1"
+// Decoding checks every length exactly and throws TrustError("malformed").
+import { DSA_SIGNATURE_BYTES, nodeIdBytes, nodeIdFromBytes, sign, verify, type NodeId } from "../identity/identity.ts";
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import { TrustError } from "./errors.ts";
+
+export const CERT_MAGIC = "TRC1";
+export const CERT_CONTEXT = "trellis membership v1";
+const KIND_MEMBER = 1;
+const ISSUER_ROOT = 0;
+
+export interface Subnet {
+  family: 4 | 6;
+  address: string;
+  prefix: number;
+}
+
+export interface Membership {
+  networkId: string;
+  nodeId: NodeId;
+  name: string;
+  ipv4?: string;
+  tags: string[];
+  subnets: Subnet[];
+  notBefore: number; // unix seconds
+  notAfter: number;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function body(m: Membership): Uint8Array {
+  const out: number[] = [...Buffer.from(CERT_MAGIC), KIND_MEMBER, ...Buffer.from(m.networkId, "hex"), ...nodeIdBytes(m.nodeId)];
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(v));
+    out.push(...b);
+  };
+  u64(m.notBefore);
+  u64(m.notAfter);
+  if (!LABEL.test(m.name)) throw new TrustError("malformed", `certificate name ${JSON.stringify(m.name)} is not a DNS label`);
+  out.push(m.name.length, ...Buffer.from(m.name));
+  const v4 = m.ipv4 ? parseIpv4(m.ipv4) : new Uint8Array(4);
+  if (!v4) throw new TrustError("malformed", `certificate ipv4 ${JSON.stringify(m.ipv4)} is not an IPv4 address`);
+  out.push(...v4);
+  if (m.tags.length > 32) throw new TrustError("malformed", "at most 32 tags");
+  out.push(m.tags.length);
+  for (const t of m.tags) {
+    if (!LABEL.test(t)) throw new TrustError("malformed", `tag ${JSON.stringify(t)} is not a label (a-z, 0-9, '-')`);
+    out.push(t.length, ...Buffer.from(t));
+  }
+  if (m.subnets.length > 32) throw new TrustError("malformed", "at most 32 subnets");
+  out.push(m.subnets.length);
+  for (const s of m.subnets) {
+    const a = s.family === 4 ? parseIpv4(s.address) : parseIpv6(s.address);
+    if (!a || s.prefix < 0 || s.prefix > a.length * 8) throw new TrustError("malformed", `subnet ${s.address}/${s.prefix} is not valid`);
+    out.push(s.family, s.prefix, ...a);
+  }
+  out.push(ISSUER_ROOT);
+  return Uint8Array.from(out);
+}
+
+/** Encode and sign a membership with the network's root key (an Identity-like holder of dsaSecret). */
+export function issueCertificate(m: Membership, root: { dsaSecret: Uint8Array }): Uint8Array {
+  const b = body(m);
+  const sig = sign(root as never, CERT_CONTEXT, b);
+  const out = new Uint8Array(b.length + sig.length);
+  out.set(b);
+  out.set(sig, b.length);
+  return out;
+}
+
+/** Decode without checking the signature (see verifyCertificate). */
+export function decodeCertificate(c: Uint8Array): { membership: Membership; signed: Uint8Array; signature: Uint8Array } {
+  let off = 0;
+  const need = (n: number) => {
+    if (off + n > c.length - DSA_SIGNATURE_BYTES) throw new TrustError("malformed", "certificate is truncated");
+    const v = c.subarray(off, off + n);
+    off += n;
+    return v;
+  };
+  const byte = () => need(1)[0];
+  if (Buffer.from(need(4)).toString() !== CERT_MAGIC) throw new TrustError("malformed", "not a trellis certificate (version 1)");
+  if (byte() !== KIND_MEMBER) throw new TrustError("malformed", "unknown certificate kind");
+  const networkId = Buffer.from(need(16)).toString("hex");
+  const nodeId = nodeIdFromBytes(need(16));
+  const notBefore = Number(Buffer.from(need(8)).readBigUInt64BE());
+  const notAfter = Number(Buffer.from(need(8)).readBigUInt64BE());
+  const name = Buffer.from(need(byte())).toString();
+  const v4 = need(4);
+  const ipv4 = v4.every((x) => x === 0) ? undefined : formatIpv4(v4);
+  const tags: string[] = [];
+  for (let n = byte(); n > 0; n--) tags.push(Buffer.from(need(byte())).toString());
+  const subnets: Subnet[] = [];
+  for (let n = byte(); n > 0; n--) {
+    const family = byte();
+    const prefix = byte();
+    if (family !== 4 && family !== 6) throw new TrustError("malformed", "subnet family must be 4 or 6");
+    const a = need(family === 4 ? 4 : 16);
+    subnets.push({ family, prefix, address: family === 4 ? formatIpv4(a) : formatIpv6(a) });
+  }
+  if (byte() !== ISSUER_ROOT) throw new TrustError("malformed", "unknown issuer kind");
+  if (c.length - off !== DSA_SIGNATURE_BYTES) throw new TrustError("malformed", "certificate has trailing bytes");
+  const membership = { networkId, nodeId, name, ipv4, tags, subnets, notBefore, notAfter };
+  // Re-encoding must give the same bytes: one encoding per membership.
+  const signed = c.subarray(0, off);
+  if (!Buffer.from(body(membership)).equals(Buffer.from(signed))) throw new TrustError("malformed", "certificate is not in canonical form");
+  return { membership, signed, signature: c.subarray(off) };
+}
+
+/**
+ * Check a certificate for `nodeId` in the network with root key `rootPub` at time `now` (seconds):
+ * signature, network, node, validity window. Revocation is the caller's (RevocationSet).
+ */
+export function verifyCertificate(c: Uint8Array, rootPub: Uint8Array, networkId: string, nodeId: NodeId, now = Date.now() / 1000): Membership {
+  const { membership: m, signed, signature } = decodeCertificate(c);
+  if (m.networkId !== networkId) throw new TrustError("wrong-network", `certificate is for network ${m.networkId}, not ${networkId}`);
+  if (!verify(rootPub, CERT_CONTEXT, signed, signature)) throw new TrustError("bad-signature", `certificate for ${m.nodeId} is not signed by the root of ${networkId}`);
+  if (m.nodeId !== nodeId) throw new TrustError("wrong-node", `certificate names node ${m.nodeId}, not ${nodeId}`);
+  if (now < m.notBefore) throw new TrustError("not-yet-valid", `certificate for ${m.name} is valid from ${new Date(m.notBefore * 1000).toISOString()}`);
+  if (now > m.notAfter) throw new TrustError("expired", `certificate for ${m.name} expired ${new Date(m.notAfter * 1000).toISOString()}`);
+  return m;
+}

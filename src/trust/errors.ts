@@ -1,0 +1,17 @@
+// Trust errors: why a certificate, request, root or revocation was refused.
+export type TrustErrorCode =
+  | "malformed"
+  | "bad-signature"
+  | "wrong-network"
+  | "wrong-node"
+  | "not-yet-valid"
+  | "expired"
+  | "revoked"
+  | "io";
+
+export class TrustError extends Error {
+  constructor(readonly code: TrustErrorCode, message: string) {
+    super(message);
+    this.name = "TrustError";
+  }
+}

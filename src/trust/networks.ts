@@ -1,0 +1,114 @@
+// The networks this node belongs to: its root-signed certificates, each network's root key and
+// revocations, kept in <state_dir>/networks/<network id>/. Checks the certificates peers present.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NodeId } from "../identity/identity.ts";
+import { decodeCertificate, verifyCertificate, type Membership } from "./certificate.ts";
+import { TrustError } from "./errors.ts";
+import { decodeNetworkInfo, encodeNetworkInfo, type NetworkInfo } from "./root.ts";
+import { RevocationSet, type Revocation } from "./revocation.ts";
+
+export interface Member {
+  info: NetworkInfo;
+  cert: Uint8Array;
+  membership: Membership;
+  revocations: RevocationSet;
+}
+
+/** What `trellis sign` prints and `trellis join --install` takes: the network and the certificate. */
+export const CERT_BUNDLE_PREFIX = "trellis-cert1:";
+
+export function encodeBundle(info: NetworkInfo, cert: Uint8Array): string {
+  return CERT_BUNDLE_PREFIX + Buffer.from(JSON.stringify({ network: JSON.parse(encodeNetworkInfo(info)), cert: Buffer.from(cert).toString("base64") })).toString("base64url");
+}
+
+export function decodeBundle(s: string): { info: NetworkInfo; cert: Uint8Array } {
+  const t = s.trim();
+  if (!t.startsWith(CERT_BUNDLE_PREFIX)) throw new TrustError("malformed", `a certificate starts with ${CERT_BUNDLE_PREFIX}`);
+  try {
+    const v = JSON.parse(Buffer.from(t.slice(CERT_BUNDLE_PREFIX.length), "base64url").toString());
+    return { info: decodeNetworkInfo(JSON.stringify(v.network), "certificate"), cert: Uint8Array.from(Buffer.from(v.cert, "base64")) };
+  } catch (e) {
+    if (e instanceof TrustError) throw e;
+    throw new TrustError("malformed", "the certificate text is damaged (copy it again, whole)");
+  }
+}
+
+export class Networks {
+  readonly members: Member[] = [];
+
+  constructor(private readonly stateDir: string, private readonly self: NodeId, log: (msg: string) => void = () => {}) {
+    const dir = join(stateDir, "networks");
+    if (!existsSync(dir)) return;
+    for (const id of readdirSync(dir)) {
+      try {
+        const info = decodeNetworkInfo(readFileSync(join(dir, id, "network.json"), "utf8"), join(dir, id, "network.json"));
+        const cert = Uint8Array.from(Buffer.from(readFileSync(join(dir, id, "member.cert"), "utf8").trim(), "base64"));
+        const membership = decodeCertificate(cert).membership;
+        verifyCertificate(cert, info.rootPub, info.id, self, membership.notAfter - 1);
+        const revocations = new RevocationSet(join(dir, id, "revoked"), info.rootPub, info.id);
+        this.members.push({ info, cert, membership, revocations });
+      } catch (e) {
+        log(`network ${id}: not loaded: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Verify a certificate for this node and store it with its network (join --install). */
+  static install(stateDir: string, self: NodeId, bundle: string): Membership {
+    const { info, cert } = decodeBundle(bundle);
+    const m = verifyCertificate(cert, info.rootPub, info.id, self);
+    const dir = join(stateDir, "networks", info.id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, "network.json"), encodeNetworkInfo(info) + "\n");
+    writeFileSync(join(dir, "member.cert"), Buffer.from(cert).toString("base64") + "\n");
+    return m;
+  }
+
+  /** Our certificates that are valid now, to present in handshakes and signals. */
+  proofs(now = Date.now() / 1000): string[] {
+    return this.members.filter((m) => now >= m.membership.notBefore && now <= m.membership.notAfter).map((m) => Buffer.from(m.cert).toString("base64"));
+  }
+
+  /** The membership a peer proves with one of `certs` in a network we share, or why not. */
+  check(remote: NodeId, certs: string[], now = Date.now() / 1000): { member: Member; membership: Membership } | string {
+    if (this.members.length === 0) return "this node is in no network";
+    const reasons: string[] = [];
+    for (const c of certs.slice(0, 4)) {
+      let bytes: Uint8Array;
+      try {
+        bytes = Uint8Array.from(Buffer.from(c, "base64"));
+      } catch {
+        continue;
+      }
+      for (const member of this.members) {
+        try {
+          const m = verifyCertificate(bytes, member.info.rootPub, member.info.id, remote, now);
+          if (member.revocations.isRevoked(remote)) throw new TrustError("revoked", `node ${remote} is revoked in network ${member.info.name}`);
+          return { member, membership: m };
+        } catch (e) {
+          if (e instanceof TrustError && e.code !== "wrong-network") reasons.push(e.message);
+        }
+      }
+    }
+    return reasons[0] ?? `node ${remote} shows no certificate of a network this node is in`;
+  }
+
+  /** A revocation record from anyone: stored when it verifies for one of our networks. */
+  addRevocation(record: Uint8Array): Revocation | undefined {
+    for (const m of this.members) {
+      try {
+        return m.revocations.add(record);
+      } catch {}
+    }
+    return undefined;
+  }
+
+  revocationRecords(): Uint8Array[] {
+    return this.members.flatMap((m) => m.revocations.records());
+  }
+
+  isRevoked(id: NodeId): boolean {
+    return this.members.some((m) => m.revocations.isRevoked(id));
+  }
+}
