@@ -6,7 +6,7 @@
 // Signalling (LinkManager) tells the node who a link's peer is (its verified public identity);
 // the session handshake tells it what the peer claims (name, IPv4), checked against the allow-list.
 import { addressKey6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4 } from "../identity/address.ts";
-import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
+import { isNodeId, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
 import { LinkManager } from "../tether/links.ts";
@@ -83,7 +83,10 @@ export class Node {
     this.mtu = config.tun.mtu === "auto" ? AUTO_MTU : config.tun.mtu;
     const trustLog = logger("trust");
     this.networks = new Networks(config.node.stateDir, identity.public.id, (m) => trustLog("warn", m));
-    for (const m of this.networks.members) trustLog("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}`);
+    for (const m of this.networks.members) {
+      trustLog("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}`);
+      if (Date.now() / 1000 > m.membership.notAfter) trustLog("warn", `our certificate for network ${m.info.name} expired ${new Date(m.membership.notAfter * 1000).toISOString()}: peers will refuse us`);
+    }
     const signed = this.networks.members.find((m) => m.membership.ipv4)?.membership.ipv4;
     this.ipv4 = signed ? { address: signed, prefix: config.node.ipv4?.prefix ?? 10 } : config.node.ipv4;
     const sessionLog = logger("session");
@@ -201,7 +204,12 @@ export class Node {
 
   /** Measure the RTT to a peer through the overlay, connecting first if needed. */
   async ping(target: string, timeoutMs = 3000): Promise<{ peer: Peer; path: string | null; rttMs: number | null }> {
-    const peer = this.peers.resolve(target);
+    let peer = this.peers.resolve(target);
+    // A member of one of our networks need not be listed anywhere: its full node id is enough.
+    if (!peer && isNodeId(target.trim().toLowerCase()) && this.networks.members.length) {
+      peer = this.peers.ensure(target.trim().toLowerCase() as NodeId);
+      this.links.connect(peer.id, true);
+    }
     if (!peer) throw new NodeError("unknown-peer", `no known node matches ${JSON.stringify(target)} (node id, id prefix, name, or overlay address)`);
     const rttMs = await this.prober.ping(peer.id, timeoutMs);
     return { peer, path: this.pathTo(peer.id), rttMs };

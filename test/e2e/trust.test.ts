@@ -1,0 +1,109 @@
+// e2e: a network without a key server. Members with root-signed certificates talk with no allow-list;
+// a node of another network, an expired and a tampered certificate get nowhere (and the log says why);
+// a revocation cuts an established session within seconds. Real nodes in namespaces.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { loadIdentity } from "../../src/identity/identity.ts";
+import { createNetwork, encodeNetworkInfo, type Root } from "../../src/trust/root.ts";
+import { issueCertificate } from "../../src/trust/certificate.ts";
+import { issueRevocation } from "../../src/trust/revocation.ts";
+import { encodeBundle, Networks } from "../../src/trust/networks.ts";
+
+setDefaultTimeout(90_000);
+const root = isRoot();
+let net: TestNet, dir: string;
+const nodes: Record<string, TestNode> = {};
+
+/** Sign a membership for `n` with `r` and put it into n's state dir, as `trellis join --install` would. */
+function enrol(n: TestNode, r: Root, opts: { ipv4: string; notAfter?: number; tamper?: boolean }) {
+  const id = loadIdentity(join(n.dir, "state")).public.id;
+  const now = Math.floor(Date.now() / 1000);
+  const cert = issueCertificate({ networkId: r.id, nodeId: id, name: n.spec.name, ipv4: opts.ipv4, tags: [], subnets: [], notBefore: now - 60, notAfter: opts.notAfter ?? now + 3600 }, r);
+  if (opts.notAfter === undefined && !opts.tamper) return void Networks.install(join(n.dir, "state"), id, encodeBundle(r, cert));
+  // Expired or tampered: write the files directly (install would refuse them, rightly).
+  if (opts.tamper) cert[60] ^= 1; // inside the name/ip fields: the signature no longer matches
+  const d = join(n.dir, "state", "networks", r.id);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, "network.json"), encodeNetworkInfo(r));
+  writeFileSync(join(d, "member.cert"), Buffer.from(cert).toString("base64"));
+}
+
+function ping(from: TestNode, addr: string, count = 2): boolean {
+  return /[1-9]\d* received/.test(sh(["ip", "netns", "exec", from.ns, "ping", "-c", String(count), "-i", "0.2", "-W", "2", addr], { allowFail: true }));
+}
+const session = (x: TestNode, y: TestNode) => x.api("/v1/status").peers?.find((p: any) => p.id === y.id)?.session === true;
+
+describe.skipIf(!root)("networks without a key server (namespaces)", () => {
+  let netA: Root, netB: Root;
+  beforeAll(async () => {
+    dir = tempDir("e2e-trust");
+    net = new TestNet("trust");
+    for (const h of ["seed", "a", "b", "c", "d", "e"]) net.addHost(h);
+    const seeds = [`http://${net.host("seed").ip}:7443`];
+    netA = createNetwork("home", join(dir, "root-home"));
+    netB = createNetwork("other", join(dir, "root-other"));
+    nodes.seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
+    for (const h of ["a", "b", "c", "d", "e"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
+    enrol(nodes.a, netA, { ipv4: "100.64.1.1" });
+    enrol(nodes.b, netA, { ipv4: "100.64.1.2" });
+    enrol(nodes.c, netB, { ipv4: "100.64.1.3" }); // another network
+    enrol(nodes.d, netA, { ipv4: "100.64.1.4", notAfter: Math.floor(Date.now() / 1000) - 10 }); // expired
+    enrol(nodes.e, netA, { ipv4: "100.64.1.5", tamper: true }); // tampered
+    // c, d and e know a's id and try to reach it; a and b have no allow-list at all.
+    for (const h of ["c", "d", "e"]) {
+      nodes[h].spec.allow = [nodes.a.id];
+      nodes[h].writeConfig();
+    }
+    await nodes.seed.start();
+    await Promise.all(["a", "b", "c", "d", "e"].map((h) => nodes[h].start()));
+  });
+
+  afterAll(async () => {
+    for (const n of Object.values(nodes)) await n.stop().catch(() => {});
+    if (process.env.TRELLIS_KEEP_LOGS) for (const n of Object.values(nodes)) console.log(`--- ${n.spec.name} ---\n${n.logs()}`);
+    net?.destroy();
+    if (dir) removeDir(dir);
+  });
+
+  test("two members talk with no allow-list; the signed IPv4 is the route", async () => {
+    nodes.a.cli(["ping", nodes.b.id, "--count", "1", "--timeout", "1", "--config", nodes.a.configPath]);
+    await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
+    const p = nodes.a.api("/v1/status").peers.find((x: any) => x.id === nodes.b.id);
+    expect(p).toMatchObject({ name: "node-b", ipv4: "100.64.1.2" });
+    expect(nodes.a.api("/v1/status").node.ipv4).toBe("100.64.1.1");
+    await waitFor("ping over the signed IPv4", () => ping(nodes.a, "100.64.1.2", 1), 10000);
+    expect(ping(nodes.b, nodes.a.ipv6)).toBe(true);
+  });
+
+  test("a node of another network, an expired and a tampered certificate get nowhere, and a's log says why", async () => {
+    await waitFor("a logs the refusals", () => {
+      const log = nodes.a.logs();
+      return log.includes(`${nodes.c.id} is not in [network] allow and not a member`) &&
+        /expired/.test(log.split("\n").filter((l) => l.includes(nodes.d.id)).join("\n")) &&
+        log.includes(`${nodes.e.id} is not in [network] allow and not a member`);
+    }, 30000);
+    // The tampered certificate never left e: e's own log says why it was not loaded.
+    expect(nodes.e.logs()).toMatch(/not loaded: .*(not signed by the root|canonical|truncated)/);
+    for (const h of ["c", "d", "e"]) {
+      expect(session(nodes.a, nodes[h])).toBe(false);
+      expect(ping(nodes[h], nodes.a.ipv6, 1)).toBe(false);
+    }
+  });
+
+  test("a revocation handed to one member cuts the revoked node's session within 5 s", async () => {
+    await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
+    const rec = Buffer.from(issueRevocation({ networkId: netA.id, nodeId: nodes.b.id, time: Math.floor(Date.now() / 1000), reason: "lost laptop" }, netA)).toString("base64");
+    const out = sh(["ip", "netns", "exec", nodes.a.ns, "curl", "-sf", "-X", "POST", "--data-binary", rec, "http://127.0.0.1:7080/v1/revocations"]);
+    expect(JSON.parse(out)).toEqual({ revoked: nodes.b.id, new: true });
+    const t0 = Date.now();
+    await waitFor("session cut", () => !session(nodes.a, nodes.b), 5000);
+    console.log(`revocation cut the session in ${Date.now() - t0} ms`);
+    expect(nodes.a.logs()).toContain(`revocation of ${nodes.b.id} (lost laptop) accepted`);
+    await Bun.sleep(2000);
+    expect(ping(nodes.a, "100.64.1.2", 1)).toBe(false);
+    expect(session(nodes.a, nodes.b)).toBe(false);
+  });
+});
