@@ -1,0 +1,80 @@
+// Membership certificates and revocations: round trips and every rejection path.
+import { describe, expect, test } from "bun:test";
+import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
+import { generateIdentity } from "../identity/identity.ts";
+import { decodeCertificate, issueCertificate, verifyCertificate, type Membership } from "./certificate.ts";
+import { TrustError } from "./errors.ts";
+import { networkIdOf } from "./root.ts";
+import { issueRevocation, verifyRevocation } from "./revocation.ts";
+import { decodeBundle, encodeBundle } from "./networks.ts";
+
+const k1 = ml_dsa65.keygen(new Uint8Array(32).fill(1)), k2 = ml_dsa65.keygen(new Uint8Array(32).fill(2));
+const root = { name: "home", id: networkIdOf(k1.publicKey), rootPub: k1.publicKey, dsaSecret: k1.secretKey };
+const other = { name: "other", id: networkIdOf(k2.publicKey), rootPub: k2.publicKey, dsaSecret: k2.secretKey };
+const node = generateIdentity(new Uint8Array(128).fill(7)).public.id;
+const stranger = generateIdentity(new Uint8Array(128).fill(8)).public.id;
+const now = 1_800_000_000;
+const m: Membership = {
+  networkId: root.id, nodeId: node, name: "laptop", ipv4: "100.64.0.7", tags: ["dev", "eu"],
+  subnets: [{ family: 4, address: "10.9.0.0", prefix: 24 }, { family: 6, address: "fd00:1::", prefix: 64 }], notBefore: now - 10, notAfter: now + 3600,
+};
+const cert = issueCertificate(m, root);
+
+function code(f: () => unknown): string {
+  try {
+    f();
+    return "ok";
+  } catch (e) {
+    if (e instanceof TrustError) return e.code;
+    throw e;
+  }
+}
+
+describe("membership certificates", () => {
+  test("round trip: encoding is deterministic and decodes to what was signed", () => {
+    expect(decodeCertificate(cert).membership).toEqual(m);
+    expect(verifyCertificate(cert, root.rootPub, root.id, node, now)).toEqual(m);
+    expect(encodeBundle(root, cert).length).toBeLessThan(12000);
+    expect(decodeBundle(encodeBundle(root, cert)).cert).toEqual(cert);
+  });
+
+  test("every rejection path has its own code", () => {
+    expect(code(() => verifyCertificate(cert, other.rootPub, other.id, node, now))).toBe("wrong-network");
+    expect(code(() => verifyCertificate(cert, other.rootPub, root.id, node, now))).toBe("bad-signature");
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, stranger, now))).toBe("wrong-node");
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, node, now + 7200))).toBe("expired");
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, node, now - 3600))).toBe("not-yet-valid");
+    const forged = issueCertificate({ ...m, ipv4: "100.64.0.8" }, other); // right fields, wrong signer
+    expect(code(() => verifyCertificate(forged, root.rootPub, root.id, node, now))).toBe("bad-signature");
+  });
+
+  test("a flipped bit anywhere is refused; truncations and garbage are malformed, never a crash", () => {
+    for (let i = 0; i < cert.length; i += 97) {
+      const t = Uint8Array.from(cert);
+      t[i] ^= 0x10;
+      expect(code(() => verifyCertificate(t, root.rootPub, root.id, node, now))).not.toBe("ok");
+    }
+    for (const n of [0, 4, 40, cert.length - 1]) expect(code(() => decodeCertificate(cert.subarray(0, n)))).toBe("malformed");
+    for (let i = 0; i < 50; i++) expect(code(() => decodeCertificate(crypto.getRandomValues(new Uint8Array(3400 + i))))).toBe("malformed");
+    expect(code(() => decodeBundle("trellis-cert1:!!!"))).toBe("malformed");
+  });
+
+  test("bad fields are refused at issue time", () => {
+    expect(code(() => issueCertificate({ ...m, name: "Bad Name" }, root))).toBe("malformed");
+    expect(code(() => issueCertificate({ ...m, ipv4: "300.1.1.1" }, root))).toBe("malformed");
+    expect(code(() => issueCertificate({ ...m, tags: ["UPPER"] }, root))).toBe("malformed");
+  });
+});
+
+describe("revocations", () => {
+  test("verify against the right root and network only", () => {
+    const rec = issueRevocation({ networkId: root.id, nodeId: node, time: now, reason: "lost" }, root);
+    expect(verifyRevocation(rec, root.rootPub, root.id)).toEqual({ networkId: root.id, nodeId: node, time: now, reason: "lost" });
+    expect(code(() => verifyRevocation(rec, other.rootPub, root.id))).toBe("bad-signature");
+    expect(code(() => verifyRevocation(rec, root.rootPub, other.id))).toBe("wrong-network");
+    const t = Uint8Array.from(rec);
+    t[25] ^= 1; // another node id
+    expect(code(() => verifyRevocation(t, root.rootPub, root.id))).toBe("bad-signature");
+    expect(code(() => verifyRevocation(rec.subarray(0, 100), root.rootPub, root.id))).toBe("malformed");
+  });
+});
