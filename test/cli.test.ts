@@ -1,0 +1,65 @@
+// The CLI as a person uses it: init, the offline join flow, help, and errors that name what is wrong.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BUN, CLI } from "./lib/nodes.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "trellis-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function trellis(...args: string[]) {
+  const r = Bun.spawnSync([BUN, CLI, ...args]);
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+describe("trellis CLI", () => {
+  test("init prints only the node id, writes the key 0600, and keeps it on a second run", () => {
+    const r = trellis("init", "--state", join(dir, "n1"));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^[0-9a-f]{32}\n$/);
+    expect(statSync(join(dir, "n1/identity.key")).mode & 0o777).toBe(0o600);
+    expect(trellis("init", "--state", join(dir, "n1")).out).toBe(r.out);
+  });
+
+  test("every verb has --help; unknown verbs and flags are usage errors", () => {
+    for (const v of ["init", "up", "status", "ping", "network", "join", "sign", "revoke"]) {
+      const r = trellis(v, "--help");
+      expect(r.code).toBe(0);
+      expect(r.out).toStartWith(`Usage: trellis ${v}`);
+    }
+    expect(trellis("frobnicate").code).toBe(2);
+    expect(trellis("init", "--nope").err).toContain("--nope");
+  });
+
+  test("up with a bad config names the file, line and key, and exits non-zero", () => {
+    const f = join(dir, "bad.toml");
+    writeFileSync(f, `[node]\nname = "ok"\n[relay]\nmax_peers = "lots"\n`);
+    const r = trellis("up", "--config", f);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${f}:4: [relay] max_peers: expected an integer`);
+  });
+
+  test("the offline join flow: network create, join --request, sign, join --install", () => {
+    const state = join(dir, "n2");
+    const id = trellis("init", "--state", state).out.trim();
+    const netId = trellis("network", "create", "home", "--out", join(dir, "root")).out.trim();
+    expect(netId).toMatch(/^[0-9a-f]{32}$/);
+    expect(statSync(join(dir, "root/root.key")).mode & 0o777).toBe(0o600);
+    const req = trellis("join", "--request", "--name", "laptop", "--state", state).out.trim();
+    expect(req).toStartWith("trellis-req1:");
+    const signed = trellis("sign", req, "--root", join(dir, "root"), "--ipv4", "100.64.0.9", "--tags", "dev", "--expires", "30d");
+    expect(signed.code).toBe(0);
+    const cert = signed.out.trim();
+    expect(cert).toStartWith("trellis-cert1:");
+    const inst = trellis("join", "--install", cert, "--state", state);
+    expect(inst.code).toBe(0);
+    expect(inst.err).toContain(`joined network ${netId} as laptop (100.64.0.9) tags dev`);
+    // A certificate for another node, and a damaged one, are refused with the reason.
+    const other = join(dir, "n3");
+    trellis("init", "--state", other);
+    expect(trellis("join", "--install", cert, "--state", other).err).toMatch(/certificate names node .* not /);
+    expect(trellis("join", "--install", cert.slice(0, -40), "--state", state).err).toMatch(/damaged|malformed|truncated/);
+    expect(trellis("network", "create", "home", "--out", join(dir, "root")).err).toContain("refusing to overwrite");
+  });
+});
