@@ -1,6 +1,6 @@
 // Inside (route by destination) and outside (the key is the route) on hand-made IPv4 and IPv6 packets.
 import { describe, expect, test } from "bun:test";
-import { addressKey6, ipv6BytesOf, parseIpv4 } from "../identity/address.ts";
+import { ipv6BytesOf, parseIpv4 } from "../identity/address.ts";
 import { parseNodeId, type NodeId } from "../identity/identity.ts";
 import { PeerTable } from "../node/peers.ts";
 import { Inside } from "./inside.ts";
@@ -38,7 +38,7 @@ function setup() {
   const inside = new Inside(peers, (to, p) => sent.push([to, p]));
   const outside = new Outside(
     peers,
-    { key6: addressKey6(ipv6BytesOf(ME)), ipv4Key: ipv4KeyOf(parseIpv4("100.64.0.1")!) },
+    { ipv6: ipv6BytesOf(ME), ipv4Key: ipv4KeyOf(parseIpv4("100.64.0.1")!) },
     (p) => written.push(p),
     (from, p) => control.push([from, p]),
   );
@@ -55,8 +55,12 @@ describe("inside: route by destination", () => {
       v6(ipv6BytesOf(ME), Uint8Array.from([0xfd, 0, ...new Array(14).fill(1)])),
       new Uint8Array([0x12, 0x34]),
     ]);
+    // Same map key as A (first 48 bits of the id) but another address: not A.
+    const nearA = ipv6BytesOf(A);
+    nearA[15] ^= 1;
+    inside.fromTun([v6(ipv6BytesOf(ME), nearA)]);
     expect(sent.map(([to]) => to)).toEqual([A, B]);
-    expect(inside.stats).toEqual({ txPackets: 2, noRoute: 2, notIp: 1 });
+    expect(inside.stats).toEqual({ txPackets: 2, noRoute: 3, notIp: 1 });
   });
 });
 

@@ -4,7 +4,7 @@
 // destination → the overlay IPv6 address names the peer directly (its node-id bits), an IPv4
 // destination is looked up in the peers' claimed addresses → the session layer seals it to that
 // peer (or queues it while a handshake runs). Packets to nobody are dropped and counted.
-import { addressKey6, inOverlayPrefix6 } from "../identity/address.ts";
+import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
 import { dstOffset, ipv4Key, ipVersion } from "./ip.ts";
@@ -37,8 +37,7 @@ export class Inside {
     const off = dstOffset(v);
     let peer;
     if (v === 6) {
-      const dst = p.subarray(off, off + 16);
-      if (inOverlayPrefix6(dst)) peer = this.peers.byAddress6Key(addressKey6(dst));
+      if (inOverlayPrefix6(p, off)) peer = this.peers.byAddress6(p, off);
     } else {
       peer = this.peers.byIpv4Key(ipv4Key(p, off));
     }

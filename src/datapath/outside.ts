@@ -4,7 +4,7 @@
 // packet, its inner source address must belong to that identity (the IPv6 address derived from its
 // node id, or the IPv4 address it claimed) and its destination must be this node → write to the TUN.
 // Anything else is dropped and counted; non-IP payloads are overlay control messages for the node.
-import { addressKey6, inOverlayPrefix6 } from "../identity/address.ts";
+import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
 import { dstOffset, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
@@ -16,7 +16,7 @@ export interface OutsideStats {
 }
 
 export interface LocalAddresses {
-  key6: string;
+  ipv6: Uint8Array;
   ipv4Key?: number;
 }
 
@@ -42,9 +42,8 @@ export class Outside {
     const s = srcOffset(v), d = dstOffset(v);
     let owned = false, mine = false;
     if (v === 6) {
-      const src = payload.subarray(s, s + 16), dst = payload.subarray(d, d + 16);
-      owned = peer !== undefined && inOverlayPrefix6(src) && addressKey6(src) === peer.key6;
-      mine = inOverlayPrefix6(dst) && addressKey6(dst) === this.local.key6;
+      owned = peer !== undefined && equal16(payload, s, peer.ipv6Bytes);
+      mine = equal16(payload, d, this.local.ipv6);
     } else {
       const ownV4 = peer?.ipv4Key;
       owned = ownV4 !== undefined && ipv4Key(payload, s) === ownV4;

@@ -24,16 +24,27 @@ export function ipv6Of(id: NodeId): string {
   return formatIpv6(ipv6BytesOf(id));
 }
 
-/** Whether `addr` (16 bytes) lies in the overlay prefix. */
-export function inOverlayPrefix6(addr: Uint8Array): boolean {
-  if (addr.length < 16) return false;
-  for (let i = 0; i < PREFIX_BYTES.length; i++) if (addr[i] !== PREFIX_BYTES[i]) return false;
+/** Whether the 16 bytes at `addr[offset]` lie in the overlay prefix. */
+export function inOverlayPrefix6(addr: Uint8Array, offset = 0): boolean {
+  if (addr.length < offset + 16) return false;
+  for (let i = 0; i < PREFIX_BYTES.length; i++) if (addr[offset + i] !== PREFIX_BYTES[i]) return false;
   return true;
 }
 
-/** The hex key used to look a peer up by its IPv6 address: the 20 hex chars of node id in the address. */
-export function addressKey6(addr: Uint8Array, offset = 0): string {
-  return Buffer.from(addr.buffer, addr.byteOffset + offset + 6, ADDRESS_ID_BYTES).toString("hex");
+/**
+ * A map key for the overlay address at `addr[offset]`: the first 48 bits of the node id it holds, as
+ * a number (no allocation on the packet path). Lookups confirm the whole address with equal16.
+ */
+export function addressKey6(addr: Uint8Array, offset = 0): number {
+  let k = 0;
+  for (let i = 6; i < 12; i++) k = k * 256 + addr[offset + i];
+  return k;
+}
+
+/** Whether the 16 bytes at `a[offset]` equal `b`. */
+export function equal16(a: Uint8Array, offset: number, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[offset + i] !== b[i]) return false;
+  return true;
 }
 
 export function formatIpv6(b: Uint8Array): string {

@@ -7,7 +7,7 @@ import {
   decodePublicIdentity, encodePublicIdentity, generateIdentity, IdentityError, initIdentity, loadIdentity,
   parseNodeId, PUBLIC_IDENTITY_BYTES, sign, verify,
 } from "./identity.ts";
-import { addressKey6, formatIpv6, inOverlayPrefix6, ipv6BytesOf, ipv6Of, parseIpv4, parseIpv6 } from "./address.ts";
+import { addressKey6, equal16, formatIpv6, inOverlayPrefix6, ipv6BytesOf, ipv6Of, parseIpv4, parseIpv6 } from "./address.ts";
 
 const seeds = (n: number) => new Uint8Array(128).fill(n);
 
@@ -69,7 +69,8 @@ describe("overlay addresses", () => {
     expect(ipv6Of(id)).toBe("fd74:7265:6c6c:8643:d9f2:4bae:2b46:8337");
     const b = ipv6BytesOf(id);
     expect(inOverlayPrefix6(b)).toBe(true);
-    expect(addressKey6(b)).toBe(id.slice(0, 20));
+    expect(addressKey6(b)).toBe(parseInt(id.slice(0, 12), 16));
+    expect(equal16(b, 0, parseIpv6("fd74:7265:6c6c:8643:d9f2:4bae:2b46:8337")!)).toBe(true);
     expect(inOverlayPrefix6(parseIpv6("fd00::1")!)).toBe(false);
   });
 

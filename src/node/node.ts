@@ -5,7 +5,7 @@
 //   Link ──▶ Sessions.receive ──open──▶ deliver ──▶ Outside (source check) ──▶ TUN
 // Signalling (LinkManager) tells the node who a link's peer is (its verified public identity);
 // the session handshake tells it what the peer claims (name, IPv4), checked against the allow-list.
-import { addressKey6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4 } from "../identity/address.ts";
+import { ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4 } from "../identity/address.ts";
 import { isNodeId, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
@@ -120,7 +120,7 @@ export class Node {
     const ipv4 = this.ipv4 ? parseIpv4(this.ipv4.address) : null;
     this.outside = new Outside(
       this.peers,
-      { key6: addressKey6(ipv6BytesOf(identity.public.id)), ipv4Key: ipv4 ? ipv4KeyOf(ipv4) : undefined },
+      { ipv6: ipv6BytesOf(identity.public.id), ipv4Key: ipv4 ? ipv4KeyOf(ipv4) : undefined },
       (packet) => this.tun?.writeOne(packet),
       (from, payload) => this.control(from, payload),
       (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),

@@ -1,5 +1,5 @@
 // The peer table: every node this node knows of, found by node id, overlay IPv6 or IPv4, or name.
-import { addressKey6, ipv6BytesOf, ipv6Of, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import { addressKey6, equal16, ipv6BytesOf, ipv6Of, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import { isNodeId, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import { ipv4KeyOf } from "../datapath/ip.ts";
 
@@ -14,8 +14,9 @@ export interface Claims {
 export interface Peer {
   readonly id: NodeId;
   readonly ipv6: string;
-  /** 20 hex chars of the node id that appear in the IPv6 address. */
-  readonly key6: string;
+  readonly ipv6Bytes: Uint8Array;
+  /** addressKey6 of the IPv6 address. */
+  readonly key6: number;
   pub?: PublicIdentity;
   name?: string;
   ipv4?: string;
@@ -50,7 +51,7 @@ export function decodeClaims(b: Uint8Array): Claims {
 
 export class PeerTable {
   private byId = new Map<NodeId, Peer>();
-  private byKey6 = new Map<string, Peer>();
+  private byKey6 = new Map<number, Peer>();
   private byIpv4 = new Map<number, Peer>();
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -59,8 +60,9 @@ export class PeerTable {
   ensure(id: NodeId): Peer {
     let p = this.byId.get(id);
     if (!p) {
-      const key6 = addressKey6(ipv6BytesOf(id));
-      p = { id, ipv6: ipv6Of(id), key6, lastActive: this.now(), spoofDrops: 0 };
+      const ipv6Bytes = ipv6BytesOf(id);
+      const key6 = addressKey6(ipv6Bytes);
+      p = { id, ipv6: ipv6Of(id), ipv6Bytes, key6, lastActive: this.now(), spoofDrops: 0 };
       this.byId.set(id, p);
       this.byKey6.set(key6, p);
     }
@@ -92,9 +94,10 @@ export class PeerTable {
     this.byIpv4.set(key, p);
   }
 
-  /** Lookup by the node-id bits of an overlay IPv6 address (see addressKey6). */
-  byAddress6Key(key6: string): Peer | undefined {
-    return this.byKey6.get(key6);
+  /** The peer whose overlay IPv6 address is the 16 bytes at `addr[offset]`. */
+  byAddress6(addr: Uint8Array, offset = 0): Peer | undefined {
+    const p = this.byKey6.get(addressKey6(addr, offset));
+    return p && equal16(addr, offset, p.ipv6Bytes) ? p : undefined;
   }
 
   byIpv4Key(key: number): Peer | undefined {
@@ -106,7 +109,7 @@ export class PeerTable {
     const s = what.trim().toLowerCase();
     if (isNodeId(s)) return this.byId.get(s);
     const v6 = parseIpv6(s);
-    if (v6) return this.byKey6.get(addressKey6(v6));
+    if (v6) return this.byAddress6(v6);
     const v4 = parseIpv4(s);
     if (v4) return this.byIpv4.get(ipv4KeyOf(v4));
     const named = this.all().filter((p) => p.name === s);
