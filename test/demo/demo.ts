@@ -6,7 +6,7 @@
 // alpha and bravo find each other through the seed's signalling, link over WebRTC, agree keys with
 // ML-KEM-768 + X25519 signed by ML-DSA-65, and carry IP through their TUN interfaces.
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { BUN, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { BUN, pairWithSeed, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
@@ -32,20 +32,11 @@ const cleanup = async () => {
 process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 
 try {
-  step("Building the network: a router namespace and three hosts on separate subnets");
-  for (const h of ["seed", "a", "b"]) net.addHost(h);
-  for (const h of net.hosts.values()) console.log(`    ${h.ns.padEnd(22)} ${h.ip}`);
-  const seedUrl = `http://${net.host("seed").ip}:7443`;
-
-  step("Creating identities (ML-DSA-65 + ML-KEM-768 + X25519, made locally)");
-  const seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
-  const a = new TestNode(net, { host: "a", name: "alpha", ipv4: "100.64.0.2/24", seeds: [seedUrl] }, dir);
-  const b = new TestNode(net, { host: "b", name: "bravo", ipv4: "100.64.0.3/24", seeds: [seedUrl] }, dir);
-  a.spec.allow = [b.id];
-  b.spec.allow = [a.id];
-  a.writeConfig();
-  b.writeConfig();
+  step("Building the network (a router namespace, three hosts on separate subnets) and identities");
+  const { seed, a, b } = pairWithSeed(net, dir);
   nodes.push(seed, a, b);
+  for (const h of net.hosts.values()) console.log(`    ${h.ns.padEnd(22)} ${h.ip}`);
+  console.log("    identities: ML-DSA-65 + ML-KEM-768 + X25519, made locally");
   for (const n of [seed, a, b]) console.log(`    ${n.spec.name.padEnd(6)} ${n.id}  ${n.ipv6}${n.spec.ipv4 ? "  " + n.spec.ipv4 : ""}`);
   console.log(`\n    alpha's config (${a.configPath}):\n${indent(readFileSync(a.configPath, "utf8"))}`);
 

@@ -148,3 +148,20 @@ export function tempDir(tag: string): string {
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * The standard small network: a seed, and alpha (100.64.0.2) and bravo (100.64.0.3) that allow each
+ * other, on hosts "seed", "a" and "b" (added to `net` here). Not started.
+ */
+export function pairWithSeed(net: TestNet, dir: string): { seed: TestNode; a: TestNode; b: TestNode } {
+  for (const h of ["seed", "a", "b"]) net.addHost(h);
+  const seeds = [`http://${net.host("seed").ip}:7443`];
+  const seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
+  const a = new TestNode(net, { host: "a", name: "alpha", ipv4: "100.64.0.2/24", seeds }, dir);
+  const b = new TestNode(net, { host: "b", name: "bravo", ipv4: "100.64.0.3/24", seeds }, dir);
+  a.spec.allow = [b.id];
+  b.spec.allow = [a.id];
+  a.writeConfig();
+  b.writeConfig();
+  return { seed, a, b };
+}

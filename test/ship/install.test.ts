@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { isRoot, TestNet } from "../lib/netns.ts";
-import { TestNode, waitFor } from "../lib/nodes.ts";
+import { pairWithSeed, TestNode, waitFor } from "../lib/nodes.ts";
 
 setDefaultTimeout(180_000);
 const ROOT = resolve(import.meta.dir, "../..");
@@ -156,17 +156,9 @@ describe.skipIf(!root)("the installed x64 binary carries a two-node tunnel (name
   test("ping through the tunnel with the installed binary", async () => {
     process.env.TRELLIS_BIN = join(work, "root/usr/local/bin/trellis");
     net = new TestNet("ship");
-    for (const h of ["seed", "a", "b"]) net.addHost(h);
-    const seedUrl = `http://${net.host("seed").ip}:7443`;
     const dir = join(work, "nodes");
     mkdirSync(dir);
-    const seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
-    const a = new TestNode(net, { host: "a", name: "alpha", ipv4: "100.64.0.2/24", seeds: [seedUrl] }, dir);
-    const b = new TestNode(net, { host: "b", name: "bravo", ipv4: "100.64.0.3/24", seeds: [seedUrl] }, dir);
-    a.spec.allow = [b.id];
-    b.spec.allow = [a.id];
-    a.writeConfig();
-    b.writeConfig();
+    const { seed, a, b } = pairWithSeed(net, dir);
     nodes.push(seed, a, b);
     await seed.start();
     await Promise.all([a.start(), b.start()]);
