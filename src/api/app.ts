@@ -31,6 +31,13 @@ export function apiApp(node: Node): Hono {
       return c.json({ error: (e as Error).message }, 400);
     }
   });
+  app.post("/v1/policy", async (c) => {
+    const text = (await c.req.text()).trim();
+    if (!text || text.length > 200_000) return c.json({ error: "body must be a policy record (base64)" }, 400);
+    const version = node.setPolicy(Uint8Array.from(Buffer.from(text, "base64")));
+    if (version === undefined) return c.json({ error: "not a newer policy signed by the root of a network this node is in" }, 400);
+    return c.json({ version });
+  });
   app.onError((e, c) => c.json({ error: String(e?.message ?? e) }, 500));
   app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
   return app;

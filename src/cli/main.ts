@@ -19,6 +19,7 @@ Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
   join --request | --install CERT  ask for membership / install the signed certificate
   sign REQUEST --root DIR          sign a join request into a membership certificate
   revoke NODE --root DIR [--apply] sign a revocation (and hand it to the local node)
+  policy sign RULES --root DIR     sign a tag policy (which tags may reach which)
 
 Config: /etc/trellis/trellis.toml by default (annotated example: config/trellis.toml).
 Docs: README.md, docs/PROTOCOL.md.
@@ -34,6 +35,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   join: () => import("./join.ts"),
   sign: () => import("./sign.ts"),
   revoke: () => import("./revoke.ts"),
+  policy: () => import("./policy.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {

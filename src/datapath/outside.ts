@@ -13,6 +13,7 @@ export interface OutsideStats {
   rxPackets: number;
   spoofed: number;
   notForUs: number;
+  policyDropped: number;
 }
 
 export interface LocalAddresses {
@@ -21,7 +22,7 @@ export interface LocalAddresses {
 }
 
 export class Outside {
-  readonly stats: OutsideStats = { rxPackets: 0, spoofed: 0, notForUs: 0 };
+  readonly stats: OutsideStats = { rxPackets: 0, spoofed: 0, notForUs: 0, policyDropped: 0 };
 
   constructor(
     private readonly peers: PeerTable,
@@ -29,6 +30,8 @@ export class Outside {
     private readonly write: (packet: Uint8Array) => void,
     private readonly control: (from: NodeId, payload: Uint8Array) => void,
     private readonly onSpoof: (from: NodeId, packet: Uint8Array) => void = () => {},
+    /** The network policy's say on a packet (stateful firewall); absent = allow. */
+    private readonly policy: (from: NodeId, packet: Uint8Array) => boolean = () => true,
   ) {}
 
   /** One authenticated payload from `from`. */
@@ -57,6 +60,10 @@ export class Outside {
     }
     if (!mine) {
       this.stats.notForUs++;
+      return;
+    }
+    if (!this.policy(from, payload)) {
+      this.stats.policyDropped++;
       return;
     }
     this.stats.rxPackets++;

@@ -12,9 +12,13 @@ export const CONTROL_PONG = 0x02;
 /** 0x03 followed by a root-signed revocation record (src/trust/revocation.ts). */
 export const CONTROL_REVOCATION = 0x03;
 
-export function revocationMessage(record: Uint8Array): Uint8Array {
+/** 0x04 followed by a root-signed policy record (src/trust/policy.ts). */
+export const CONTROL_POLICY = 0x04;
+
+/** A control message carrying a signed record (revocation or policy). */
+export function recordMessage(type: typeof CONTROL_REVOCATION | typeof CONTROL_POLICY, record: Uint8Array): Uint8Array {
   const m = new Uint8Array(1 + record.length);
-  m[0] = CONTROL_REVOCATION;
+  m[0] = type;
   m.set(record, 1);
   return m;
 }

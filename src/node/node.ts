@@ -18,7 +18,7 @@ import { Inside } from "../datapath/inside.ts";
 import { Outside } from "../datapath/outside.ts";
 import { ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
-import { CONTROL_REVOCATION, Prober, revocationMessage } from "./control.ts";
+import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { isHandshakePacket } from "../session/wire.ts";
 import { Networks } from "../trust/networks.ts";
 import type { Membership } from "../trust/certificate.ts";
@@ -124,6 +124,10 @@ export class Node {
       (packet) => this.tun?.writeOne(packet),
       (from, payload) => this.control(from, payload),
       (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
+      (from, packet) => {
+        const f = this.firewallFor(from);
+        return !f || f.fw.inbound(from, f.theirTags, f.ourTags, packet);
+      },
     );
   }
 
@@ -251,6 +255,7 @@ export class Node {
         inside_no_route: this.inside.stats.noRoute,
         outside_spoofed: this.outside.stats.spoofed,
         outside_not_for_us: this.outside.stats.notForUs,
+        outside_policy_dropped: this.outside.stats.policyDropped,
         ...Object.fromEntries(Object.entries(this.sessions.stats).map(([k, v]) => [`session_${k}`, Number(v)])),
       },
     };
@@ -277,6 +282,23 @@ export class Node {
     return true;
   }
 
+  /** A policy record from the API or a peer: install it when newer, and pass it on. Returns its version. */
+  setPolicy(record: Uint8Array): number | undefined {
+    const r = this.networks.setPolicy(record);
+    if (!r) return;
+    this.log("info", `policy version ${r.version} of network ${r.network} installed; passing it on`);
+    for (const p of this.peers.all()) if (this.sessions.isEstablished(p.id)) this.sessions.send(p.id, recordMessage(CONTROL_POLICY, record));
+    return r.version;
+  }
+
+  /** The firewall that applies to traffic with `peer`: its network's, when it is a member by certificate. */
+  private firewallFor(peer: NodeId) {
+    const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
+    if (!m) return undefined;
+    const member = this.networks.member(m.networkId);
+    return member?.firewall ? { fw: member.firewall, theirTags: m.tags, ourTags: member.membership.tags } : undefined;
+  }
+
   /** Memberships peers proved, by node id (their names and IPv4 addresses are signed there). */
   private readonly memberships = new Map<NodeId, Membership>();
 
@@ -290,7 +312,7 @@ export class Node {
       this.sessions.close(rev.nodeId, "revoked");
       this.links.disconnect(rev.nodeId, "revoked");
     }
-    for (const p of this.peers.all()) if (p.id !== rev.nodeId && this.sessions.isEstablished(p.id)) this.sessions.send(p.id, revocationMessage(record));
+    for (const p of this.peers.all()) if (p.id !== rev.nodeId && this.sessions.isEstablished(p.id)) this.sessions.send(p.id, recordMessage(CONTROL_REVOCATION, record));
     return rev.nodeId;
   }
 
@@ -316,6 +338,7 @@ export class Node {
   private sendTo(to: NodeId, packet: Uint8Array): void {
     const peer = this.peers.get(to);
     if (peer) peer.lastActive = Date.now();
+    this.firewallFor(to)?.fw.outbound(to, packet);
     if (peer?.pub && this.links.link(to)?.state === "open") {
       this.sessions.send(to, packet);
       return;
@@ -349,6 +372,10 @@ export class Node {
       this.addRevocation(payload.subarray(1));
       return;
     }
+    if (payload[0] === CONTROL_POLICY) {
+      this.setPolicy(payload.subarray(1));
+      return;
+    }
     const rtt = this.prober.receive(from, payload);
     if (rtt !== undefined) {
       const p = this.peers.get(from);
@@ -363,7 +390,8 @@ export class Node {
     const c = decodeClaims(claims);
     const refused = this.peers.applyClaims(peer, m ? { name: m.name, ipv4: m.ipv4 } : { name: c.name, ipv4: c.ipv4 });
     // Tell the new peer every revocation we know, so they spread without a server.
-    for (const r of this.networks.revocationRecords()) this.sessions.send(peer, revocationMessage(r));
+    for (const r of this.networks.revocationRecords()) this.sessions.send(peer, recordMessage(CONTROL_REVOCATION, r));
+    for (const r of this.networks.policyRecords()) this.sessions.send(peer, recordMessage(CONTROL_POLICY, r));
     if (refused) this.log("warn", `peer ${peer}: claim refused: ${refused}`);
     const p = this.peers.get(peer)!;
     this.log("info", `session with ${peer}${p.name ? ` (${p.name})` : ""} established${p.ipv4 ? `, ipv4 ${p.ipv4}` : ""}`);

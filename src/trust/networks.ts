@@ -7,12 +7,16 @@ import { decodeCertificate, verifyCertificate, type Membership } from "./certifi
 import { TrustError } from "./errors.ts";
 import { decodeNetworkInfo, encodeNetworkInfo, type NetworkInfo } from "./root.ts";
 import { RevocationSet, type Revocation } from "./revocation.ts";
+import { Firewall, verifyPolicy } from "./policy.ts";
 
 export interface Member {
   info: NetworkInfo;
   cert: Uint8Array;
   membership: Membership;
   revocations: RevocationSet;
+  /** The network's tag policy enforced on receive; none means every member reaches every member. */
+  firewall?: Firewall;
+  policyRecord?: Uint8Array;
 }
 
 /** What `trellis sign` prints and `trellis join --install` takes: the network and the certificate. */
@@ -47,7 +51,14 @@ export class Networks {
         const membership = decodeCertificate(cert).membership;
         verifyCertificate(cert, info.rootPub, info.id, self, membership.notAfter - 1);
         const revocations = new RevocationSet(join(dir, id, "revoked"), info.rootPub, info.id);
-        this.members.push({ info, cert, membership, revocations });
+        const member: Member = { info, cert, membership, revocations };
+        const policyFile = join(dir, id, "policy.rec");
+        if (existsSync(policyFile)) {
+          const rec = Uint8Array.from(Buffer.from(readFileSync(policyFile, "utf8").trim(), "base64"));
+          member.firewall = new Firewall(verifyPolicy(rec, info.rootPub, info.id));
+          member.policyRecord = rec;
+        }
+        this.members.push(member);
       } catch (e) {
         log(`network ${id}: not loaded: ${(e as Error).message}`);
       }
@@ -102,6 +113,32 @@ export class Networks {
       } catch {}
     }
     return undefined;
+  }
+
+  /** A policy record from anyone: installed (and stored) when it verifies and is newer. Returns its version. */
+  setPolicy(record: Uint8Array): { network: string; version: number } | undefined {
+    for (const m of this.members) {
+      let p;
+      try {
+        p = verifyPolicy(record, m.info.rootPub, m.info.id);
+      } catch {
+        continue;
+      }
+      if (m.firewall && m.firewall.policy.version >= p.version) return;
+      m.firewall = new Firewall(p);
+      m.policyRecord = record;
+      writeFileSync(join(this.stateDir, "networks", m.info.id, "policy.rec"), Buffer.from(record).toString("base64") + "\n");
+      return { network: m.info.name, version: p.version };
+    }
+    return undefined;
+  }
+
+  policyRecords(): Uint8Array[] {
+    return this.members.flatMap((m) => (m.policyRecord ? [m.policyRecord] : []));
+  }
+
+  member(networkId: string): Member | undefined {
+    return this.members.find((m) => m.info.id === networkId);
   }
 
   revocationRecords(): Uint8Array[] {

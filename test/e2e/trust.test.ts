@@ -10,6 +10,7 @@ import { loadIdentity } from "../../src/identity/identity.ts";
 import { createNetwork, encodeNetworkInfo, type Root } from "../../src/trust/root.ts";
 import { issueCertificate } from "../../src/trust/certificate.ts";
 import { issueRevocation } from "../../src/trust/revocation.ts";
+import { issuePolicy } from "../../src/trust/policy.ts";
 import { encodeBundle, Networks } from "../../src/trust/networks.ts";
 
 setDefaultTimeout(90_000);
@@ -18,10 +19,10 @@ let net: TestNet, dir: string;
 const nodes: Record<string, TestNode> = {};
 
 /** Sign a membership for `n` with `r` and put it into n's state dir, as `trellis join --install` would. */
-function enrol(n: TestNode, r: Root, opts: { ipv4: string; notAfter?: number; tamper?: boolean }) {
+function enrol(n: TestNode, r: Root, opts: { ipv4: string; tags?: string[]; notAfter?: number; tamper?: boolean }) {
   const id = loadIdentity(join(n.dir, "state")).public.id;
   const now = Math.floor(Date.now() / 1000);
-  const cert = issueCertificate({ networkId: r.id, nodeId: id, name: n.spec.name, ipv4: opts.ipv4, tags: [], subnets: [], notBefore: now - 60, notAfter: opts.notAfter ?? now + 3600 }, r);
+  const cert = issueCertificate({ networkId: r.id, nodeId: id, name: n.spec.name, ipv4: opts.ipv4, tags: opts.tags ?? [], subnets: [], notBefore: now - 60, notAfter: opts.notAfter ?? now + 3600 }, r);
   if (opts.notAfter === undefined && !opts.tamper) return void Networks.install(join(n.dir, "state"), id, encodeBundle(r, cert));
   // Expired or tampered: write the files directly (install would refuse them, rightly).
   if (opts.tamper) cert[60] ^= 1; // inside the name/ip fields: the signature no longer matches
@@ -47,8 +48,8 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     netB = createNetwork("other", join(dir, "root-other"));
     nodes.seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
     for (const h of ["a", "b", "c", "d", "e"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
-    enrol(nodes.a, netA, { ipv4: "100.64.1.1" });
-    enrol(nodes.b, netA, { ipv4: "100.64.1.2" });
+    enrol(nodes.a, netA, { ipv4: "100.64.1.1", tags: ["laptop"] });
+    enrol(nodes.b, netA, { ipv4: "100.64.1.2", tags: ["server"] });
     enrol(nodes.c, netB, { ipv4: "100.64.1.3" }); // another network
     enrol(nodes.d, netA, { ipv4: "100.64.1.4", notAfter: Math.floor(Date.now() / 1000) - 10 }); // expired
     enrol(nodes.e, netA, { ipv4: "100.64.1.5", tamper: true }); // tampered
@@ -91,6 +92,19 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
       expect(session(nodes.a, nodes[h])).toBe(false);
       expect(ping(nodes[h], nodes.a.ipv6, 1)).toBe(false);
     }
+  });
+
+  test("a policy forbidding laptop → server blocks a's new flows to b but not b's to a; it spreads without restarts", async () => {
+    await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
+    expect(ping(nodes.a, "100.64.1.2", 1)).toBe(true); // no policy yet: everyone reaches everyone
+    const rec = Buffer.from(issuePolicy({ networkId: netA.id, version: 1, rules: [{ from: "server", to: "laptop" }] }, netA)).toString("base64");
+    const out = sh(["ip", "netns", "exec", nodes.a.ns, "curl", "-sf", "-X", "POST", "--data-binary", rec, "http://127.0.0.1:7080/v1/policy"]);
+    expect(JSON.parse(out)).toEqual({ version: 1 });
+    // b enforces on receive, so the policy must have reached b through a.
+    await waitFor("b installs the policy", () => nodes.b.logs().includes(`policy version 1 of network home installed`), 10000);
+    expect(ping(nodes.a, "100.64.1.2", 2)).toBe(false); // laptop → server: a new flow, dropped at b
+    expect(ping(nodes.b, "100.64.1.1", 2)).toBe(true); // server → laptop allowed; a's replies pass b as replies
+    expect(nodes.b.api("/v1/status").counters.outside_policy_dropped).toBeGreaterThan(0);
   });
 
   test("a revocation handed to one member cuts the revoked node's session within 5 s", async () => {
