@@ -66,7 +66,9 @@ export class Node {
   private readonly inside: Inside;
   private readonly outside: Outside;
   private readonly pending = new Map<NodeId, Uint8Array[]>();
-  readonly networks: Networks;
+  networks: Networks;
+  /** What we claim in handshakes: without and with our certificates (see loadNetworks). */
+  private claims: { plain: Uint8Array; full: Uint8Array } = { plain: new Uint8Array(0), full: new Uint8Array(0) };
   /** Our IPv4 address: from a membership certificate (signed), else from [node] ipv4. */
   private readonly ipv4?: { address: string; prefix: number };
   private tun?: TunDevice;
@@ -81,25 +83,16 @@ export class Node {
     this.allow = new Set(config.network.allow as NodeId[]);
     for (const id of this.allow) if (id !== identity.public.id) this.peers.ensure(id);
     this.mtu = config.tun.mtu === "auto" ? AUTO_MTU : config.tun.mtu;
-    const trustLog = logger("trust");
-    this.networks = new Networks(config.node.stateDir, identity.public.id, (m) => trustLog("warn", m));
-    for (const m of this.networks.members) {
-      trustLog("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}`);
-      if (Date.now() / 1000 > m.membership.notAfter) trustLog("warn", `our certificate for network ${m.info.name} expired ${new Date(m.membership.notAfter * 1000).toISOString()}: peers will refuse us`);
-    }
+    this.networks = this.loadNetworks();
     const signed = this.networks.members.find((m) => m.membership.ipv4)?.membership.ipv4;
     this.ipv4 = signed ? { address: signed, prefix: config.node.ipv4?.prefix ?? 10 } : config.node.ipv4;
+    this.claims = this.makeClaims();
     const sessionLog = logger("session");
-    // Claims travel encrypted in the handshake. Certificates (fixed at start; a restart picks up a
-    // renewed one) go in our initiations, and in responses only to peers that sent theirs, so a
-    // response never outgrows the initiation it answers.
-    const plainClaims = encodeClaims({ name: config.node.name, ipv4: this.ipv4?.address });
-    const certs = this.networks.proofs();
-    const fullClaims = certs.length ? encodeClaims({ name: config.node.name, ipv4: this.ipv4?.address, certs }) : plainClaims;
     this.sessions = new Sessions({
       identity,
-      claims: fullClaims,
-      responseClaims: (_remote, theirs) => (decodeClaims(theirs).certs?.length ? fullClaims : plainClaims),
+      claims: this.claims.full,
+      // Certificates go in responses only to peers that sent theirs: a response never outgrows the initiation.
+      responseClaims: (_remote, theirs) => (decodeClaims(theirs).certs?.length ? this.claims.full : this.claims.plain),
       accept: (remote, claims) => this.admit(remote, decodeClaims(claims).certs ?? []),
       transmit: (to, packet) => this.transmit(to, packet),
       deliver: (from, payload) => this.deliver(from, payload),
@@ -174,12 +167,40 @@ export class Node {
     this.log("info", "stopped");
   }
 
+  /** Read our networks and certificates from the state directory, logging what we are a member of. */
+  private loadNetworks(): Networks {
+    const trustLog = logger("trust");
+    const networks = new Networks(this.config.node.stateDir, this.identity.public.id, (m) => trustLog("warn", m));
+    for (const m of networks.members) {
+      trustLog("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}, certificate valid until ${new Date(m.membership.notAfter * 1000).toISOString()}`);
+      if (Date.now() / 1000 > m.membership.notAfter) trustLog("warn", `our certificate for network ${m.info.name} expired: peers will refuse us`);
+    }
+    return networks;
+  }
+
+  /** Claims travel encrypted in the handshake: name, IPv4, and our certificates. */
+  private makeClaims(): { plain: Uint8Array; full: Uint8Array } {
+    const plain = encodeClaims({ name: this.config.node.name, ipv4: this.ipv4?.address });
+    const certs = this.networks.proofs();
+    return { plain, full: certs.length ? encodeClaims({ name: this.config.node.name, ipv4: this.ipv4?.address, certs }) : plain };
+  }
+
   /**
    * Apply a re-read config without dropping sessions (SIGHUP). The allow-list and log level take
    * effect at once: peers no longer allowed lose their session and link. Keys that shape the TUN, the
    * identity or the listeners need a restart, and the log says which.
    */
   reload(next: Config): void {
+    // Certificates: a renewed one is presented from the next handshake on (every session rekeys
+    // within 2 minutes), so renewal needs no restart and drops nothing.
+    const networks = this.loadNetworks();
+    const ipv4 = networks.members.find((m) => m.membership.ipv4)?.membership.ipv4;
+    if (ipv4 && ipv4 !== this.ipv4?.address) this.log("warn", `reload: the certificate's IPv4 is now ${ipv4}; restart the node to use it`);
+    else {
+      this.networks = networks;
+      this.claims = this.makeClaims();
+      this.sessions.setClaims(this.claims.full);
+    }
     const before = this.allow;
     this.allow = new Set(next.network.allow as NodeId[]);
     for (const id of before) {

@@ -79,9 +79,11 @@ export class Sessions {
   private readonly ownMac1: Uint8Array;
   private readonly buckets: TokenBuckets;
   private lastTimestamp = 0n;
+  private claims: Uint8Array;
 
   constructor(private readonly opts: SessionsOptions) {
     this.now = opts.now ?? Date.now;
+    this.claims = opts.claims;
     this.limits = { ...WIREGUARD_LIMITS, ...opts.limits };
     this.reassembler = new Reassembler(this.now);
     this.ownMac1 = mac1Key(opts.identity.public);
@@ -103,6 +105,11 @@ export class Sessions {
     const p = this.peer(remote.id);
     p.pub = remote;
     if (p.queue.length && !this.usable(p.current)) this.initiate(p);
+  }
+
+  /** Replace the claims sent in later handshakes (a renewed certificate); current sessions stay. */
+  setClaims(claims: Uint8Array): void {
+    this.claims = claims;
   }
 
   isEstablished(id: NodeId): boolean {
@@ -151,7 +158,7 @@ export class Sessions {
       return;
     }
     const sender = this.newIndex();
-    const { message, state } = createInitiation(this.opts.identity, p.pub, this.opts.claims, sender, this.timestamp());
+    const { message, state } = createInitiation(this.opts.identity, p.pub, this.claims, sender, this.timestamp());
     const firstSent = p.handshake?.firstSent ?? now;
     this.dropHandshake(p);
     p.handshake = { state, firstSent, retryAt: now + this.limits.rekeyTimeout + randomInt(0, REKEY_JITTER) };
@@ -213,7 +220,7 @@ export class Sessions {
     p.pub = r.remote;
     p.claims = r.claims;
     const sender = this.newIndex();
-    let claims = this.opts.responseClaims?.(r.remote, r.claims) ?? this.opts.claims;
+    let claims = this.opts.responseClaims?.(r.remote, r.claims) ?? this.claims;
     // Never answer with more bytes than the initiation had: the initiator's address is not proven yet.
     if (RESP_FIXED + claims.length >= message.length) claims = new Uint8Array(0);
     const { message: response, keys } = r.respond(sender, claims);

@@ -94,6 +94,17 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     }
   });
 
+  test("a renewed certificate is installed with SIGHUP: no restart, the session stays", async () => {
+    await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
+    const before = nodes.a.api("/v1/status").counters.session_handshakesCompleted;
+    enrol(nodes.a, netA, { ipv4: "100.64.1.1", tags: ["laptop"] }); // a fresh certificate, same address
+    nodes.a.signal("SIGHUP");
+    await waitFor("a reloads", () => nodes.a.logs().includes("SIGHUP: reloaded"), 10000);
+    expect(nodes.a.logs().match(/member of network home/g)!.length).toBeGreaterThanOrEqual(2);
+    expect(ping(nodes.a, "100.64.1.2", 1)).toBe(true);
+    expect(nodes.a.api("/v1/status").counters.session_handshakesCompleted).toBe(before);
+  });
+
   test("a policy forbidding laptop → server blocks a's new flows to b but not b's to a; it spreads without restarts", async () => {
     await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
     expect(ping(nodes.a, "100.64.1.2", 1)).toBe(true); // no policy yet: everyone reaches everyone
