@@ -21,6 +21,7 @@ import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { isHandshakePacket } from "../session/wire.ts";
 import { Networks } from "../trust/networks.ts";
+import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
 import { logger, type LogFn } from "../log.ts";
 
@@ -73,6 +74,7 @@ export class Node {
   private readonly ipv4?: { address: string; prefix: number };
   private tun?: TunDevice;
   private seed?: { port: number; stop(): void | Promise<void> };
+  private dns: { stop(): void }[] = [];
   private ticker?: ReturnType<typeof setInterval>;
   private lastProbe = 0;
   private readonly startedAt = Date.now();
@@ -146,6 +148,7 @@ export class Node {
       prefix4: this.ipv4?.prefix,
     });
     this.tun.onPackets((batch) => this.inside.fromTun(batch));
+    if (this.networks.members.length) await this.startDns();
     this.log("info", `tun ${this.tun.name} up: ${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}${this.ipv4 ? `, ${this.ipv4.address}/${this.ipv4.prefix}` : ""}, mtu ${this.mtu}`);
     this.links.onIdentity((remote) => this.learn(remote));
     this.links.onLink((link, remote) => this.linked(link, remote));
@@ -162,9 +165,38 @@ export class Node {
     if (this.ticker) clearInterval(this.ticker);
     this.prober.stop();
     await this.links.stop().catch((e) => this.log("warn", `stopping links: ${e}`));
+    for (const d of this.dns) d.stop();
     await this.tun?.close().catch((e) => this.log("warn", `closing tun: ${e}`));
     await this.seed?.stop();
     this.log("info", "stopped");
+  }
+
+  /**
+   * Answer NAME.NETWORK (A and AAAA) on our overlay addresses, port 53, for this node and the members
+   * it has met. The host's resolver is left alone; point it here to use the names.
+   */
+  private async startDns(): Promise<void> {
+    const lookup = (name: string, type: "a" | "aaaa") => {
+      const dot = name.lastIndexOf(".");
+      const [host, network] = [name.slice(0, dot), name.slice(dot + 1)];
+      const member = this.networks.members.find((m) => m.info.name === network);
+      if (!member || dot < 1) return undefined;
+      let v6: Uint8Array | undefined, v4: string | undefined;
+      if (member.membership.name === host) [v6, v4] = [ipv6BytesOf(this.id), this.ipv4?.address];
+      else
+        for (const [id, m] of this.memberships)
+          if (m.networkId === member.info.id && m.name === host && !this.networks.isRevoked(id)) [v6, v4] = [ipv6BytesOf(id), m.ipv4];
+      if (!v6) return undefined;
+      return type === "aaaa" ? [v6] : v4 ? [parseIpv4(v4)!] : [];
+    };
+    for (const host of [ipv6Of(this.id), this.ipv4?.address].filter((h): h is string => !!h)) {
+      try {
+        this.dns.push(await startDns(host, lookup));
+      } catch (e) {
+        this.log("warn", `dns: cannot listen on ${host}:53: ${(e as Error).message}`);
+      }
+    }
+    if (this.dns.length) this.log("info", `dns: answering NAME.NETWORK on ${ipv6Of(this.id)}${this.ipv4 ? ` and ${this.ipv4.address}` : ""} port 53`);
   }
 
   /** Read our networks and certificates from the state directory, logging what we are a member of. */

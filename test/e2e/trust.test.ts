@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { BUN, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
 import { loadIdentity } from "../../src/identity/identity.ts";
 import { createNetwork, encodeNetworkInfo, type Root } from "../../src/trust/root.ts";
 import { issueCertificate } from "../../src/trust/certificate.ts";
@@ -77,6 +77,23 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     expect(nodes.a.api("/v1/status").node.ipv4).toBe("100.64.1.1");
     await waitFor("ping over the signed IPv4", () => ping(nodes.a, "100.64.1.2", 1), 10000);
     expect(ping(nodes.b, nodes.a.ipv6)).toBe(true);
+  });
+
+  test("DNS on the overlay address answers NAME.NETWORK for members it has met", async () => {
+    await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
+    const q = (name: string, type: number) => {
+      const labels = name.split(".").flatMap((l) => [l.length, ...Buffer.from(l)]);
+      return JSON.stringify([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, type, 0, 1]);
+    };
+    const ask = (name: string, type: number) => {
+      const script = `const s = await Bun.udpSocket({ hostname: "::", socket: { data(_s, d) { console.log(Buffer.from(d).toString("hex")); process.exit(0); } } }); s.send(Uint8Array.from(${q(name, type)}), 53, "${nodes.a.ipv6}"); setTimeout(() => process.exit(1), 2000);`;
+      return sh(["ip", "netns", "exec", nodes.a.ns, BUN, "-e", script], { allowFail: true }).trim();
+    };
+    expect(ask("node-b.home", 1)).toEndWith(Buffer.from([100, 64, 1, 2]).toString("hex"));
+    expect(ask("node-b.home", 28)).toEndWith(Buffer.from(nodes.b.ipv6.split(":").map((g) => g.padStart(4, "0")).join(""), "hex").toString("hex"));
+    expect(ask("node-a.home", 1)).toEndWith(Buffer.from([100, 64, 1, 1]).toString("hex"));
+    const nx = ask("node-c.home", 1);
+    expect(parseInt(nx.slice(4, 8), 16) & 15).toBe(3); // NXDOMAIN: c is in another network
   });
 
   test("a node of another network, an expired and a tampered certificate get nowhere, and a's log says why", async () => {

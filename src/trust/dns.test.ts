@@ -1,0 +1,60 @@
+// The DNS responder: A and AAAA answers, NXDOMAIN, other types, and silence on garbage.
+import { expect, test } from "bun:test";
+import { answerQuery, startDns, type Lookup } from "./dns.ts";
+
+function query(name: string, type: number, id = 0x1234): Uint8Array {
+  const labels = name.split(".").flatMap((l) => [l.length, ...Buffer.from(l)]);
+  const q = new Uint8Array(12 + labels.length + 1 + 4);
+  const dv = new DataView(q.buffer);
+  dv.setUint16(0, id);
+  dv.setUint16(2, 0x0100);
+  dv.setUint16(4, 1);
+  q.set(labels, 12);
+  dv.setUint16(12 + labels.length + 1, type);
+  dv.setUint16(12 + labels.length + 3, 1);
+  return q;
+}
+
+const lookup: Lookup = (name, type) => {
+  if (name !== "laptop.home") return undefined;
+  return type === "a" ? [Uint8Array.of(100, 64, 1, 7)] : [Uint8Array.from(Buffer.from("fd7472656c6c00112233445566778899", "hex"))];
+};
+
+test("A and AAAA for NAME.NETWORK", () => {
+  const a = answerQuery(query("Laptop.home", 1), lookup)!;
+  const dv = new DataView(a.buffer);
+  expect(dv.getUint16(0)).toBe(0x1234);
+  expect(dv.getUint16(2) & 0x800f).toBe(0x8000); // a response, rcode 0
+  expect(dv.getUint16(6)).toBe(1);
+  expect([...a.subarray(a.length - 4)]).toEqual([100, 64, 1, 7]);
+  const aaaa = answerQuery(query("laptop.home", 28), lookup)!;
+  expect(Buffer.from(aaaa.subarray(aaaa.length - 16)).toString("hex")).toBe("fd7472656c6c00112233445566778899");
+});
+
+test("an unknown name is NXDOMAIN; another type of a known name is an empty answer", () => {
+  const nx = answerQuery(query("nobody.home", 1), lookup)!;
+  expect(new DataView(nx.buffer).getUint16(2) & 15).toBe(3);
+  const mx = answerQuery(query("laptop.home", 15), lookup)!;
+  expect(new DataView(mx.buffer).getUint16(2) & 15).toBe(0);
+  expect(new DataView(mx.buffer).getUint16(6)).toBe(0);
+});
+
+test("garbage gets silence, never a crash", () => {
+  for (let i = 0; i < 500; i++) answerQuery(crypto.getRandomValues(new Uint8Array(i % 600)), lookup);
+  expect(answerQuery(new Uint8Array(5), lookup)).toBeNull();
+  const resp = query("laptop.home", 1);
+  resp[2] |= 0x80;
+  expect(answerQuery(resp, lookup)).toBeNull();
+});
+
+test("the UDP server answers on loopback", async () => {
+  const port = 25000 + (process.pid % 20000);
+  const dns = await startDns("127.0.0.1", lookup, port);
+  const got: Uint8Array[] = [];
+  const c = await Bun.udpSocket({ socket: { data: (_s, d) => void got.push(new Uint8Array(d)) } });
+  c.send(query("laptop.home", 1), port, "127.0.0.1");
+  for (let i = 0; i < 50 && !got.length; i++) await Bun.sleep(20);
+  expect([...got[0].subarray(got[0].length - 4)]).toEqual([100, 64, 1, 7]);
+  c.close();
+  dns.stop();
+});
