@@ -48,7 +48,7 @@ describe("trellis CLI", () => {
     expect(statSync(join(dir, "root/root.key")).mode & 0o777).toBe(0o600);
     const req = trellis("join", "--request", "--name", "laptop", "--state", state).out.trim();
     expect(req).toStartWith("trellis-req1:");
-    const signed = trellis("sign", req, "--root", join(dir, "root"), "--ipv4", "100.64.0.9", "--tags", "dev", "--expires", "30d");
+    const signed = trellis("sign", req, "--root", join(dir, "root"), "--ipv4", "100.64.0.9/24", "--tags", "dev", "--expires", "30d");
     expect(signed.code).toBe(0);
     const cert = signed.out.trim();
     expect(cert).toStartWith("trellis-cert1:");

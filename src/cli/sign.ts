@@ -15,7 +15,7 @@ IPv4 address is part of what is signed: peers accept packets from it only.
 
   --name N        the node's name (default: the one in the request)
   --tags a,b      tags for the network's policy
-  --ipv4 A        the node's overlay IPv4 address
+  --ipv4 A[/N]    the node's overlay IPv4 address, and the network's prefix length (default /10)
   --subnets L     prefixes the node may route for
   --expires D     validity from now: 30d, 12h, 90m (default 365d)
 `;
@@ -39,14 +39,17 @@ export function run(argv: string[]): number {
   const root = loadRoot(values.root);
   const name = values.name ?? req.name;
   if (!name) throw new UsageError("the request names no node: pass --name");
-  if (values.ipv4 && !parseIpv4(values.ipv4)) throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)} is not an IPv4 address`);
+  const [ipv4, prefixText] = (values.ipv4 ?? "").split("/");
+  const ipv4Prefix = prefixText === undefined ? 10 : Number(prefixText);
+  if (values.ipv4 && (!parseIpv4(ipv4) || !Number.isInteger(ipv4Prefix) || ipv4Prefix < 1 || ipv4Prefix > 32))
+    throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)}: want an address like 100.64.1.7 or 100.64.1.7/24`);
   const subnets = (values.subnets ? values.subnets.split(",") : []).map((s) => {
     const [address, len] = s.split("/");
     return { family: (address.includes(":") ? 6 : 4) as 4 | 6, address, prefix: Number(len) };
   });
   const now = Math.floor(Date.now() / 1000);
   const cert = issueCertificate(
-    { networkId: root.id, nodeId: req.pub.id, name, ipv4: values.ipv4, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },
+    { networkId: root.id, nodeId: req.pub.id, name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },
     root,
   );
   console.log(encodeBundle(root, cert));

@@ -38,7 +38,7 @@ function setup() {
   const inside = new Inside(peers, (to, p) => sent.push([to, p]));
   const outside = new Outside(
     peers,
-    { ipv6: ipv6BytesOf(ME), ipv4Key: ipv4KeyOf(parseIpv4("100.64.0.1")!) },
+    { ipv6: ipv6BytesOf(ME), ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)] },
     (p) => written.push(p),
     (from, p) => control.push([from, p]),
   );

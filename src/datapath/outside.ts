@@ -18,7 +18,8 @@ export interface OutsideStats {
 
 export interface LocalAddresses {
   ipv6: Uint8Array;
-  ipv4Key?: number;
+  /** Our IPv4 addresses as numbers (one per network, or the configured one). */
+  ipv4Keys: number[];
 }
 
 export class Outside {
@@ -50,7 +51,7 @@ export class Outside {
     } else {
       const ownV4 = peer?.ipv4Key;
       owned = ownV4 !== undefined && ipv4Key(payload, s) === ownV4;
-      mine = this.local.ipv4Key !== undefined && ipv4Key(payload, d) === this.local.ipv4Key;
+      mine = this.local.ipv4Keys.includes(ipv4Key(payload, d));
     }
     if (!owned) {
       this.stats.spoofed++;

@@ -47,7 +47,7 @@ export interface PeerStatus {
 }
 
 export interface NodeStatus {
-  node: { id: NodeId; name: string; ipv6: string; ipv4: string | null; tun: string; mtu: number; seed: boolean; uptime_s: number };
+  node: { id: NodeId; name: string; ipv6: string; ipv4: string | null; ipv4_all: string[]; tun: string; mtu: number; seed: boolean; uptime_s: number };
   peers: PeerStatus[];
   counters: Record<string, number>;
 }
@@ -70,8 +70,11 @@ export class Node {
   networks: Networks;
   /** What we claim in handshakes: without and with our certificates (see loadNetworks). */
   private claims: { plain: Uint8Array; full: Uint8Array } = { plain: new Uint8Array(0), full: new Uint8Array(0) };
-  /** Our IPv4 address: from a membership certificate (signed), else from [node] ipv4. */
-  private readonly ipv4?: { address: string; prefix: number };
+  /** Our IPv4 addresses: one per network from its certificate (signed), else [node] ipv4. The first is primary. */
+  private readonly ipv4s: { address: string; prefix: number }[];
+  private get ipv4(): { address: string; prefix: number } | undefined {
+    return this.ipv4s[0];
+  }
   private tun?: TunDevice;
   private seed?: { port: number; stop(): void | Promise<void> };
   private dns: { stop(): void }[] = [];
@@ -86,8 +89,8 @@ export class Node {
     for (const id of this.allow) if (id !== identity.public.id) this.peers.ensure(id);
     this.mtu = config.tun.mtu === "auto" ? AUTO_MTU : config.tun.mtu;
     this.networks = this.loadNetworks();
-    const signed = this.networks.members.find((m) => m.membership.ipv4)?.membership.ipv4;
-    this.ipv4 = signed ? { address: signed, prefix: config.node.ipv4?.prefix ?? 10 } : config.node.ipv4;
+    const signed = this.networks.members.flatMap((m) => (m.membership.ipv4 ? [{ address: m.membership.ipv4, prefix: m.membership.ipv4Prefix }] : []));
+    this.ipv4s = signed.length ? signed : config.node.ipv4 ? [config.node.ipv4] : [];
     this.claims = this.makeClaims();
     const sessionLog = logger("session");
     this.sessions = new Sessions({
@@ -112,10 +115,10 @@ export class Node {
     });
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload));
     this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet));
-    const ipv4 = this.ipv4 ? parseIpv4(this.ipv4.address) : null;
+
     this.outside = new Outside(
       this.peers,
-      { ipv6: ipv6BytesOf(identity.public.id), ipv4Key: ipv4 ? ipv4KeyOf(ipv4) : undefined },
+      { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)) },
       (packet) => this.tun?.writeOne(packet),
       (from, payload) => this.control(from, payload),
       (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
@@ -146,10 +149,11 @@ export class Node {
       prefix6: OVERLAY_PREFIX6_LEN,
       ipv4: this.ipv4?.address,
       prefix4: this.ipv4?.prefix,
+      moreIpv4: this.ipv4s.slice(1),
     });
     this.tun.onPackets((batch) => this.inside.fromTun(batch));
     if (this.networks.members.length) await this.startDns();
-    this.log("info", `tun ${this.tun.name} up: ${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}${this.ipv4 ? `, ${this.ipv4.address}/${this.ipv4.prefix}` : ""}, mtu ${this.mtu}`);
+    this.log("info", `tun ${this.tun.name} up: ${[`${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}`, ...this.ipv4s.map((a) => `${a.address}/${a.prefix}`)].join(", ")}, mtu ${this.mtu}`);
     this.links.onIdentity((remote) => this.learn(remote));
     this.links.onLink((link, remote) => this.linked(link, remote));
     await this.links.start();
@@ -182,21 +186,21 @@ export class Node {
       const member = this.networks.members.find((m) => m.info.name === network);
       if (!member || dot < 1) return undefined;
       let v6: Uint8Array | undefined, v4: string | undefined;
-      if (member.membership.name === host) [v6, v4] = [ipv6BytesOf(this.id), this.ipv4?.address];
+      if (member.membership.name === host) [v6, v4] = [ipv6BytesOf(this.id), member.membership.ipv4];
       else
         for (const [id, m] of this.memberships)
           if (m.networkId === member.info.id && m.name === host && !this.networks.isRevoked(id)) [v6, v4] = [ipv6BytesOf(id), m.ipv4];
       if (!v6) return undefined;
       return type === "aaaa" ? [v6] : v4 ? [parseIpv4(v4)!] : [];
     };
-    for (const host of [ipv6Of(this.id), this.ipv4?.address].filter((h): h is string => !!h)) {
+    for (const host of [ipv6Of(this.id), ...this.ipv4s.map((a) => a.address)]) {
       try {
         this.dns.push(await startDns(host, lookup));
       } catch (e) {
         this.log("warn", `dns: cannot listen on ${host}:53: ${(e as Error).message}`);
       }
     }
-    if (this.dns.length) this.log("info", `dns: answering NAME.NETWORK on ${ipv6Of(this.id)}${this.ipv4 ? ` and ${this.ipv4.address}` : ""} port 53`);
+    if (this.dns.length) this.log("info", `dns: answering NAME.NETWORK on ${[ipv6Of(this.id), ...this.ipv4s.map((a) => a.address)].join(", ")} port 53`);
   }
 
   /** Read our networks and certificates from the state directory, logging what we are a member of. */
@@ -226,8 +230,8 @@ export class Node {
     // Certificates: a renewed one is presented from the next handshake on (every session rekeys
     // within 2 minutes), so renewal needs no restart and drops nothing.
     const networks = this.loadNetworks();
-    const ipv4 = networks.members.find((m) => m.membership.ipv4)?.membership.ipv4;
-    if (ipv4 && ipv4 !== this.ipv4?.address) this.log("warn", `reload: the certificate's IPv4 is now ${ipv4}; restart the node to use it`);
+    const ipv4s = networks.members.flatMap((m) => (m.membership.ipv4 ? [m.membership.ipv4] : []));
+    if (ipv4s.length && ipv4s.join() !== this.ipv4s.map((a) => a.address).join()) this.log("warn", `reload: the certificates' IPv4 addresses are now ${ipv4s.join(", ")}; restart the node to use them`);
     else {
       this.networks = networks;
       this.claims = this.makeClaims();
@@ -295,6 +299,7 @@ export class Node {
         name: c.node.name,
         ipv6: ipv6Of(this.id),
         ipv4: this.ipv4?.address ?? null,
+        ipv4_all: this.ipv4s.map((a) => a.address),
         tun: this.tun?.name ?? c.tun.name,
         mtu: this.mtu,
         seed: this.seed !== undefined,

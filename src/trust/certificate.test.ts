@@ -15,7 +15,7 @@ const node = generateIdentity(new Uint8Array(128).fill(7)).public.id;
 const stranger = generateIdentity(new Uint8Array(128).fill(8)).public.id;
 const now = 1_800_000_000;
 const m: Membership = {
-  networkId: root.id, nodeId: node, name: "laptop", ipv4: "100.64.0.7", tags: ["dev", "eu"],
+  networkId: root.id, nodeId: node, name: "laptop", ipv4: "100.64.0.7", ipv4Prefix: 16, tags: ["dev", "eu"],
   subnets: [{ family: 4, address: "10.9.0.0", prefix: 24 }, { family: 6, address: "fd00:1::", prefix: 64 }], notBefore: now - 10, notAfter: now + 3600,
 };
 const cert = issueCertificate(m, root);

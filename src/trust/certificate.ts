@@ -2,7 +2,7 @@
 //
 // Encoding (version 1, deterministic; integers big-endian):
 //   "TRC1" (4) | kind (1) = 1 member | network id (16) | node id (16) | not before u64 s | not after u64 s
-//   | name length (1) | name | ipv4 (4, 0.0.0.0 = none) | tag count (1) | each: length (1) | tag
+//   | name length (1) | name | ipv4 (4, 0.0.0.0 = none) | ipv4 prefix length (1) | tag count (1) | each: length (1) | tag
 //   | subnet count (1) | each: family (1: 4 or 6) | prefix length (1) | address (4 or 16)
 //   | issuer (1) = 0 root | ML-DSA-65 signature (3309) over every byte before it, context "trellis membership v1"
 // Decoding checks every length exactly and throws TrustError("malformed").
@@ -26,6 +26,8 @@ export interface Membership {
   nodeId: NodeId;
   name: string;
   ipv4?: string;
+  /** The prefix length the node puts on its TUN for `ipv4` (the network's IPv4 prefix). */
+  ipv4Prefix: number;
   tags: string[];
   subnets: Subnet[];
   notBefore: number; // unix seconds
@@ -47,7 +49,8 @@ function body(m: Membership): Uint8Array {
   out.push(m.name.length, ...Buffer.from(m.name));
   const v4 = m.ipv4 ? parseIpv4(m.ipv4) : new Uint8Array(4);
   if (!v4) throw new TrustError("malformed", `certificate ipv4 ${JSON.stringify(m.ipv4)} is not an IPv4 address`);
-  out.push(...v4);
+  if (!Number.isInteger(m.ipv4Prefix) || m.ipv4Prefix < 1 || m.ipv4Prefix > 32) throw new TrustError("malformed", `ipv4 prefix length ${m.ipv4Prefix} is not 1-32`);
+  out.push(...v4, m.ipv4Prefix);
   if (m.tags.length > 32) throw new TrustError("malformed", "at most 32 tags");
   out.push(m.tags.length);
   for (const t of m.tags) {
@@ -94,6 +97,7 @@ export function decodeCertificate(c: Uint8Array): { membership: Membership; sign
   const name = Buffer.from(need(byte())).toString();
   const v4 = need(4);
   const ipv4 = v4.every((x) => x === 0) ? undefined : formatIpv4(v4);
+  const ipv4Prefix = byte();
   const tags: string[] = [];
   for (let n = byte(); n > 0; n--) tags.push(Buffer.from(need(byte())).toString());
   const subnets: Subnet[] = [];
@@ -106,7 +110,7 @@ export function decodeCertificate(c: Uint8Array): { membership: Membership; sign
   }
   if (byte() !== ISSUER_ROOT) throw new TrustError("malformed", "unknown issuer kind");
   if (c.length - off !== DSA_SIGNATURE_BYTES) throw new TrustError("malformed", "certificate has trailing bytes");
-  const membership = { networkId, nodeId, name, ipv4, tags, subnets, notBefore, notAfter };
+  const membership = { networkId, nodeId, name, ipv4, ipv4Prefix, tags, subnets, notBefore, notAfter };
   // Re-encoding must give the same bytes: one encoding per membership.
   const signed = c.subarray(0, off);
   if (!Buffer.from(body(membership)).equals(Buffer.from(signed))) throw new TrustError("malformed", "certificate is not in canonical form");

@@ -25,6 +25,8 @@ export interface TunOptions {
   prefix6: number;
   ipv4?: string;
   prefix4?: number;
+  /** More IPv4 addresses (one per further network), each with its prefix length. */
+  moreIpv4?: { address: string; prefix: number }[];
 }
 
 export type TunErrorCode = "permission" | "no-device" | "busy" | "configure" | "io";

@@ -45,6 +45,7 @@ export async function openTun(opts: TunOptions): Promise<TunDevice> {
     } catch {}
     ip(["-6", "addr", "add", `${opts.ipv6}/${opts.prefix6}`, "dev", name, "nodad"]);
     if (opts.ipv4) ip(["addr", "add", `${opts.ipv4}/${opts.prefix4 ?? 10}`, "dev", name]);
+    for (const a of opts.moreIpv4 ?? []) ip(["addr", "add", `${a.address}/${a.prefix}`, "dev", name]);
     ip(["link", "set", "dev", name, "up"]);
   } catch (e) {
     lib.tun_close(fd);

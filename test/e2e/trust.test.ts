@@ -22,7 +22,7 @@ const nodes: Record<string, TestNode> = {};
 function enrol(n: TestNode, r: Root, opts: { ipv4: string; tags?: string[]; notAfter?: number; tamper?: boolean }) {
   const id = loadIdentity(join(n.dir, "state")).public.id;
   const now = Math.floor(Date.now() / 1000);
-  const cert = issueCertificate({ networkId: r.id, nodeId: id, name: n.spec.name, ipv4: opts.ipv4, tags: opts.tags ?? [], subnets: [], notBefore: now - 60, notAfter: opts.notAfter ?? now + 3600 }, r);
+  const cert = issueCertificate({ networkId: r.id, nodeId: id, name: n.spec.name, ipv4: opts.ipv4, ipv4Prefix: 24, tags: opts.tags ?? [], subnets: [], notBefore: now - 60, notAfter: opts.notAfter ?? now + 3600 }, r);
   if (opts.notAfter === undefined && !opts.tamper) return void Networks.install(join(n.dir, "state"), id, encodeBundle(r, cert));
   // Expired or tampered: write the files directly (install would refuse them, rightly).
   if (opts.tamper) cert[60] ^= 1; // inside the name/ip fields: the signature no longer matches
@@ -42,24 +42,26 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
   beforeAll(async () => {
     dir = tempDir("e2e-trust");
     net = new TestNet("trust");
-    for (const h of ["seed", "a", "b", "c", "d", "e"]) net.addHost(h);
+    for (const h of ["seed", "a", "b", "c", "d", "e", "m"]) net.addHost(h);
     const seeds = [`http://${net.host("seed").ip}:7443`];
     netA = createNetwork("home", join(dir, "root-home"));
     netB = createNetwork("other", join(dir, "root-other"));
     nodes.seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
-    for (const h of ["a", "b", "c", "d", "e"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
+    for (const h of ["a", "b", "c", "d", "e", "m"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
     enrol(nodes.a, netA, { ipv4: "100.64.1.1", tags: ["laptop"] });
     enrol(nodes.b, netA, { ipv4: "100.64.1.2", tags: ["server"] });
-    enrol(nodes.c, netB, { ipv4: "100.64.1.3" }); // another network
+    enrol(nodes.c, netB, { ipv4: "100.65.1.3" }); // another network, with its own prefix
     enrol(nodes.d, netA, { ipv4: "100.64.1.4", notAfter: Math.floor(Date.now() / 1000) - 10 }); // expired
     enrol(nodes.e, netA, { ipv4: "100.64.1.5", tamper: true }); // tampered
+    enrol(nodes.m, netA, { ipv4: "100.64.1.9", tags: ["laptop"] }); // m is in both networks,
+    enrol(nodes.m, netB, { ipv4: "100.65.1.9" }); // with an address in each
     // c, d and e know a's id and try to reach it; a and b have no allow-list at all.
     for (const h of ["c", "d", "e"]) {
       nodes[h].spec.allow = [nodes.a.id];
       nodes[h].writeConfig();
     }
     await nodes.seed.start();
-    await Promise.all(["a", "b", "c", "d", "e"].map((h) => nodes[h].start()));
+    await Promise.all(["a", "b", "c", "d", "e", "m"].map((h) => nodes[h].start()));
   });
 
   afterAll(async () => {
@@ -77,6 +79,20 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     expect(nodes.a.api("/v1/status").node.ipv4).toBe("100.64.1.1");
     await waitFor("ping over the signed IPv4", () => ping(nodes.a, "100.64.1.2", 1), 10000);
     expect(ping(nodes.b, nodes.a.ipv6)).toBe(true);
+  });
+
+  test("a node in two networks reaches members of both, each on its own address", async () => {
+    nodes.a.cli(["ping", nodes.m.id, "--count", "1", "--timeout", "1", "--config", nodes.a.configPath]);
+    nodes.c.cli(["ping", nodes.m.id, "--count", "1", "--timeout", "1", "--config", nodes.c.configPath]);
+    await waitFor("m ↔ a and m ↔ c", () => session(nodes.m, nodes.a) && session(nodes.m, nodes.c), 30000);
+    expect(nodes.m.api("/v1/status").node.ipv4_all.sort()).toEqual(["100.64.1.9", "100.65.1.9"]);
+    expect(nodes.a.api("/v1/status").peers.find((p: any) => p.id === nodes.m.id).ipv4).toBe("100.64.1.9");
+    expect(nodes.c.api("/v1/status").peers.find((p: any) => p.id === nodes.m.id).ipv4).toBe("100.65.1.9");
+    await waitFor("a → m", () => ping(nodes.a, "100.64.1.9", 1), 10000);
+    await waitFor("c → m", () => ping(nodes.c, "100.65.1.9", 1), 10000);
+    expect(ping(nodes.m, "100.64.1.1", 1)).toBe(true); // m → a from its home address
+    expect(ping(nodes.m, "100.65.1.3", 1)).toBe(true); // m → c from its other address
+    expect(session(nodes.a, nodes.c)).toBe(false); // a and c still share nothing
   });
 
   test("DNS on the overlay address answers NAME.NETWORK for members it has met", async () => {
