@@ -67,8 +67,8 @@ export class Node {
   private readonly inside: Inside;
   private readonly outside: Outside;
   private readonly pending = new Map<NodeId, Uint8Array[]>();
-  networks: Networks;
-  /** What we claim in handshakes: without and with our certificates (see loadNetworks). */
+  private networks: Networks;
+  /** What we claim in handshakes: without and with our certificates (see makeClaims). */
   private claims: { plain: Uint8Array; full: Uint8Array } = { plain: new Uint8Array(0), full: new Uint8Array(0) };
   /** Our IPv4 addresses: one per network from its certificate (signed), else [node] ipv4. The first is primary. */
   private readonly ipv4s: { address: string; prefix: number }[];
@@ -395,7 +395,6 @@ export class Node {
   /** A packet for a peer: seal it now, or hold it (bounded) until there is a link to seal it over. */
   private sendTo(to: NodeId, packet: Uint8Array): void {
     const peer = this.peers.get(to);
-    if (peer) peer.lastActive = Date.now();
     this.firewallFor(to)?.fw.outbound(to, packet);
     if (peer?.pub && this.links.link(to)?.state === "open") {
       this.sessions.send(to, packet);
@@ -420,8 +419,6 @@ export class Node {
   }
 
   private deliver(from: NodeId, payload: Uint8Array): void {
-    const peer = this.peers.get(from);
-    if (peer) peer.lastActive = Date.now();
     this.outside.fromPeer(from, payload);
   }
 

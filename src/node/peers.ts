@@ -24,8 +24,6 @@ export interface Peer {
   ipv4Key?: number;
   /** Last measured end-to-end RTT in ms (overlay ping), if any. */
   rttMs?: number;
-  /** When a packet was last received from or sent to this peer (ms). */
-  lastActive: number;
   /** Packets dropped because their inner source did not belong to this peer. */
   spoofDrops: number;
 }
@@ -54,15 +52,13 @@ export class PeerTable {
   private byKey6 = new Map<number, Peer>();
   private byIpv4 = new Map<number, Peer>();
 
-  constructor(private readonly now: () => number = Date.now) {}
-
   /** The peer with this id, created if new. */
   ensure(id: NodeId): Peer {
     let p = this.byId.get(id);
     if (!p) {
       const ipv6Bytes = ipv6BytesOf(id);
       const key6 = addressKey6(ipv6Bytes);
-      p = { id, ipv6: ipv6Of(id), ipv6Bytes, key6, lastActive: this.now(), spoofDrops: 0 };
+      p = { id, ipv6: ipv6Of(id), ipv6Bytes, key6, spoofDrops: 0 };
       this.byId.set(id, p);
       this.byKey6.set(key6, p);
     }
