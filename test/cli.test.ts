@@ -63,3 +63,44 @@ describe("trellis CLI", () => {
     expect(trellis("network", "create", "home", "--out", join(dir, "root")).err).toContain("refusing to overwrite");
   });
 });
+
+describe("invites (against a real seed on loopback)", () => {
+  test("invite → join TOKEN; a used, expired or tampered token gets a clear error", async () => {
+    const { startSeed } = await import("../src/seed/server.ts");
+    const { decodeToken, encodeToken } = await import("../src/trust/enrolment.ts");
+    const port = 26000 + (process.pid % 20000);
+    const seed = await startSeed({ listen: `127.0.0.1:${port}` });
+    // The seed runs in this process: spawn the CLI asynchronously.
+    const cli = async (...args: string[]) => {
+      const p = Bun.spawn([BUN, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { code, out, err };
+    };
+    try {
+      trellis("network", "create", "office", "--out", join(dir, "root-office"));
+      const inv = await cli("invite", "--root", join(dir, "root-office"), "--seed", `http://127.0.0.1:${port}`, "--name", "printer", "--ipv4", "100.64.2.5/24", "--tags", "iot");
+      expect(inv.code).toBe(0);
+      const token = inv.out.trim();
+      expect(token).toStartWith("trellis1:");
+      expect(token.length).toBeLessThan(200);
+      // Tampered (another key seed) and expired tokens are refused before anything is used.
+      const t = decodeToken(token);
+      const tampered = encodeToken({ ...t, seed: t.seed.map((b, i) => (i === 0 ? b ^ 1 : b)) });
+      trellis("init", "--state", join(dir, "p1"));
+      expect((await cli("join", tampered, "--state", join(dir, "p1"))).err).toContain("tampered");
+      const expired = encodeToken({ ...t, expires: Math.floor(Date.now() / 1000) - 10 });
+      expect((await cli("join", expired, "--state", join(dir, "p1"))).err).toContain("expired");
+      expect((await cli("join", "trellis1:AAAA", "--state", join(dir, "p1"))).err).toContain("damaged");
+      // The real one works once.
+      const ok = await cli("join", token, "--state", join(dir, "p1"));
+      expect(ok.code).toBe(0);
+      expect(ok.err).toContain("as printer (100.64.2.5) tags iot");
+      trellis("init", "--state", join(dir, "p2"));
+      const again = await cli("join", token, "--state", join(dir, "p2"));
+      expect(again.code).not.toBe(0);
+      expect(again.err).toContain("already used");
+    } finally {
+      await seed.stop();
+    }
+  });
+});

@@ -16,7 +16,9 @@ Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
   version                          print the version
 
   network create NAME --out DIR    create a network root key (kept offline), print the network id
-  join --request | --install CERT  ask for membership / install the signed certificate
+  invite --root DIR --seed URL     print a one-line invite token (the root stays offline)
+  join TOKEN                       redeem an invite: obtain the membership certificate
+  join --request | --install CERT  the offline way: ask for membership / install the certificate
   sign REQUEST --root DIR          sign a join request into a membership certificate
   revoke NODE --root DIR [--apply] sign a revocation (and hand it to the local node)
   policy sign RULES --root DIR     sign a tag policy (which tags may reach which)
@@ -36,6 +38,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   sign: () => import("./sign.ts"),
   revoke: () => import("./revoke.ts"),
   policy: () => import("./policy.ts"),
+  invite: () => import("./invite.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {

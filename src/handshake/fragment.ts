@@ -12,7 +12,7 @@ import { randomInt } from "node:crypto";
 
 export const FRAGMENT_HEADER = 7;
 export const MAX_FRAGMENT = 1200;
-export const MAX_FRAGMENTS = 16;
+export const MAX_FRAGMENTS = 24;
 const PER_SOURCE = 4;
 const TOTAL = 64;
 const TIMEOUT_MS = 5_000;

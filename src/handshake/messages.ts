@@ -18,7 +18,7 @@ import { TAG_BYTES } from "./kdf.ts";
 
 export const MAC1_BYTES = 16;
 export const TIMESTAMP_BYTES = 8;
-export const MAX_CLAIMS = 8192; // room for a membership certificate (~4.6 KB as base64 JSON)
+export const MAX_CLAIMS = 16384; // room for a membership certificate with its enrolment chain (~11.6 KB as base64 JSON)
 
 export const INIT_FIXED =
   4 + X25519_BYTES + KEM_PUBLIC_BYTES + KEM_CIPHERTEXT_BYTES + (PUBLIC_IDENTITY_BYTES + TIMESTAMP_BYTES + 2 + TAG_BYTES) + (DSA_SIGNATURE_BYTES + TAG_BYTES) + MAC1_BYTES;

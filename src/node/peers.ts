@@ -34,13 +34,13 @@ export function encodeClaims(c: Claims): Uint8Array {
 
 /** Claims are peer-supplied: parse defensively, keep only well-formed fields. */
 export function decodeClaims(b: Uint8Array): Claims {
-  if (b.length > 8192) return {};
+  if (b.length > 16384) return {};
   try {
     const v = JSON.parse(new TextDecoder().decode(b));
     const out: Claims = {};
     if (typeof v?.name === "string" && /^[a-z0-9-]{1,63}$/.test(v.name)) out.name = v.name;
     if (typeof v?.ipv4 === "string" && parseIpv4(v.ipv4)) out.ipv4 = v.ipv4;
-    if (Array.isArray(v?.certs)) out.certs = v.certs.filter((c: unknown) => typeof c === "string" && c.length < 8192).slice(0, 4);
+    if (Array.isArray(v?.certs)) out.certs = v.certs.filter((c: unknown) => typeof c === "string" && c.length < 16384).slice(0, 4);
     return out;
   } catch {
     return {};

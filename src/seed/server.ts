@@ -15,6 +15,7 @@ import { randomBytes } from "node:crypto";
 import { decodePublicIdentity, isNodeId, verify, type NodeId } from "../identity/identity.ts";
 import { MAX_SIGNAL_BYTES } from "../signal/messages.ts";
 import { startStun } from "./stun.ts";
+import { enrolRoutes } from "./enrol.ts";
 
 export const REGISTER_CONTEXT = "trellis seed register v1";
 const MAX_FRAME = MAX_SIGNAL_BYTES + 1024;
@@ -55,6 +56,7 @@ export function seedApp(log: Log): { app: Hono; stats: SeedStats; close(): void 
   };
 
   app.get("/v1/health", (ctx) => ctx.json({ ok: true, clients: byId.size }));
+  app.route("/", enrolRoutes());
   app.get(
     "/v1/signal",
     upgradeWebSocket(() => {

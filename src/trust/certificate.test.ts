@@ -7,6 +7,7 @@ import { TrustError } from "./errors.ts";
 import { networkIdOf } from "./root.ts";
 import { issueRevocation, verifyRevocation } from "./revocation.ts";
 import { decodeBundle, encodeBundle } from "./networks.ts";
+import { enrolmentKey, issueEnrolment } from "./enrolment.ts";
 
 const k1 = ml_dsa65.keygen(new Uint8Array(32).fill(1)), k2 = ml_dsa65.keygen(new Uint8Array(32).fill(2));
 const root = { name: "home", id: networkIdOf(k1.publicKey), rootPub: k1.publicKey, dsaSecret: k1.secretKey };
@@ -76,5 +77,28 @@ describe("revocations", () => {
     t[25] ^= 1; // another node id
     expect(code(() => verifyRevocation(t, root.rootPub, root.id))).toBe("bad-signature");
     expect(code(() => verifyRevocation(rec.subarray(0, 100), root.rootPub, root.id))).toBe("malformed");
+  });
+});
+
+describe("certificates signed through an invite's enrolment key", () => {
+  const key = enrolmentKey(new Uint8Array(32).fill(9));
+  const enrolment = issueEnrolment({ networkId: root.id, publicKey: key.publicKey, usableUntil: now + 100, grantsFor: 3600, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"] }, root);
+  const granted: Membership = { networkId: root.id, nodeId: node, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"], subnets: [], notBefore: now, notAfter: now + 3600, enrolment };
+
+  test("the chain verifies to the root", () => {
+    const c = issueCertificate(granted, key);
+    expect(verifyCertificate(c, root.rootPub, root.id, node, now + 10).name).toBe("printer");
+  });
+
+  test("granting more than the invite allowed, late, or for longer, is refused", () => {
+    for (const m of [{ ...granted, tags: ["iot", "admin"] }, { ...granted, ipv4: "100.64.2.6" }, { ...granted, name: "server" }, { ...granted, notBefore: now + 200, notAfter: now + 3800 }, { ...granted, notAfter: now + 90_000 }])
+      expect(code(() => verifyCertificate(issueCertificate(m, key), root.rootPub, root.id, node, now + 250))).toBe("constraint");
+  });
+
+  test("an enrolment key the root never signed, or another network's enrolment, is refused", () => {
+    const rogue = enrolmentKey(new Uint8Array(32).fill(10));
+    expect(code(() => verifyCertificate(issueCertificate(granted, rogue), root.rootPub, root.id, node, now + 10))).toBe("bad-signature");
+    const foreign = issueEnrolment({ networkId: other.id, publicKey: key.publicKey, usableUntil: now + 100, grantsFor: 3600, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"] }, other);
+    expect(code(() => verifyCertificate(issueCertificate({ ...granted, enrolment: foreign }, key), root.rootPub, root.id, node, now + 10))).toBe("wrong-network");
   });
 });

@@ -4,16 +4,19 @@
 //   "TRC1" (4) | kind (1) = 1 member | network id (16) | node id (16) | not before u64 s | not after u64 s
 //   | name length (1) | name | ipv4 (4, 0.0.0.0 = none) | ipv4 prefix length (1) | tag count (1) | each: length (1) | tag
 //   | subnet count (1) | each: family (1: 4 or 6) | prefix length (1) | address (4 or 16)
-//   | issuer (1) = 0 root | ML-DSA-65 signature (3309) over every byte before it, context "trellis membership v1"
+//   | issuer (1): 0 = the root signs; 1 = an enrolment key signs, followed by length u16 | enrolment certificate
+//   | ML-DSA-65 signature (3309) over every byte before it, context "trellis membership v1"
 // Decoding checks every length exactly and throws TrustError("malformed").
 import { DSA_SIGNATURE_BYTES, nodeIdBytes, nodeIdFromBytes, sign, verify, type NodeId } from "../identity/identity.ts";
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import { TrustError } from "./errors.ts";
+import { verifyEnrolment } from "./enrolment.ts";
 
 export const CERT_MAGIC = "TRC1";
 export const CERT_CONTEXT = "trellis membership v1";
 const KIND_MEMBER = 1;
 const ISSUER_ROOT = 0;
+const ISSUER_ENROLMENT = 1;
 
 export interface Subnet {
   family: 4 | 6;
@@ -32,6 +35,8 @@ export interface Membership {
   subnets: Subnet[];
   notBefore: number; // unix seconds
   notAfter: number;
+  /** When an invite's enrolment key signed this: the root-signed enrolment certificate (src/trust/enrolment.ts). */
+  enrolment?: Uint8Array;
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -64,12 +69,14 @@ function body(m: Membership): Uint8Array {
     if (!a || s.prefix < 0 || s.prefix > a.length * 8) throw new TrustError("malformed", `subnet ${s.address}/${s.prefix} is not valid`);
     out.push(s.family, s.prefix, ...a);
   }
-  out.push(ISSUER_ROOT);
+  if (m.enrolment) out.push(ISSUER_ENROLMENT, m.enrolment.length >> 8, m.enrolment.length & 255, ...m.enrolment);
+  else out.push(ISSUER_ROOT);
   return Uint8Array.from(out);
 }
 
 /** Encode and sign a membership with the network's root key (an Identity-like holder of dsaSecret). */
 export function issueCertificate(m: Membership, root: { dsaSecret: Uint8Array }): Uint8Array {
+  // (`root` is the enrolment key when m.enrolment is set.)
   const b = body(m);
   const sig = sign(root as never, CERT_CONTEXT, b);
   const out = new Uint8Array(b.length + sig.length);
@@ -108,9 +115,14 @@ export function decodeCertificate(c: Uint8Array): { membership: Membership; sign
     const a = need(family === 4 ? 4 : 16);
     subnets.push({ family, prefix, address: family === 4 ? formatIpv4(a) : formatIpv6(a) });
   }
-  if (byte() !== ISSUER_ROOT) throw new TrustError("malformed", "unknown issuer kind");
+  const issuer = byte();
+  let enrolment: Uint8Array | undefined;
+  if (issuer === ISSUER_ENROLMENT) {
+    const len = (byte() << 8) | byte();
+    enrolment = Uint8Array.from(need(len));
+  } else if (issuer !== ISSUER_ROOT) throw new TrustError("malformed", "unknown issuer kind");
   if (c.length - off !== DSA_SIGNATURE_BYTES) throw new TrustError("malformed", "certificate has trailing bytes");
-  const membership = { networkId, nodeId, name, ipv4, ipv4Prefix, tags, subnets, notBefore, notAfter };
+  const membership: Membership = { networkId, nodeId, name, ipv4, ipv4Prefix, tags, subnets, notBefore, notAfter, ...(enrolment ? { enrolment } : {}) };
   // Re-encoding must give the same bytes: one encoding per membership.
   const signed = c.subarray(0, off);
   if (!Buffer.from(body(membership)).equals(Buffer.from(signed))) throw new TrustError("malformed", "certificate is not in canonical form");
@@ -124,7 +136,18 @@ export function decodeCertificate(c: Uint8Array): { membership: Membership; sign
 export function verifyCertificate(c: Uint8Array, rootPub: Uint8Array, networkId: string, nodeId: NodeId, now = Date.now() / 1000): Membership {
   const { membership: m, signed, signature } = decodeCertificate(c);
   if (m.networkId !== networkId) throw new TrustError("wrong-network", `certificate is for network ${m.networkId}, not ${networkId}`);
-  if (!verify(rootPub, CERT_CONTEXT, signed, signature)) throw new TrustError("bad-signature", `certificate for ${m.nodeId} is not signed by the root of ${networkId}`);
+  let signer = rootPub;
+  if (m.enrolment) {
+    // Signed by an invite's enrolment key: the root vouches for that key and bounds what it may grant.
+    const e = verifyEnrolment(m.enrolment, rootPub, networkId);
+    const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+    if ((e.name && e.name !== m.name) || e.ipv4 !== m.ipv4 || (e.ipv4 && e.ipv4Prefix !== m.ipv4Prefix) || !same(e.tags, m.tags))
+      throw new TrustError("constraint", `certificate for ${m.name} grants more than its invite allowed`);
+    if (m.notBefore > e.usableUntil) throw new TrustError("constraint", `certificate for ${m.name} was made after its invite expired`);
+    if (m.notAfter - m.notBefore > e.grantsFor + 600) throw new TrustError("constraint", `certificate for ${m.name} outlasts what its invite grants`);
+    signer = e.publicKey;
+  }
+  if (!verify(signer, CERT_CONTEXT, signed, signature)) throw new TrustError("bad-signature", `certificate for ${m.nodeId} is not signed by the root of ${networkId}`);
   if (m.nodeId !== nodeId) throw new TrustError("wrong-node", `certificate names node ${m.nodeId}, not ${nodeId}`);
   if (now < m.notBefore) throw new TrustError("not-yet-valid", `certificate for ${m.name} is valid from ${new Date(m.notBefore * 1000).toISOString()}`);
   if (now > m.notAfter) throw new TrustError("expired", `certificate for ${m.name} expired ${new Date(m.notAfter * 1000).toISOString()}`);

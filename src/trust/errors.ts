@@ -7,6 +7,8 @@ export type TrustErrorCode =
   | "not-yet-valid"
   | "expired"
   | "revoked"
+  | "constraint"
+  | "used"
   | "io";
 
 export class TrustError extends Error {

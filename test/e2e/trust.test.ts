@@ -42,12 +42,12 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
   beforeAll(async () => {
     dir = tempDir("e2e-trust");
     net = new TestNet("trust");
-    for (const h of ["seed", "a", "b", "c", "d", "e", "m"]) net.addHost(h);
+    for (const h of ["seed", "a", "b", "c", "d", "e", "m", "i"]) net.addHost(h);
     const seeds = [`http://${net.host("seed").ip}:7443`];
     netA = createNetwork("home", join(dir, "root-home"));
     netB = createNetwork("other", join(dir, "root-other"));
     nodes.seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
-    for (const h of ["a", "b", "c", "d", "e", "m"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
+    for (const h of ["a", "b", "c", "d", "e", "m", "i"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
     enrol(nodes.a, netA, { ipv4: "100.64.1.1", tags: ["laptop"] });
     enrol(nodes.b, netA, { ipv4: "100.64.1.2", tags: ["server"] });
     enrol(nodes.c, netB, { ipv4: "100.65.1.3" }); // another network, with its own prefix
@@ -79,6 +79,22 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     expect(nodes.a.api("/v1/status").node.ipv4).toBe("100.64.1.1");
     await waitFor("ping over the signed IPv4", () => ping(nodes.a, "100.64.1.2", 1), 10000);
     expect(ping(nodes.b, nodes.a.ipv6)).toBe(true);
+  });
+
+  test("an invite token made where the root is, redeemed on a new node, gets it in (root offline, token single-use)", async () => {
+    const seedUrl = `http://${net.host("seed").ip}:7443`;
+    const inv = nodes.a.cli(["invite", "--root", join(dir, "root-home"), "--seed", seedUrl, "--name", "node-i", "--ipv4", "100.64.1.8/24", "--tags", "laptop"]);
+    expect(inv.code).toBe(0);
+    const token = inv.out.trim();
+    const j = nodes.i.cli(["join", token, "--state", join(nodes.i.dir, "state")]);
+    expect(j.err).toContain("as node-i (100.64.1.8)");
+    nodes.b.cli(["init", "--state", join(nodes.b.dir, "spare")]);
+    expect(nodes.b.cli(["join", token, "--state", join(nodes.b.dir, "spare")]).err).toContain("already used");
+    await nodes.i.start();
+    nodes.i.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "1", "--config", nodes.i.configPath]);
+    await waitFor("i ↔ a session", () => session(nodes.i, nodes.a), 30000);
+    await waitFor("i → a", () => ping(nodes.i, "100.64.1.1", 1), 10000);
+    expect(nodes.a.api("/v1/status").peers.find((p: any) => p.id === nodes.i.id)).toMatchObject({ name: "node-i", ipv4: "100.64.1.8" });
   });
 
   test("a node in two networks reaches members of both, each on its own address", async () => {

@@ -1,0 +1,70 @@
+// `trellis invite`: a one-line token that lets a new node join while the root key stays offline.
+import { randomBytes } from "node:crypto";
+import { parseIpv4 } from "../identity/address.ts";
+import { encodeToken, enrolmentKey, issueEnrolment, sha256hex } from "../trust/enrolment.ts";
+import { encodeNetworkInfo, loadRoot } from "../trust/root.ts";
+import { parseSeed } from "../config/schema.ts";
+import { parse, UsageError } from "./args.ts";
+import { parseDurationSeconds } from "./sign.ts";
+
+export const help = `Usage: trellis invite --root ROOTDIR --seed URL [--seed URL]... [--name N] [--tags a,b]
+                      [--ipv4 A[/N]] [--expires 24h] [--valid 365d]
+
+Print a one-line invite token (a few hundred characters, fit for a chat). It
+holds a short-lived enrolment key; the root signs that key's right to grant one
+membership (the --name, --ipv4 and --tags given here), and the signed grant is
+published on the seeds (it is too big for the token; the token carries its
+hash). 'trellis join TOKEN' on the new node fetches it, signs the node's own
+certificate with the enrolment key and burns the invite, with the root offline.
+
+Anyone holding the token can use it once, until it expires: send it privately.
+
+  --expires D   how long the token can be used (default 24h)
+  --valid D     how long the membership it grants lasts (default 365d)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    root: { type: "string" }, seed: { type: "string", multiple: true }, name: { type: "string" }, tags: { type: "string" },
+    ipv4: { type: "string" }, expires: { type: "string" }, valid: { type: "string" },
+  });
+  if (values.help) return (process.stdout.write(help), 0);
+  if (!values.root) throw new UsageError("invite needs --root ROOTDIR");
+  const seeds = (values.seed ?? []).map((s) => {
+    try {
+      return parseSeed(s);
+    } catch {
+      throw new UsageError(`--seed ${JSON.stringify(s)}: want http://HOST:PORT`);
+    }
+  });
+  if (!seeds.length) throw new UsageError("invite needs at least one --seed URL to publish the grant on (or use 'trellis join --request' and 'trellis sign')");
+  const [ipv4, prefixText] = (values.ipv4 ?? "").split("/");
+  const ipv4Prefix = prefixText === undefined ? 10 : Number(prefixText);
+  if (values.ipv4 && (!parseIpv4(ipv4) || !(ipv4Prefix >= 1 && ipv4Prefix <= 32))) throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)}: want 100.64.1.7 or 100.64.1.7/24`);
+  const name = values.name ?? "";
+  if (name && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new UsageError(`--name ${JSON.stringify(name)}: use lowercase letters, digits and '-'`);
+  const root = loadRoot(values.root);
+  const now = Math.floor(Date.now() / 1000);
+  const expires = now + parseDurationSeconds(values.expires ?? "24h");
+  const seed = randomBytes(32);
+  const enrolment = issueEnrolment(
+    { networkId: root.id, publicKey: enrolmentKey(seed).publicKey, usableUntil: expires, grantsFor: parseDurationSeconds(values.valid ?? "365d"), name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [] },
+    root,
+  );
+  const bundle = JSON.stringify({ network: JSON.parse(encodeNetworkInfo(root)), enrolment: Buffer.from(enrolment).toString("base64") });
+  const hash = sha256hex(Buffer.from(bundle));
+  let published = 0;
+  for (const s of seeds) {
+    try {
+      const res = await fetch(`${s}/v1/enrol/${hash}`, { method: "PUT", body: bundle });
+      if (res.ok) published++;
+      else console.error(`seed ${s} refused the grant: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? res.status}`);
+    } catch (e) {
+      console.error(`seed ${s} unreachable: ${(e as Error).message}`);
+    }
+  }
+  if (!published) throw new UsageError("no seed took the grant, so the token would not work; check --seed");
+  console.log(encodeToken({ networkId: root.id, seed, hash, expires, seeds }));
+  console.error(`invite for network ${root.name}${name ? ` as ${name}` : ""}, usable once until ${new Date(expires * 1000).toISOString()}, published on ${published} seed(s)`);
+  return 0;
+}
