@@ -91,6 +91,17 @@ describe("outside: the key is the route", () => {
     expect(control.length).toBe(1);
   });
 
+  test("a subnet router may send from the subnets its certificate lists, and only those", () => {
+    const { outside, written, peers } = setup();
+    peers.get(A)!.subnets = [{ family: 4, bytes: parseIpv4("10.9.0.0")!, prefix: 20 }];
+    outside.fromPeer(A, v4("10.9.15.3", "100.64.0.1"));
+    expect(written.length).toBe(1);
+    outside.fromPeer(A, v4("10.9.16.3", "100.64.0.1"));
+    outside.fromPeer(B, v4("10.9.1.1", "100.64.0.1"));
+    expect(written.length).toBe(1);
+    expect(outside.stats.spoofed).toBe(2);
+  });
+
   test("an IPv4 claim held by another peer is refused", () => {
     const { peers } = setup();
     expect(peers.applyClaims(B, { ipv4: "100.64.0.2" })).toMatch(/already held/);

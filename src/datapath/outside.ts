@@ -9,6 +9,16 @@ import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
 import { dstOffset, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
 
+/** Whether the address at `p[off]` lies in `prefix` bits of `net`. */
+function inPrefix(p: Uint8Array, off: number, net: Uint8Array, prefix: number): boolean {
+  let bits = prefix;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((p[off + i] & mask) !== (net[i] & mask)) return false;
+  }
+  return true;
+}
+
 export interface OutsideStats {
   rxPackets: number;
   spoofed: number;
@@ -53,6 +63,8 @@ export class Outside {
       owned = ownV4 !== undefined && ipv4Key(payload, s) === ownV4;
       mine = this.local.ipv4Keys.includes(ipv4Key(payload, d));
     }
+    // A subnet router (its certificate lists subnets) may also send from those prefixes.
+    if (!owned && peer?.subnets) owned = peer.subnets.some((n) => n.family === v && inPrefix(payload, s, n.bytes, n.prefix));
     if (!owned) {
       this.stats.spoofed++;
       if (peer) peer.spoofDrops++;

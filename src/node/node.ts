@@ -5,7 +5,7 @@
 //   Link ──▶ Sessions.receive ──open──▶ deliver ──▶ Outside (source check) ──▶ TUN
 // Signalling (LinkManager) tells the node who a link's peer is (its verified public identity);
 // the session handshake tells it what the peer claims (name, IPv4), checked against the allow-list.
-import { ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4 } from "../identity/address.ts";
+import { ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import { isNodeId, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
@@ -444,6 +444,7 @@ export class Node {
     const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
     const c = decodeClaims(claims);
     const refused = this.peers.applyClaims(peer, m ? { name: m.name, ipv4: m.ipv4 } : { name: c.name, ipv4: c.ipv4 });
+    if (m) this.peers.get(peer)!.subnets = m.subnets.map((n) => ({ family: n.family, prefix: n.prefix, bytes: (n.family === 4 ? parseIpv4(n.address) : parseIpv6(n.address))! }));
     // Tell the new peer every revocation we know, so they spread without a server.
     for (const r of this.networks.revocationRecords()) this.sessions.send(peer, recordMessage(CONTROL_REVOCATION, r));
     for (const r of this.networks.policyRecords()) this.sessions.send(peer, recordMessage(CONTROL_POLICY, r));

@@ -22,6 +22,8 @@ export interface Peer {
   ipv4?: string;
   /** `ipv4` as a 32-bit number, for per-packet checks. */
   ipv4Key?: number;
+  /** Prefixes its certificate lets it send from (it routes for them), as bytes and length. */
+  subnets?: { family: 4 | 6; bytes: Uint8Array; prefix: number }[];
   /** Last measured end-to-end RTT in ms (overlay ping), if any. */
   rttMs?: number;
   /** Packets dropped because their inner source did not belong to this peer. */
