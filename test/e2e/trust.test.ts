@@ -48,8 +48,6 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     netB = createNetwork("other", join(dir, "root-other"));
     nodes.seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
     for (const h of ["a", "b", "c", "d", "e", "m", "i"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
-    enrol(nodes.a, netA, { ipv4: "100.64.1.1", tags: ["laptop"] });
-    enrol(nodes.b, netA, { ipv4: "100.64.1.2", tags: ["server"] });
     enrol(nodes.c, netB, { ipv4: "100.65.1.3" }); // another network, with its own prefix
     enrol(nodes.d, netA, { ipv4: "100.64.1.4", notAfter: Math.floor(Date.now() / 1000) - 10 }); // expired
     enrol(nodes.e, netA, { ipv4: "100.64.1.5", tamper: true }); // tampered
@@ -61,6 +59,14 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
       nodes[h].writeConfig();
     }
     await nodes.seed.start();
+    // a and b join with invite tokens, made where the root is, redeemed on each node through the seed.
+    const seedUrl = seeds[0];
+    for (const [h, ip, tag] of [["a", "100.64.1.1/24", "laptop"], ["b", "100.64.1.2/24", "server"]]) {
+      const inv = nodes[h].cli(["invite", "--root", join(dir, "root-home"), "--seed", seedUrl, "--name", `node-${h}`, "--ipv4", ip, "--tags", tag]);
+      if (inv.code !== 0) throw new Error(`invite for ${h}: ${inv.err}`);
+      const joined = nodes[h].cli(["join", inv.out.trim(), "--state", join(nodes[h].dir, "state")]);
+      if (joined.code !== 0) throw new Error(`join for ${h}: ${joined.err}`);
+    }
     await Promise.all(["a", "b", "c", "d", "e", "m"].map((h) => nodes[h].start()));
   });
 
@@ -71,7 +77,7 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     if (dir) removeDir(dir);
   });
 
-  test("two members talk with no allow-list; the signed IPv4 is the route", async () => {
+  test("two members who joined by invite talk with no allow-list; the signed IPv4 is the route", async () => {
     nodes.a.cli(["ping", nodes.b.id, "--count", "1", "--timeout", "1", "--config", nodes.a.configPath]);
     await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
     const p = nodes.a.api("/v1/status").peers.find((x: any) => x.id === nodes.b.id);
@@ -179,5 +185,8 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     await Bun.sleep(2000);
     expect(ping(nodes.a, "100.64.1.2", 1)).toBe(false);
     expect(session(nodes.a, nodes.b)).toBe(false);
+    // b keeps trying; a refuses it now, and says why.
+    nodes.b.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "1", "--config", nodes.b.configPath]);
+    await waitFor("a logs b as revoked", () => nodes.a.logs().includes(`node ${nodes.b.id} is revoked in network home`), 15000);
   });
 });
