@@ -122,6 +122,14 @@ describe("build", () => {
     }
     const r = run(["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", join(DIST, "trellis-linux-arm64"), "version"]);
     expect(r.out).toMatch(/^trellis \d+\.\d+\.\d+ .*linux-arm64/);
+    // ARMv8.0 cores without LSE atomics (Pi 3 and Zero 2 W: Cortex-A53; Pi 4: Cortex-A72) run it too,
+    // including identity creation (ML-DSA, ML-KEM keys).
+    for (const cpu of ["cortex-a53", "cortex-a72"]) {
+      const state = join(work, `qemu-${cpu}`);
+      const v = run(["qemu-aarch64-static", "-cpu", cpu, "-L", "/usr/aarch64-linux-gnu", join(DIST, "trellis-linux-arm64"), "init", "--state", state]);
+      expect(v.err).toContain("new identity");
+      expect(v.code).toBe(0);
+    }
   });
 });
 
