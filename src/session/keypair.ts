@@ -23,6 +23,7 @@ export class Keypair {
   private readonly sendKey: Buffer;
   private readonly recvKey: Buffer;
   private readonly nonce = Buffer.alloc(12);
+  private readonly recvNonce = Buffer.alloc(12);
 
   constructor(
     keys: TransportKeys,
@@ -57,16 +58,18 @@ export class Keypair {
    * after the tag verifies. Returns the payload, "replay", or null when the tag fails.
    */
   open(packet: Uint8Array): Uint8Array | "replay" | null {
-    const counter = Number(Buffer.from(packet.buffer, packet.byteOffset, packet.length).readBigUInt64LE(8));
+    const view = new DataView(packet.buffer, packet.byteOffset, packet.length);
+    const counter = view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
     if (!this.replay.check(counter)) return "replay";
-    const nonce = Buffer.alloc(12);
-    nonce.writeBigUInt64LE(BigInt(counter), 4);
-    const d = createDecipheriv("aes-256-gcm", this.recvKey, nonce);
+    // The nonce is 4 zero bytes then the counter as sent: copy its 8 bytes from the header.
+    this.recvNonce.set(packet.subarray(8, 16), 4);
+    const d = createDecipheriv("aes-256-gcm", this.recvKey, this.recvNonce);
     d.setAAD(packet.subarray(0, DATA_HEADER));
     d.setAuthTag(packet.subarray(packet.length - DATA_TAG));
     let plain: Buffer;
     try {
-      plain = Buffer.concat([d.update(packet.subarray(DATA_HEADER, packet.length - DATA_TAG)), d.final()]);
+      plain = d.update(packet.subarray(DATA_HEADER, packet.length - DATA_TAG));
+      d.final(); // GCM: no more bytes, only the tag check
     } catch {
       return null;
     }
