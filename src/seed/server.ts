@@ -4,7 +4,8 @@
 // Protocol flow on /v1/signal (JSON text frames):
 //   seed → node  {t:"challenge", nonce}                  random 32 bytes, base64
 //   node → seed  {t:"register", pub, sig}                public identity; ML-DSA signature over the nonce
-//   seed → node  {t:"registered", id}                    the node id the seed now routes to this socket
+//   seed → node  {t:"registered", id, relay?}            the node id the seed now routes to this socket, and
+//                                                        the seed's own node id when it also relays (link to it)
 //   node → seed  {t:"send", to, msg}                     a signed signal envelope for node `to`
 //   seed → node  {t:"msg", msg}  /  {t:"undeliverable", to}
 // Anything else, oversized frames, or a node over its message rate gets the socket closed.
@@ -40,7 +41,7 @@ export interface SeedStats {
   rejected: number;
 }
 
-export function seedApp(log: Log): { app: Hono; stats: SeedStats; close(): void } {
+export function seedApp(log: Log, relay?: NodeId): { app: Hono; stats: SeedStats; close(): void } {
   const byId = new Map<NodeId, Client>();
   let open = 0;
   const stats: SeedStats = { clients: 0, forwarded: 0, rejected: 0 };
@@ -91,7 +92,7 @@ export function seedApp(log: Log): { app: Hono; stats: SeedStats; close(): void 
               byId.set(pub.id, c);
               stats.clients = byId.size;
               log("info", `seed: node ${pub.id} registered`);
-              c.ws.send(JSON.stringify({ t: "registered", id: pub.id }));
+              c.ws.send(JSON.stringify({ t: "registered", id: pub.id, ...(relay ? { relay } : {}) }));
               return;
             }
             if (m?.t !== "send" || typeof m.to !== "string" || !isNodeId(m.to) || typeof m.msg !== "object" || m.msg === null) return drop(c, "expected send");
@@ -133,12 +134,12 @@ export function seedApp(log: Log): { app: Hono; stats: SeedStats; close(): void 
 }
 
 /** Serve signalling (TCP) and STUN (UDP) on host:port. */
-export async function startSeed(opts: { listen: string; log?: Log }): Promise<{ port: number; stats: SeedStats; stop(): Promise<void> }> {
+export async function startSeed(opts: { listen: string; log?: Log; relay?: NodeId }): Promise<{ port: number; stats: SeedStats; stop(): Promise<void> }> {
   const log = opts.log ?? (() => {});
   const i = opts.listen.lastIndexOf(":");
   const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(opts.listen.slice(i + 1));
-  const seed = seedApp(log);
+  const seed = seedApp(log, opts.relay);
   const server = Bun.serve({ hostname: host, port, fetch: seed.app.fetch, websocket: websocket as any, maxRequestBodySize: 64 * 1024 });
   const stun = await startStun(host, server.port!);
   return {

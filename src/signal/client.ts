@@ -1,6 +1,6 @@
 // A node's connection to its seeds: registers (proving its node id), sends and receives signal envelopes,
 // and reconnects with backoff. A dead or hostile seed costs reachability, never a crash.
-import { encodePublicIdentity, sign, type Identity, type NodeId } from "../identity/identity.ts";
+import { encodePublicIdentity, isNodeId, sign, type Identity, type NodeId } from "../identity/identity.ts";
 import { REGISTER_CONTEXT } from "../seed/server.ts";
 import type { SignalEnvelope } from "./messages.ts";
 
@@ -20,7 +20,7 @@ class SeedConnection {
     readonly url: string,
     private readonly identity: Identity,
     private readonly onMessage: (msg: unknown) => void,
-    private readonly onRegistered: () => void,
+    private readonly onRegistered: (relay?: NodeId) => void,
     private readonly log: Log,
   ) {}
 
@@ -45,7 +45,7 @@ class SeedConnection {
           this.registered = true;
           this.backoff = BACKOFF_MIN_MS;
           this.log("info", `registered with seed ${this.url}`);
-          this.onRegistered();
+          this.onRegistered(typeof m.relay === "string" && isNodeId(m.relay) ? m.relay : undefined);
         } else if (m?.t === "msg") {
           this.onMessage(m.msg);
         } else if (m?.t === "undeliverable") {
@@ -89,18 +89,18 @@ class SeedConnection {
 
 export class SignalClient {
   private conns: SeedConnection[];
-  private registeredCbs: (() => void)[] = [];
+  private registeredCbs: ((relay?: NodeId) => void)[] = [];
 
   constructor(identity: Identity, seeds: string[], onMessage: (msg: unknown) => void, log: Log) {
-    this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, () => this.registeredCbs.forEach((f) => f()), log));
+    this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay) => this.registeredCbs.forEach((f) => f(relay)), log));
   }
 
   start(): void {
     for (const c of this.conns) c.start();
   }
 
-  /** Called each time a seed accepts our registration (new seed or reconnect). */
-  onRegistered(cb: () => void): void {
+  /** Called each time a seed accepts our registration (new seed or reconnect), with the seed's relay id. */
+  onRegistered(cb: (relay?: NodeId) => void): void {
     this.registeredCbs.push(cb);
   }
 

@@ -1,0 +1,111 @@
+// Route frames: what relays forward (0xC5) and what adjacent nodes say to each other about links (0xC6).
+//
+// Forward frame (end-to-end, carried hop by hop; relays read only this header):
+//   0      1      2       3          19         35              35+16n
+//   +------+------+-------+----------+----------+---------------+--------------------+
+//   | 0xC5 | hops | n     | dst id   | src id   | trace n×16    | inner (sealed)     |
+//   +------+------+-------+----------+----------+---------------+--------------------+
+//   hops   relay-to-relay forwards still allowed (the sender sets MAX_RELAYS - 1; 0 = deliver or drop)
+//   trace  the relays the frame passed so far, each appended by the relay that forwards it
+//   inner  a session packet (0xC1/0xC2/0xC4) or a signed signal (0xC7 + JSON), opaque to relays
+//
+// Hop frame (one link only, never forwarded): 0xC6, a kind byte, then the kind's body:
+//   PROBE / PROBE_ACK  u32 probe id           liveness and RTT of the link
+//   RECORD             a discovery record     gossip (src/route/record.ts)
+//   LOOKUP / MISS      16-byte node id        ask an adjacent relay for a node's record
+//   UNREACHABLE        16-byte node id        "I have no route to this node": avoid me for it a while
+import { NODE_ID_BYTES, nodeIdBytes, nodeIdFromBytes, type NodeId } from "../identity/identity.ts";
+
+export const TYPE_FORWARD = 0xc5;
+export const TYPE_HOP = 0xc6;
+/** Inner type of a signal envelope sent through relays (JSON after the type byte). */
+export const TYPE_SIGNAL = 0xc7;
+
+/** At most this many relays between source and destination. */
+export const MAX_RELAYS = 3;
+export const FORWARD_HEADER = 3 + 2 * NODE_ID_BYTES;
+
+export const HOP_PROBE = 1;
+export const HOP_PROBE_ACK = 2;
+export const HOP_RECORD = 3;
+export const HOP_LOOKUP = 4;
+export const HOP_MISS = 5;
+export const HOP_UNREACHABLE = 6;
+export type HopKind = typeof HOP_PROBE | typeof HOP_PROBE_ACK | typeof HOP_RECORD | typeof HOP_LOOKUP | typeof HOP_MISS | typeof HOP_UNREACHABLE;
+
+export interface Forward {
+  hops: number;
+  dst: NodeId;
+  src: NodeId;
+  trace: NodeId[];
+  inner: Uint8Array;
+}
+
+/** A new forward frame from `src` (no trace yet). */
+export function encodeForward(dst: NodeId, src: NodeId, inner: Uint8Array, hops = MAX_RELAYS - 1): Uint8Array {
+  const f = new Uint8Array(FORWARD_HEADER + inner.length);
+  f[0] = TYPE_FORWARD;
+  f[1] = hops;
+  f[2] = 0;
+  f.set(nodeIdBytes(dst), 3);
+  f.set(nodeIdBytes(src), 3 + NODE_ID_BYTES);
+  f.set(inner, FORWARD_HEADER);
+  return f;
+}
+
+/** Parse a forward frame; undefined when it is malformed (too short, trace too long). */
+export function decodeForward(f: Uint8Array): Forward | undefined {
+  if (f.length < FORWARD_HEADER + 1 || f[0] !== TYPE_FORWARD) return undefined;
+  const n = f[2];
+  if (n > MAX_RELAYS || f[1] > MAX_RELAYS) return undefined;
+  const start = FORWARD_HEADER + n * NODE_ID_BYTES;
+  if (f.length <= start) return undefined;
+  const trace: NodeId[] = [];
+  for (let i = 0; i < n; i++) trace.push(nodeIdFromBytes(f.subarray(FORWARD_HEADER + i * NODE_ID_BYTES, FORWARD_HEADER + (i + 1) * NODE_ID_BYTES)));
+  return {
+    hops: f[1],
+    dst: nodeIdFromBytes(f.subarray(3, 3 + NODE_ID_BYTES)),
+    src: nodeIdFromBytes(f.subarray(3 + NODE_ID_BYTES, FORWARD_HEADER)),
+    trace,
+    inner: f.subarray(start),
+  };
+}
+
+/** The frame a relay passes on: `relay` appended to the trace, hops spent when the next hop is another relay. */
+export function relayed(f: Uint8Array, relay: NodeId, toRelay: boolean): Uint8Array {
+  const n = f[2];
+  const at = FORWARD_HEADER + n * NODE_ID_BYTES;
+  const out = new Uint8Array(f.length + NODE_ID_BYTES);
+  out.set(f.subarray(0, at));
+  out.set(nodeIdBytes(relay), at);
+  out.set(f.subarray(at), at + NODE_ID_BYTES);
+  out[1] = toRelay ? f[1] - 1 : f[1];
+  out[2] = n + 1;
+  return out;
+}
+
+export function encodeHop(kind: HopKind, body: Uint8Array): Uint8Array {
+  const f = new Uint8Array(2 + body.length);
+  f[0] = TYPE_HOP;
+  f[1] = kind;
+  f.set(body, 2);
+  return f;
+}
+
+export function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n >>> 0);
+  return b;
+}
+
+export function readU32(b: Uint8Array): number | undefined {
+  return b.length === 4 ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0) : undefined;
+}
+
+export function idBody(id: NodeId): Uint8Array {
+  return nodeIdBytes(id);
+}
+
+export function readId(b: Uint8Array): NodeId | undefined {
+  return b.length === NODE_ID_BYTES ? nodeIdFromBytes(b) : undefined;
+}
