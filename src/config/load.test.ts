@@ -20,7 +20,7 @@ describe("config", () => {
     const c = parseConfig("", F);
     expect(c.tun).toEqual({ name: "trellis0", mtu: "auto" });
     expect(c.api.listen).toEqual({ host: "127.0.0.1", port: 7080 });
-    expect(c.relay).toEqual({ enabled: false, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 });
+    expect(c.relay).toEqual({ enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 });
     expect(c.node.stateDir).toBe("/var/lib/trellis");
     expect(c.node.idleTimeoutMs).toBe(60000);
     expect(c.node.name).toMatch(/^[a-z0-9-]+$/);
@@ -36,7 +36,7 @@ describe("config", () => {
     expect(c.node).toEqual({ name: "alpha", stateDir: "/tmp/x", ipv4: { address: "100.64.0.2", prefix: 24 }, idleTimeoutMs: 300000, logLevel: "debug" });
     expect(c.network).toEqual({ seeds: ["http://198.18.0.2:7443", "https://seed.example.net"], allow: ["8643d9f24bae2b468337ed99e5c45424"] });
     expect(c.tun).toEqual({ name: "tl0", mtu: 1420 });
-    expect(c.relay).toEqual({ enabled: true, listen: { host: "::", port: 7443 }, maxPeers: 10, bandwidthBps: 100e6 });
+    expect(c.relay).toEqual({ enabled: true, seed: true, listen: { host: "::", port: 7443 }, maxPeers: 10, bandwidthBps: 100e6 });
     expect(c.api.listen).toEqual({ host: "127.0.0.1", port: 9000 });
     expect(parseConfig(`[node]\nipv4 = "100.64.0.9"\nidle_timeout = 30`, F).node).toMatchObject({ ipv4: { address: "100.64.0.9", prefix: 10 }, idleTimeoutMs: 30000 });
   });

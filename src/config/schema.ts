@@ -15,7 +15,7 @@ export interface Config {
   node: { name: string; stateDir: string; ipv4?: { address: string; prefix: number }; idleTimeoutMs: number; logLevel: "debug" | "info" | "warn" };
   network: { seeds: string[]; allow: string[] };
   tun: { name: string; mtu: number | "auto" };
-  relay: { enabled: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
+  relay: { enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
   api: { listen: HostPort };
 }
 
@@ -148,6 +148,10 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
       if (typeof v !== "boolean") throw type("true or false", v);
       c.relay.enabled = v;
     },
+    seed: (v, c) => {
+      if (typeof v !== "boolean") throw type("true or false", v);
+      c.relay.seed = v;
+    },
     listen: (v, c) => void (c.relay.listen = parseListen(v)),
     max_peers: (v, c) => void (c.relay.maxPeers = int(v, 1, 1_000_000, "an integer ≥ 1")),
     bandwidth: (v, c) => void (c.relay.bandwidthBps = parseBandwidth(v)),
@@ -163,7 +167,7 @@ export function defaults(file: string | null): Config {
     node: { name: nodeName(), stateDir: "/var/lib/trellis", idleTimeoutMs: 60_000, logLevel: "info" },
     network: { seeds: [], allow: [] },
     tun: { name: "trellis0", mtu: "auto" },
-    relay: { enabled: false, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 },
+    relay: { enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 },
     api: { listen: { host: "127.0.0.1", port: 7080 } },
   };
 }

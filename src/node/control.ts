@@ -1,11 +1,11 @@
 // Overlay control messages carried inside sessions beside IP packets: ping and pong for RTT.
 //
 // A session payload whose first nibble is 4 or 6 is an IP packet; anything else is control:
-//   0      1          5
-//   +------+----------+
-//   | type | probe id |      type 0x01 ping, 0x02 pong (the pong echoes the ping's id)
-//   +------+----------+
-import type { NodeId } from "../identity/identity.ts";
+//   0      1          5     6
+//   +------+----------+-----+--------------+
+//   | type | probe id | (n  | n × node id) |   type 0x01 ping, 0x02 pong (the pong echoes the ping's id,
+//   +------+----------+-----+--------------+   then the relays the ping passed: n ≤ 3, empty = direct)
+import { nodeIdBytes, nodeIdFromBytes, type NodeId } from "../identity/identity.ts";
 
 export const CONTROL_PING = 0x01;
 export const CONTROL_PONG = 0x02;
@@ -39,6 +39,8 @@ export class Prober {
   constructor(
     private readonly send: (to: NodeId, payload: Uint8Array) => void,
     private readonly now: () => number = () => performance.now(),
+    /** The relays the last packet from a peer passed (put in pongs). */
+    private readonly traceFrom: (from: NodeId) => NodeId[] = () => [],
   ) {}
 
   /** Ping `to`; resolves to the RTT in ms, or null after `timeoutMs`. */
@@ -57,12 +59,16 @@ export class Prober {
     });
   }
 
-  /** A control payload from an authenticated peer; returns the RTT when it completed one of our pings. */
-  receive(from: NodeId, payload: Uint8Array): number | undefined {
-    if (payload.length !== CONTROL_BYTES) return;
-    if (payload[0] === CONTROL_PING) {
-      const reply = Uint8Array.from(payload);
+  /** A control payload from an authenticated peer; when it completes one of our pings: the RTT, and the relays the ping passed. */
+  receive(from: NodeId, payload: Uint8Array): { rttMs: number; trace: NodeId[] } | undefined {
+    if (payload.length < CONTROL_BYTES) return;
+    if (payload[0] === CONTROL_PING && payload.length === CONTROL_BYTES) {
+      const trace = this.traceFrom(from).slice(0, 3);
+      const reply = new Uint8Array(CONTROL_BYTES + 1 + 16 * trace.length);
+      reply.set(payload);
       reply[0] = CONTROL_PONG;
+      reply[CONTROL_BYTES] = trace.length;
+      trace.forEach((id, i) => reply.set(nodeIdBytes(id), CONTROL_BYTES + 1 + 16 * i));
       this.send(from, reply);
       return;
     }
@@ -72,9 +78,12 @@ export class Prober {
     if (!w || w.to !== from) return;
     this.waiting.delete(id);
     clearTimeout(w.timer);
-    const rtt = this.now() - w.sentAt;
-    w.resolve(rtt);
-    return rtt;
+    const rttMs = this.now() - w.sentAt;
+    const n = payload.length > CONTROL_BYTES ? Math.min(3, payload[CONTROL_BYTES]) : 0;
+    const trace: NodeId[] = [];
+    for (let i = 0; i < n && payload.length >= CONTROL_BYTES + 1 + 16 * (i + 1); i++) trace.push(nodeIdFromBytes(payload.subarray(CONTROL_BYTES + 1 + 16 * i, CONTROL_BYTES + 17 + 16 * i)));
+    w.resolve(rttMs);
+    return { rttMs, trace };
   }
 
   stop(): void {

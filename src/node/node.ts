@@ -1,8 +1,9 @@
 // The node's life: down → up → closed. Wires identity, TUN, links, sessions and the API together.
 //
 // Ownership: the Node owns every part it starts and is the only one that calls across parts.
-//   TUN ──batch──▶ Inside ──route──▶ Sessions.send ──seal──▶ transmit ──▶ Link (pkt or ctl channel)
-//   Link ──▶ Sessions.receive ──open──▶ deliver ──▶ Outside (source check) ──▶ TUN
+//   TUN ──batch──▶ Inside ──route──▶ Sessions.send ──seal──▶ Router.send ──▶ Link: direct, or a relay's
+//   Link ──▶ Router.receive ──(for us)──▶ Sessions.receive ──open──▶ Outside (source check) ──▶ TUN
+//                          └─(for another, when we relay)──▶ next hop's Link
 // Signalling (LinkManager) tells the node who a link's peer is (its verified public identity);
 // the session handshake tells it what the peer claims (name, IPv4), checked against the allow-list.
 import { ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
@@ -19,7 +20,9 @@ import { Outside } from "../datapath/outside.ts";
 import { ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
-import { isHandshakePacket } from "../session/wire.ts";
+import { Router } from "../route/router.ts";
+import { TYPE_SIGNAL } from "../route/frame.ts";
+import { identityRecordCrypto, recordIdentity, type DiscoveryRecord } from "../route/record.ts";
 import { Networks } from "../trust/networks.ts";
 import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
@@ -27,7 +30,7 @@ import { logger, type LogFn } from "../log.ts";
 
 /** MTU used when `[tun] mtu = "auto"` until path MTU discovery lands. */
 export const AUTO_MTU = 1400;
-const TICK_MS = 250;
+const TICK_MS = 100;
 const RTT_PROBE_EVERY_MS = 5000;
 const PENDING_PER_PEER = 64;
 
@@ -39,6 +42,7 @@ export interface PeerStatus {
   ipv6: string;
   ipv4: string | null;
   path: string | null;
+  paths: { name: string; alive: boolean; rtt_ms: number | null; loss: number; cost: number }[];
   rtt_ms: number | null;
   link: "none" | "connecting" | "open";
   session: boolean;
@@ -49,6 +53,8 @@ export interface PeerStatus {
 export interface NodeStatus {
   node: { id: NodeId; name: string; ipv6: string; ipv4: string | null; ipv4_all: string[]; tun: string; mtu: number; seed: boolean; uptime_s: number };
   peers: PeerStatus[];
+  links: { peer: NodeId; relay: boolean; alive: boolean; rtt_ms: number | null; loss: number }[];
+  relay: { enabled: boolean; forwarded: number; forwarded_bytes: number; sources: number; records: number };
   counters: Record<string, number>;
 }
 
@@ -63,6 +69,7 @@ export class Node {
   private allow: Set<NodeId>;
   private readonly sessions: Sessions;
   private readonly links: LinkManager;
+  private readonly router: Router;
   private readonly prober: Prober;
   private readonly inside: Inside;
   private readonly outside: Outside;
@@ -109,11 +116,31 @@ export class Node {
     this.links = new LinkManager({
       identity,
       seeds: config.network.seeds,
-      accept: (remote, certs) => this.admit(remote, certs),
+      accept: (remote, certs) => this.admitLink(remote, certs),
       proofs: () => this.networks.proofs(),
       log: (level, msg) => linkLog(level, msg),
+      overlay: (to, envelope) => this.router.sendSignal(to, new TextEncoder().encode(JSON.stringify(envelope))),
+      overlayReaches: (to) => this.router.hasRelayPath(to),
     });
-    this.prober = new Prober((to, payload) => this.sessions.send(to, payload));
+    const routeLog = logger("route");
+    this.router = new Router({
+      self: identity.public.id,
+      relay: { enabled: config.relay.enabled, bandwidthBps: config.relay.bandwidthBps },
+      links: {
+        link: (peer) => this.links.link(peer),
+        connect: (peer) => this.links.connect(peer),
+        disconnect: (peer, reason) => this.links.disconnect(peer, reason),
+      },
+      now: () => performance.now(),
+      crypto: identityRecordCrypto(identity),
+      idleTimeoutMs: config.node.idleTimeoutMs,
+      hints: () => (this.seed ? [`http://${config.relay.listen.host}:${this.seed.port}`] : []),
+      deliver: (src, inner) => this.fromRouter(src, inner),
+      onRecord: (r) => this.onRecord(r),
+      onPathUp: () => this.flushPending(),
+      log: (level, msg) => routeLog(level, msg),
+    });
+    this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
     this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet));
 
     this.outside = new Outside(
@@ -137,10 +164,11 @@ export class Node {
   async start(): Promise<void> {
     if (this.state !== "down") throw new Error(`node: start() in state ${this.state}`);
     const c = this.config;
-    if (c.relay.enabled) {
-      this.seed = await startSeed({ listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: logger("seed") });
+    if (c.relay.enabled && c.relay.seed) {
+      this.seed = await startSeed({ listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: logger("seed"), relay: this.id });
       this.log("info", `seed serving signalling and STUN on ${c.relay.listen.host}:${this.seed.port}`);
     }
+    if (c.relay.enabled) this.log("info", `relaying for members: max_peers ${c.relay.maxPeers}, bandwidth ${c.relay.bandwidthBps ? `${c.relay.bandwidthBps / 1e6} Mbit/s shared fairly` : "unlimited"}`);
     const open = this.parts.openTun ?? openTun;
     this.tun = await open({
       name: c.tun.name,
@@ -156,6 +184,7 @@ export class Node {
     this.log("info", `tun ${this.tun.name} up: ${[`${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}`, ...this.ipv4s.map((a) => `${a.address}/${a.prefix}`)].join(", ")}, mtu ${this.mtu}`);
     this.links.onIdentity((remote) => this.learn(remote));
     this.links.onLink((link, remote) => this.linked(link, remote));
+    this.links.onSeedRelay((relay) => this.router.addRelay(relay));
     await this.links.start();
     this.state = "up";
     for (const id of this.allow) if (id !== this.id) this.links.connect(id);
@@ -286,6 +315,7 @@ export class Node {
         ipv6: p.ipv6,
         ipv4: p.ipv4 ?? null,
         path: this.pathTo(p.id),
+        paths: this.router.report(p.id).map((r) => ({ name: r.name, alive: r.alive, rtt_ms: r.rttMs === undefined ? null : Math.round(r.rttMs * 1000) / 1000, loss: Math.round(r.loss * 1000) / 1000, cost: r.cost })),
         rtt_ms: p.rttMs === undefined ? null : Math.round(p.rttMs * 1000) / 1000,
         link: link ? (link.state === "open" ? "open" : link.state === "connecting" ? "connecting" : "none") : "none",
         session: this.sessions.isEstablished(p.id),
@@ -306,6 +336,8 @@ export class Node {
         uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       },
       peers,
+      links: this.router.linksReport(),
+      relay: { enabled: c.relay.enabled, forwarded: this.router.stats.forwarded, forwarded_bytes: this.router.stats.forwardedBytes, sources: this.router.sources, records: this.router.recordCount },
       counters: {
         tun_rx_packets: this.tun?.stats.rxPackets ?? 0,
         tun_tx_packets: this.tun?.stats.txPackets ?? 0,
@@ -315,14 +347,21 @@ export class Node {
         outside_not_for_us: this.outside.stats.notForUs,
         outside_policy_dropped: this.outside.stats.policyDropped,
         ...Object.fromEntries(Object.entries(this.sessions.stats).map(([k, v]) => [`session_${k}`, Number(v)])),
+        ...Object.fromEntries(Object.entries(this.router.stats).map(([k, v]) => [`route_${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`, Number(v)])),
       },
     };
   }
 
-  /** The path packets to `id` take now: "direct" over an open link, or null when there is none. */
+  /** The path packets to `id` take now ("direct", or "relay:<id>" per hop), or null when there is none. */
   private pathTo(id: NodeId): string | null {
-    const link = this.links.link(id);
-    return link && link.state === "open" && this.sessions.isEstablished(id) ? "direct" : null;
+    return this.sessions.isEstablished(id) ? this.router.pathTo(id) : null;
+  }
+
+  /** admit() for links, plus a relay's limit on how many peers it serves. */
+  private admitLink(remote: PublicIdentity, certs: string[]): true | string {
+    const c = this.config.relay;
+    if (c.enabled && !this.links.link(remote.id) && this.links.count >= c.maxPeers) return `relay is full ([relay] max_peers = ${c.maxPeers})`;
+    return this.admit(remote, certs);
   }
 
   /**
@@ -383,20 +422,26 @@ export class Node {
   private linked(link: Link, remote: PublicIdentity): void {
     this.learn(remote);
     this.log("info", `link to ${remote.id} open`);
-    link.onPacket((b) => this.sessions.receive(b, link.peer));
-    link.onControl((b) => this.sessions.receive(b, link.peer));
-    link.onClose((reason) => this.log("info", `link to ${remote.id} closed: ${reason}`));
-    const queued = this.pending.get(remote.id);
-    this.pending.delete(remote.id);
-    if (queued?.length) for (const p of queued) this.sessions.send(remote.id, p);
-    else if (!this.sessions.isEstablished(remote.id)) this.sessions.send(remote.id, new Uint8Array(0));
+    link.onPacket((b) => this.router.receive(link.peer, b));
+    link.onControl((b) => this.router.receive(link.peer, b));
+    link.onClose((reason) => {
+      this.router.unlinked(remote.id);
+      this.log("info", `link to ${remote.id} closed: ${reason}`);
+    });
+    this.router.linked(remote.id);
+    // A link to a peer we mean to talk to: start the session now unless packets are about to.
+    if (!this.pending.get(remote.id)?.length && !this.sessions.isEstablished(remote.id) && this.allow.has(remote.id)) this.sessions.send(remote.id, new Uint8Array(0));
   }
 
-  /** A packet for a peer: seal it now, or hold it (bounded) until there is a link to seal it over. */
+  /**
+   * A packet for a peer: seal it now if we know its keys and have any path (direct or a relay), else
+   * hold it (bounded) while we look its record up through our relays and ask for a direct link.
+   */
   private sendTo(to: NodeId, packet: Uint8Array): void {
     const peer = this.peers.get(to);
     this.firewallFor(to)?.fw.outbound(to, packet);
-    if (peer?.pub && this.links.link(to)?.state === "open") {
+    this.router.active(to);
+    if (peer?.pub && this.router.hasPath(to)) {
       this.sessions.send(to, packet);
       return;
     }
@@ -404,21 +449,46 @@ export class Node {
     if (!q) this.pending.set(to, (q = []));
     if (q.length >= PENDING_PER_PEER) q.shift();
     q.push(packet);
+    if (!peer?.pub) this.router.lookup(to);
     this.links.connect(to);
   }
 
-  /** The session layer hands a sealed packet to the link toward `to`. */
-  private transmit(to: NodeId, packet: Uint8Array): void {
-    const link = this.links.link(to);
-    if (!link || link.state !== "open") {
-      this.links.connect(to);
-      return;
+  /** Send what waits for peers that now have keys and a path. */
+  private flushPending(): void {
+    for (const [to, q] of this.pending) {
+      if (!this.peers.get(to)?.pub || !this.router.hasPath(to)) continue;
+      this.pending.delete(to);
+      for (const p of q) this.sessions.send(to, p);
     }
-    if (isHandshakePacket(packet)) link.sendControl(packet);
-    else link.sendPacket(packet);
+  }
+
+  /** A record our relays gave us: a member's public identity lets us start a session through them. */
+  private onRecord(r: DiscoveryRecord): void {
+    if (r.relay || !this.pending.has(r.id)) return;
+    const pub = recordIdentity(r);
+    if (!pub) return;
+    this.learn(pub);
+    this.flushPending();
+  }
+
+  /** The session layer hands a sealed packet to the router. */
+  private transmit(to: NodeId, packet: Uint8Array): void {
+    this.router.send(to, packet);
+  }
+
+  /** An end-to-end payload the router delivered to us: a session packet, or a signal through relays. */
+  private fromRouter(src: NodeId, inner: Uint8Array): void {
+    if (inner[0] !== TYPE_SIGNAL) return this.sessions.receive(inner, src);
+    try {
+      this.links.handleSignal(JSON.parse(new TextDecoder().decode(inner.subarray(1))));
+    } catch {
+      this.log("debug", `dropped a malformed signal from ${src} through the overlay`);
+    }
   }
 
   private deliver(from: NodeId, payload: Uint8Array): void {
+    const v = payload[0] >> 4;
+    if (v === 4 || v === 6) this.router.active(from);
     this.outside.fromPeer(from, payload);
   }
 
@@ -431,10 +501,11 @@ export class Node {
       this.setPolicy(payload.subarray(1));
       return;
     }
-    const rtt = this.prober.receive(from, payload);
-    if (rtt !== undefined) {
+    const pong = this.prober.receive(from, payload);
+    if (pong) {
       const p = this.peers.get(from);
-      if (p) p.rttMs = rtt;
+      if (p) p.rttMs = pong.rttMs;
+      this.router.setTraceTo(from, pong.trace);
     }
   }
 
@@ -455,13 +526,13 @@ export class Node {
 
   private tick(): void {
     this.sessions.tick();
+    this.router.tick();
     const now = Date.now();
     if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
     this.lastProbe = now;
-    for (const p of this.peers.all()) {
-      if (this.sessions.isEstablished(p.id)) void this.prober.ping(p.id).then((rtt) => rtt !== null && (p.rttMs = rtt));
-      else if (this.allow.has(p.id)) this.links.connect(p.id);
-    }
+    // End-to-end RTT (and the relays on the way) for peers we have a session with; links are probed
+    // by the router. No reconnecting here: links open on demand and close when idle.
+    for (const p of this.peers.all()) if (this.sessions.isEstablished(p.id) && this.router.isActive(p.id)) void this.prober.ping(p.id);
   }
 }
 

@@ -209,9 +209,20 @@ export class Router {
     return choosePath(this.candidates(dst)) !== undefined;
   }
 
+  hasRelayPath(dst: NodeId): boolean {
+    return this.candidates(dst).some((c) => c.alive && c.path.kind === "relay");
+  }
+
+  /** Whether traffic with `peer` was marked active within the idle timeout. */
+  isActive(peer: NodeId): boolean {
+    const f = this.flows.get(peer);
+    return f !== undefined && this.now() - f.lastActive < this.opts.idleTimeoutMs;
+  }
+
   private flow(dst: NodeId): Flow {
     let f = this.flows.get(dst);
-    if (!f) this.flows.set(dst, (f = { lastActive: this.now(), lastConnect: -Infinity, lastLookup: -Infinity, inTrace: [], outTrace: [] }));
+    // A flow nobody marked active (only pings or handshakes so far) is idle from the start.
+    if (!f) this.flows.set(dst, (f = { lastActive: -Infinity, lastConnect: -Infinity, lastLookup: -Infinity, inTrace: [], outTrace: [] }));
     return f;
   }
 
@@ -576,7 +587,7 @@ export class Router {
       if (now - f.lastActive < idle) continue;
       this.flows.delete(peer);
       const i = this.info.get(peer);
-      if (i && !this.opts.relay.enabled && !this.isRelay(peer)) {
+      if (i && f.lastActive > -Infinity && !this.opts.relay.enabled && !this.isRelay(peer)) {
         this.log("info", `link to ${peer} idle for ${Math.round((now - f.lastActive) / 1000)} s: closing it`);
         this.opts.links.disconnect(peer, "idle");
         this.unlinked(peer);

@@ -130,7 +130,8 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
       crypto,
       idleTimeoutMs: 60_000,
       log: process.env.SIM_LOG ? (level, msg) => console.log(`${(clock.elapsed).toFixed(3)} ${n.slice(-5)} ${level} ${msg}`) : undefined,
-      deliver: (_src, inner) => {
+      deliver: (src, inner) => {
+        routers.get(n)!.active(src);
         const v = new DataView(inner.buffer, inner.byteOffset, inner.length);
         got[v.getUint32(1)]?.add(v.getUint32(5));
       },
@@ -169,6 +170,7 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
       v.setUint32(1, i);
       v.setUint32(5, seq);
       sentAt[i].set(seq++, clock.now);
+      routers.get(f.src)!.active(f.dst);
       routers.get(f.src)!.send(f.dst, p);
     }, 1 + Math.floor(random() * FLOW_INTERVAL_MS));
   });

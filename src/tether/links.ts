@@ -4,8 +4,11 @@
 // asking for one. Every signal is verified (signature, sender's key matches its id, addressed to us,
 // fresh, not replayed) and the sender must pass accept() before any peer connection is made for it.
 // A new offer or knock from a peer replaces an existing link (the peer restarted).
+// Signals go through every seed we are registered with and, when the node has a relay path to the
+// peer, through the overlay too (so members still form new links when every seed is gone); the
+// verifier drops the duplicate.
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
-import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalKind } from "../signal/messages.ts";
+import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
 import { guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 
@@ -24,6 +27,10 @@ export interface LinkManagerOptions {
   log?: Log;
   /** Extra local addresses offered as ICE candidates (werift skips loopback; tests on 127.0.0.1 need it). */
   hostAddresses?: string[];
+  /** Send a signal to `to` through relays over the overlay; false when there is no relay path. */
+  overlay?(to: NodeId, envelope: SignalEnvelope): boolean;
+  /** Whether the overlay has a relay path to `to` now. */
+  overlayReaches?(to: NodeId): boolean;
 }
 
 export class LinkManager {
@@ -37,6 +44,7 @@ export class LinkManager {
   private readonly log: Log;
   private linkCbs: ((link: Link, remote: PublicIdentity) => void)[] = [];
   private identityCbs: ((remote: PublicIdentity) => void)[] = [];
+  private seedRelayCbs: ((relay: NodeId) => void)[] = [];
   private stopped = false;
 
   constructor(private readonly opts: LinkManagerOptions) {
@@ -44,7 +52,8 @@ export class LinkManager {
     guardUdpSockets(this.log);
     this.verifier = new SignalVerifier(opts.identity.public.id);
     this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log);
-    this.client.onRegistered(() => {
+    this.client.onRegistered((relay) => {
+      if (relay) for (const cb of this.seedRelayCbs) cb(relay);
       for (const p of this.wanted) if (!this.links.has(p)) this.attempt(p, true);
     });
     this.iceServers = opts.seeds.map((s) => `stun:${new URL(s).host}`);
@@ -64,6 +73,16 @@ export class LinkManager {
 
   onIdentity(cb: (remote: PublicIdentity) => void): void {
     this.identityCbs.push(cb);
+  }
+
+  /** A seed we registered with is also a relay (its node id). */
+  onSeedRelay(cb: (relay: NodeId) => void): void {
+    this.seedRelayCbs.push(cb);
+  }
+
+  /** How many links exist (open or connecting). */
+  get count(): number {
+    return this.links.size;
   }
 
   /** The link to `peer`, if one exists (open or still connecting). */
@@ -93,13 +112,22 @@ export class LinkManager {
     const a = this.attempts.get(peer);
     if (!force && a && now - a.at < a.backoff) return;
     this.attempts.set(peer, { at: now, backoff: Math.min(RETRY_MAX_MS, a ? a.backoff * 2 : RETRY_MIN_MS) });
-    if (!this.client.registered) return; // retried when a seed takes our registration
+    // Retried when a seed takes our registration, or when asked again once the overlay reaches the peer.
+    if (!this.client.registered && !this.opts.overlayReaches?.(peer)) return;
     if (this.self < peer) void this.offer(peer);
     else this.signal("knock", peer);
   }
 
   private signal(kind: SignalKind, to: NodeId, sdp?: string): void {
-    if (!this.client.send(to, makeSignal(this.opts.identity, kind, to, sdp, Date.now(), this.opts.proofs?.() ?? []))) this.log("debug", `no seed to carry ${kind} to ${to}`);
+    const envelope = makeSignal(this.opts.identity, kind, to, sdp, Date.now(), this.opts.proofs?.() ?? []);
+    const bySeed = this.client.send(to, envelope);
+    const byOverlay = this.opts.overlay?.(to, envelope) ?? false;
+    if (!bySeed && !byOverlay) this.log("debug", `no seed or relay path to carry ${kind} to ${to}`);
+  }
+
+  /** A signal that came through the overlay (a relay path) rather than a seed. */
+  handleSignal(raw: unknown): void {
+    void this.onSignal(raw);
   }
 
   private newLink(peer: NodeId): WebrtcLink {
