@@ -74,6 +74,8 @@ export class Node {
   private readonly inside: Inside;
   private readonly outside: Outside;
   private readonly pending = new Map<NodeId, Uint8Array[]>();
+  /** Allow-listed peers we have had a session with (no longer retried in the background). */
+  private readonly met = new Set<NodeId>();
   private networks: Networks;
   /** What we claim in handshakes: without and with our certificates (see makeClaims). */
   private claims: { plain: Uint8Array; full: Uint8Array } = { plain: new Uint8Array(0), full: new Uint8Array(0) };
@@ -121,6 +123,7 @@ export class Node {
       log: (level, msg) => linkLog(level, msg),
       overlay: (to, envelope) => this.router.sendSignal(to, new TextEncoder().encode(JSON.stringify(envelope))),
       overlayReaches: (to) => this.router.hasRelayPath(to),
+      moreSeeds: () => this.router.relayHints().filter((h) => !config.network.seeds.includes(h)),
     });
     const routeLog = logger("route");
     this.router = new Router({
@@ -131,10 +134,11 @@ export class Node {
         connect: (peer) => this.links.connect(peer),
         disconnect: (peer, reason) => this.links.disconnect(peer, reason),
       },
-      now: () => performance.now(),
+      now: () => performance.timeOrigin + performance.now(),
       crypto: identityRecordCrypto(identity),
       idleTimeoutMs: config.node.idleTimeoutMs,
-      hints: () => (this.seed ? [`http://${config.relay.listen.host}:${this.seed.port}`] : []),
+      // Our seed's URL, when it listens on a specific address (0.0.0.0 says nothing to others).
+      hints: () => (this.seed && !["0.0.0.0", "::"].includes(config.relay.listen.host) ? [`http://${config.relay.listen.host.includes(":") ? `[${config.relay.listen.host}]` : config.relay.listen.host}:${this.seed.port}`] : []),
       deliver: (src, inner) => this.fromRouter(src, inner),
       onRecord: (r) => this.onRecord(r),
       onPathUp: () => this.flushPending(),
@@ -479,6 +483,7 @@ export class Node {
   /** An end-to-end payload the router delivered to us: a session packet, or a signal through relays. */
   private fromRouter(src: NodeId, inner: Uint8Array): void {
     if (inner[0] !== TYPE_SIGNAL) return this.sessions.receive(inner, src);
+    this.log("debug", `signal from ${src} through relays`);
     try {
       this.links.handleSignal(JSON.parse(new TextDecoder().decode(inner.subarray(1))));
     } catch {
@@ -530,9 +535,15 @@ export class Node {
     const now = Date.now();
     if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
     this.lastProbe = now;
-    // End-to-end RTT (and the relays on the way) for peers we have a session with; links are probed
-    // by the router. No reconnecting here: links open on demand and close when idle.
-    for (const p of this.peers.all()) if (this.sessions.isEstablished(p.id) && this.router.isActive(p.id)) void this.prober.ping(p.id);
+    // End-to-end RTT (and the relays on the way) for peers we talk to; links are probed by the router.
+    // Allow-listed peers are retried until we first meet them; after that links open on demand and
+    // close when idle.
+    for (const p of this.peers.all()) {
+      if (this.sessions.isEstablished(p.id)) {
+        this.met.add(p.id);
+        if (this.router.isActive(p.id)) void this.prober.ping(p.id);
+      } else if (this.allow.has(p.id) && !this.met.has(p.id)) this.links.connect(p.id);
+    }
   }
 }
 

@@ -43,6 +43,7 @@ export interface RouterOptions {
   self: NodeId;
   relay: { enabled: boolean; bandwidthBps: number };
   links: LinkPort;
+  /** Milliseconds since the Unix epoch, fractions welcome (records carry it; probes measure with it). */
   now(): number;
   crypto: RecordCrypto;
   /** Close links to non-relays that carried no traffic for this long. */
@@ -448,6 +449,13 @@ export class Router {
     return this.records.get(id);
   }
 
+  /** The seed URLs relays put in their records (for STUN when our own seeds are gone). */
+  relayHints(): string[] {
+    const out = new Set<string>();
+    for (const r of this.records.values()) if (r.relay) for (const h of r.hints) out.add(h);
+    return [...out];
+  }
+
   get recordCount(): number {
     return this.records.size;
   }
@@ -506,7 +514,7 @@ export class Router {
     if (relays.length === 0 && !this.opts.relay.enabled) return;
     this.ownRelays = key;
     this.publishedAt = now;
-    const issued = Math.max(now, (this.own?.issued ?? 0) + 1);
+    const issued = Math.max(Math.floor(now), (this.own?.issued ?? 0) + 1);
     const bytes = encodeRecord({ id: this.self, relay: this.opts.relay.enabled, relays, hints: this.opts.hints?.() ?? [], issued, expires: issued + RECORD_LIFETIME_MS }, this.opts.crypto);
     this.own = { id: this.self, relay: this.opts.relay.enabled, relays, hints: [], issued, expires: issued + RECORD_LIFETIME_MS, pub: this.opts.crypto.publicBytes, bytes };
     for (const peer of this.info.keys()) if (this.opts.relay.enabled || this.isRelay(peer)) this.sendHop(peer, HOP_RECORD, bytes);

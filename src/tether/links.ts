@@ -31,6 +31,8 @@ export interface LinkManagerOptions {
   overlay?(to: NodeId, envelope: SignalEnvelope): boolean;
   /** Whether the overlay has a relay path to `to` now. */
   overlayReaches?(to: NodeId): boolean;
+  /** More seed URLs whose STUN to use for new links (seeds learned from relays' records). */
+  moreSeeds?(): string[];
 }
 
 export class LinkManager {
@@ -132,7 +134,9 @@ export class LinkManager {
 
   private newLink(peer: NodeId): WebrtcLink {
     this.links.get(peer)?.close("replaced by a new link");
-    const link = new WebrtcLink(peer, this.iceServers, this.log, this.opts.hostAddresses);
+    const stun = new Set(this.iceServers);
+    for (const s of this.opts.moreSeeds?.() ?? []) stun.add(`stun:${new URL(s).host}`);
+    const link = new WebrtcLink(peer, [...stun], this.log, this.opts.hostAddresses);
     this.links.set(peer, link);
     link.onOpen(() => {
       this.attempts.delete(peer);

@@ -79,6 +79,33 @@ export class TestNet {
     return host;
   }
 
+  /**
+   * A host behind its own NAT, like a home router: the NAT namespace sits on the router as a host
+   * (198.18.<subnet>.2, the host's public address) and masquerades for a private LAN 10.200.<subnet>.0/24
+   * where the host is .2. Unsolicited input from the WAN is dropped (ct state new), as real routers do.
+   * `symmetric`: every new outside destination gets a fresh random port (fully-random masquerade), so
+   * hole punching with a port-restricted NAT fails, as it does in the wild.
+   */
+  addNatHost(name: string, symmetric = false): Host {
+    const nat = this.addHost(`${name}nat`);
+    this.hosts.delete(`${name}nat`);
+    const ns = `${this.prefix}-${name}`;
+    this.addNs(ns);
+    const s = nat.subnet;
+    sh(["ip", "-n", nat.ns, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", ns]);
+    sh(["ip", "-n", nat.ns, "addr", "add", `10.200.${s}.1/24`, "dev", "lan0"]);
+    sh(["ip", "-n", nat.ns, "link", "set", "lan0", "up"]);
+    sh(["ip", "-n", ns, "addr", "add", `10.200.${s}.2/24`, "dev", "eth0"]);
+    sh(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+    sh(["ip", "-n", ns, "route", "add", "default", "via", `10.200.${s}.1`]);
+    sh(["ip", "netns", "exec", nat.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    const rules = `table ip trl_nat {\n chain post {\n  type nat hook postrouting priority 100;\n  oifname "eth0" masquerade${symmetric ? " fully-random" : ""}\n }\n chain wan_in {\n  type filter hook forward priority 0; policy accept;\n  iifname "eth0" ct state established,related accept\n  iifname "eth0" drop\n }\n}\n`;
+    sh(["ip", "netns", "exec", nat.ns, "nft", "-f", "-"], { input: rules });
+    const host = { name, ns, ip: `10.200.${s}.2`, subnet: s };
+    this.hosts.set(name, host);
+    return host;
+  }
+
   host(name: string): Host {
     const h = this.hosts.get(name);
     if (!h) throw new NetnsError(`no host ${name} in ${this.prefix}`);
@@ -98,7 +125,7 @@ export class TestNet {
       return;
     }
     const sa = `198.18.${this.host(a).subnet}.0/24`, sb = `198.18.${this.host(b).subnet}.0/24`;
-    const rules = `table inet ${table} {\n chain fwd {\n  type filter hook forward priority 0; policy accept;\n  ip saddr ${sa} ip daddr ${sb} drop\n  ip saddr ${sb} ip daddr ${sa} drop\n }\n}\n`;
+    const rules = `table inet ${table} {\n chain blocked {\n  type filter hook forward priority 0; policy accept;\n  ip saddr ${sa} ip daddr ${sb} drop\n  ip saddr ${sb} ip daddr ${sa} drop\n }\n}\n`;
     sh(["ip", "netns", "exec", this.router, "nft", "-f", "-"], { input: rules });
   }
 

@@ -22,6 +22,10 @@ export interface NodeSpec {
   seeds?: string[];
   allow?: NodeId[];
   relay?: boolean;
+  /** [relay] listen (default 0.0.0.0:7443). */
+  listen?: string;
+  /** [node] idle_timeout, e.g. "4s". */
+  idleTimeout?: string;
   /** Extra TOML appended to the config. */
   extra?: string;
 }
@@ -74,13 +78,14 @@ export class TestNode {
       `name = ${q(s.name)}`,
       `state_dir = ${q(join(this.dir, "state"))}`,
       ...(s.ipv4 ? [`ipv4 = ${q(s.ipv4)}`] : []),
+      ...(s.idleTimeout ? [`idle_timeout = ${q(s.idleTimeout)}`] : []),
       `log_level = "debug"`,
       "[network]",
       `seeds = [${(s.seeds ?? []).map(q).join(", ")}]`,
       `allow = [${(s.allow ?? []).map(q).join(", ")}]`,
       "[relay]",
       `enabled = ${s.relay ? "true" : "false"}`,
-      `listen = "0.0.0.0:7443"`,
+      `listen = ${q(s.listen ?? "0.0.0.0:7443")}`,
       s.extra ?? "",
     ];
     writeFileSync(this.configPath, lines.join("\n") + "\n");
@@ -105,6 +110,11 @@ export class TestNode {
     const code = await this.exited!;
     clearTimeout(t);
     return code;
+  }
+
+  /** The node's process id (`ip netns exec` execs trellis in place), while it runs. */
+  get pid(): number | undefined {
+    return this.proc?.exitCode === null ? this.proc.pid : undefined;
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -1,0 +1,201 @@
+// e2e: any node relays. Edge nodes behind their own NATs (one symmetric) with direct traffic blocked
+// reach each other through two relays on a "public" subnet; a relay dies mid-transfer and the TCP
+// stream completes intact; a non-member gets nothing from the relays; with the seed gone, a direct link
+// still forms (signalled through a relay) once the block is lifted, and traffic moves to it; the idle
+// link then closes. A second network checks a two-relay chain. Real nodes, NATs, TUN and werift.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { BUN, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { enrol } from "../lib/members.ts";
+import { createNetwork } from "../../src/trust/root.ts";
+
+setDefaultTimeout(180_000);
+const root = isRoot();
+
+function ping(from: TestNode, addr: string, count = 2): boolean {
+  return /[1-9]\d* received/.test(sh(["ip", "netns", "exec", from.ns, "ping", "-c", String(count), "-i", "0.2", "-W", "2", addr], { allowFail: true }));
+}
+const peer = (x: TestNode, y: TestNode) => x.api("/v1/status").peers?.find((p: any) => p.id === y.id);
+const liveRelays = (x: TestNode) => (x.api("/v1/status").links ?? []).filter((l: any) => l.relay && l.alive).map((l: any) => l.peer);
+
+/** CPU seconds (user + system) and resident MB of a process, from /proc. */
+function usage(pid: number): { cpuS: number; rssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuS: (Number(stat[11]) + Number(stat[12])) / 100, rssMb: rss / 1024 };
+}
+
+describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
+  let net: TestNet, dir: string;
+  const n: Record<string, TestNode> = {};
+
+  beforeAll(async () => {
+    dir = tempDir("e2e-relays");
+    net = new TestNet("rly");
+    for (const h of ["r1", "r2", "x"]) net.addHost(h);
+    net.addNatHost("a");
+    net.addNatHost("b");
+    net.addNatHost("c", true);
+    const s1 = `http://${net.host("r1").ip}:7443`, s2 = `http://${net.host("r2").ip}:7443`;
+    const home = createNetwork("home", join(dir, "root"));
+    n.r1 = new TestNode(net, { host: "r1", name: "relay-1", relay: true, listen: `${net.host("r1").ip}:7443`, seeds: [s1] }, dir);
+    n.r2 = new TestNode(net, { host: "r2", name: "relay-2", relay: true, listen: `${net.host("r2").ip}:7443`, seeds: [s1] }, dir);
+    // a knows both seeds; b and c only the first: once it is gone, their signals go through relays.
+    n.a = new TestNode(net, { host: "a", name: "alpha", seeds: [s1, s2], idleTimeout: "5s" }, dir);
+    n.b = new TestNode(net, { host: "b", name: "bravo", seeds: [s1], idleTimeout: "5s" }, dir);
+    n.c = new TestNode(net, { host: "c", name: "charlie", seeds: [s1] }, dir);
+    n.x = new TestNode(net, { host: "x", name: "stranger", seeds: [s1] }, dir);
+    [["r1", "100.64.3.11"], ["r2", "100.64.3.12"], ["a", "100.64.3.1"], ["b", "100.64.3.2"], ["c", "100.64.3.3"]].forEach(([h, ip]) => enrol(n[h], home, ip));
+    n.x.spec.allow = [n.a.id]; // x knows a's id but is not a member
+    n.x.writeConfig();
+    // No direct paths between the edges: only the relays connect them.
+    net.block("a", "b");
+    net.block("a", "c");
+    net.block("b", "c");
+    await n.r1.start();
+    await n.r2.start();
+    await Promise.all(["a", "b", "c", "x"].map((h) => n[h].start()));
+  });
+
+  afterAll(async () => {
+    for (const x of Object.values(n)) await x.stop().catch(() => {});
+    if (process.env.TRELLIS_KEEP_LOGS) for (const x of Object.values(n)) console.log(`--- ${x.spec.name} ---\n${x.logs()}`);
+    net?.destroy();
+    if (dir) removeDir(dir);
+  });
+
+  test("edge nodes attach to both relays (one learned from the other's record)", async () => {
+    for (const h of ["a", "b", "c"]) await waitFor(`${h} linked to both relays`, () => liveRelays(n[h]).length === 2, 60_000);
+    expect(liveRelays(n.a).sort()).toEqual([n.r1.id, n.r2.id].sort());
+  });
+
+  test("ping through a relay; status and trellis ping name the relay", async () => {
+    await waitFor("a → b ping", () => ping(n.a, n.b.ipv6), 30_000);
+    const path = peer(n.a, n.b)?.path as string;
+    expect(path).toMatch(/^relay:[0-9a-f]{32}$/);
+    expect([`relay:${n.r1.id}`, `relay:${n.r2.id}`]).toContain(path);
+    const out = n.a.cli(["ping", n.b.id, "--count", "1", "--config", n.a.configPath]);
+    expect(out.code).toBe(0);
+    expect(out.out).toContain("relay:");
+    // The symmetric NAT's node gets there the same way.
+    await waitFor("c → a ping", () => ping(n.c, n.a.ipv6), 30_000);
+    expect(peer(n.c, n.a)?.path).toMatch(/^relay:/);
+  });
+
+  test("a 50 MB TCP transfer survives the death of the relay carrying it, every byte intact", async () => {
+    const port = 5201;
+    const server = spawn("ip", ["netns", "exec", n.b.ns, BUN, join(ROOT, "test/lib/tcp.ts"), "serve", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+    let serverOut = "";
+    server.stdout.on("data", (d) => (serverOut += d));
+    await waitFor("tcp server", () => sh(["ip", "netns", "exec", n.b.ns, "ss", "-ltn"], { allowFail: true }).includes(`:${port}`));
+    const sender = spawn("ip", ["netns", "exec", n.a.ns, BUN, join(ROOT, "test/lib/tcp.ts"), "send", n.b.ipv6, String(port), String(50 * 1024 * 1024)], { stdio: ["ignore", "pipe", "pipe"] });
+    let senderOut = "", senderErr = "";
+    sender.stdout.on("data", (d) => (senderOut += d));
+    sender.stderr.on("data", (d) => (senderErr += d));
+    const done = new Promise<number | null>((res) => sender.on("exit", res));
+    // Let the stream run, then kill the relay it is using.
+    await Bun.sleep(4000);
+    const used = (peer(n.a, n.b)?.path as string).replace("relay:", "");
+    const victim = used === n.r1.id ? n.r1 : n.r2;
+    const survivor = victim === n.r1 ? n.r2 : n.r1;
+    const before = usage(victim.pid!);
+    const fwdBefore = victim.api("/v1/status").relay;
+    const t0 = Date.now();
+    await Bun.sleep(2000);
+    const after = usage(victim.pid!);
+    const fwdAfter = victim.api("/v1/status").relay;
+    const mbit = ((fwdAfter.forwarded_bytes - fwdBefore.forwarded_bytes) * 8) / 1e6 / ((Date.now() - t0) / 1000);
+    console.log(`relay ${victim.spec.name} while forwarding: ${mbit.toFixed(1)} Mbit/s, CPU ${(((after.cpuS - before.cpuS) / 2) * 100).toFixed(0)}% of a core (${((after.cpuS - before.cpuS) / 2 / Math.max(mbit, 0.001) * 100).toFixed(2)}% per Mbit/s), RSS ${after.rssMb.toFixed(0)} MB with ${victim.api("/v1/status").links.length} linked peers`);
+    const killedAt = Date.now();
+    victim.kill();
+    const code = await done;
+    expect(senderErr).toBe("");
+    expect(code).toBe(0);
+    await waitFor("server summary", () => serverOut.includes("sha256"), 30_000);
+    const sent = JSON.parse(senderOut.trim()), got = JSON.parse(serverOut.trim());
+    expect(got.bytes).toBe(50 * 1024 * 1024);
+    expect(got.sha256).toBe(sent.sha256);
+    // The failover, from a's log: when the path to b moved off the dead relay.
+    const moved = n.a.logs().split("\n").find((l) => l.includes(`path to ${n.b.id}: relay:${victim.id} → relay:${survivor.id}`));
+    expect(moved).toBeDefined();
+    console.log(`failover: a's path to b moved ${Date.parse(moved!.split(" ")[0]) - killedAt} ms after the relay was killed`);
+    expect(peer(n.a, n.b)?.path).toBe(`relay:${survivor.id}`);
+    // Bring the relay back for the tests that follow.
+    await victim.start();
+    for (const h of ["a", "b"]) await waitFor(`${h} re-attached to both relays`, () => liveRelays(n[h]).length === 2, 60_000);
+  });
+
+  test("a non-member cannot use the relays", async () => {
+    expect(ping(n.x, n.a.ipv6, 2)).toBe(false);
+    expect(liveRelays(n.x)).toEqual([]);
+    await waitFor("relay refuses the stranger", () => n.r1.logs().includes(`${n.x.id} is not in [network] allow and not a member`), 30_000);
+    expect(n.r1.api("/v1/status").links.map((l: any) => l.peer)).not.toContain(n.x.id);
+  });
+
+  test("with the seed gone, a new direct link still forms (signalled through a relay) and traffic moves to it", async () => {
+    await n.r1.stop();
+    await waitFor("b lost its only seed", () => n.b.logs().includes("lost seed"), 30_000);
+    net.block("a", "b", false);
+    await waitFor("a → b direct", () => {
+      ping(n.a, n.b.ipv6, 1);
+      return peer(n.a, n.b)?.path === "direct" && peer(n.b, n.a)?.path === "direct";
+    }, 90_000);
+    expect(n.b.logs()).toContain(`signal from ${n.a.id} through relays`);
+    expect(ping(n.a, n.b.ipv6, 3)).toBe(true);
+  });
+
+  test("an idle direct link closes after [node] idle_timeout; the relay links stay", async () => {
+    await waitFor("idle link closed", () => n.a.logs().includes(`link to ${n.b.id} idle`), 30_000);
+    await waitFor("link gone from status", () => !(n.a.api("/v1/status").links ?? []).some((l: any) => l.peer === n.b.id), 10_000);
+    expect(liveRelays(n.a)).toContain(n.r2.id);
+  });
+});
+
+describe.skipIf(!root)("a two-relay chain (namespaces)", () => {
+  let net: TestNet, dir: string;
+  const n: Record<string, TestNode> = {};
+
+  beforeAll(async () => {
+    dir = tempDir("e2e-chain");
+    net = new TestNet("chn");
+    for (const h of ["r3", "r4"]) net.addHost(h);
+    net.addNatHost("d");
+    net.addNatHost("e");
+    const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`;
+    const home = createNetwork("chain", join(dir, "root"));
+    n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3] }, dir);
+    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3] }, dir);
+    n.d = new TestNode(net, { host: "d", name: "delta", seeds: [s3] }, dir);
+    n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s4] }, dir);
+    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
+    // Each edge reaches only its own relay: d — r3 — r4 — e.
+    net.block("d", "e");
+    net.block("d", "r4");
+    net.block("e", "r3");
+    await n.r3.start();
+    await n.r4.start();
+    await Promise.all([n.d.start(), n.e.start()]);
+  });
+
+  afterAll(async () => {
+    for (const x of Object.values(n)) await x.stop().catch(() => {});
+    if (process.env.TRELLIS_KEEP_LOGS) for (const x of Object.values(n)) console.log(`--- ${x.spec.name} ---\n${x.logs()}`);
+    net?.destroy();
+    if (dir) removeDir(dir);
+  });
+
+  test("d → r3 → r4 → e carries traffic, and ping shows both relays", async () => {
+    await waitFor("d attached to r3", () => liveRelays(n.d).includes(n.r3.id), 60_000);
+    await waitFor("e attached to r4", () => liveRelays(n.e).includes(n.r4.id), 60_000);
+    await waitFor("r3 ↔ r4", () => liveRelays(n.r3).includes(n.r4.id), 60_000);
+    await waitFor("d → e ping", () => ping(n.d, n.e.ipv6), 60_000);
+    const out = n.d.cli(["ping", n.e.id, "--count", "1", "--config", n.d.configPath]);
+    expect(out.code).toBe(0);
+    expect(out.out).toContain(`relay:${n.r3.id} relay:${n.r4.id}`);
+    expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id}`);
+  });
+});
