@@ -3,7 +3,8 @@
 // Outbound flow: the TUN reader worker hands over a batch → for each packet, read the version and
 // destination → the overlay IPv6 address names the peer directly (its node-id bits), an IPv4
 // destination is looked up in the peers' claimed addresses → the session layer seals it to that
-// peer (or queues it while a handshake runs). Packets to nobody are dropped and counted.
+// peer (or queues it while a handshake runs). An overlay IPv6 address of a peer we do not know yet goes
+// to `unknown6` (the node looks it up through its relays). Packets to nobody are dropped and counted.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
@@ -21,6 +22,8 @@ export class Inside {
   constructor(
     private readonly peers: PeerTable,
     private readonly send: (to: NodeId, packet: Uint8Array) => void,
+    /** A packet to an overlay IPv6 address of no known peer: the node may look its owner up. */
+    private readonly unknown6?: (packet: Uint8Array, dstOffset: number) => void,
   ) {}
 
   /** Route and hand on one batch from the TUN. */
@@ -42,6 +45,7 @@ export class Inside {
       peer = this.peers.byIpv4Key(ipv4Key(p, off));
     }
     if (!peer) {
+      if (v === 6 && this.unknown6 && inOverlayPrefix6(p, off)) return this.unknown6(p, off);
       this.stats.noRoute++;
       return;
     }

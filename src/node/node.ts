@@ -145,7 +145,7 @@ export class Node {
       log: (level, msg) => routeLog(level, msg),
     });
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
-    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet));
+    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet), (packet, off) => this.toUnknown(packet, off));
 
     this.outside = new Outside(
       this.peers,
@@ -305,6 +305,7 @@ export class Node {
       this.links.connect(peer.id, true);
     }
     if (!peer) throw new NodeError("unknown-peer", `no known node matches ${JSON.stringify(target)} (node id, id prefix, name, or overlay address)`);
+    if (!peer.pub) this.router.lookup(peer.id);
     const rttMs = await this.prober.ping(peer.id, timeoutMs);
     return { peer, path: this.pathTo(peer.id), rttMs };
   }
@@ -466,12 +467,38 @@ export class Node {
     }
   }
 
+  /**
+   * A packet to an overlay address of a node we have not met: members need not be listed anywhere, so
+   * hold it (bounded) and ask our relays whose address it is (only the owner's keys hash to it).
+   */
+  private toUnknown(packet: Uint8Array, off: number): void {
+    if (this.networks.members.length === 0) return;
+    const bits = packet.slice(off + 6, off + 16);
+    const key = Buffer.from(bits).toString("hex");
+    let q = this.pendingByAddress.get(key);
+    if (!q) {
+      if (this.pendingByAddress.size >= 256) return;
+      this.pendingByAddress.set(key, (q = []));
+    }
+    if (q.length >= PENDING_PER_PEER) q.shift();
+    q.push(packet);
+    this.router.lookupAddress(bits);
+  }
+  private readonly pendingByAddress = new Map<string, Uint8Array[]>();
+
   /** A record our relays gave us: a member's public identity lets us start a session through them. */
   private onRecord(r: DiscoveryRecord): void {
-    if (r.relay || !this.pending.has(r.id)) return;
+    if (r.relay) return;
+    const byAddress = this.pendingByAddress.get(r.id.slice(0, 20));
+    if (!this.pending.has(r.id) && !byAddress && this.peers.get(r.id)?.pub) return;
+    if (!this.pending.has(r.id) && !byAddress && !this.peers.get(r.id)) return;
     const pub = recordIdentity(r);
     if (!pub) return;
     this.learn(pub);
+    if (byAddress) {
+      this.pendingByAddress.delete(r.id.slice(0, 20));
+      for (const p of byAddress) this.sendTo(r.id, p);
+    }
     this.flushPending();
   }
 

@@ -12,7 +12,8 @@
 // Hop frame (one link only, never forwarded): 0xC6, a kind byte, then the kind's body:
 //   PROBE / PROBE_ACK  u32 probe id           liveness and RTT of the link
 //   RECORD             a discovery record     gossip (src/route/record.ts)
-//   LOOKUP / MISS      16-byte node id        ask an adjacent relay for a node's record
+//   LOOKUP / MISS      16-byte node id, or the first 10 bytes of one (the bits in an overlay IPv6
+//                      address): ask an adjacent relay for that node's record
 //   UNREACHABLE        16-byte node id        "I have no route to this node": avoid me for it a while
 import { NODE_ID_BYTES, nodeIdBytes, nodeIdFromBytes, type NodeId } from "../identity/identity.ts";
 

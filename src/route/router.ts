@@ -423,9 +423,7 @@ export class Router {
       case HOP_RECORD:
         return this.onRecord(peer, body);
       case HOP_LOOKUP: {
-        const id = readId(body);
-        if (!id) return;
-        const r = this.records.get(id);
+        const r = body.length === 10 ? this.byAddressBits(body) : this.records.get(readId(body) ?? ("" as NodeId));
         if (r) this.sendHop(peer, HOP_RECORD, r.bytes);
         else this.sendHop(peer, HOP_MISS, body);
         return;
@@ -468,7 +466,7 @@ export class Router {
       const have = id === this.self ? this.own : this.records.get(id);
       if (have && have.issued >= issued) return;
       // An edge keeps only relays' records and those of nodes it talks to.
-      if (!this.opts.relay.enabled && !this.flows.has(id) && !this.announced.has(id) && b[4] !== 1) return;
+      if (!this.opts.relay.enabled && !this.flows.has(id) && !this.announced.has(id) && b[4] !== 1 && !this.addressLookups.has(id.slice(0, 20))) return;
     }
     const r = decodeRecord(b, this.opts.crypto, this.now());
     if (typeof r === "string") {
@@ -493,6 +491,27 @@ export class Router {
     for (const r of this.records.values()) if (r.relay) n++;
     return n;
   }
+
+  private byAddressBits(bits: Uint8Array): DiscoveryRecord | undefined {
+    const prefix = Buffer.from(bits).toString("hex");
+    for (const r of this.records.values()) if (!r.relay && r.id.startsWith(prefix)) return r;
+    return undefined;
+  }
+
+  /**
+   * Ask our relays for the record of the node whose id starts with these 10 bytes (the node-id bits of
+   * an overlay IPv6 address), at most once a second per address.
+   */
+  lookupAddress(bits: Uint8Array): void {
+    const key = Buffer.from(bits).toString("hex");
+    const have = this.byAddressBits(bits);
+    if (have) return this.opts.onRecord?.(have);
+    const now = this.now();
+    if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
+    this.addressLookups.set(key, now);
+    for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) this.sendHop(id, HOP_LOOKUP, bits);
+  }
+  private readonly addressLookups = new Map<string, number>();
 
   /** Ask our relays for `dst`'s record (its public identity), at most once a second per destination. */
   lookup(dst: NodeId): void {
@@ -616,6 +635,7 @@ export class Router {
   private expireRecords(now: number): void {
     for (const [k, until] of this.noRoute) if (until <= now) this.noRoute.delete(k);
     for (const [k, at] of this.toldUnreachable) if (now - at > NO_ROUTE_MS) this.toldUnreachable.delete(k);
+    for (const [k, at] of this.addressLookups) if (now - at > 10 * LOOKUP_EVERY_MS) this.addressLookups.delete(k);
     for (const [id, r] of this.records)
       if (r.expires <= now) {
         this.records.delete(id);
