@@ -123,6 +123,7 @@ export class Node {
       log: (level, msg) => linkLog(level, msg),
       overlay: (to, envelope) => this.router.sendSignal(to, new TextEncoder().encode(JSON.stringify(envelope))),
       overlayReaches: (to) => this.router.hasRelayPath(to),
+      avoidAddress: (host) => this.isOverlayAddress(host),
       moreSeeds: () => this.router.relayHints().filter((h) => !config.network.seeds.includes(h)),
     });
     const routeLog = logger("route");
@@ -360,6 +361,19 @@ export class Node {
   /** The path packets to `id` take now ("direct", or "relay:<id>" per hop), or null when there is none. */
   private pathTo(id: NodeId): string | null {
     return this.sessions.isEstablished(id) ? this.router.pathTo(id) : null;
+  }
+
+  /** Whether `host` is an address inside the overlay (routed into our TUN): never a link's underlay. */
+  private isOverlayAddress(host: string): boolean {
+    if (host.toLowerCase().startsWith("fd74:7265:6c6c:")) return true;
+    const v4 = parseIpv4(host);
+    if (!v4) return false;
+    const n = ((v4[0] << 24) | (v4[1] << 16) | (v4[2] << 8) | v4[3]) >>> 0;
+    return this.ipv4s.some((a) => {
+      const b = parseIpv4(a.address)!;
+      const mask = a.prefix === 0 ? 0 : (~0 << (32 - a.prefix)) >>> 0;
+      return ((((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) & mask) === (n & mask);
+    });
   }
 
   /** admit() for links, plus a relay's limit on how many peers it serves. */

@@ -108,6 +108,11 @@ export class SignalClient {
     return this.conns.some((c) => c.registered);
   }
 
+  /** The seeds that hold our registration now (alive, as far as we can tell). */
+  registeredUrls(): string[] {
+    return this.conns.filter((c) => c.registered).map((c) => c.url);
+  }
+
   /** Send through every seed we are registered with; false if none took it. */
   send(to: NodeId, envelope: SignalEnvelope): boolean {
     const frame = JSON.stringify({ t: "send", to, msg: envelope });

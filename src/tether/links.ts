@@ -31,6 +31,8 @@ export interface LinkManagerOptions {
   overlay?(to: NodeId, envelope: SignalEnvelope): boolean;
   /** Whether the overlay has a relay path to `to` now. */
   overlayReaches?(to: NodeId): boolean;
+  /** Addresses ICE must not pair (the overlay's own, on the TUN). */
+  avoidAddress?(host: string): boolean;
   /** More seed URLs whose STUN to use for new links (seeds learned from relays' records). */
   moreSeeds?(): string[];
 }
@@ -42,7 +44,6 @@ export class LinkManager {
   private readonly wanted = new Set<NodeId>();
   private readonly verifier: SignalVerifier;
   private readonly client: SignalClient;
-  private readonly iceServers: string[];
   private readonly log: Log;
   private linkCbs: ((link: Link, remote: PublicIdentity) => void)[] = [];
   private identityCbs: ((remote: PublicIdentity) => void)[] = [];
@@ -58,7 +59,6 @@ export class LinkManager {
       if (relay) for (const cb of this.seedRelayCbs) cb(relay);
       for (const p of this.wanted) if (!this.links.has(p)) this.attempt(p, true);
     });
-    this.iceServers = opts.seeds.map((s) => `stun:${new URL(s).host}`);
   }
 
   private get self(): NodeId {
@@ -134,9 +134,11 @@ export class LinkManager {
 
   private newLink(peer: NodeId): WebrtcLink {
     this.links.get(peer)?.close("replaced by a new link");
-    const stun = new Set(this.iceServers);
-    for (const s of this.opts.moreSeeds?.() ?? []) stun.add(`stun:${new URL(s).host}`);
-    const link = new WebrtcLink(peer, [...stun], this.log, this.opts.hostAddresses);
+    // werift asks only the first STUN server: put seeds that answer us now first, then seeds learned
+    // from relays' records, then the rest.
+    const stun = new Set<string>();
+    for (const s of [...this.client.registeredUrls(), ...(this.opts.moreSeeds?.() ?? []), ...this.opts.seeds]) stun.add(`stun:${new URL(s).host}`);
+    const link = new WebrtcLink(peer, [...stun], this.log, this.opts.hostAddresses, this.opts.avoidAddress);
     this.links.set(peer, link);
     link.onOpen(() => {
       this.attempts.delete(peer);
@@ -157,6 +159,7 @@ export class LinkManager {
     try {
       const sdp = await link.offer();
       if (link.state === "closed") return;
+      this.log("debug", `offer to ${peer}: candidates ${candidates(sdp)}`);
       this.signal("offer", peer, sdp);
     } catch (e) {
       link.close(`offer failed: ${(e as Error).message}`);
@@ -184,6 +187,7 @@ export class LinkManager {
           if (!s.sdp) return;
           const link = this.newLink(s.from);
           const sdp = await link.answer(s.sdp);
+          this.log("debug", `answer to ${s.from}: candidates ${candidates(sdp)}`);
           if (link.state !== "closed") this.signal("answer", s.from, sdp);
           return;
         }
@@ -222,4 +226,9 @@ export class LinkManager {
     await Bun.sleep(50);
     this.client.stop();
   }
+}
+
+/** The candidates in an SDP, short: "host 10.0.0.2:5000, srflx 198.51.100.7:6000". */
+function candidates(sdp: string): string {
+  return [...sdp.matchAll(/a=candidate:\S+ \d+ udp \d+ (\S+) (\d+) typ (\w+)/gi)].map((m) => `${m[3]} ${m[1]}:${m[2]}`).join(", ") || "none";
 }

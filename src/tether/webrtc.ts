@@ -59,8 +59,16 @@ export class WebrtcLink implements Link {
   private early: { control: boolean; data: Uint8Array }[] = [];
 
   /** `hostAddresses`: extra local addresses to offer as candidates (loopback in tests). */
-  constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[]) {
-    this.pc = new RTCPeerConnection({ iceServers: iceServers.map((urls) => ({ urls })), iceAdditionalHostAddresses: hostAddresses });
+  /**
+   * `avoid`: addresses ICE must not use on either side: the overlay's own (a link through our TUN would
+   * tunnel the overlay inside itself, over a relay).
+   */
+  constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[], avoid?: (host: string) => boolean) {
+    this.pc = new RTCPeerConnection({
+      iceServers: iceServers.map((urls) => ({ urls })),
+      iceAdditionalHostAddresses: hostAddresses,
+      iceFilterCandidatePair: avoid ? (pair) => !avoid(pair.localCandidate.host) && !avoid(pair.remoteCandidate.host) : undefined,
+    });
     this.pc.connectionStateChange.subscribe((s) => {
       if (s === "failed" || s === "closed" || s === "disconnected") this.close(`peer connection ${s}`);
     });

@@ -120,7 +120,7 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     expect(got.bytes).toBe(50 * 1024 * 1024);
     expect(got.sha256).toBe(sent.sha256);
     // The failover, from a's log: when the path to b moved off the dead relay.
-    const moved = n.a.logs().split("\n").find((l) => l.includes(`path to ${n.b.id}: relay:${victim.id} → relay:${survivor.id}`));
+    const moved = n.a.logs().split("\n").find((l) => Date.parse(l.split(" ")[0]) >= killedAt && l.includes(`path to ${n.b.id}: relay:${victim.id} → relay:${survivor.id}`));
     expect(moved).toBeDefined();
     console.log(`failover: a's path to b moved ${Date.parse(moved!.split(" ")[0]) - killedAt} ms after the relay was killed`);
     expect(peer(n.a, n.b)?.path).toBe(`relay:${survivor.id}`);
@@ -168,7 +168,7 @@ describe.skipIf(!root)("a two-relay chain (namespaces)", () => {
     const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`;
     const home = createNetwork("chain", join(dir, "root"));
     n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3] }, dir);
-    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3] }, dir);
+    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s4] }, dir);
     n.d = new TestNode(net, { host: "d", name: "delta", seeds: [s3] }, dir);
     n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s4] }, dir);
     [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));

@@ -82,7 +82,8 @@ export class TestNet {
   /**
    * A host behind its own NAT, like a home router: the NAT namespace sits on the router as a host
    * (198.18.<subnet>.2, the host's public address) and masquerades for a private LAN 10.200.<subnet>.0/24
-   * where the host is .2. Unsolicited input from the WAN is dropped (ct state new), as real routers do.
+   * where the host is .2. Unsolicited input from the WAN is dropped silently (ct state new, forwarded or
+   * to the NAT itself), as real routers do: no ICMP "port unreachable" to spoil hole punching.
    * `symmetric`: every new outside destination gets a fresh random port (fully-random masquerade), so
    * hole punching with a port-restricted NAT fails, as it does in the wild.
    */
@@ -99,7 +100,7 @@ export class TestNet {
     sh(["ip", "-n", ns, "link", "set", "eth0", "up"]);
     sh(["ip", "-n", ns, "route", "add", "default", "via", `10.200.${s}.1`]);
     sh(["ip", "netns", "exec", nat.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    const rules = `table ip trl_nat {\n chain post {\n  type nat hook postrouting priority 100;\n  oifname "eth0" masquerade${symmetric ? " fully-random" : ""}\n }\n chain wan_in {\n  type filter hook forward priority 0; policy accept;\n  iifname "eth0" ct state established,related accept\n  iifname "eth0" drop\n }\n}\n`;
+    const rules = `table ip trl_nat {\n chain post {\n  type nat hook postrouting priority 100;\n  oifname "eth0" masquerade${symmetric ? " fully-random" : ""}\n }\n chain wan_in {\n  type filter hook forward priority 0; policy accept;\n  iifname "eth0" ct state established,related accept\n  iifname "eth0" drop\n }\n chain wan_local {\n  type filter hook input priority 0; policy accept;\n  iifname "eth0" ct state established,related accept\n  iifname "eth0" drop\n }\n}\n`;
     sh(["ip", "netns", "exec", nat.ns, "nft", "-f", "-"], { input: rules });
     const host = { name, ns, ip: `10.200.${s}.2`, subnet: s };
     this.hosts.set(name, host);
