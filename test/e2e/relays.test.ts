@@ -97,19 +97,22 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     sender.stdout.on("data", (d) => (senderOut += d));
     sender.stderr.on("data", (d) => (senderErr += d));
     const done = new Promise<number | null>((res) => sender.on("exit", res));
-    // Let the stream run, then kill the relay it is using.
-    await Bun.sleep(4000);
-    const used = (peer(n.a, n.b)?.path as string).replace("relay:", "");
-    const victim = used === n.r1.id ? n.r1 : n.r2;
-    const survivor = victim === n.r1 ? n.r2 : n.r1;
-    const before = usage(victim.pid!);
-    const fwdBefore = victim.api("/v1/status").relay;
+    // Let the stream run, then find the relay carrying it (the one forwarding the most) and kill it.
+    await Bun.sleep(3000);
+    const relays = [n.r1, n.r2];
+    const fwd0 = relays.map((r) => r.api("/v1/status").relay.forwarded_bytes as number);
+    const cpu0 = relays.map((r) => usage(r.pid!));
     const t0 = Date.now();
     await Bun.sleep(2000);
-    const after = usage(victim.pid!);
-    const fwdAfter = victim.api("/v1/status").relay;
-    const mbit = ((fwdAfter.forwarded_bytes - fwdBefore.forwarded_bytes) * 8) / 1e6 / ((Date.now() - t0) / 1000);
-    console.log(`relay ${victim.spec.name} while forwarding: ${mbit.toFixed(1)} Mbit/s, CPU ${(((after.cpuS - before.cpuS) / 2) * 100).toFixed(0)}% of a core (${((after.cpuS - before.cpuS) / 2 / Math.max(mbit, 0.001) * 100).toFixed(2)}% per Mbit/s), RSS ${after.rssMb.toFixed(0)} MB with ${victim.api("/v1/status").links.length} linked peers`);
+    const secs = (Date.now() - t0) / 1000;
+    const fwd1 = relays.map((r) => r.api("/v1/status").relay.forwarded_bytes as number);
+    const cpu1 = relays.map((r) => usage(r.pid!));
+    const k = fwd1[0] - fwd0[0] >= fwd1[1] - fwd0[1] ? 0 : 1;
+    const [victim, survivor] = [relays[k], relays[1 - k]];
+    const mbit = ((fwd1[k] - fwd0[k]) * 8) / 1e6 / secs;
+    const cpu = (cpu1[k].cpuS - cpu0[k].cpuS) / secs;
+    console.log(`relay ${victim.spec.name} forwarding the stream: ${mbit.toFixed(1)} Mbit/s, CPU ${(cpu * 100).toFixed(0)}% of a core (${((cpu * 100) / Math.max(mbit, 0.001)).toFixed(2)}% per Mbit/s), RSS ${cpu1[k].rssMb.toFixed(0)} MB with ${victim.api("/v1/status").links.length} linked peers`);
+    expect(mbit).toBeGreaterThan(0);
     const killedAt = Date.now();
     victim.kill();
     const code = await done;
@@ -119,10 +122,12 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     const sent = JSON.parse(senderOut.trim()), got = JSON.parse(serverOut.trim());
     expect(got.bytes).toBe(50 * 1024 * 1024);
     expect(got.sha256).toBe(sent.sha256);
-    // The failover, from a's log: when the path to b moved off the dead relay.
-    const moved = n.a.logs().split("\n").find((l) => Date.parse(l.split(" ")[0]) >= killedAt && l.includes(`path to ${n.b.id}: relay:${victim.id} → relay:${survivor.id}`));
-    expect(moved).toBeDefined();
-    console.log(`failover: a's path to b moved ${Date.parse(moved!.split(" ")[0]) - killedAt} ms after the relay was killed`);
+    // The failover, from the logs: when each side's path moved off the dead relay.
+    const moved = (x: TestNode, y: TestNode) =>
+      x.logs().split("\n").find((l) => Date.parse(l.split(" ")[0]) >= killedAt && l.includes(`path to ${y.id}: relay:${victim.id} → relay:${survivor.id}`));
+    const moves = [moved(n.a, n.b), moved(n.b, n.a)].filter((l): l is string => l !== undefined);
+    expect(moves.length).toBeGreaterThan(0);
+    for (const l of moves) console.log(`failover: ${l.slice(l.indexOf("path to"))} ${Date.parse(l.split(" ")[0]) - killedAt} ms after the relay was killed`);
     expect(peer(n.a, n.b)?.path).toBe(`relay:${survivor.id}`);
     // Bring the relay back for the tests that follow.
     await victim.start();
@@ -149,7 +154,8 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
   });
 
   test("an idle direct link closes after [node] idle_timeout; the relay links stay", async () => {
-    await waitFor("idle link closed", () => n.a.logs().includes(`link to ${n.b.id} idle`), 30_000);
+    // Whichever side notices first closes it (and tells the other).
+    await waitFor("idle link closed", () => n.a.logs().includes(`link to ${n.b.id} idle`) || n.b.logs().includes(`link to ${n.a.id} idle`), 30_000);
     await waitFor("link gone from status", () => !(n.a.api("/v1/status").links ?? []).some((l: any) => l.peer === n.b.id), 10_000);
     expect(liveRelays(n.a)).toContain(n.r2.id);
   });
