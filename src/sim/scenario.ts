@@ -51,6 +51,9 @@ export interface SimResult {
   messages: number;
   linksAtEnd: number;
   maxLinksPerEdge: number;
+  /** What an edge holds: records (relays' and its peers') and flows; bounded by its peers, not the network. */
+  maxRecordsPerEdge: number;
+  maxFlowsPerEdge: number;
   killed: NodeId[];
   wallMs: number;
 }
@@ -224,8 +227,13 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
     watched++;
     if (p.have === Infinity) gossip.push(p.at);
   }
-  let maxLinksPerEdge = 0;
-  for (const e of edges) maxLinksPerEdge = Math.max(maxLinksPerEdge, routers.get(e)!.linkCount);
+  let maxLinksPerEdge = 0, maxRecordsPerEdge = 0, maxFlowsPerEdge = 0;
+  for (const e of edges) {
+    const r = routers.get(e)!;
+    maxLinksPerEdge = Math.max(maxLinksPerEdge, r.linkCount);
+    maxRecordsPerEdge = Math.max(maxRecordsPerEdge, r.recordCount);
+    maxFlowsPerEdge = Math.max(maxFlowsPerEdge, r.flowCount);
+  }
   let direct = 0, relayed = 0, forwarded = 0;
   const drops = { noPath: 0, noRoute: 0, loop: 0, notRelay: 0 };
   for (const r of routers.values()) {
@@ -253,6 +261,8 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
     messages: fabric.messages,
     linksAtEnd: fabric.linkCount(),
     maxLinksPerEdge,
+    maxRecordsPerEdge,
+    maxFlowsPerEdge,
     killed,
     wallMs: Math.round(performance.now() - wallStart),
   };
