@@ -73,6 +73,8 @@ const MAX_EDGE_RELAY_RECORDS = 64;
 /** After a neighbour says it has no route to a node, avoid it for that node this long. */
 const NO_ROUTE_MS = 2_000;
 const UNREACHABLE_EVERY_MS = 250;
+/** Re-choose a flow's path at most this often (liveness changes only at ticks anyway). */
+const CHOICE_MS = 50;
 
 interface LinkInfo {
   readonly openedAt: number;
@@ -95,6 +97,9 @@ interface Flow {
   inTrace: NodeId[];
   /** Relays our packets passed, as the peer reported (ping). */
   outTrace: NodeId[];
+  /** The last choice and when it was made: reused for CHOICE_MS so a packet costs no allocation. */
+  choice?: PathCandidate;
+  choiceAt: number;
 }
 
 export interface RouterStats {
@@ -223,7 +228,7 @@ export class Router {
   private flow(dst: NodeId): Flow {
     let f = this.flows.get(dst);
     // A flow nobody marked active (only pings or handshakes so far) is idle from the start.
-    if (!f) this.flows.set(dst, (f = { lastActive: -Infinity, lastConnect: -Infinity, lastLookup: -Infinity, inTrace: [], outTrace: [] }));
+    if (!f) this.flows.set(dst, (f = { lastActive: -Infinity, lastConnect: -Infinity, lastLookup: -Infinity, inTrace: [], outTrace: [], choiceAt: -Infinity }));
     return f;
   }
 
@@ -238,7 +243,12 @@ export class Router {
    */
   send(dst: NodeId, inner: Uint8Array): boolean {
     const f = this.flow(dst);
-    const c = choosePath(this.candidates(dst), f.path);
+    const now = this.now();
+    let c = f.choice;
+    if (!c || now - f.choiceAt >= CHOICE_MS || this.opts.links.link(c.path.kind === "direct" ? dst : c.path.via)?.state !== "open") {
+      c = f.choice = choosePath(this.candidates(dst), f.path);
+      f.choiceAt = now;
+    }
     if (!c || c.path.kind !== "direct") this.wantDirect(dst, f);
     if (!c) {
       this.stats.noPath++;
