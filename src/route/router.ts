@@ -621,7 +621,8 @@ export class Router {
   private closeIdle(now: number): void {
     const idle = this.opts.idleTimeoutMs;
     for (const [peer, f] of this.flows) {
-      if (now - f.lastActive < idle) continue;
+      // A flow with a lookup out stays until the answer can come: an edge takes a non-relay record only for a flow it has.
+      if (now - f.lastActive < idle || now - f.lastLookup < 10 * LOOKUP_EVERY_MS) continue;
       this.flows.delete(peer);
       const i = this.info.get(peer);
       if (i && f.lastActive > -Infinity && !this.opts.relay.enabled && !this.isRelay(peer)) {
