@@ -54,8 +54,11 @@ describe("forward frames", () => {
     manyHops[1] = MAX_RELAYS + 1;
     expect(decodeForward(manyHops)).toBeUndefined();
     const maxHops = good.slice();
-    maxHops[1] = MAX_RELAYS;
-    expect(decodeForward(maxHops)?.hops).toBe(MAX_RELAYS); // the limit itself is still a frame
+    maxHops[1] = MAX_RELAYS - 1;
+    expect(decodeForward(maxHops)?.hops).toBe(MAX_RELAYS - 1); // the limit itself is still a frame
+    const overBudget = good.slice();
+    overBudget[1] = MAX_RELAYS; // a sender asking for one relay-to-relay hop too many
+    expect(decodeForward(overBudget)).toBeUndefined();
     // Claims one relay in the trace, but the bytes after the header are only 16: no inner is left.
     const traceOverrun = encodeForward(B, A, new Uint8Array(NODE_ID_BYTES).fill(7));
     traceOverrun[2] = 1;

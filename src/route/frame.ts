@@ -58,7 +58,8 @@ export function encodeForward(dst: NodeId, src: NodeId, inner: Uint8Array, hops 
 export function decodeForward(f: Uint8Array): Forward | undefined {
   if (f.length < FORWARD_HEADER + 1 || f[0] !== TYPE_FORWARD) return undefined;
   const n = f[2];
-  if (n > MAX_RELAYS || f[1] > MAX_RELAYS) return undefined;
+  // A sender may allow at most MAX_RELAYS - 1 relay-to-relay hops, and what is left plus the trace never exceeds MAX_RELAYS.
+  if (n > MAX_RELAYS || f[1] > MAX_RELAYS - 1 || n + f[1] > MAX_RELAYS) return undefined;
   const start = FORWARD_HEADER + n * NODE_ID_BYTES;
   if (f.length <= start) return undefined;
   const trace: NodeId[] = [];
