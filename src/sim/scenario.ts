@@ -205,8 +205,8 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
     }
   });
   // Reroute: for each failure, the flows whose packets stopped getting through within 1 s of it (two or
-  // more lost in a row, not one random loss); the time from the failure to the first packet of three
-  // delivered in a row again.
+  // more lost in a row, not one random loss); the time from the failure to the first packet delivered
+  // after that run of losses. (Later random losses on the new path are not part of the outage.)
   const reroutes: number[] = [];
   let unrecovered = 0;
   for (const tf of failures)
@@ -215,10 +215,9 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
       const first = seqs.findIndex(([seq, at]) => at <= tf + 1000 && !got[i].has(seq));
       if (first < 0) return;
       let k = first;
-      while (k + 2 < seqs.length && !(got[i].has(seqs[k][0]) && got[i].has(seqs[k + 1][0]) && got[i].has(seqs[k + 2][0]))) k++;
-      const lost = seqs.slice(first, k).filter(([seq]) => !got[i].has(seq)).length;
-      if (lost < 2) return;
-      if (k + 2 >= seqs.length) unrecovered++;
+      while (k < seqs.length && !got[i].has(seqs[k][0])) k++;
+      if (k - first < 2) return;
+      if (k >= seqs.length) unrecovered++;
       else reroutes.push(seqs[k][1] - tf);
     });
   const gossip: number[] = [];
