@@ -503,6 +503,10 @@ export class Node {
   /** A record our relays gave us: a member's public identity lets us start a session through them. */
   private onRecord(r: DiscoveryRecord): void {
     if (r.relay) return;
+    if (this.allow.has(r.id) && !this.peers.get(r.id)?.pub) {
+      const pub = recordIdentity(r);
+      if (pub) this.learn(pub);
+    }
     const byAddress = this.pendingByAddress.get(r.id.slice(0, 20));
     if (!this.pending.has(r.id) && !byAddress && this.peers.get(r.id)?.pub) return;
     if (!this.pending.has(r.id) && !byAddress && !this.peers.get(r.id)) return;
@@ -583,7 +587,12 @@ export class Node {
       if (this.sessions.isEstablished(p.id)) {
         this.met.add(p.id);
         if (this.router.isActive(p.id)) void this.prober.ping(p.id);
-      } else if (this.allow.has(p.id) && !this.met.has(p.id)) this.links.connect(p.id);
+      } else if (this.allow.has(p.id) && !this.met.has(p.id)) {
+        // Try a direct link, and meanwhile a session through a relay (keys from the relay's records).
+        this.links.connect(p.id);
+        if (!p.pub) this.router.lookup(p.id);
+        else if (this.router.hasPath(p.id)) this.sessions.send(p.id, new Uint8Array(0));
+      }
     }
   }
 }
