@@ -55,6 +55,13 @@ export interface DucbOptions {
 // Chosen on synthetic streams (converge, recover, no flapping): see policy.test.ts.
 export const DEFAULT_DUCB: DucbOptions = { gamma: 0.98, c: 0.1, margin: 0.05, minDwellRounds: 3 };
 
+/**
+ * The settings the router's path policy uses: every path is observed every round (probes give RTT and
+ * loss for all; goodput is remembered, GoodputMemory), so evidence may be forgotten faster than in a
+ * pure bandit. Chosen by the policy comparison (src/sim/policies.ts).
+ */
+export const PATH_DUCB: DucbOptions = { gamma: 0.8, c: 0.1, margin: 0.05, minDwellRounds: 3 };
+
 export interface ArmIndex {
   arm: string;
   /** Discounted number of observations. */
@@ -62,6 +69,28 @@ export interface ArmIndex {
   mean: number;
   bonus: number;
   index: number;
+}
+
+/**
+ * Goodput is seen only on the path that carries the data. For the others we remember what they gave
+ * when they last carried it, drifting back toward an optimistic prior (half-life `halfLifeRounds`),
+ * so a path that was poor long ago gets tried again (a relay good only at night is found again).
+ */
+export class GoodputMemory {
+  private readonly seen = new Map<string, { bps: number; round: number }>();
+  constructor(private readonly priorBps = 1e9, private readonly halfLifeRounds = 300) {}
+
+  /** The path carried data this round and delivered `bps`. */
+  record(arm: string, bps: number, round: number): void {
+    this.seen.set(arm, { bps, round });
+  }
+
+  estimate(arm: string, round: number): number {
+    const s = this.seen.get(arm);
+    if (!s) return this.priorBps;
+    const keep = Math.pow(0.5, (round - s.round) / this.halfLifeRounds);
+    return s.bps * keep + this.priorBps * (1 - keep);
+  }
 }
 
 /** One destination's bandit over its candidate paths (arms named by path, e.g. "relay:<id>"). */
