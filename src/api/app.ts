@@ -1,12 +1,33 @@
 // The local HTTP API (hono): status, peers and ping for the CLI and for people with curl.
 import { Hono } from "hono";
 import { NodeError, type Node } from "../node/node.ts";
+import { metricsRegistry } from "./metrics.ts";
 
 export function apiApp(node: Node): Hono {
   const app = new Hono();
   app.get("/v1/health", (c) => c.json({ ok: true, state: node.state }));
   app.get("/v1/status", (c) => c.json(node.status()));
   app.get("/v1/peers", (c) => c.json(node.status().peers));
+  app.get("/v1/paths", (c) => c.json({ weights: node.weights, paths: node.paths() }));
+  app.get("/v1/relays", (c) => c.json(node.relays()));
+  const metrics = metricsRegistry(node);
+  app.get("/metrics", async (c) => c.body(await metrics.metrics(), 200, { "content-type": metrics.contentType }));
+  // An outside policy takes over by setting the reward weights (what a learner trained offline on the
+  // decision log produces); they hold until the next reload.
+  app.post("/v1/paths/weights", async (c) => {
+    let w: unknown;
+    try {
+      w = await c.req.json();
+    } catch {
+      return c.json({ error: "body must be JSON: {\"latency\": 0.5, \"loss\": 0.3, \"goodput\": 0.2}" }, 400);
+    }
+    const o = w as Record<string, unknown>;
+    for (const k of ["latency", "loss", "goodput"])
+      if (typeof o?.[k] !== "number" || !Number.isFinite(o[k] as number) || (o[k] as number) < 0 || (o[k] as number) > 1)
+        return c.json({ error: `weight "${k}" must be a number from 0 to 1` }, 400);
+    node.setWeights({ latency: o.latency as number, loss: o.loss as number, goodput: o.goodput as number });
+    return c.json({ weights: node.weights });
+  });
   app.get("/v1/ping", async (c) => {
     const target = c.req.query("node");
     if (!target) return c.json({ error: "missing query parameter 'node'" }, 400);

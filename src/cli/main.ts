@@ -13,6 +13,7 @@ Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
   up [--config FILE]               run the node in the foreground (systemd runs this)
   status [--json]                  this node, its peers, the path to each
   ping NODE [--count N]            reach NODE (name, node id or overlay address): path and RTT
+  relays [--json]                  relay scores as the path policy sees them
   version                          print the version
 
   network create NAME --out DIR    create a network root key (kept offline), print the network id
@@ -33,6 +34,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   up: () => import("./up.ts"),
   status: () => import("./status.ts"),
   ping: () => import("./ping.ts"),
+  relays: () => import("./relays.ts"),
   network: () => import("./network.ts"),
   join: () => import("./join.ts"),
   sign: () => import("./sign.ts"),

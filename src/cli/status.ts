@@ -35,5 +35,10 @@ export async function run(argv: string[]): Promise<number> {
     rows.push([p.id.slice(0, 12), p.name ?? "-", p.ipv6, p.ipv4 ?? "-", p.link, p.path ?? "-", p.rtt_ms === null ? "-" : `${p.rtt_ms.toFixed(2)} ms`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  const why = s.peers.filter((p) => p.why);
+  if (why.length) {
+    console.log("\nwhy each path:");
+    for (const p of why) console.log(`  ${(p.name ?? p.id.slice(0, 12)).padEnd(12)} ${p.why}`);
+  }
   return 0;
 }

@@ -110,3 +110,17 @@ describe("config", () => {
     expect(loadConfig(join(import.meta.dir, "../../config/seed.toml")).relay.enabled).toBe(true);
   });
 });
+
+describe("[paths]", () => {
+  test("weights and the decision log parse; defaults otherwise", () => {
+    expect(parseConfig("", F).paths).toEqual({ weights: { latency: 0.5, loss: 0.3, goodput: 0.2 }, decisionLog: null, decisionLogMaxBytes: 10 * 1024 * 1024 });
+    const c = parseConfig(`[paths]\nlatency_weight = 0.1\nloss_weight = 0.2\ngoodput_weight = 0.7\ndecision_log = "/var/log/trellis/decisions.jsonl"\ndecision_log_max = "5mb"\n`, F);
+    expect(c.paths).toEqual({ weights: { latency: 0.1, loss: 0.2, goodput: 0.7 }, decisionLog: "/var/log/trellis/decisions.jsonl", decisionLogMaxBytes: 5 * 1024 * 1024 });
+  });
+
+  test("bad weights and sizes name the key and line", () => {
+    expect(err(`[paths]\n\nlatency_weight = 2\n`).message).toBe("/etc/trellis/test.toml:3: [paths] latency_weight: expected a number from 0 to 1, got 2");
+    expect(err(`[paths]\ngoodput_weight = "lots"\n`).message).toContain("goodput_weight");
+    expect(err(`[paths]\ndecision_log_max = "1tb"\n`).message).toContain("decision_log_max");
+  });
+});

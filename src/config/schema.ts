@@ -17,6 +17,7 @@ export interface Config {
   tun: { name: string; mtu: number | "auto" };
   relay: { enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
   api: { listen: HostPort };
+  paths: { weights: { latency: number; loss: number; goodput: number }; decisionLog: string | null; decisionLogMaxBytes: number };
 }
 
 /** What was wrong with one value ("expected ..., got ..."). */
@@ -159,7 +160,27 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
   api: {
     listen: (v, c) => void (c.api.listen = parseListen(v)),
   },
+  paths: {
+    latency_weight: (v, c) => void (c.paths.weights.latency = weight(v)),
+    loss_weight: (v, c) => void (c.paths.weights.loss = weight(v)),
+    goodput_weight: (v, c) => void (c.paths.weights.goodput = weight(v)),
+    decision_log: (v, c) => void (c.paths.decisionLog = str(v) || null),
+    decision_log_max: (v, c) => void (c.paths.decisionLogMaxBytes = parseSize(v)),
+  },
 };
+
+function weight(v: unknown): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw type("a number from 0 to 1", v);
+  if (v < 0 || v > 1) throw value("a number from 0 to 1", v);
+  return v;
+}
+
+export function parseSize(v: unknown): number {
+  if (typeof v === "number" && Number.isInteger(v) && v >= 4096) return v;
+  const m = typeof v === "string" ? /^(\d+)\s*(kb|mb|gb)$/i.exec(v) : null;
+  if (!m || Number(m[1]) === 0) throw (typeof v === "string" || typeof v === "number" ? value : type)('a size like "10mb" or a number of bytes ≥ 4096', v);
+  return Number(m[1]) * { kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[m[2].toLowerCase() as "kb"];
+}
 
 export function defaults(file: string | null): Config {
   return {
@@ -169,5 +190,6 @@ export function defaults(file: string | null): Config {
     tun: { name: "trellis0", mtu: "auto" },
     relay: { enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 },
     api: { listen: { host: "127.0.0.1", port: 7080 } },
+    paths: { weights: { latency: 0.5, loss: 0.3, goodput: 0.2 }, decisionLog: null, decisionLogMaxBytes: 10 * 1024 * 1024 },
   };
 }

@@ -23,6 +23,9 @@ import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./con
 import { Router } from "../route/router.ts";
 import { TYPE_SIGNAL } from "../route/frame.ts";
 import { identityRecordCrypto, recordIdentity, type DiscoveryRecord } from "../route/record.ts";
+import { DecisionLog } from "../route/decisions.ts";
+import type { LinkReport } from "../route/router.ts";
+import type { ArmIndex, RewardWeights } from "../route/policy.ts";
 import { Networks } from "../trust/networks.ts";
 import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
@@ -43,6 +46,8 @@ export interface PeerStatus {
   ipv4: string | null;
   path: string | null;
   paths: { name: string; alive: boolean; rtt_ms: number | null; loss: number; cost: number }[];
+  /** Why this path: "direct link live", the policy's pick with its index, or the rule's. */
+  why: string | null;
   rtt_ms: number | null;
   link: "none" | "connecting" | "open";
   session: boolean;
@@ -53,7 +58,7 @@ export interface PeerStatus {
 export interface NodeStatus {
   node: { id: NodeId; name: string; ipv6: string; ipv4: string | null; ipv4_all: string[]; tun: string; mtu: number; seed: boolean; uptime_s: number };
   peers: PeerStatus[];
-  links: { peer: NodeId; relay: boolean; alive: boolean; rtt_ms: number | null; loss: number }[];
+  links: LinkReport[];
   relay: { enabled: boolean; forwarded: number; forwarded_bytes: number; sources: number; records: number };
   counters: Record<string, number>;
 }
@@ -90,6 +95,7 @@ export class Node {
   private ticker?: ReturnType<typeof setInterval>;
   private lastProbe = 0;
   private readonly startedAt = Date.now();
+  private decisions?: DecisionLog;
   private readonly log: LogFn = logger("node");
   readonly mtu: number;
 
@@ -143,8 +149,11 @@ export class Node {
       deliver: (src, inner) => this.fromRouter(src, inner),
       onRecord: (r) => this.onRecord(r),
       onPathUp: () => this.flushPending(),
+      weights: { ...config.paths.weights },
+      onDecision: (d) => this.decisions?.write(d),
       log: (level, msg) => routeLog(level, msg),
     });
+    if (config.paths.decisionLog) this.decisions = new DecisionLog(config.paths.decisionLog, config.paths.decisionLogMaxBytes, (m) => routeLog("warn", m));
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
     this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet), (packet, off) => this.toUnknown(packet, off));
 
@@ -285,6 +294,7 @@ export class Node {
       this.links.connect(id, true);
       this.log("info", `peer ${id} added to the allow-list`);
     }
+    if (JSON.stringify(next.paths.weights) !== JSON.stringify(this.router.weights)) this.setWeights(next.paths.weights);
     const c = this.config;
     const restart: string[] = [];
     if (next.node.name !== c.node.name) restart.push("[node] name");
@@ -294,6 +304,7 @@ export class Node {
     if (JSON.stringify(next.tun) !== JSON.stringify(c.tun)) restart.push("[tun]");
     if (JSON.stringify(next.relay) !== JSON.stringify(c.relay)) restart.push("[relay]");
     if (JSON.stringify(next.api) !== JSON.stringify(c.api)) restart.push("[api]");
+    if (next.paths.decisionLog !== c.paths.decisionLog || next.paths.decisionLogMaxBytes !== c.paths.decisionLogMaxBytes) restart.push("[paths] decision_log");
     if (restart.length) this.log("warn", `reload: ${restart.join(", ")} changed; restart the node for that to take effect`);
   }
 
@@ -322,6 +333,7 @@ export class Node {
         ipv4: p.ipv4 ?? null,
         path: this.pathTo(p.id),
         paths: this.router.report(p.id).map((r) => ({ name: r.name, alive: r.alive, rtt_ms: r.rttMs === undefined ? null : Math.round(r.rttMs * 1000) / 1000, loss: Math.round(r.loss * 1000) / 1000, cost: r.cost })),
+        why: this.why(p.id),
         rtt_ms: p.rttMs === undefined ? null : Math.round(p.rttMs * 1000) / 1000,
         link: link ? (link.state === "open" ? "open" : link.state === "connecting" ? "connecting" : "none") : "none",
         session: this.sessions.isEstablished(p.id),
@@ -374,6 +386,60 @@ export class Node {
       const mask = a.prefix === 0 ? 0 : (~0 << (32 - a.prefix)) >>> 0;
       return ((((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) & mask) === (n & mask);
     });
+  }
+
+  /** Why packets to `id` take the path they take, in a few words. */
+  private why(id: NodeId): string | null {
+    const path = this.pathTo(id);
+    if (!path) return null;
+    if (path === "direct") return "direct link live (preferred while its loss is within 0.2 of the best relay's)";
+    const p = this.router.policyReport(id);
+    const first = path.split(" ")[0];
+    if (!p || !p.choice) return "only relay path, or policy not started yet (lowest cost: rtt × (1 + 10·loss) + 5 ms)";
+    const mine = p.indices.find((i) => i.arm === first);
+    const others = p.indices.filter((i) => i.arm !== first).map((i) => `${i.arm.slice(0, 14)} ${fmt(i.index)}`).join(", ");
+    if (p.choice !== first) return `policy chose ${p.choice.slice(0, 14)} but it is not live; rule picked this one`;
+    return `policy (discounted UCB, round ${p.round}): index ${fmt(mine?.index ?? NaN)} vs ${others || "no other"}`;
+  }
+
+  /** Every destination the path policy tracks, with candidates, features, indices and choice (GET /v1/paths). */
+  paths(): { peer: NodeId; name: string | null; path: string | null; why: string | null; candidates: PeerStatus["paths"]; policy: { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; choices: Record<string, number> } | null }[] {
+    return this.peers.all().map((p) => {
+      const policy = this.router.policyReport(p.id) ?? null;
+      return {
+        peer: p.id,
+        name: p.name ?? null,
+        path: this.pathTo(p.id),
+        why: this.why(p.id),
+        candidates: this.router.report(p.id).map((r) => ({ name: r.name, alive: r.alive, rtt_ms: r.rttMs === undefined ? null : Math.round(r.rttMs * 1000) / 1000, loss: Math.round(r.loss * 1000) / 1000, cost: r.cost })),
+        policy: policy && { ...policy, indices: policy.indices.map((i) => ({ ...i, index: Number.isFinite(i.index) ? i.index : -1, bonus: Number.isFinite(i.bonus) ? i.bonus : -1 })) },
+      };
+    });
+  }
+
+  /** The relays this node links to, with their measurements (GET /v1/relays, `trellis relays`). */
+  relays(): (LinkReport & { name: string | null; chosen_for: number })[] {
+    const chosen = new Map<string, number>();
+    for (const p of this.peers.all()) {
+      const path = this.pathTo(p.id);
+      if (path?.startsWith("relay:")) chosen.set(path.slice(6, 38), (chosen.get(path.slice(6, 38)) ?? 0) + 1);
+    }
+    return this.router.linksReport().filter((l) => l.relay).map((l) => ({ ...l, name: this.peers.get(l.peer)?.name ?? null, chosen_for: chosen.get(l.peer) ?? 0 }));
+  }
+
+  /** Replace the path policy's reward weights (reload, or an outside learner through the API). */
+  setWeights(w: RewardWeights): void {
+    this.router.weights = { ...w };
+    this.log("info", `path policy weights: latency ${w.latency}, loss ${w.loss}, goodput ${w.goodput}`);
+  }
+
+  get weights(): RewardWeights {
+    return { ...this.router.weights };
+  }
+
+  /** Counters for /metrics. */
+  get routeStats() {
+    return this.router.stats;
   }
 
   /** admit() for links, plus a relay's limit on how many peers it serves. */
@@ -596,6 +662,8 @@ export class Node {
     }
   }
 }
+
+const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "untried");
 
 export type NodeErrorCode = "unknown-peer";
 export class NodeError extends Error {

@@ -449,4 +449,25 @@ describe("router: records", () => {
     expect(n.link("A", "R3")?.state).toBe("open");
     expect(n.r.A.record(n.id("B"))).toBeUndefined();
   });
+  test("the path policy picks the relay with the better measurements and logs each decision", () => {
+    const decisions: any[] = [];
+    const n = build({
+      relays: ["R1", "R2"],
+      edges: ["A", "B"],
+      links: [["A", "R1"], ["A", "R2"], ["B", "R1"], ["B", "R2"]],
+      seeds: { A: ["R1", "R2"], B: ["R1", "R2"] },
+      delayMs: (a, b) => (a === "R1" || b === "R1" ? 30 : 2),
+    });
+    (n.r.A as any).opts.onDecision = (d: unknown) => decisions.push(d);
+    n.run(3000);
+    n.stream("A", "B", 6000);
+    const report = n.r.A.policyReport(n.id("B"))!;
+    expect(report.choice).toBe(`relay:${n.id("R2")}`);
+    expect(n.r.A.pathTo(n.id("B"))).toBe(`relay:${n.id("R2")}`);
+    expect(decisions.length).toBeGreaterThan(3);
+    const last = decisions.at(-1);
+    expect(last.candidates.map((c: any) => c.path).sort()).toEqual([`relay:${n.id("R1")}`, `relay:${n.id("R2")}`].sort());
+    expect(last.choice).toBe(`relay:${n.id("R2")}`);
+    expect(typeof last.reward).toBe("number");
+  });
 });

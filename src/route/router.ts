@@ -14,6 +14,7 @@
 // relay graph the relays' own records describe). The trace in the frame stops loops.
 import type { NodeId } from "../identity/identity.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
+import { DEFAULT_WEIGHTS, DiscountedUcb, GoodputMemory, PATH_DUCB, reward, type ArmIndex, type RewardWeights } from "./policy.ts";
 import { FairShare } from "./fairness.ts";
 import {
   decodeForward, encodeForward, encodeHop, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
@@ -58,6 +59,10 @@ export interface RouterOptions {
   onRecord?(r: DiscoveryRecord): void;
   /** A link became usable: packets waiting for a path may go now. */
   onPathUp?(peer: NodeId): void;
+  /** How the path policy weighs latency, loss and goodput (default DEFAULT_WEIGHTS). */
+  weights?: RewardWeights;
+  /** Each path-policy decision, for the decision log. */
+  onDecision?(d: Decision): void;
   log?: Log;
 }
 
@@ -75,6 +80,10 @@ const NO_ROUTE_MS = 2_000;
 const UNREACHABLE_EVERY_MS = 250;
 /** Re-choose a flow's path at most this often (liveness changes only at ticks anyway). */
 const CHOICE_MS = 50;
+/** One round of the path policy. */
+export const POLICY_ROUND_MS = 1_000;
+/** Below this rate a flow is application-limited: its goodput says nothing about the path. */
+const BUSY_BPS = 1e6;
 
 interface LinkInfo {
   readonly openedAt: number;
@@ -86,6 +95,8 @@ interface LinkInfo {
   rttVarMs: number;
   loss: number;
   alive: boolean;
+  /** Times the link went silent (alive → dead). */
+  failures: number;
 }
 
 interface Flow {
@@ -100,6 +111,31 @@ interface Flow {
   /** The last choice and when it was made: reused for CHOICE_MS so a packet costs no allocation. */
   choice?: PathCandidate;
   choiceAt: number;
+  /** The path policy's state for this destination (made when it first has two relay paths). */
+  policy?: PolicyState;
+}
+
+interface PolicyState {
+  bandit: DiscountedUcb;
+  memory: GoodputMemory;
+  round: number;
+  roundStart: number;
+  /** The relay path the policy picked for the coming round. */
+  choice?: string;
+  sentBytes: number;
+  lastRewards: Record<string, number>;
+  choices: Map<string, number>;
+}
+
+/** One round of the path policy for one destination: what it saw, what it chose. */
+export interface Decision {
+  t: number;
+  dst: NodeId;
+  round: number;
+  candidates: { path: string; rtt_ms: number | null; loss: number; goodput_bps: number; reward: number; index: number | null }[];
+  choice: string | undefined;
+  /** The reward observed this round for the path chosen in the previous round. */
+  reward: number | null;
 }
 
 export interface RouterStats {
@@ -115,6 +151,17 @@ export interface RouterStats {
   noPath: number;
   recordsAccepted: number;
   recordsRefused: number;
+}
+
+export interface LinkReport {
+  peer: NodeId;
+  relay: boolean;
+  alive: boolean;
+  rtt_ms: number | null;
+  jitter_ms: number | null;
+  loss: number;
+  uptime_s: number;
+  failures: number;
 }
 
 export interface PathReport extends PathCandidate {
@@ -146,6 +193,7 @@ export class Router {
   constructor(private readonly opts: RouterOptions) {
     this.self = opts.self;
     this.fair = new FairShare(opts.relay.bandwidthBps, opts.now);
+    if (opts.weights) this.weights = opts.weights;
     this.log = opts.log ?? (() => {});
   }
 
@@ -162,7 +210,7 @@ export class Router {
   /** A link to `peer` opened. */
   linked(peer: NodeId): void {
     const now = this.now();
-    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true });
+    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0 });
     this.adjacency = undefined;
     if (this.own) this.sendHop(peer, HOP_RECORD, this.own.bytes);
     // A relay tells a new relay neighbour everything it knows, and a new edge neighbour the relays.
@@ -246,7 +294,7 @@ export class Router {
     const now = this.now();
     let c = f.choice;
     if (!c || now - f.choiceAt >= CHOICE_MS || this.opts.links.link(c.path.kind === "direct" ? dst : c.path.via)?.state !== "open") {
-      c = f.choice = choosePath(this.candidates(dst), f.path);
+      c = f.choice = this.select(dst, f);
       f.choiceAt = now;
     }
     if (!c || c.path.kind !== "direct") this.wantDirect(dst, f);
@@ -265,7 +313,75 @@ export class Router {
       return this.sendOn(dst, inner, reliable);
     }
     this.stats.sentRelayed++;
+    if (f.policy) f.policy.sentBytes += inner.length;
     return this.sendOn(c.path.via, encodeForward(dst, this.self, inner), reliable);
+  }
+
+  /**
+   * The path to use: the rule (choose.ts) decides direct or not, and which relay when the policy has
+   * no opinion yet; among live relay paths the path policy's choice wins. A dead choice falls back to
+   * the rule at once (failover does not wait for the next policy round).
+   */
+  private select(dst: NodeId, f?: Flow): PathCandidate | undefined {
+    const cands = this.candidates(dst);
+    const rule = choosePath(cands, f?.path);
+    const pick = f?.policy?.choice;
+    if (!rule || rule.path.kind === "direct" || !pick) return rule;
+    return cands.find((c) => c.alive && c.path.kind === "relay" && pathName(c.path) === pick) ?? rule;
+  }
+
+  /** The path policy's weights; replaced on reload. */
+  weights: RewardWeights = DEFAULT_WEIGHTS;
+
+  /** One policy round for every active destination with two or more live relay paths. */
+  private policyRound(now: number): void {
+    for (const [dst, f] of this.flows) {
+      if (now - f.lastActive >= this.opts.idleTimeoutMs) continue;
+      const relays = this.candidates(dst).filter((c) => c.alive && c.path.kind === "relay");
+      if (relays.length < 2 && !f.policy) continue;
+      const p: PolicyState = (f.policy ??= { bandit: new DiscountedUcb(PATH_DUCB), memory: new GoodputMemory(), round: 0, roundStart: now, sentBytes: 0, lastRewards: {}, choices: new Map() });
+      const round = ++p.round;
+      const secs = Math.max(0.001, (now - p.roundStart) / 1000);
+      const carried = p.choice ?? f.path;
+      const bps = (p.sentBytes * 8) / secs;
+      const carriedLoss = relays.find((c) => pathName(c.path) === carried)?.loss ?? 0;
+      if (carried && bps >= BUSY_BPS) p.memory.record(carried, bps * (1 - carriedLoss), round);
+      p.sentBytes = 0;
+      p.roundStart = now;
+      const rewards: Record<string, number> = {};
+      const features = relays.map((c) => {
+        const name = pathName(c.path);
+        const goodput = p.memory.estimate(name, round);
+        rewards[name] = reward({ rttMs: c.rttMs ?? 50, loss: c.loss, goodputBps: goodput }, this.weights);
+        return { path: name, rtt_ms: c.rttMs === undefined ? null : Math.round(c.rttMs * 1000) / 1000, loss: Math.round(c.loss * 1000) / 1000, goodput_bps: Math.round(goodput), reward: Math.round(rewards[name] * 1e4) / 1e4 };
+      });
+      p.bandit.update(rewards);
+      const observed = carried !== undefined ? rewards[carried] : undefined;
+      p.lastRewards = rewards;
+      const before = p.choice;
+      p.choice = p.bandit.choose(relays.map((c) => pathName(c.path)));
+      if (p.choice) p.choices.set(p.choice, (p.choices.get(p.choice) ?? 0) + 1);
+      if (p.choice !== before && before) this.log("info", `path policy for ${dst}: ${before} → ${p.choice}`);
+      const idx = new Map(p.bandit.indices(relays.map((c) => pathName(c.path))).map((i) => [i.arm, i]));
+      this.opts.onDecision?.({
+        t: Math.round(now),
+        dst,
+        round,
+        candidates: features.map((x) => ({ ...x, index: Number.isFinite(idx.get(x.path)?.index) ? Math.round(idx.get(x.path)!.index * 1e4) / 1e4 : null })),
+        choice: p.choice,
+        reward: observed === undefined ? null : Math.round(observed * 1e4) / 1e4,
+      });
+    }
+  }
+
+  /** The policy's view of `dst`: its choice, indices and the last rewards (for status and the API). */
+  policyReport(dst: NodeId): { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; choices: Record<string, number> } | undefined {
+    const f = this.flows.get(dst);
+    const p = f?.policy;
+    const rule = choosePath(this.candidates(dst), f?.path);
+    if (!p) return undefined;
+    const arms = this.candidates(dst).filter((c) => c.path.kind === "relay").map((c) => pathName(c.path));
+    return { choice: p.choice ?? null, rule: rule ? pathName(rule.path) : null, round: p.round, indices: p.bandit.indices(arms), rewards: p.lastRewards, choices: Object.fromEntries(p.choices) };
   }
 
   /** Send a signal (signed envelope bytes) to `dst` through relays only: it is for setting up the direct link. */
@@ -575,6 +691,7 @@ export class Router {
       const alive = now - i.lastRx < DEAD_MS;
       if (alive !== i.alive) {
         i.alive = alive;
+        if (!alive) i.failures++;
         this.adjacency = undefined;
         this.log(alive ? "info" : "warn", `link to ${peer} ${alive ? "answers again" : `silent for ${now - i.lastRx} ms: paths through it are dead`}`);
         if (alive) this.opts.onPathUp?.(peer);
@@ -585,6 +702,10 @@ export class Router {
       }
     }
     this.attachRelays();
+    if (now - this.lastPolicyRound >= POLICY_ROUND_MS) {
+      this.lastPolicyRound = now;
+      this.policyRound(now);
+    }
     this.closeIdle(now);
     this.expireRecords(now);
     this.publish(now);
@@ -617,6 +738,7 @@ export class Router {
     }
   }
   private readonly tried = new Map<NodeId, number>();
+  private lastPolicyRound = -Infinity;
 
   private closeIdle(now: number): void {
     const idle = this.opts.idleTimeoutMs;
@@ -659,7 +781,7 @@ export class Router {
   /** The path packets to `dst` take now, hop by hop: "direct", or "relay:<id>" per relay; null if none. */
   pathTo(dst: NodeId): string | null {
     const f = this.flows.get(dst);
-    const c = choosePath(this.candidates(dst), f?.path);
+    const c = this.select(dst, f);
     if (!c) return null;
     if (c.path.kind === "direct") return "direct";
     const via = c.path.via;
@@ -682,9 +804,20 @@ export class Router {
     return this.candidates(dst).map((c) => ({ ...c, name: pathName(c.path), cost: Math.round(pathCost(c) * 1000) / 1000 }));
   }
 
-  /** Links and their measurements. */
-  linksReport(): { peer: NodeId; relay: boolean; alive: boolean; rtt_ms: number | null; loss: number }[] {
-    return [...this.info].map(([peer, i]) => ({ peer, relay: this.isRelay(peer), alive: this.alive(peer), rtt_ms: i.rttMs === undefined ? null : Math.round(i.rttMs * 1000) / 1000, loss: Math.round(i.loss * 1000) / 1000 }));
+  /** Links and their measurements: smoothed RTT and its mean deviation (jitter), loss, uptime, failures. */
+  linksReport(): LinkReport[] {
+    const now = this.now();
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    return [...this.info].map(([peer, i]) => ({
+      peer,
+      relay: this.isRelay(peer),
+      alive: this.alive(peer),
+      rtt_ms: i.rttMs === undefined ? null : r3(i.rttMs),
+      jitter_ms: i.rttMs === undefined ? null : r3(i.rttVarMs),
+      loss: r3(i.loss),
+      uptime_s: Math.round((now - i.openedAt) / 1000),
+      failures: i.failures,
+    }));
   }
 
   get flowCount(): number {
