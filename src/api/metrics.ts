@@ -40,6 +40,9 @@ export function metricsRegistry(node: Node): client.Registry {
   gauge("trellis_relay_failures", "Times the link to each relay went silent", ["relay"], (g) => {
     for (const l of node.relays()) g.set({ relay: l.peer }, l.failures);
   });
+  gauge("trellis_relay_load_percent", "The load each relay advertises in its signed record (percent)", ["relay"], (g) => {
+    for (const l of node.relays()) if (l.load !== null) g.set({ relay: l.peer }, l.load);
+  });
   gauge("trellis_relay_load_peers", "Peers whose packets go through each relay now (this node's share of its load)", ["relay"], (g) => {
     for (const l of node.relays()) g.set({ relay: l.peer }, l.chosen_for);
   });

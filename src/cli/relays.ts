@@ -6,7 +6,9 @@ import { parse } from "./args.ts";
 export const help = `Usage: trellis relays [--config FILE] [--api HOST:PORT] [--json]
 
 List the relays this node is linked to with what the path policy measures:
-smoothed RTT and jitter (mean deviation) of the link, probe loss, uptime, how
+smoothed RTT and jitter (mean deviation) of the link, probe loss, the load the
+relay advertises in its signed record (percent of max_peers or of its bandwidth
+cap, whichever is higher), uptime, how
 often the link went silent, and how many peers' packets go through it now.
 Then, for each peer reached through relays, the policy's index and last reward
 for each relay path (discounted UCB; higher is better) and the one chosen.
@@ -34,9 +36,9 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const ms = (x: number | null) => (x === null ? "-" : `${x.toFixed(2)} ms`);
-  const rows = [["RELAY", "NAME", "LIVE", "RTT", "JITTER", "LOSS", "UP", "FAILS", "CARRYING"]];
+  const rows = [["RELAY", "NAME", "LIVE", "RTT", "JITTER", "LOSS", "LOAD", "UP", "FAILS", "CARRYING"]];
   for (const r of relays)
-    rows.push([r.peer.slice(0, 12), r.name ?? "-", r.alive ? "yes" : "no", ms(r.rtt_ms), ms(r.jitter_ms), `${(r.loss * 100).toFixed(1)}%`, `${r.uptime_s}s`, String(r.failures), `${r.chosen_for} peer(s)`]);
+    rows.push([r.peer.slice(0, 12), r.name ?? "-", r.alive ? "yes" : "no", ms(r.rtt_ms), ms(r.jitter_ms), `${(r.loss * 100).toFixed(1)}%`, r.load === null ? "-" : `${r.load}%`, `${r.uptime_s}s`, String(r.failures), `${r.chosen_for} peer(s)`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
   const w = paths.weights;

@@ -59,7 +59,7 @@ export interface NodeStatus {
   node: { id: NodeId; name: string; ipv6: string; ipv4: string | null; ipv4_all: string[]; tun: string; mtu: number; seed: boolean; uptime_s: number };
   peers: PeerStatus[];
   links: LinkReport[];
-  relay: { enabled: boolean; forwarded: number; forwarded_bytes: number; sources: number; records: number };
+  relay: { enabled: boolean; load: number; forwarded: number; forwarded_bytes: number; sources: number; records: number };
   counters: Record<string, number>;
 }
 
@@ -135,7 +135,7 @@ export class Node {
     const routeLog = logger("route");
     this.router = new Router({
       self: identity.public.id,
-      relay: { enabled: config.relay.enabled, bandwidthBps: config.relay.bandwidthBps },
+      relay: { enabled: config.relay.enabled, bandwidthBps: config.relay.bandwidthBps, maxPeers: config.relay.maxPeers },
       links: {
         link: (peer) => this.links.link(peer),
         connect: (peer) => this.links.connect(peer),
@@ -355,7 +355,7 @@ export class Node {
       },
       peers,
       links: this.router.linksReport(),
-      relay: { enabled: c.relay.enabled, forwarded: this.router.stats.forwarded, forwarded_bytes: this.router.stats.forwardedBytes, sources: this.router.sources, records: this.router.recordCount },
+      relay: { enabled: c.relay.enabled, load: this.router.load(), forwarded: this.router.stats.forwarded, forwarded_bytes: this.router.stats.forwardedBytes, sources: this.router.sources, records: this.router.recordCount },
       counters: {
         tun_rx_packets: this.tun?.stats.rxPackets ?? 0,
         tun_tx_packets: this.tun?.stats.txPackets ?? 0,
@@ -418,13 +418,13 @@ export class Node {
   }
 
   /** The relays this node links to, with their measurements (GET /v1/relays, `trellis relays`). */
-  relays(): (LinkReport & { name: string | null; chosen_for: number })[] {
+  relays(): (LinkReport & { name: string | null; chosen_for: number; load: number | null })[] {
     const chosen = new Map<string, number>();
     for (const p of this.peers.all()) {
       const path = this.pathTo(p.id);
       if (path?.startsWith("relay:")) chosen.set(path.slice(6, 38), (chosen.get(path.slice(6, 38)) ?? 0) + 1);
     }
-    return this.router.linksReport().filter((l) => l.relay).map((l) => ({ ...l, name: this.peers.get(l.peer)?.name ?? null, chosen_for: chosen.get(l.peer) ?? 0 }));
+    return this.router.linksReport().filter((l) => l.relay).map((l) => ({ ...l, name: this.peers.get(l.peer)?.name ?? null, chosen_for: chosen.get(l.peer) ?? 0, load: this.router.record(l.peer)?.load ?? null }));
   }
 
   /** Replace the path policy's reward weights (reload, or an outside learner through the API). */

@@ -99,3 +99,11 @@ describe("discovery records", () => {
     expect(() => encodeRecord({ ...fields, relays: Array(MAX_RECORD_RELAYS + 1).fill(R1) }, crypto)).toThrow(RangeError);
   });
 });
+
+test("a relay's load rides in the flags byte and is signed", () => {
+  const relayCrypto = identityRecordCrypto(bob);
+  const r = decodeRecord(encodeRecord({ id: bob.public.id, relay: true, load: 42, relays: [], hints: [], issued: now, expires: now + 1000 }, relayCrypto), relayCrypto, now);
+  if (typeof r === "string") throw new Error(r);
+  expect(r.relay).toBe(true);
+  expect(r.load).toBe(42);
+});

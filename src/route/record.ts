@@ -1,7 +1,8 @@
 // Discovery records: a node's signed statement of where it can be reached, spread by gossip.
 //
 // Layout (version TRD1, big-endian, deterministic):
-//   "TRD1" | flags u8 (bit 0: relay) | node id 16 | issued u64 ms | expires u64 ms
+//   "TRD1" | flags u8 (bit 0: relay; bits 1-7: a relay's load in percent, 0-100) | node id 16
+//   | issued u64 ms | expires u64 ms
 //   | n u8 | relays n×16 (for an edge node: the relays it is attached to; for a relay: the relays it links to)
 //   | hints u16 length + UTF-8 JSON array of strings (seed URLs: how to reach it without the overlay)
 //   | public identity u16 length + bytes | ML-DSA-65 signature over everything before it
@@ -19,6 +20,8 @@ export const RECORD_LIFETIME_MS = 10 * 60_000;
 export interface RecordFields {
   id: NodeId;
   relay: boolean;
+  /** A relay's load in percent (the larger of linked peers / max_peers and forwarded rate / cap). */
+  load?: number;
   relays: NodeId[];
   hints: string[];
   issued: number;
@@ -72,7 +75,7 @@ export function encodeRecord(f: RecordFields, crypto: RecordCrypto): Uint8Array 
   const body = new Uint8Array(4 + 1 + 16 + 16 + 1 + 16 * f.relays.length + 2 + hints.length + 2 + pub.length);
   const v = new DataView(body.buffer);
   body.set(new TextEncoder().encode(MAGIC), 0);
-  body[4] = f.relay ? 1 : 0;
+  body[4] = (f.relay ? 1 : 0) | (Math.min(100, Math.max(0, Math.round(f.load ?? 0))) << 1);
   body.set(nodeIdBytes(f.id), 5);
   v.setBigUint64(21, BigInt(f.issued));
   v.setBigUint64(29, BigInt(f.expires));
@@ -119,6 +122,7 @@ export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number): 
   const r: DiscoveryRecord = {
     id,
     relay: (b[4] & 1) === 1,
+    load: Math.min(100, b[4] >> 1),
     relays: Array.from({ length: n }, (_, i) => nodeIdFromBytes(b.subarray(38 + 16 * i, 54 + 16 * i))),
     hints: hints as string[],
     issued: Number(v.getBigUint64(21)),

@@ -42,7 +42,7 @@ type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
 export interface RouterOptions {
   self: NodeId;
-  relay: { enabled: boolean; bandwidthBps: number };
+  relay: { enabled: boolean; bandwidthBps: number; maxPeers?: number };
   links: LinkPort;
   /** Milliseconds since the Unix epoch, fractions welcome (records carry it; probes measure with it). */
   now(): number;
@@ -74,6 +74,9 @@ const CLOSE_DEAD_MS = 10_000;
 const CONNECT_EVERY_MS = 1_000;
 const LOOKUP_EVERY_MS = 1_000;
 const PUBLISH_MIN_MS = 1_000;
+/** A relay re-signs its record for a load change of 10 points at most this often. */
+const LOAD_PUBLISH_MIN_MS = 30_000;
+const LOAD_WINDOW_MS = 10_000;
 const MAX_EDGE_RELAY_RECORDS = 64;
 /** After a neighbour says it has no route to a node, avoid it for that node this long. */
 const NO_ROUTE_MS = 2_000;
@@ -592,7 +595,7 @@ export class Router {
       const have = id === this.self ? this.own : this.records.get(id);
       if (have && have.issued >= issued) return;
       // An edge keeps only relays' records and those of nodes it talks to.
-      if (!this.opts.relay.enabled && !this.flows.has(id) && !this.announced.has(id) && b[4] !== 1 && !this.addressLookups.has(id.slice(0, 20))) return;
+      if (!this.opts.relay.enabled && !this.flows.has(id) && !this.announced.has(id) && (b[4] & 1) !== 1 && !this.addressLookups.has(id.slice(0, 20))) return;
     }
     const r = decodeRecord(b, this.opts.crypto, this.now());
     if (typeof r === "string") {
@@ -650,18 +653,38 @@ export class Router {
     for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) this.sendHop(id, HOP_LOOKUP, idBody(dst));
   }
 
+  /**
+   * A relay's load in percent: the larger of its links over max_peers and, with a bandwidth cap, its
+   * forwarded rate over the cap (measured over the last LOAD_WINDOW_MS).
+   */
+  load(now: number = this.now()): number {
+    if (!this.opts.relay.enabled) return 0;
+    if (now - this.loadMark.at >= LOAD_WINDOW_MS) {
+      this.loadMark.bps = ((this.stats.forwardedBytes - this.loadMark.bytes) * 8) / ((now - this.loadMark.at) / 1000);
+      this.loadMark.at = now;
+      this.loadMark.bytes = this.stats.forwardedBytes;
+    }
+    const peers = this.info.size / (this.opts.relay.maxPeers ?? 64);
+    const rate = this.opts.relay.bandwidthBps > 0 ? this.loadMark.bps / this.opts.relay.bandwidthBps : 0;
+    return Math.min(100, Math.round(100 * Math.max(peers, rate)));
+  }
+  private readonly loadMark = { at: -Infinity, bytes: 0, bps: 0 };
+
   /** Sign and send our record when what it says changed (or it is getting old). */
   private publish(now: number): void {
     const relays = [...this.info.keys()].filter((id) => this.isRelay(id) && this.alive(id)).sort().slice(0, MAX_RECORD_RELAYS);
     const key = relays.join();
     const old = !this.own || now - this.own.issued > RECORD_LIFETIME_MS / 3;
-    if ((key === this.ownRelays && !old) || now - this.publishedAt < PUBLISH_MIN_MS) return;
+    const load = this.load(now);
+    const loadMoved = this.opts.relay.enabled && Math.abs(load - (this.own?.load ?? 0)) >= 10 && now - this.publishedAt >= LOAD_PUBLISH_MIN_MS;
+    if ((key === this.ownRelays && !old && !loadMoved) || now - this.publishedAt < PUBLISH_MIN_MS) return;
     if (relays.length === 0 && !this.opts.relay.enabled) return;
     this.ownRelays = key;
     this.publishedAt = now;
     const issued = Math.max(Math.floor(now), (this.own?.issued ?? 0) + 1);
-    const bytes = encodeRecord({ id: this.self, relay: this.opts.relay.enabled, relays, hints: this.opts.hints?.() ?? [], issued, expires: issued + RECORD_LIFETIME_MS }, this.opts.crypto);
-    this.own = { id: this.self, relay: this.opts.relay.enabled, relays, hints: [], issued, expires: issued + RECORD_LIFETIME_MS, pub: this.opts.crypto.publicBytes, bytes };
+    const fields = { id: this.self, relay: this.opts.relay.enabled, load: this.opts.relay.enabled ? load : 0, relays, hints: this.opts.hints?.() ?? [], issued, expires: issued + RECORD_LIFETIME_MS };
+    const bytes = encodeRecord(fields, this.opts.crypto);
+    this.own = { ...fields, pub: this.opts.crypto.publicBytes, bytes };
     for (const peer of this.info.keys()) if (this.opts.relay.enabled || this.isRelay(peer)) this.sendHop(peer, HOP_RECORD, bytes);
   }
 
