@@ -7,7 +7,8 @@
 //   +------+------+-------+----------+----------+---------------+--------------------+
 //   hops   relay-to-relay forwards still allowed (the sender sets MAX_RELAYS - 1; 0 = deliver or drop)
 //   trace  the relays the frame passed so far, each appended by the relay that forwards it
-//   inner  a session packet (0xC1/0xC2/0xC4) or a signed signal (0xC7 + JSON), opaque to relays
+//   inner  a session packet (0xC1/0xC2/0xC4), a signed signal (0xC7 + JSON) or a delivery report
+//          (0xC8), opaque to relays
 //
 // Hop frame (one link only, never forwarded): 0xC6, a kind byte, then the kind's body:
 //   PROBE / PROBE_ACK  u32 probe id           liveness and RTT of the link
@@ -21,6 +22,13 @@ export const TYPE_FORWARD = 0xc5;
 export const TYPE_HOP = 0xc6;
 /** Inner type of a signal envelope sent through relays (JSON after the type byte). */
 export const TYPE_SIGNAL = 0xc7;
+/**
+ * Inner type of a delivery report (router to router, end to end, once a second while data flows):
+ * 0xC8 | n u8 | n × (first relay's node id 16, or zeros for direct | bytes delivered u32). The sender's
+ * path policy measures goodput with it. Not sealed: a relay on the path could alter it and so sway
+ * which relay is chosen, nothing more.
+ */
+export const TYPE_REPORT = 0xc8;
 
 /** At most this many relays between source and destination. */
 export const MAX_RELAYS = 3;

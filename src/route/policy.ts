@@ -73,7 +73,7 @@ export interface ArmIndex {
 
 /**
  * Goodput is seen only on the path that carries the data. For the others we remember what they gave
- * when they last carried it, drifting back toward an optimistic prior (half-life `halfLifeRounds`),
+ * when they last carried it, drifting back (geometrically) toward an optimistic prior (half-life `halfLifeRounds`),
  * so a path that was poor long ago gets tried again (a relay good only at night is found again).
  */
 export class GoodputMemory {
@@ -88,8 +88,10 @@ export class GoodputMemory {
   estimate(arm: string, round: number): number {
     const s = this.seen.get(arm);
     if (!s) return this.priorBps;
+    // Drift geometrically (in log space): a linear drift toward a prior a thousand times larger would
+    // make every remembered path look better than the measured one within a few rounds.
     const keep = Math.pow(0.5, (round - s.round) / this.halfLifeRounds);
-    return s.bps * keep + this.priorBps * (1 - keep);
+    return Math.pow(Math.max(s.bps, 1), keep) * Math.pow(this.priorBps, 1 - keep);
   }
 }
 

@@ -18,7 +18,7 @@ import { DEFAULT_WEIGHTS, DiscountedUcb, GoodputMemory, PATH_DUCB, reward, type 
 import { FairShare } from "./fairness.ts";
 import {
   decodeForward, encodeForward, encodeHop, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
-  TYPE_FORWARD, TYPE_HOP, TYPE_SIGNAL, u32, type HopKind,
+  TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, u32, type HopKind,
 } from "./frame.ts";
 import { decodeRecord, encodeRecord, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
 
@@ -63,6 +63,10 @@ export interface RouterOptions {
   weights?: RewardWeights;
   /** Each path-policy decision, for the decision log. */
   onDecision?(d: Decision): void;
+  /** The relay-path policy: the bandit (default), or a fixed rule the simulation compares it with. */
+  relayPolicy?: RelayPolicy;
+  /** Randomness for the "random" rule (the simulation passes a seeded one). */
+  random?(): number;
   log?: Log;
 }
 
@@ -126,9 +130,15 @@ interface PolicyState {
   /** The relay path the policy picked for the coming round. */
   choice?: string;
   sentBytes: number;
+  /** The round the current choice was made. */
+  since: number;
+  /** Bytes the destination reported receiving this round, by path. */
+  reported: Map<string, number>;
   lastRewards: Record<string, number>;
   choices: Map<string, number>;
 }
+
+export type RelayPolicy = "discounted-ucb" | "lowest-rtt" | "random" | "round-robin";
 
 /** One round of the path policy for one destination: what it saw, what it chose. */
 export interface Decision {
@@ -333,6 +343,49 @@ export class Router {
     return cands.find((c) => c.alive && c.path.kind === "relay" && pathName(c.path) === pick) ?? rule;
   }
 
+  /**
+   * Bookkeeping for every end-to-end payload that reached us: count data bytes per source and path
+   * (for delivery reports), and take in reports about our own traffic. True when it was a report.
+   */
+  private arrived(src: NodeId, inner: Uint8Array, path: string): boolean {
+    if (inner[0] === TYPE_REPORT) {
+      const p = this.flows.get(src)?.policy;
+      if (!p) return true;
+      const n = inner[1] ?? 0;
+      for (let i = 0; i < n && inner.length >= 2 + 20 * (i + 1); i++) {
+        const o = 2 + 20 * i;
+        const relay = inner.subarray(o, o + 16);
+        const name = relay.every((x) => x === 0) ? "direct" : `relay:${Buffer.from(relay).toString("hex")}`;
+        p.reported.set(name, (p.reported.get(name) ?? 0) + new DataView(inner.buffer, inner.byteOffset + o + 16, 4).getUint32(0));
+      }
+      return true;
+    }
+    if (inner[0] === 0xc4) {
+      let m = this.received.get(src);
+      if (!m) this.received.set(src, (m = new Map()));
+      m.set(path, (m.get(path) ?? 0) + inner.length);
+    }
+    return false;
+  }
+  /** Data bytes received this round, by source and by the path they came (for delivery reports). */
+  private readonly received = new Map<NodeId, Map<string, number>>();
+
+  /** Tell each source how many bytes of its data arrived this round, by path. */
+  private sendReports(): void {
+    for (const [src, m] of this.received) {
+      const entries = [...m].slice(0, 8);
+      const b = new Uint8Array(2 + 20 * entries.length);
+      b[0] = TYPE_REPORT;
+      b[1] = entries.length;
+      entries.forEach(([path, bytes], i) => {
+        if (path !== "direct") b.set(Buffer.from(path.slice(6), "hex"), 2 + 20 * i);
+        new DataView(b.buffer).setUint32(2 + 20 * i + 16, Math.min(bytes, 0xffffffff));
+      });
+      this.send(src, b);
+    }
+    this.received.clear();
+  }
+
   /** The path policy's weights; replaced on reload. */
   weights: RewardWeights = DEFAULT_WEIGHTS;
 
@@ -342,13 +395,15 @@ export class Router {
       if (now - f.lastActive >= this.opts.idleTimeoutMs) continue;
       const relays = this.candidates(dst).filter((c) => c.alive && c.path.kind === "relay");
       if (relays.length < 2 && !f.policy) continue;
-      const p: PolicyState = (f.policy ??= { bandit: new DiscountedUcb(PATH_DUCB), memory: new GoodputMemory(), round: 0, roundStart: now, sentBytes: 0, lastRewards: {}, choices: new Map() });
+      const p: PolicyState = (f.policy ??= { bandit: new DiscountedUcb(PATH_DUCB), memory: new GoodputMemory(), round: 0, since: 0, roundStart: now, sentBytes: 0, reported: new Map(), lastRewards: {}, choices: new Map() });
       const round = ++p.round;
       const secs = Math.max(0.001, (now - p.roundStart) / 1000);
+      // Goodput: what the destination reported it received on the path we used. Reports lag a round,
+      // so a path is measured only once it has carried the flow for two whole rounds.
       const carried = p.choice ?? f.path;
-      const bps = (p.sentBytes * 8) / secs;
-      const carriedLoss = relays.find((c) => pathName(c.path) === carried)?.loss ?? 0;
-      if (carried && bps >= BUSY_BPS) p.memory.record(carried, bps * (1 - carriedLoss), round);
+      const sentBps = (p.sentBytes * 8) / secs;
+      if (carried && sentBps >= BUSY_BPS && round - p.since >= 2) p.memory.record(carried, Math.min(sentBps, ((p.reported.get(carried) ?? 0) * 8) / secs), round);
+      p.reported.clear();
       p.sentBytes = 0;
       p.roundStart = now;
       const rewards: Record<string, number> = {};
@@ -362,8 +417,23 @@ export class Router {
       const observed = carried !== undefined ? rewards[carried] : undefined;
       p.lastRewards = rewards;
       const before = p.choice;
-      p.choice = p.bandit.choose(relays.map((c) => pathName(c.path)));
+      const arms = relays.map((c) => pathName(c.path));
+      switch (this.opts.relayPolicy ?? "discounted-ucb") {
+        case "discounted-ucb":
+          p.choice = p.bandit.choose(arms);
+          break;
+        case "lowest-rtt":
+          p.choice = relays.length ? pathName(relays.reduce((b, c) => ((c.rttMs ?? Infinity) < (b.rttMs ?? Infinity) ? c : b)).path) : undefined;
+          break;
+        case "random":
+          p.choice = arms[Math.floor((this.opts.random ?? Math.random)() * arms.length)];
+          break;
+        case "round-robin":
+          p.choice = arms[round % Math.max(1, arms.length)];
+          break;
+      }
       if (p.choice) p.choices.set(p.choice, (p.choices.get(p.choice) ?? 0) + 1);
+      if (p.choice !== before) p.since = round;
       if (p.choice !== before && before) this.log("info", `path policy for ${dst}: ${before} → ${p.choice}`);
       const idx = new Map(p.bandit.indices(relays.map((c) => pathName(c.path))).map((i) => [i.arm, i]));
       this.opts.onDecision?.({
@@ -433,6 +503,7 @@ export class Router {
     if (b[0] === TYPE_HOP) return this.onHop(peer, b);
     const f = this.flows.get(peer);
     if (f && f.inTrace.length) f.inTrace = [];
+    if (this.arrived(peer, b, "direct")) return;
     this.opts.deliver(peer, b);
   }
 
@@ -444,6 +515,7 @@ export class Router {
     }
     if (f.dst === this.self) {
       this.flow(f.src).inTrace = f.trace;
+      if (this.arrived(f.src, f.inner, f.trace.length ? `relay:${f.trace[0]}` : "direct")) return;
       this.opts.deliver(f.src, f.inner);
       return;
     }
@@ -727,6 +799,7 @@ export class Router {
     this.attachRelays();
     if (now - this.lastPolicyRound >= POLICY_ROUND_MS) {
       this.lastPolicyRound = now;
+      this.sendReports();
       this.policyRound(now);
     }
     this.closeIdle(now);

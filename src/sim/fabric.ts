@@ -20,6 +20,8 @@ export interface FabricOptions {
   delayMs(a: NodeId, b: NodeId): number;
   /** Fraction of unreliable messages lost on a→b. */
   loss?(a: NodeId, b: NodeId): number;
+  /** Capacity of a→b in bit/s (unreliable messages beyond it are dropped; a 50 ms burst); none = unlimited. */
+  capacityBps?(a: NodeId, b: NodeId): number | undefined;
 }
 
 class MemoryLink implements RouterLink {
@@ -103,10 +105,28 @@ export class Fabric {
     if (!this.down.has(b)) this.routers.get(b)?.unlinked(a);
   }
 
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  private withinCapacity(a: NodeId, b: NodeId, bytes: number): boolean {
+    const cap = this.opts.capacityBps?.(a, b);
+    if (cap === undefined) return true;
+    const now = this.opts.clock.now;
+    const key = `${a}>${b}`;
+    const burst = (cap / 8) * 0.05;
+    let k = this.buckets.get(key);
+    if (!k) this.buckets.set(key, (k = { tokens: burst, at: now }));
+    k.tokens = Math.min(burst, k.tokens + ((now - k.at) / 1000) * (cap / 8));
+    k.at = now;
+    if (k.tokens < bytes) return false;
+    k.tokens -= bytes;
+    return true;
+  }
+
   carry(from: MemoryLink, b: Uint8Array, reliable: boolean): void {
     const a = from.owner, to = from.peer;
     if (this.down.has(a) || this.down.has(to)) return;
     if (!reliable && this.opts.loss && this.opts.random() < this.opts.loss(a, to)) return;
+    if (!reliable && !this.withinCapacity(a, to, b.length)) return;
     this.messages++;
     const copy = b.slice();
     this.opts.clock.after(this.opts.delayMs(a, to), () => {
