@@ -97,7 +97,7 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     sender.stdout.on("data", (d) => (senderOut += d));
     sender.stderr.on("data", (d) => (senderErr += d));
     const done = new Promise<number | null>((res) => sender.on("exit", res));
-    // Let the stream run, then find the relay carrying it (the one forwarding the most) and kill it.
+    // Let the stream run; measure the relay forwarding the most, then kill the one a → b uses.
     await Bun.sleep(3000);
     const relays = [n.r1, n.r2];
     const fwd0 = relays.map((r) => r.api("/v1/status").relay.forwarded_bytes as number);
@@ -108,12 +108,13 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     const fwd1 = relays.map((r) => r.api("/v1/status").relay.forwarded_bytes as number);
     const cpu1 = relays.map((r) => usage(r.pid!));
     const k = fwd1[0] - fwd0[0] >= fwd1[1] - fwd0[1] ? 0 : 1;
-    const [victim, survivor] = [relays[k], relays[1 - k]];
     const mbit = ((fwd1[k] - fwd0[k]) * 8) / 1e6 / secs;
     const cpu = (cpu1[k].cpuS - cpu0[k].cpuS) / secs;
-    console.log(`relay ${victim.spec.name} forwarding the stream: ${mbit.toFixed(1)} Mbit/s, CPU ${(cpu * 100).toFixed(0)}% of a core (${((cpu * 100) / Math.max(mbit, 0.001)).toFixed(2)}% per Mbit/s), RSS ${cpu1[k].rssMb.toFixed(0)} MB with ${victim.api("/v1/status").links.length} linked peers`);
+    console.log(`relay ${relays[k].spec.name} forwarding the stream: ${mbit.toFixed(1)} Mbit/s, CPU ${(cpu * 100).toFixed(0)}% of a core (${((cpu * 100) / Math.max(mbit, 0.001)).toFixed(2)}% per Mbit/s), RSS ${cpu1[k].rssMb.toFixed(0)} MB with ${relays[k].api("/v1/status").links.length} linked peers`);
     expect(mbit).toBeGreaterThan(0);
-    // Which directions use the victim at the moment it dies (the path policy may have moved one).
+    // Kill the relay a's packets to b take right now (the path policy may have moved since).
+    const victim = peer(n.a, n.b)?.path === `relay:${n.r1.id}` ? n.r1 : n.r2;
+    const survivor = victim === n.r1 ? n.r2 : n.r1;
     const onVictim = [[n.a, n.b], [n.b, n.a]].filter(([x, y]) => peer(x, y)?.path === `relay:${victim.id}`);
     const killedAt = Date.now();
     victim.kill();
@@ -130,6 +131,10 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     const moves = onVictim.map(([x, y]) => moved(x, y));
     expect(onVictim.length).toBeGreaterThan(0);
     expect(moves.every((l) => l !== undefined)).toBe(true);
+    // Two figures: when a's router declared the relay's link dead (from then on every packet takes the
+    // other relay), and when the next packet after that went out on the new path (TCP may be waiting).
+    const dead = n.a.logs().split("\n").find((l) => Date.parse(l.split(" ")[0]) >= killedAt && l.includes(`link to ${victim.id} silent`));
+    if (dead) console.log(`failover: a declared the killed relay dead ${Date.parse(dead.split(" ")[0]) - killedAt} ms after the kill`);
     for (const l of moves as string[]) console.log(`failover: ${l.slice(l.indexOf("path to"))} ${Date.parse(l.split(" ")[0]) - killedAt} ms after the relay was killed`);
     expect(peer(n.a, n.b)?.path).toBe(`relay:${survivor.id}`);
     // Bring the relay back for the tests that follow.
