@@ -22,6 +22,9 @@ export function metricsRegistry(node: Node): client.Registry {
   gauge("trellis_path_reward", "The path policy's last reward for each relay path (0..1)", ["peer", "path"], (g) => {
     for (const p of node.paths()) for (const [path, v] of Object.entries(p.policy?.rewards ?? {})) g.set({ peer: p.peer, path }, v);
   });
+  gauge("trellis_path_goodput_bps", "Goodput of each relay path as the policy knows it (measured while chosen, remembered otherwise)", ["peer", "path"], (g) => {
+    for (const p of node.paths()) for (const [path, v] of Object.entries(p.policy?.goodput_bps ?? {})) g.set({ peer: p.peer, path }, v);
+  });
   gauge("trellis_path_choices", "Policy rounds in which each relay path was chosen", ["peer", "path"], (g) => {
     for (const p of node.paths()) for (const [path, v] of Object.entries(p.policy?.choices ?? {})) g.set({ peer: p.peer, path }, v);
   });

@@ -403,7 +403,7 @@ export class Node {
   }
 
   /** Every destination the path policy tracks, with candidates, features, indices and choice (GET /v1/paths). */
-  paths(): { peer: NodeId; name: string | null; path: string | null; why: string | null; candidates: PeerStatus["paths"]; policy: { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; choices: Record<string, number> } | null }[] {
+  paths(): { peer: NodeId; name: string | null; path: string | null; why: string | null; candidates: PeerStatus["paths"]; policy: { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; goodput_bps: Record<string, number>; choices: Record<string, number> } | null }[] {
     return this.peers.all().map((p) => {
       const policy = this.router.policyReport(p.id) ?? null;
       return {

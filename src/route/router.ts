@@ -448,13 +448,14 @@ export class Router {
   }
 
   /** The policy's view of `dst`: its choice, indices and the last rewards (for status and the API). */
-  policyReport(dst: NodeId): { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; choices: Record<string, number> } | undefined {
+  policyReport(dst: NodeId): { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; goodput_bps: Record<string, number>; choices: Record<string, number> } | undefined {
     const f = this.flows.get(dst);
     const p = f?.policy;
     const rule = choosePath(this.candidates(dst), f?.path);
     if (!p) return undefined;
     const arms = this.candidates(dst).filter((c) => c.path.kind === "relay").map((c) => pathName(c.path));
-    return { choice: p.choice ?? null, rule: rule ? pathName(rule.path) : null, round: p.round, indices: p.bandit.indices(arms), rewards: p.lastRewards, choices: Object.fromEntries(p.choices) };
+    const goodput = Object.fromEntries(arms.map((a) => [a, Math.round(p.memory.estimate(a, p.round))]));
+    return { choice: p.choice ?? null, rule: rule ? pathName(rule.path) : null, round: p.round, indices: p.bandit.indices(arms), rewards: p.lastRewards, goodput_bps: goodput, choices: Object.fromEntries(p.choices) };
   }
 
   /** Send a signal (signed envelope bytes) to `dst` through relays only: it is for setting up the direct link. */

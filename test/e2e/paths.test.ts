@@ -84,7 +84,7 @@ describe.skipIf(!root)("learned path selection (namespaces)", () => {
     const text = sh(["ip", "netns", "exec", n.a.ns, "curl", "-sf", "http://127.0.0.1:7080/metrics"]);
     const families = parsePrometheus(text) as { name: string; metrics: { labels?: Record<string, string>; value: string }[] }[];
     const by = Object.fromEntries(families.map((f) => [f.name, f]));
-    for (const name of ["trellis_path_rtt_ms", "trellis_path_loss_ratio", "trellis_path_chosen", "trellis_path_choices", "trellis_relay_up", "trellis_relay_rtt_ms", "trellis_counter"]) expect(by[name]).toBeDefined();
+    for (const name of ["trellis_path_rtt_ms", "trellis_path_loss_ratio", "trellis_path_chosen", "trellis_path_choices", "trellis_path_goodput_bps", "trellis_relay_load_percent", "trellis_relay_up", "trellis_relay_rtt_ms", "trellis_counter"]) expect(by[name]).toBeDefined();
     expect(families.every((f) => f.name.startsWith("trellis_"))).toBe(true);
     const chosen = by.trellis_path_chosen.metrics.filter((m) => m.labels?.peer === n.b.id && m.value === "1");
     expect(chosen.length).toBe(1);
