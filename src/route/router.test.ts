@@ -1,22 +1,12 @@
 // Router behaviour on small networks of in-memory links with a simulated clock (src/sim).
 import { describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
 import type { NodeId } from "../identity/identity.ts";
 import { SimClock, rng } from "../sim/clock.ts";
 import { Fabric } from "../sim/fabric.ts";
 import { encodeForward, relayed } from "./frame.ts";
-import type { DiscoveryRecord, RecordCrypto } from "./record.ts";
+import type { DiscoveryRecord } from "./record.ts";
+import { simRecordCrypto as cheapCrypto } from "../sim/crypto.ts";
 import { Router } from "./router.ts";
-
-/** Cheap stand-in for ML-DSA (as src/sim/scenario.ts has): these tests are about routing, not signatures. */
-const cheapCrypto = (id: NodeId): RecordCrypto => {
-  const tag = (b: Uint8Array) => createHash("sha256").update(b).digest().subarray(0, 8);
-  return {
-    publicBytes: Buffer.from(id, "hex"),
-    sign: tag,
-    verify: (rid, pub, body, sig) => Buffer.from(pub).toString("hex") === rid && Buffer.from(tag(body)).equals(Buffer.from(sig)),
-  };
-};
 
 interface Spec {
   relays: string[];

@@ -5,23 +5,17 @@
 // Topology: edges A and B, relays R0..Rk-1; A and B each link every relay, never each other. Relay i's
 // quality at time t applies to both of its legs: one-way delay rtt/4 per leg (so the path's RTT is
 // rtt), loss split evenly over the two legs, capacity on each leg.
-import { createHash } from "node:crypto";
 import type { NodeId } from "../identity/identity.ts";
 import { reward, type RewardWeights } from "../route/policy.ts";
-import type { RecordCrypto } from "../route/record.ts";
 import { Router, type RelayPolicy } from "../route/router.ts";
 import { rng, SimClock } from "./clock.ts";
 import { Fabric } from "./fabric.ts";
+import { simRecordCrypto } from "./crypto.ts";
 import { SCENARIOS, type Quality, type Scenario } from "./policies.ts";
 
 const PACKET_BYTES = 1250;
 const PACKETS_PER_S = 400; // 4 Mbit/s offered
 const SCALE_BPS = 1 / 20; // capacities scaled down 20× so the 4 Mbit/s stream can feel them
-
-const crypto = (id: NodeId): RecordCrypto => {
-  const tag = (b: Uint8Array) => createHash("sha256").update(b).digest().subarray(0, 8);
-  return { publicBytes: Buffer.from(id, "hex"), sign: tag, verify: (rid, pub, body, sig) => Buffer.from(pub).toString("hex") === rid && Buffer.from(tag(body)).equals(Buffer.from(sig)) };
-};
 
 export interface PathSimResult {
   policy: RelayPolicy;
@@ -62,7 +56,7 @@ export function runPathSim(s: Scenario, policy: RelayPolicy, seed = 1, seconds =
       relay: { enabled: relays.includes(n), bandwidthBps: 0 },
       links: fabric.port(n),
       now: () => clock.now,
-      crypto: crypto(n),
+      crypto: simRecordCrypto(n),
       idleTimeoutMs: 60_000,
       weights: s.weights,
       relayPolicy: policy,

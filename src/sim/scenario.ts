@@ -6,12 +6,11 @@
 // sit behind NATs: each links only to relays of its own region (it is told of two, and learns the rest
 // by gossip); a fraction are "open" and may also link directly to each other. Flows between random
 // edge pairs send a packet every FLOW_INTERVAL_MS; relays are killed at random times after warm-up.
-import { createHash } from "node:crypto";
 import type { NodeId } from "../identity/identity.ts";
 import { Router } from "../route/router.ts";
-import type { RecordCrypto } from "../route/record.ts";
 import { rng, SimClock } from "./clock.ts";
 import { Fabric } from "./fabric.ts";
+import { simRecordCrypto } from "./crypto.ts";
 
 export interface SimOptions {
   seed: number;
@@ -56,16 +55,6 @@ export interface SimResult {
   maxFlowsPerEdge: number;
   killed: NodeId[];
   wallMs: number;
-}
-
-/** Cheap stand-in for ML-DSA: the simulation tests routing, not signatures (those have their own tests). */
-function simCrypto(id: NodeId): RecordCrypto {
-  const tag = (body: Uint8Array) => createHash("sha256").update(body).digest().subarray(0, 8);
-  return {
-    publicBytes: Buffer.from(id, "hex"),
-    sign: (body) => tag(body),
-    verify: (rid, pub, body, sig) => Buffer.from(pub).toString("hex") === rid && Buffer.from(tag(body)).equals(Buffer.from(sig)),
-  };
 }
 
 function quantile(xs: number[], q: number): number {
@@ -115,7 +104,7 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
   const published = new Map<string, { at: number; have: number }>();
   const watchFrom = clock.start + o.warmupS * 1000;
   for (const n of [...relays, ...edges]) {
-    const crypto = simCrypto(n);
+    const crypto = simRecordCrypto(n);
     if (!isRelay(n)) {
       // Note when each edge record version is signed (published), to time its spread to the relays.
       const sign = crypto.sign;
