@@ -3,15 +3,18 @@
 // discovery records by gossip. It sees links only through LinkPort, so the same code runs over werift
 // in a real node and over in-memory links in the simulation (src/sim).
 //
-//   send(dst)  ── choosePath(candidates) ──▶ direct link            (inner as is)
-//                                       └──▶ link to a relay        (forward frame, src/route/frame.ts)
-//   receive(from link) ── forward frame for us ──▶ deliver(src, inner)
+//   send(dst)  ── select: rule (choose.ts) ──▶ direct link              (inner as is)
+//                  or the path policy's relay ──▶ link to a relay    (forward frame, src/route/frame.ts)
+//   receive(from link) ── forward frame for us ──▶ deliver(src, inner)   (delivery reports taken here)
 //                      ── forward frame for another ──▶ relay: next hop by destination node id
-//                      ── hop frame ──▶ probe / probe ack / record / lookup
+//                      ── hop frame ──▶ probe / probe ack / record / lookup / unreachable
+//   tick()  ── probes, liveness, relay attachment, idle links, records; every second a policy round
+//              (discounted UCB per destination, src/route/policy.ts) and delivery reports
 //
 // Relays route by node id: straight to the destination over a live link, else toward a relay that the
 // destination's record says it is attached to, over at most `hops` more relays (breadth-first over the
-// relay graph the relays' own records describe). The trace in the frame stops loops.
+// relay graph the relays' own records describe). The trace in the frame stops loops. docs/PROTOCOL.md
+// ("Paths and relays") has the wire format; docs/PATHS.md the policy.
 import type { NodeId } from "../identity/identity.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
 import { DEFAULT_WEIGHTS, DiscountedUcb, GoodputMemory, PATH_DUCB, reward, type ArmIndex, type RewardWeights } from "./policy.ts";
