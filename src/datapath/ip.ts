@@ -19,6 +19,16 @@ export const srcOffset = (v: 4 | 6) => (v === 4 ? 12 : 8);
 export const dstOffset = (v: 4 | 6) => (v === 4 ? 16 : 24);
 
 /** The IPv4 address at `off` as a 32-bit unsigned number (map key without allocation). */
+/** Whether the address at `p[off]` lies in `prefix` bits of `net`. */
+export function inPrefix(p: Uint8Array, off: number, net: Uint8Array, prefix: number): boolean {
+  let bits = prefix;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((p[off + i] & mask) !== (net[i] & mask)) return false;
+  }
+  return true;
+}
+
 export function ipv4Key(p: Uint8Array, off: number): number {
   return ((p[off] << 24) | (p[off + 1] << 16) | (p[off + 2] << 8) | p[off + 3]) >>> 0;
 }

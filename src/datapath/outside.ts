@@ -7,17 +7,7 @@
 import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
-import { dstOffset, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
-
-/** Whether the address at `p[off]` lies in `prefix` bits of `net`. */
-function inPrefix(p: Uint8Array, off: number, net: Uint8Array, prefix: number): boolean {
-  let bits = prefix;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((p[off + i] & mask) !== (net[i] & mask)) return false;
-  }
-  return true;
-}
+import { dstOffset, inPrefix, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
 
 export interface OutsideStats {
   rxPackets: number;

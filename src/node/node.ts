@@ -6,7 +6,7 @@
 //                          └─(for another, when we relay)──▶ next hop's Link
 // Signalling (LinkManager) tells the node who a link's peer is (its verified public identity);
 // the session handshake tells it what the peer claims (name, IPv4), checked against the allow-list.
-import { ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import { isNodeId, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
@@ -17,7 +17,7 @@ import type { TunDevice } from "../tun/device.ts";
 import { openTun } from "../tun/linux.ts";
 import { Inside } from "../datapath/inside.ts";
 import { Outside } from "../datapath/outside.ts";
-import { ipv4KeyOf } from "../datapath/ip.ts";
+import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { Router, type LinkReport } from "../route/router.ts";
@@ -376,15 +376,10 @@ export class Node {
 
   /** Whether `host` is an address inside the overlay (routed into our TUN): never a link's underlay. */
   private isOverlayAddress(host: string): boolean {
-    if (host.toLowerCase().startsWith("fd74:7265:6c6c:")) return true;
+    const v6 = parseIpv6(host);
+    if (v6) return inOverlayPrefix6(v6);
     const v4 = parseIpv4(host);
-    if (!v4) return false;
-    const n = ((v4[0] << 24) | (v4[1] << 16) | (v4[2] << 8) | v4[3]) >>> 0;
-    return this.ipv4s.some((a) => {
-      const b = parseIpv4(a.address)!;
-      const mask = a.prefix === 0 ? 0 : (~0 << (32 - a.prefix)) >>> 0;
-      return ((((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0) & mask) === (n & mask);
-    });
+    return v4 !== null && this.ipv4s.some((a) => inPrefix(v4, 0, parseIpv4(a.address)!, a.prefix));
   }
 
   /** Why packets to `id` take the path they take, in a few words. */
@@ -568,13 +563,11 @@ export class Node {
   /** A record our relays gave us: a member's public identity lets us start a session through them. */
   private onRecord(r: DiscoveryRecord): void {
     if (r.relay) return;
-    if (this.allow.has(r.id) && !this.peers.get(r.id)?.pub) {
-      const pub = recordIdentity(r);
-      if (pub) this.learn(pub);
-    }
+    // Take the keys only when we wait for them: packets held for this node (by id or by address), or
+    // a known peer without keys (an allow-listed one, or one being pinged).
     const byAddress = this.pendingByAddress.get(r.id.slice(0, 20));
-    if (!this.pending.has(r.id) && !byAddress && this.peers.get(r.id)?.pub) return;
-    if (!this.pending.has(r.id) && !byAddress && !this.peers.get(r.id)) return;
+    const known = this.peers.get(r.id);
+    if (!byAddress && !this.pending.has(r.id) && !(known && !known.pub)) return;
     const pub = recordIdentity(r);
     if (!pub) return;
     this.learn(pub);

@@ -94,6 +94,15 @@ export function encodeRecord(f: RecordFields, crypto: RecordCrypto): Uint8Array 
   return out;
 }
 
+/**
+ * A record's (or an unsigned record body's) node id, issue time and relay flag, read without checking
+ * anything: enough to skip a duplicate before paying for the signature.
+ */
+export function peekRecord(b: Uint8Array): { id: NodeId; issued: number; relay: boolean } | undefined {
+  if (b.length < 38 || b[0] !== 0x54 || b[1] !== 0x52 || b[2] !== 0x44 || b[3] !== 0x31) return undefined; // "TRD1"
+  return { id: nodeIdFromBytes(b.subarray(5, 21)), issued: Number(new DataView(b.buffer, b.byteOffset + 21, 8).getBigUint64(0)), relay: (b[4] & 1) === 1 };
+}
+
 /** Parse and check a record; a string says what is wrong with it. */
 export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number): DiscoveryRecord | string {
   if (b.length > MAX_RECORD_BYTES) return `record is ${b.length} bytes (at most ${MAX_RECORD_BYTES})`;

@@ -6,7 +6,7 @@ import { Fabric } from "../sim/fabric.ts";
 import { encodeForward, relayed } from "./frame.ts";
 import type { DiscoveryRecord } from "./record.ts";
 import { simRecordCrypto as cheapCrypto } from "../sim/crypto.ts";
-import { Router } from "./router.ts";
+import { Router, type Decision } from "./router.ts";
 
 interface Spec {
   relays: string[];
@@ -21,6 +21,8 @@ interface Spec {
   relayBps?: number;
   /** Fraction of unreliable messages (packets, probes) lost on a→b. */
   loss?: (a: string, b: string) => number;
+  /** Path-policy decisions, by node name. */
+  onDecision?: Record<string, (d: Decision) => void>;
 }
 
 function build(spec: Spec) {
@@ -56,6 +58,7 @@ function build(spec: Spec) {
         got[n].push({ src: nameOf.get(src)!, seq: inner[1], bytes: inner.length });
       },
       onRecord: (rec) => records[n].push(rec),
+      onDecision: spec.onDecision?.[n],
       onPathUp: (peer) => pathUps[n].push(nameOf.get(peer)!),
     });
     fabric.add(id(n), r[n]);
@@ -440,23 +443,23 @@ describe("router: records", () => {
     expect(n.r.A.record(n.id("B"))).toBeUndefined();
   });
   test("the path policy picks the relay with the better measurements and logs each decision", () => {
-    const decisions: any[] = [];
+    const decisions: Decision[] = [];
     const n = build({
+      onDecision: { A: (d) => decisions.push(d) },
       relays: ["R1", "R2"],
       edges: ["A", "B"],
       links: [["A", "R1"], ["A", "R2"], ["B", "R1"], ["B", "R2"]],
       seeds: { A: ["R1", "R2"], B: ["R1", "R2"] },
       delayMs: (a, b) => (a === "R1" || b === "R1" ? 30 : 2),
     });
-    (n.r.A as any).opts.onDecision = (d: unknown) => decisions.push(d);
     n.run(3000);
     n.stream("A", "B", 6000);
     const report = n.r.A.policyReport(n.id("B"))!;
     expect(report.choice).toBe(`relay:${n.id("R2")}`);
     expect(n.r.A.pathTo(n.id("B"))).toBe(`relay:${n.id("R2")}`);
     expect(decisions.length).toBeGreaterThan(3);
-    const last = decisions.at(-1);
-    expect(last.candidates.map((c: any) => c.path).sort()).toEqual([`relay:${n.id("R1")}`, `relay:${n.id("R2")}`].sort());
+    const last = decisions.at(-1)!;
+    expect(last.candidates.map((c) => c.path).sort()).toEqual([`relay:${n.id("R1")}`, `relay:${n.id("R2")}`].sort());
     expect(last.choice).toBe(`relay:${n.id("R2")}`);
     expect(typeof last.reward).toBe("number");
   });

@@ -23,7 +23,7 @@ import {
   decodeForward, encodeForward, encodeHop, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
   TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, u32, type HopKind,
 } from "./frame.ts";
-import { decodeRecord, encodeRecord, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
+import { decodeRecord, encodeRecord, peekRecord, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
 
 /** What the router needs of a link. */
 export interface RouterLink {
@@ -275,8 +275,18 @@ export class Router {
     return false;
   }
 
+  /** Whether any path to `dst` is live now (the same cached choice send() uses: no allocation per packet). */
   hasPath(dst: NodeId): boolean {
-    return choosePath(this.candidates(dst)) !== undefined;
+    return this.current(dst, this.flow(dst)) !== undefined;
+  }
+
+  /** The flow's path choice, re-made at most every CHOICE_MS or at once when its link is gone. */
+  private current(dst: NodeId, f: Flow): PathCandidate | undefined {
+    const now = this.now();
+    const c = f.choice;
+    if (c && now - f.choiceAt < CHOICE_MS && this.opts.links.link(c.path.kind === "direct" ? dst : c.path.via)?.state === "open") return c;
+    f.choiceAt = now;
+    return (f.choice = this.select(dst, f));
   }
 
   hasRelayPath(dst: NodeId): boolean {
@@ -307,12 +317,7 @@ export class Router {
    */
   send(dst: NodeId, inner: Uint8Array): boolean {
     const f = this.flow(dst);
-    const now = this.now();
-    let c = f.choice;
-    if (!c || now - f.choiceAt >= CHOICE_MS || this.opts.links.link(c.path.kind === "direct" ? dst : c.path.via)?.state !== "open") {
-      c = f.choice = this.select(dst, f);
-      f.choiceAt = now;
-    }
+    const c = this.current(dst, f);
     if (!c || c.path.kind !== "direct") this.wantDirect(dst, f);
     if (!c) {
       this.stats.noPath++;
@@ -665,13 +670,12 @@ export class Router {
 
   private onRecord(from: NodeId, b: Uint8Array): void {
     // Cheap duplicate check before the signature (gossip brings the same record from every side).
-    if (b.length >= 37) {
-      const id = Buffer.from(b.subarray(5, 21)).toString("hex") as NodeId;
-      const issued = Number(new DataView(b.buffer, b.byteOffset + 21, 8).getBigUint64(0));
-      const have = id === this.self ? this.own : this.records.get(id);
-      if (have && have.issued >= issued) return;
+    const peek = peekRecord(b);
+    if (peek) {
+      const have = peek.id === this.self ? this.own : this.records.get(peek.id);
+      if (have && have.issued >= peek.issued) return;
       // An edge keeps only relays' records and those of nodes it talks to.
-      if (!this.opts.relay.enabled && !this.flows.has(id) && !this.announced.has(id) && (b[4] & 1) !== 1 && !this.addressLookups.has(id.slice(0, 20))) return;
+      if (!this.opts.relay.enabled && !peek.relay && !this.flows.has(peek.id) && !this.announced.has(peek.id) && !this.addressLookups.has(peek.id.slice(0, 20))) return;
     }
     const r = decodeRecord(b, this.opts.crypto, this.now());
     if (typeof r === "string") {

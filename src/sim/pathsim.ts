@@ -61,6 +61,8 @@ export function runPathSim(s: Scenario, policy: RelayPolicy, seed = 1, seconds =
       weights: s.weights,
       relayPolicy: policy,
       random,
+      // Edges keep every relay: the scenario is about choosing among them.
+      relaysWanted: relays.length,
       onDecision: process.env.PATHSIM_LOG && n === A ? (d) => console.log(JSON.stringify({ r: d.round, c: d.choice?.slice(0, 12), cands: d.candidates.map((x) => [x.path.slice(0, 12), x.rtt_ms, x.loss, Math.round(x.goodput_bps / 1e3), x.reward, x.index]) })) : undefined,
       deliver: (src, inner) => {
         if (n !== B) return;
@@ -82,9 +84,6 @@ export function runPathSim(s: Scenario, policy: RelayPolicy, seed = 1, seconds =
     routers.get(B)!.addRelay(r);
   }
   const a = routers.get(A)!;
-  // Edges keep every relay (the scenario is about choosing among them).
-  (a as unknown as { opts: { relaysWanted: number } }).opts.relaysWanted = relays.length;
-  (routers.get(B)! as unknown as { opts: { relaysWanted: number } }).opts.relaysWanted = relays.length;
   const warmup = 3000;
   let seq = 0;
   clock.every(1000 / PACKETS_PER_S, () => {

@@ -8,6 +8,7 @@
 // edge pairs send a packet every FLOW_INTERVAL_MS; relays are killed at random times after warm-up.
 import type { NodeId } from "../identity/identity.ts";
 import { Router } from "../route/router.ts";
+import { peekRecord } from "../route/record.ts";
 import { rng, SimClock } from "./clock.ts";
 import { Fabric } from "./fabric.ts";
 import { simRecordCrypto } from "./crypto.ts";
@@ -109,8 +110,7 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
       // Note when each edge record version is signed (published), to time its spread to the relays.
       const sign = crypto.sign;
       crypto.sign = (body) => {
-        const issued = Number(new DataView(body.buffer, body.byteOffset + 21, 8).getBigUint64(0));
-        if (clock.now >= watchFrom) published.set(`${n}@${issued}`, { at: clock.now, have: 0 });
+        if (clock.now >= watchFrom) published.set(`${n}@${peekRecord(body)!.issued}`, { at: clock.now, have: 0 });
         return sign(body);
       };
     }

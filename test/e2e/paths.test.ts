@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { join } from "node:path";
 import parsePrometheus from "parse-prometheus-text-format";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { enrol } from "../lib/members.ts";
 import { createNetwork } from "../../src/trust/root.ts";
 
@@ -49,10 +49,7 @@ describe.skipIf(!root)("learned path selection (namespaces)", () => {
 
   afterAll(async () => {
     if (pinging) clearInterval(pinging);
-    for (const x of Object.values(n)) await x.stop().catch(() => {});
-    if (process.env.TRELLIS_KEEP_LOGS) for (const x of Object.values(n)) console.log(`--- ${x.spec.name} ---\n${x.logs()}`);
-    net?.destroy();
-    if (dir) removeDir(dir);
+    await teardown(Object.values(n), net, dir);
   });
 
   test("with relay-1 dropping 30%, traffic settles on relay-2; when relay-2 degrades, it moves back", async () => {

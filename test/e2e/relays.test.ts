@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { BUN, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { enrol } from "../lib/members.ts";
 import { createNetwork } from "../../src/trust/root.ts";
 
@@ -62,10 +62,7 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
   });
 
   afterAll(async () => {
-    for (const x of Object.values(n)) await x.stop().catch(() => {});
-    if (process.env.TRELLIS_KEEP_LOGS) for (const x of Object.values(n)) console.log(`--- ${x.spec.name} ---\n${x.logs()}`);
-    net?.destroy();
-    if (dir) removeDir(dir);
+    await teardown(Object.values(n), net, dir);
   });
 
   test("edge nodes attach to both relays (one learned from the other's record)", async () => {
@@ -196,10 +193,7 @@ describe.skipIf(!root)("a two-relay chain (namespaces)", () => {
   });
 
   afterAll(async () => {
-    for (const x of Object.values(n)) await x.stop().catch(() => {});
-    if (process.env.TRELLIS_KEEP_LOGS) for (const x of Object.values(n)) console.log(`--- ${x.spec.name} ---\n${x.logs()}`);
-    net?.destroy();
-    if (dir) removeDir(dir);
+    await teardown(Object.values(n), net, dir);
   });
 
   test("d → r3 → r4 → e carries traffic, and ping shows both relays", async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { BUN, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { BUN, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { loadIdentity } from "../../src/identity/identity.ts";
 import { createNetwork, encodeNetworkInfo, type Root } from "../../src/trust/root.ts";
 import { issueCertificate } from "../../src/trust/certificate.ts";
@@ -71,10 +71,7 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
   });
 
   afterAll(async () => {
-    for (const n of Object.values(nodes)) await n.stop().catch(() => {});
-    if (process.env.TRELLIS_KEEP_LOGS) for (const n of Object.values(nodes)) console.log(`--- ${n.spec.name} ---\n${n.logs()}`);
-    net?.destroy();
-    if (dir) removeDir(dir);
+    await teardown(Object.values(nodes), net, dir);
   });
 
   test("two members who joined by invite talk with no allow-list; the signed IPv4 is the route", async () => {

@@ -2,7 +2,7 @@
 // a restart, a stranger refused, garbage at the seed. Real TUN, real werift, real processes.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { BUN, ROOT, TestNode, removeDir, tempDir, waitFor } from "../lib/nodes.ts";
+import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 
@@ -42,10 +42,7 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
   });
 
   afterAll(async () => {
-    for (const n of [a, b, c, seed]) await n?.stop().catch(() => {});
-    if (process.env.TRELLIS_KEEP_LOGS) for (const n of [a, b, c, seed]) console.log(`--- ${n?.spec.name} ---\n${n?.logs()}`);
-    net?.destroy();
-    if (dir) removeDir(dir);
+    await teardown([a, b, c, seed], net, dir);
   });
 
   test("a session forms and status shows it as direct", async () => {

@@ -151,6 +151,17 @@ export class TestNode {
   }
 }
 
+/**
+ * End of an e2e file: stop every node (SIGTERM), print their logs when TRELLIS_KEEP_LOGS is set,
+ * remove the test's namespaces and its directory.
+ */
+export async function teardown(nodes: (TestNode | undefined)[], net: TestNet | undefined, dir: string | undefined): Promise<void> {
+  for (const n of nodes) await n?.stop().catch(() => {});
+  if (process.env.TRELLIS_KEEP_LOGS) for (const n of nodes) if (n) console.log(`--- ${n.spec.name} ---\n${n.logs()}`);
+  net?.destroy();
+  if (dir) removeDir(dir);
+}
+
 export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `trellis-${tag}-`));
 }
