@@ -24,7 +24,8 @@ import { Router, type LinkReport } from "../route/router.ts";
 import { TYPE_SIGNAL } from "../route/frame.ts";
 import { identityRecordCrypto, recordIdentity, type DiscoveryRecord } from "../route/record.ts";
 import { DecisionLog } from "../route/decisions.ts";
-import type { ArmIndex, RewardWeights } from "../route/policy.ts";
+import type { RewardWeights } from "../route/policy.ts";
+import type { PolicyView } from "../route/steering.ts";
 import { Networks } from "../trust/networks.ts";
 import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
@@ -397,7 +398,7 @@ export class Node {
   }
 
   /** Every destination the path policy tracks, with candidates, features, indices and choice (GET /v1/paths). */
-  paths(): { peer: NodeId; name: string | null; path: string | null; why: string | null; candidates: PeerStatus["paths"]; policy: { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; goodput_bps: Record<string, number>; choices: Record<string, number> } | null }[] {
+  paths(): { peer: NodeId; name: string | null; path: string | null; why: string | null; candidates: PeerStatus["paths"]; policy: PolicyView | null }[] {
     return this.peers.all().map((p) => {
       const policy = this.router.policyReport(p.id) ?? null;
       return {

@@ -2,7 +2,7 @@
 // features, the choice, the reward observed), opt-in, with size-capped rotation (FILE → FILE.1). An
 // outside learner trains on these lines and deploys the result as reward weights (see docs/PATHS.md).
 import { appendFileSync, renameSync, statSync } from "node:fs";
-import type { Decision } from "./router.ts";
+import type { Decision } from "./steering.ts";
 
 export class DecisionLog {
   private size: number;

@@ -6,7 +6,8 @@ import { Fabric } from "../sim/fabric.ts";
 import { encodeForward, relayed } from "./frame.ts";
 import type { DiscoveryRecord } from "./record.ts";
 import { simRecordCrypto as cheapCrypto } from "../sim/crypto.ts";
-import { Router, type Decision } from "./router.ts";
+import { Router } from "./router.ts";
+import type { Decision } from "./steering.ts";
 
 interface Spec {
   relays: string[];

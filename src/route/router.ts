@@ -17,7 +17,8 @@
 // ("Paths and relays") has the wire format; docs/PATHS.md the policy.
 import type { NodeId } from "../identity/identity.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
-import { DEFAULT_WEIGHTS, DiscountedUcb, GoodputMemory, PATH_DUCB, reward, type ArmIndex, type RewardWeights } from "./policy.ts";
+import type { RewardWeights } from "./policy.ts";
+import { POLICY_ROUND_MS, Steering, type Decision, type PolicyView, type RelayPolicy } from "./steering.ts";
 import { FairShare } from "./fairness.ts";
 import {
   decodeForward, encodeForward, encodeHop, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
@@ -90,10 +91,6 @@ const NO_ROUTE_MS = 2_000;
 const UNREACHABLE_EVERY_MS = 250;
 /** Re-choose a flow's path at most this often (liveness changes only at ticks anyway). */
 const CHOICE_MS = 50;
-/** One round of the path policy. */
-export const POLICY_ROUND_MS = 1_000;
-/** Below this rate a flow is application-limited: its goodput says nothing about the path. */
-const BUSY_BPS = 1e6;
 
 interface LinkInfo {
   readonly openedAt: number;
@@ -121,37 +118,6 @@ interface Flow {
   /** The last choice and when it was made: reused for CHOICE_MS so a packet costs no allocation. */
   choice?: PathCandidate;
   choiceAt: number;
-  /** The path policy's state for this destination (made when it first has two relay paths). */
-  policy?: PolicyState;
-}
-
-interface PolicyState {
-  bandit: DiscountedUcb;
-  memory: GoodputMemory;
-  round: number;
-  roundStart: number;
-  /** The relay path the policy picked for the coming round. */
-  choice?: string;
-  sentBytes: number;
-  /** The round the current choice was made. */
-  since: number;
-  /** Bytes the destination reported receiving this round, by path. */
-  reported: Map<string, number>;
-  lastRewards: Record<string, number>;
-  choices: Map<string, number>;
-}
-
-export type RelayPolicy = "discounted-ucb" | "lowest-rtt" | "random" | "round-robin";
-
-/** One round of the path policy for one destination: what it saw, what it chose. */
-export interface Decision {
-  t: number;
-  dst: NodeId;
-  round: number;
-  candidates: { path: string; rtt_ms: number | null; loss: number; goodput_bps: number; reward: number; index: number | null }[];
-  choice: string | undefined;
-  /** The reward observed this round for the path chosen in the previous round. */
-  reward: number | null;
 }
 
 export interface RouterStats {
@@ -196,6 +162,7 @@ export class Router {
   /** Relays announced by seeds we registered with (before their records arrive). */
   private readonly announced = new Set<NodeId>();
   private readonly fair: FairShare;
+  private readonly steering: Steering;
   private readonly self: NodeId;
   private own?: DiscoveryRecord;
   private ownRelays = "";
@@ -209,7 +176,8 @@ export class Router {
   constructor(private readonly opts: RouterOptions) {
     this.self = opts.self;
     this.fair = new FairShare(opts.relay.bandwidthBps, opts.now);
-    if (opts.weights) this.weights = opts.weights;
+    this.steering = new Steering({ send: (dst, inner) => this.send(dst, inner), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: (m) => this.log("info", m) });
+    if (opts.weights) this.steering.weights = opts.weights;
     this.log = opts.log ?? (() => {});
   }
 
@@ -334,7 +302,7 @@ export class Router {
       return this.sendOn(dst, inner, reliable);
     }
     this.stats.sentRelayed++;
-    if (f.policy) f.policy.sentBytes += inner.length;
+    this.steering.sent(dst, inner.length);
     return this.sendOn(c.path.via, encodeForward(dst, this.self, inner), reliable);
   }
 
@@ -346,124 +314,39 @@ export class Router {
   private select(dst: NodeId, f?: Flow): PathCandidate | undefined {
     const cands = this.candidates(dst);
     const rule = choosePath(cands, f?.path);
-    const pick = f?.policy?.choice;
+    const pick = this.steering.choice(dst);
     if (!rule || rule.path.kind === "direct" || !pick) return rule;
     return cands.find((c) => c.alive && c.path.kind === "relay" && pathName(c.path) === pick) ?? rule;
   }
 
   /**
-   * Bookkeeping for every end-to-end payload that reached us: count data bytes per source and path
-   * (for delivery reports), and take in reports about our own traffic. True when it was a report.
+   * An end-to-end payload reached us: data is counted for the source's delivery report; a delivery
+   * report about our own traffic goes to steering and no further (true).
    */
-  private arrived(src: NodeId, inner: Uint8Array, path: string): boolean {
+  private arrived(src: NodeId, inner: Uint8Array, via: NodeId | undefined): boolean {
     if (inner[0] === TYPE_REPORT) {
-      const p = this.flows.get(src)?.policy;
-      if (!p) return true;
-      const n = inner[1] ?? 0;
-      for (let i = 0; i < n && inner.length >= 2 + 20 * (i + 1); i++) {
-        const o = 2 + 20 * i;
-        const relay = inner.subarray(o, o + 16);
-        const name = relay.every((x) => x === 0) ? "direct" : `relay:${Buffer.from(relay).toString("hex")}`;
-        p.reported.set(name, (p.reported.get(name) ?? 0) + new DataView(inner.buffer, inner.byteOffset + o + 16, 4).getUint32(0));
-      }
+      this.steering.report(src, inner);
       return true;
     }
-    if (inner[0] === 0xc4) {
-      let m = this.received.get(src);
-      if (!m) this.received.set(src, (m = new Map()));
-      m.set(path, (m.get(path) ?? 0) + inner.length);
-    }
+    if (inner[0] === 0xc4) this.steering.delivered(src, via, inner.length);
     return false;
   }
-  /** Data bytes received this round, by source and by the path they came (for delivery reports). */
-  private readonly received = new Map<NodeId, Map<string, number>>();
 
-  /** Tell each source how many bytes of its data arrived this round, by path. */
-  private sendReports(): void {
-    for (const [src, m] of this.received) {
-      const entries = [...m].slice(0, 8);
-      const b = new Uint8Array(2 + 20 * entries.length);
-      b[0] = TYPE_REPORT;
-      b[1] = entries.length;
-      entries.forEach(([path, bytes], i) => {
-        if (path !== "direct") b.set(Buffer.from(path.slice(6), "hex"), 2 + 20 * i);
-        new DataView(b.buffer).setUint32(2 + 20 * i + 16, Math.min(bytes, 0xffffffff));
-      });
-      this.send(src, b);
-    }
-    this.received.clear();
+  /** The path policy's weights (replaced on reload or by an outside policy). */
+  get weights(): RewardWeights {
+    return this.steering.weights;
   }
-
-  /** The path policy's weights; replaced on reload. */
-  weights: RewardWeights = DEFAULT_WEIGHTS;
-
-  /** One policy round for every active destination with two or more live relay paths. */
-  private policyRound(now: number): void {
-    for (const [dst, f] of this.flows) {
-      if (now - f.lastActive >= this.opts.idleTimeoutMs) continue;
-      const relays = this.candidates(dst).filter((c) => c.alive && c.path.kind === "relay");
-      if (relays.length < 2 && !f.policy) continue;
-      const p: PolicyState = (f.policy ??= { bandit: new DiscountedUcb(PATH_DUCB), memory: new GoodputMemory(), round: 0, since: 0, roundStart: now, sentBytes: 0, reported: new Map(), lastRewards: {}, choices: new Map() });
-      const round = ++p.round;
-      const secs = Math.max(0.001, (now - p.roundStart) / 1000);
-      // Goodput: what the destination reported it received on the path we used. Reports lag a round,
-      // so a path is measured only once it has carried the flow for two whole rounds.
-      const carried = p.choice ?? f.path;
-      const sentBps = (p.sentBytes * 8) / secs;
-      if (carried && sentBps >= BUSY_BPS && round - p.since >= 2) p.memory.record(carried, Math.min(sentBps, ((p.reported.get(carried) ?? 0) * 8) / secs), round);
-      p.reported.clear();
-      p.sentBytes = 0;
-      p.roundStart = now;
-      const rewards: Record<string, number> = {};
-      const features = relays.map((c) => {
-        const name = pathName(c.path);
-        const goodput = p.memory.estimate(name, round);
-        rewards[name] = reward({ rttMs: c.rttMs ?? 50, loss: c.loss, goodputBps: goodput }, this.weights);
-        return { path: name, rtt_ms: c.rttMs === undefined ? null : Math.round(c.rttMs * 1000) / 1000, loss: Math.round(c.loss * 1000) / 1000, goodput_bps: Math.round(goodput), reward: Math.round(rewards[name] * 1e4) / 1e4 };
-      });
-      p.bandit.update(rewards);
-      const observed = carried !== undefined ? rewards[carried] : undefined;
-      p.lastRewards = rewards;
-      const before = p.choice;
-      const arms = relays.map((c) => pathName(c.path));
-      switch (this.opts.relayPolicy ?? "discounted-ucb") {
-        case "discounted-ucb":
-          p.choice = p.bandit.choose(arms);
-          break;
-        case "lowest-rtt":
-          p.choice = relays.length ? pathName(relays.reduce((b, c) => ((c.rttMs ?? Infinity) < (b.rttMs ?? Infinity) ? c : b)).path) : undefined;
-          break;
-        case "random":
-          p.choice = arms[Math.floor((this.opts.random ?? Math.random)() * arms.length)];
-          break;
-        case "round-robin":
-          p.choice = arms[round % Math.max(1, arms.length)];
-          break;
-      }
-      if (p.choice) p.choices.set(p.choice, (p.choices.get(p.choice) ?? 0) + 1);
-      if (p.choice !== before) p.since = round;
-      if (p.choice !== before && before) this.log("info", `path policy for ${dst}: ${before} → ${p.choice}`);
-      const idx = new Map(p.bandit.indices(relays.map((c) => pathName(c.path))).map((i) => [i.arm, i]));
-      this.opts.onDecision?.({
-        t: Math.round(now),
-        dst,
-        round,
-        candidates: features.map((x) => ({ ...x, index: Number.isFinite(idx.get(x.path)?.index) ? Math.round(idx.get(x.path)!.index * 1e4) / 1e4 : null })),
-        choice: p.choice,
-        reward: observed === undefined ? null : Math.round(observed * 1e4) / 1e4,
-      });
-    }
+  set weights(w: RewardWeights) {
+    this.steering.weights = w;
   }
 
   /** The policy's view of `dst`: its choice, indices and the last rewards (for status and the API). */
-  policyReport(dst: NodeId): { choice: string | null; rule: string | null; round: number; indices: ArmIndex[]; rewards: Record<string, number>; goodput_bps: Record<string, number>; choices: Record<string, number> } | undefined {
+  policyReport(dst: NodeId): PolicyView | undefined {
     const f = this.flows.get(dst);
-    const p = f?.policy;
-    const rule = choosePath(this.candidates(dst), f?.path);
-    if (!p) return undefined;
-    const arms = this.candidates(dst).filter((c) => c.path.kind === "relay").map((c) => pathName(c.path));
-    const goodput = Object.fromEntries(arms.map((a) => [a, Math.round(p.memory.estimate(a, p.round))]));
-    return { choice: p.choice ?? null, rule: rule ? pathName(rule.path) : null, round: p.round, indices: p.bandit.indices(arms), rewards: p.lastRewards, goodput_bps: goodput, choices: Object.fromEntries(p.choices) };
+    const cands = this.candidates(dst);
+    const rule = choosePath(cands, f?.path);
+    const arms = cands.filter((c) => c.path.kind === "relay").map((c) => pathName(c.path));
+    return this.steering.view(dst, arms, rule ? pathName(rule.path) : null);
   }
 
   /** Send a signal (signed envelope bytes) to `dst` through relays only: it is for setting up the direct link. */
@@ -512,7 +395,7 @@ export class Router {
     if (b[0] === TYPE_HOP) return this.onHop(peer, b);
     const f = this.flows.get(peer);
     if (f && f.inTrace.length) f.inTrace = [];
-    if (this.arrived(peer, b, "direct")) return;
+    if (this.arrived(peer, b, undefined)) return;
     this.opts.deliver(peer, b);
   }
 
@@ -524,7 +407,7 @@ export class Router {
     }
     if (f.dst === this.self) {
       this.flow(f.src).inTrace = f.trace;
-      if (this.arrived(f.src, f.inner, f.trace.length ? `relay:${f.trace[0]}` : "direct")) return;
+      if (this.arrived(f.src, f.inner, f.trace[0])) return;
       this.opts.deliver(f.src, f.inner);
       return;
     }
@@ -807,8 +690,9 @@ export class Router {
     this.attachRelays();
     if (now - this.lastPolicyRound >= POLICY_ROUND_MS) {
       this.lastPolicyRound = now;
-      this.sendReports();
-      this.policyRound(now);
+      this.steering.sendReports();
+      for (const [dst, f] of this.flows)
+        if (now - f.lastActive < this.opts.idleTimeoutMs) this.steering.round(now, dst, this.candidates(dst).filter((c) => c.alive && c.path.kind === "relay"), f.path);
     }
     this.closeIdle(now);
     this.expireRecords(now);
@@ -850,6 +734,7 @@ export class Router {
       // A flow with a lookup out stays until the answer can come: an edge takes a non-relay record only for a flow it has.
       if (now - f.lastActive < idle || now - f.lastLookup < 10 * LOOKUP_EVERY_MS) continue;
       this.flows.delete(peer);
+      this.steering.forget(peer);
       const i = this.info.get(peer);
       if (i && f.lastActive > -Infinity && !this.opts.relay.enabled && !this.isRelay(peer)) {
         this.log("info", `link to ${peer} idle for ${Math.round((now - f.lastActive) / 1000)} s: closing it`);

@@ -7,7 +7,8 @@
 // rtt), loss split evenly over the two legs, capacity on each leg.
 import type { NodeId } from "../identity/identity.ts";
 import { reward, type RewardWeights } from "../route/policy.ts";
-import { Router, type RelayPolicy } from "../route/router.ts";
+import { Router } from "../route/router.ts";
+import type { RelayPolicy } from "../route/steering.ts";
 import { rng, SimClock } from "./clock.ts";
 import { Fabric } from "./fabric.ts";
 import { simRecordCrypto } from "./crypto.ts";
