@@ -4,9 +4,12 @@
 // control; id 1 "pkt" unordered with maxRetransmits 0, for sealed packets. ICE is gathered in full before
 // the SDP is sent (one signed message each way). Backpressure: sendPacket drops when more than a few
 // messages wait in the SCTP queue, because werift's throughput falls steeply as the queue grows.
+// Once open, sealed packets prefer the fast channel (raw datagrams on the ICE pair, ./fast.ts) and take
+// the "pkt" data channel while it is down or for frames larger than its MTU: the fallback is per packet.
 import dgram from "node:dgram";
 import { RTCPeerConnection, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
+import { FastChannel, TYPE_FAST_PROBE, type IceConnection } from "./fast.ts";
 
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
@@ -42,6 +45,8 @@ export interface Link {
   onClose(cb: (reason: string) => void): void;
   close(reason?: string): void;
   readonly stats: { txPackets: number; rxPackets: number; txDropped: number };
+  /** The largest frame the fast channel takes now; undefined while it is down (frames of any size go). */
+  readonly fastMtu: number | undefined;
 }
 
 export class WebrtcLink implements Link {
@@ -57,6 +62,7 @@ export class WebrtcLink implements Link {
   private timer: ReturnType<typeof setTimeout>;
   /** Messages that arrived before anyone subscribed (the far side may open first and send at once). */
   private early: { control: boolean; data: Uint8Array }[] = [];
+  private fast?: FastChannel;
 
   /** `hostAddresses`: extra local addresses to offer as candidates (loopback in tests). */
   /**
@@ -81,6 +87,7 @@ export class WebrtcLink implements Link {
     for (const [dc, cbs] of [[this.ctl, this.controlCbs], [this.pkt, this.packetCbs]] as const) {
       dc.onMessage.subscribe((m) => {
         if (typeof m === "string" || this.state === "closed") return;
+        if (dc === this.ctl && m[0] === TYPE_FAST_PROBE && m.length === 17) return this.fast?.keyed(m.subarray(1));
         if (dc === this.pkt) this.stats.rxPackets++;
         if (cbs.length === 0) {
           if (this.early.length < 64) this.early.push({ control: dc === this.ctl, data: m });
@@ -99,7 +106,28 @@ export class WebrtcLink implements Link {
     if (this.state !== "connecting" || this.ctl?.readyState !== "open" || this.pkt?.readyState !== "open") return;
     this.state = "open";
     clearTimeout(this.timer);
+    this.startFast();
     for (const cb of this.openCbs) cb();
+  }
+
+  /** Offer the far side our half of the fast channel's probe key; it starts once theirs arrives. */
+  private startFast(): void {
+    const conn = (this.pc as unknown as { iceTransports: { connection: IceConnection }[] }).iceTransports[0]?.connection;
+    if (!conn) return;
+    this.fast = new FastChannel(conn, (b) => {
+      this.stats.rxPackets++;
+      for (const cb of this.packetCbs) cb(b);
+    }, this.log, `link ${this.peer}`);
+    this.sendControl(Buffer.concat([Buffer.from([TYPE_FAST_PROBE]), this.fast.token]));
+  }
+
+  get fastMtu(): number | undefined {
+    return this.fast?.state === "up" ? this.fast.mtu : undefined;
+  }
+
+  /** The fast channel's state and counters (for status). */
+  get fastStats() {
+    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats } : undefined;
   }
 
   private async gathered(): Promise<string> {
@@ -129,6 +157,10 @@ export class WebrtcLink implements Link {
   }
 
   sendPacket(b: Uint8Array): boolean {
+    if ((b[0] === 0xc4 || b[0] === 0xc5) && this.fast?.send(b)) {
+      this.stats.txPackets++;
+      return true;
+    }
     const dc = this.pkt;
     if (this.state !== "open" || !dc || dc.bufferedAmount > PKT_QUEUE_LIMIT) {
       this.stats.txDropped++;
@@ -178,6 +210,7 @@ export class WebrtcLink implements Link {
     if (this.state === "closed") return;
     this.state = "closed";
     clearTimeout(this.timer);
+    this.fast?.close();
     for (const cb of this.closeCbs) cb(reason);
     this.pc.close().catch(() => {});
   }

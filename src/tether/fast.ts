@@ -1,0 +1,244 @@
+// The fast channel: sealed packets as raw UDP datagrams on the 5-tuple ICE already proved, beside
+// werift's DTLS and data channels (no second hole punch; ICE consent checks keep running).
+//
+// What rides it: session data (0xC4) and forward frames (0xC5), both sealed end to end, so a forged
+// datagram dies at the session's AEAD; datagrams are taken only from remote addresses of candidate
+// pairs that passed an ICE check (the two sides may nominate different pairs). Everything else (hop
+// frames, handshakes, signals) stays on the data channels. The channel's own probes carry an HMAC under
+// a key the two sides agree over the DTLS control channel, so nobody off the path can fake the
+// channel's liveness or its MTU.
+//
+// Probe datagram (0xCA):
+//   0xCA | kind u8 (1 probe, 2 answer) | seq u32 | size u16 | zero padding … | HMAC-SHA256[0..16]
+//   An answer echoes the probe's seq and total size: "a datagram this big got through".
+//
+// Liveness: a probe every 150 ms while packets flow (every 2 s idle); the channel is down once 3 probes
+// over at least 450 ms go unanswered, and up again at the next answer. While down the link sends over
+// its data channel (the tether's fallback), so traffic continues within a second.
+// MTU: a round of one probe per candidate size every 3 s while packets flow (30 s idle); the largest
+// answered size is the MTU. It rises at once and falls only when the current size goes unanswered two
+// rounds in a row (one lost probe is not a smaller path). Larger frames take the data channel, whose
+// SCTP fragments and reassembles them.
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import type { Socket } from "node:dgram";
+
+export const TYPE_FAST_PROBE = 0xca;
+const KIND_PROBE = 1, KIND_ANSWER = 2;
+const MAC_BYTES = 16;
+const PROBE_HEADER = 8;
+const SMALL_PROBE = PROBE_HEADER + MAC_BYTES;
+
+/** UDP payload sizes tried, largest first: IPv4 and IPv6 over 1500, common tunnels and the 1280 floor. */
+export const MTU_CANDIDATES = [1472, 1452, 1400, 1352, 1280, 1232, 1200] as const;
+const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 2_000;
+const ROUND_ACTIVE_MS = 3_000, ROUND_IDLE_MS = 30_000;
+const ACTIVE_FOR_MS = 5_000;
+const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
+/** Bytes the kernel may hold for the socket: bursts of sealed datagrams outrun the event loop. */
+const SOCKET_BUFFER = 4 << 20;
+
+/** What the fast channel needs from werift's ICE connection (`pc.iceTransports[0].connection`). */
+export interface IceConnection {
+  nominated?: { protocol: { transport?: UdpTransport }; remoteAddr: [string, number] };
+  canSendApplicationData(): boolean;
+  protocols: { transport?: UdpTransport }[];
+  checkList: { state: number; remoteAddr: [string, number] }[];
+}
+interface UdpTransport {
+  socket?: Socket;
+  onData: (data: Buffer, addr: [string, number]) => void;
+}
+const PAIR_SUCCEEDED = 3;
+
+export type FastState = "keying" | "down" | "up";
+type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+
+export class FastChannel {
+  state: FastState = "keying";
+  /** The largest datagram known to get through (0 until a probe round says). */
+  mtu = 0;
+  readonly stats = { txPackets: 0, rxPackets: 0, rxRejected: 0, fallbacks: 0 };
+  /** 16 random bytes; sent to the peer over the control channel. */
+  readonly token = randomBytes(16);
+  private key?: Buffer;
+  private seq = 0;
+  private unanswered = 0;
+  private firstUnansweredAt = 0;
+  private lastActive = -Infinity;
+  private lastRound = -Infinity;
+  private roundSeqs = new Map<number, number>();
+  private roundBest = 0;
+  private currentMissed = 0;
+  private timer?: ReturnType<typeof setTimeout>;
+  private idle = false;
+  private allowed = new Set<string>();
+  private allowedAt = -Infinity;
+  private hooked = new WeakSet<object>();
+  private closed = false;
+
+  constructor(
+    private readonly conn: IceConnection,
+    private readonly deliver: (b: Uint8Array) => void,
+    private readonly log: Log,
+    private readonly label: string,
+  ) {}
+
+  /** The peer's token arrived over the control channel: derive the probe key and start probing. */
+  keyed(peerToken: Uint8Array): void {
+    if (this.closed || peerToken.length !== 16) return;
+    const [lo, hi] = Buffer.compare(this.token, peerToken) < 0 ? [this.token, peerToken] : [peerToken, this.token];
+    this.key = createHash("sha256").update("trellis fast channel v1").update(lo).update(hi).digest();
+    this.hook();
+    if (this.state === "keying") this.state = "down";
+    this.tick();
+  }
+
+  /** Send a frame over the fast channel; false when it is down or the frame is larger than its MTU. */
+  send(b: Uint8Array): boolean {
+    const now = performance.now();
+    // Packets after a quiet spell: probe at the active rate from now on (the idle timer may be seconds off).
+    if (this.idle && this.key && !this.closed) {
+      this.idle = false;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.tick(), 0);
+    }
+    this.lastActive = now;
+    if (this.state !== "up" || b.length > this.mtu) return false;
+    return this.raw(b) && (this.stats.txPackets++, true);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private raw(b: Uint8Array): boolean {
+    const n = this.conn.nominated;
+    const socket = n?.protocol.transport?.socket;
+    if (!n || !socket || !this.conn.canSendApplicationData()) return false;
+    try {
+      socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Take our datagram types off each of the connection's UDP sockets before werift parses them. */
+  private hook(): void {
+    for (const p of this.conn.protocols) {
+      const t = p.transport;
+      if (!t || !t.socket || this.hooked.has(t)) continue;
+      this.hooked.add(t);
+      try {
+        t.socket.setRecvBufferSize(SOCKET_BUFFER);
+        t.socket.setSendBufferSize(SOCKET_BUFFER);
+      } catch (e) {
+        this.log("debug", `${this.label}: socket buffers stay at the default: ${(e as Error).message}`);
+      }
+      const inner = t.onData;
+      t.onData = (data, addr) => {
+        const k = data[0];
+        if (k !== 0xc4 && k !== 0xc5 && k !== TYPE_FAST_PROBE) return inner(data, addr);
+        if (this.closed) return;
+        if (!this.fromPeer(addr)) {
+          this.stats.rxRejected++;
+          return;
+        }
+        if (k === TYPE_FAST_PROBE) return this.onProbe(data);
+        this.stats.rxPackets++;
+        this.deliver(data);
+      };
+    }
+  }
+
+  /** Whether `addr` is the remote end of a candidate pair that passed an ICE check. */
+  private fromPeer(addr: [string, number]): boolean {
+    const key = `${addr[0]}|${addr[1]}`;
+    if (this.allowed.has(key)) return true;
+    const now = performance.now();
+    if (now - this.allowedAt < 1_000) return false;
+    this.allowedAt = now;
+    this.allowed = new Set(this.conn.checkList.filter((p) => p.state === PAIR_SUCCEEDED).map((p) => `${p.remoteAddr[0]}|${p.remoteAddr[1]}`));
+    return this.allowed.has(key);
+  }
+
+  /** A probe `length` bytes long (an answer is small and names the size of the probe it answers). */
+  private probe(kind: number, seq: number, length: number, size = length): void {
+    if (!this.key) return;
+    const b = Buffer.alloc(length);
+    b[0] = TYPE_FAST_PROBE;
+    b[1] = kind;
+    b.writeUInt32BE(seq, 2);
+    b.writeUInt16BE(size, 6);
+    createHmac("sha256", this.key).update(b.subarray(0, length - MAC_BYTES)).digest().copy(b, length - MAC_BYTES, 0, MAC_BYTES);
+    this.raw(b);
+  }
+
+  private onProbe(b: Buffer): void {
+    if (!this.key || b.length < SMALL_PROBE) return;
+    const mac = createHmac("sha256", this.key).update(b.subarray(0, b.length - MAC_BYTES)).digest();
+    if (!mac.subarray(0, MAC_BYTES).equals(b.subarray(b.length - MAC_BYTES))) {
+      this.stats.rxRejected++;
+      return;
+    }
+    const seq = b.readUInt32BE(2), size = b.readUInt16BE(6);
+    if (b[1] === KIND_PROBE) {
+      if (size === b.length) this.probe(KIND_ANSWER, seq, SMALL_PROBE, size);
+      return;
+    }
+    if (b[1] !== KIND_ANSWER) return;
+    this.unanswered = 0;
+    if (this.state !== "up") {
+      this.state = "up";
+      this.log("info", `${this.label}: fast channel up`);
+    }
+    if (this.roundSeqs.get(seq) === size) {
+      this.roundBest = Math.max(this.roundBest, size);
+      if (size > this.mtu) {
+        if (this.mtu) this.log("info", `${this.label}: fast channel mtu ${this.mtu} → ${size}`);
+        this.mtu = size;
+      }
+    }
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    const now = performance.now();
+    const active = now - this.lastActive < ACTIVE_FOR_MS;
+    // Liveness.
+    if (this.unanswered === 0) this.firstUnansweredAt = now;
+    this.unanswered++;
+    if (this.state === "up" && this.unanswered > DOWN_AFTER_PROBES && now - this.firstUnansweredAt >= DOWN_AFTER_MS) {
+      this.state = "down";
+      this.stats.fallbacks++;
+      this.log("info", `${this.label}: fast channel down (${this.unanswered - 1} probes unanswered over ${Math.round(now - this.firstUnansweredAt)} ms): packets take the data channel`);
+    }
+    this.probe(KIND_PROBE, this.seq++ >>> 0, SMALL_PROBE);
+    // MTU rounds.
+    if (now - this.lastRound >= (active ? ROUND_ACTIVE_MS : ROUND_IDLE_MS)) this.round(now);
+    this.idle = !active && this.state === "up";
+    this.timer = setTimeout(() => this.tick(), this.idle ? PROBE_IDLE_MS : PROBE_ACTIVE_MS);
+  }
+
+  private round(now: number): void {
+    // Judge the last round: the current MTU unanswered twice in a row means the path got smaller.
+    if (this.lastRound > -Infinity && this.state === "up") {
+      const answered = this.roundBest >= this.mtu;
+      this.currentMissed = answered ? 0 : this.currentMissed + 1;
+      if (this.currentMissed >= 2) {
+        this.log("info", `${this.label}: fast channel mtu ${this.mtu} → ${this.roundBest} (larger probes unanswered twice)`);
+        this.mtu = this.roundBest;
+        this.currentMissed = 0;
+      }
+    }
+    this.lastRound = now;
+    this.roundBest = 0;
+    this.roundSeqs.clear();
+    for (const size of MTU_CANDIDATES) {
+      const seq = this.seq++ >>> 0;
+      this.roundSeqs.set(seq, size);
+      this.probe(KIND_PROBE, seq, size);
+    }
+  }
+}
