@@ -21,6 +21,7 @@ const CACHE = join(ROOT, "node_modules/.cache/trellis-runtimes");
 const ENTRYPOINTS: { path: string; expectedBy?: { file: string; mention: string } }[] = [
   { path: "src/cli/main.ts" },
   { path: "src/tun/reader-worker.ts", expectedBy: { file: "src/tun/linux.ts", mention: "reader-worker.ts" } },
+  { path: "src/tun/writer-worker.ts", expectedBy: { file: "src/tun/linux.ts", mention: "writer-worker.ts" } },
 ];
 
 interface Target {

@@ -50,6 +50,20 @@ interface UdpTransport {
 }
 const PAIR_SUCCEEDED = 3;
 
+/** Bun's own UDP socket under a node:dgram socket: its send skips node:dgram's per-call DNS and queue. */
+interface NativeUdp {
+  send(data: Uint8Array, port: number, address: string): boolean;
+}
+const natives = new WeakMap<Socket, NativeUdp | null>();
+function nativeUdp(s: Socket): NativeUdp | null {
+  let n = natives.get(s);
+  if (n !== undefined) return n;
+  const state = Object.getOwnPropertySymbols(s).map((k) => (s as unknown as Record<symbol, { handle?: { socket?: NativeUdp } }>)[k]).find((v) => v?.handle?.socket);
+  n = typeof state?.handle?.socket?.send === "function" ? state.handle.socket : null;
+  natives.set(s, n);
+  return n;
+}
+
 export type FastState = "keying" | "down" | "up";
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
@@ -117,7 +131,9 @@ export class FastChannel {
     const socket = n?.protocol.transport?.socket;
     if (!n || !socket || !this.conn.canSendApplicationData()) return false;
     try {
-      socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
+      const native = nativeUdp(socket);
+      if (native) native.send(b, n.remoteAddr[1], n.remoteAddr[0]);
+      else socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
       return true;
     } catch {
       return false;

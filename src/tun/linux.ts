@@ -1,4 +1,6 @@
-// The Linux TUN device: /dev/net/tun through bun:ffi, addresses set with `ip`, reads in a Worker.
+// The Linux TUN device: /dev/net/tun through bun:ffi, addresses set with `ip`, reads in one Worker and
+// writes in another (a TUN write runs the kernel's receive path in the writing thread). Packets to write
+// go into a shared ring (./ring.ts); the writer is woken once per turn of the event loop.
 //
 // The host gets nothing but the overlay prefixes on this interface (the kernel's connected routes for
 // its own addresses): no other routes, rules or fwmarks. Closing the fd removes the interface.
@@ -6,15 +8,19 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { tunLib } from "./ffi.ts";
 import { unpackBatch } from "./batch.ts";
+import { ringBuffer, RingWriter } from "./ring.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
 
 const BATCH = 64;
+/** Room for packets waiting for the writer thread (about 2,800 full-size packets). */
+const RING_BYTES = 4 << 20;
 /**
  * The reader worker's module. Run from source, it sits beside this file. In a binary built by
  * scripts/build.ts (entrypoints src/cli/main.ts and src/tun/reader-worker.ts), Bun embeds modules
  * under their common root, src/, so the worker is "./tun/reader-worker.ts" there.
  */
 const READER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/reader-worker.ts" : new URL("./reader-worker.ts", import.meta.url).href;
+const WRITER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/writer-worker.ts" : new URL("./writer-worker.ts", import.meta.url).href;
 const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL" };
 
 function ip(args: string[]): void {
@@ -55,13 +61,31 @@ export async function openTun(opts: TunOptions): Promise<TunDevice> {
 }
 
 class LinuxTun implements TunDevice {
-  readonly stats: TunStats = { rxPackets: 0, txPackets: 0, txDropped: 0 };
+  private rx = 0;
+  private tx = 0;
   private worker?: Worker;
   private readonly stop = new SharedArrayBuffer(4);
   private closed = false;
   private readonly lib = tunLib();
+  private readonly writer: Worker;
+  private readonly ring: RingWriter;
+  /** The writer's words: [0] stop, [1] packets the device refused. */
+  private readonly writerControl = new Int32Array(new SharedArrayBuffer(8));
+  private ringDropped = 0;
+  private waking = false;
 
-  constructor(private readonly fd: number, readonly name: string, readonly mtu: number) {}
+  constructor(private readonly fd: number, readonly name: string, readonly mtu: number) {
+    const ring = ringBuffer(RING_BYTES);
+    this.ring = new RingWriter(ring);
+    this.writer = new Worker(WRITER_WORKER);
+    this.writer.onerror = (e) => process.stderr.write(`tun ${this.name}: writer worker failed: ${e.message}\n`);
+    this.writer.postMessage({ fd, ring, control: this.writerControl.buffer });
+  }
+
+  get stats(): TunStats {
+    const refused = Atomics.load(this.writerControl, 1);
+    return { rxPackets: this.rx, txPackets: this.tx - refused, txDropped: this.ringDropped + refused };
+  }
 
   onPackets(handler: (packets: Uint8Array[]) => void): void {
     if (this.worker) throw new TunError("io", `${this.name}: onPackets called twice`);
@@ -70,7 +94,7 @@ class LinuxTun implements TunDevice {
     w.onmessage = (e: MessageEvent) => {
       if (e.data instanceof ArrayBuffer) {
         const packets = unpackBatch(e.data);
-        this.stats.rxPackets += packets.length;
+        this.rx += packets.length;
         handler(packets);
       } else if (e.data?.error) {
         process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
@@ -83,9 +107,18 @@ class LinuxTun implements TunDevice {
 
   writeOne(packet: Uint8Array): void {
     if (this.closed) return;
-    const r = this.lib.tun_write(this.fd, packet, packet.length);
-    if (r < 0) this.stats.txDropped++;
-    else this.stats.txPackets++;
+    if (!this.ring.push(packet)) {
+      this.ringDropped++;
+      return;
+    }
+    this.tx++;
+    if (!this.waking) {
+      this.waking = true;
+      setImmediate(() => {
+        this.waking = false;
+        this.ring.wake();
+      });
+    }
   }
 
   write(packets: Uint8Array[]): void {
@@ -109,6 +142,18 @@ class LinuxTun implements TunDevice {
       });
       w.terminate();
     }
+    Atomics.store(this.writerControl, 0, 1);
+    this.ring.wake();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 1000);
+      this.writer.onmessage = (e: MessageEvent) => {
+        if (e.data?.stopped) {
+          clearTimeout(t);
+          resolve();
+        }
+      };
+    });
+    this.writer.terminate();
     this.lib.tun_close(this.fd);
   }
 }
