@@ -18,6 +18,8 @@ import { openTun } from "../tun/linux.ts";
 import { Inside } from "../datapath/inside.ts";
 import { Outside } from "../datapath/outside.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
+import { packetTooBig } from "../datapath/toobig.ts";
+import { DATA_OVERHEAD } from "../session/keypair.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { Router, type LinkReport } from "../route/router.ts";
@@ -32,7 +34,10 @@ import type { Membership } from "../trust/certificate.ts";
 import { logger, type LogFn } from "../log.ts";
 
 /** MTU used when `[tun] mtu = "auto"` until path MTU discovery lands. */
-export const AUTO_MTU = 1400;
+/** `[tun] mtu = "auto"`: Ethernet's 1500 whatever the underlay; a path that takes less says so (./toobig). */
+export const AUTO_MTU = 1500;
+/** At most one "packet too big" per peer in this long (the sender's kernel remembers the first). */
+const TOO_BIG_EVERY_MS = 100;
 const TICK_MS = 100;
 const RTT_PROBE_EVERY_MS = 5000;
 const PENDING_PER_PEER = 64;
@@ -354,12 +359,13 @@ export class Node {
         uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       },
       peers,
-      links: this.router.linksReport(),
+      links: this.router.linksReport().map((l) => ({ ...l, fast: this.links.link(l.peer)?.fastStats ?? null })),
       relay: { enabled: c.relay.enabled, load: this.router.load(), forwarded: this.router.stats.forwarded, forwarded_bytes: this.router.stats.forwardedBytes, sources: this.router.sources, records: this.router.recordCount },
       counters: {
         tun_rx_packets: this.tun?.stats.rxPackets ?? 0,
         tun_tx_packets: this.tun?.stats.txPackets ?? 0,
         tun_tx_dropped: this.tun?.stats.txDropped ?? 0,
+        too_big_sent: this.tooBigSent,
         inside_no_route: this.inside.stats.noRoute,
         outside_spoofed: this.outside.stats.spoofed,
         outside_not_for_us: this.outside.stats.notForUs,
@@ -522,6 +528,8 @@ export class Node {
     this.firewallFor(to)?.fw.outbound(to, packet);
     this.router.active(to);
     if (peer?.pub && this.router.hasPath(to)) {
+      const limit = this.router.packetLimit(to);
+      if (limit !== undefined && packet.length + DATA_OVERHEAD > limit) this.tooBig(to, packet, limit - DATA_OVERHEAD);
       this.sessions.send(to, packet);
       return;
     }
@@ -532,6 +540,23 @@ export class Node {
     if (!peer?.pub) this.router.lookup(to);
     this.links.connect(to);
   }
+
+  /**
+   * A packet larger than the path's fast channel takes: tell its sender the size that fits (it goes on
+   * anyway, whole, over the data channel). Rate-limited per peer.
+   */
+  private tooBig(to: NodeId, packet: Uint8Array, mtu: number): void {
+    const now = performance.now();
+    if (now - (this.tooBigAt.get(to) ?? -Infinity) < TOO_BIG_EVERY_MS) return;
+    const msg = packetTooBig(packet, mtu);
+    if (!msg) return;
+    this.tooBigAt.set(to, now);
+    this.tooBigSent++;
+    this.log("debug", `packet of ${packet.length} bytes to ${to} is larger than its path takes (${mtu}): told the sender`);
+    this.tun?.writeOne(msg);
+  }
+  private readonly tooBigAt = new Map<NodeId, number>();
+  private tooBigSent = 0;
 
   /** Send what waits for peers that now have keys and a path. */
   private flushPending(): void {

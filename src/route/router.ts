@@ -15,13 +15,13 @@
 // destination's record says it is attached to, over at most `hops` more relays (breadth-first over the
 // relay graph the relays' own records describe). The trace in the frame stops loops. docs/PROTOCOL.md
 // ("Paths and relays") has the wire format; docs/PATHS.md the policy.
-import type { NodeId } from "../identity/identity.ts";
+import { NODE_ID_BYTES, type NodeId } from "../identity/identity.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
 import type { RewardWeights } from "./policy.ts";
 import { POLICY_ROUND_MS, Steering, type Decision, type PolicyView, type RelayPolicy } from "./steering.ts";
 import { FairShare } from "./fairness.ts";
 import {
-  decodeForward, encodeForward, encodeHop, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
+  decodeForward, encodeForward, encodeHop, FORWARD_HEADER, MAX_RELAYS, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
   TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, u32, type HopKind,
 } from "./frame.ts";
 import { decodeRecord, encodeRecord, peekRecord, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
@@ -32,6 +32,8 @@ export interface RouterLink {
   readonly state: "connecting" | "open" | "closed";
   sendPacket(b: Uint8Array): boolean;
   sendControl(b: Uint8Array): void;
+  /** The largest frame the link's fast channel takes now; undefined when any size goes. */
+  readonly fastMtu?: number;
 }
 
 /** How the router asks for links: the LinkManager in a node, the fabric in the simulation. */
@@ -246,6 +248,20 @@ export class Router {
   /** Whether any path to `dst` is live now (the same cached choice send() uses: no allocation per packet). */
   hasPath(dst: NodeId): boolean {
     return this.current(dst, this.flow(dst)) !== undefined;
+  }
+
+  /**
+   * The largest end-to-end payload (session packet) that fits the fast channel of the path send() uses
+   * now, or undefined when any size goes (no fast channel: the data channel fragments). On a relay path
+   * room is kept for the forward header and a trace of MAX_RELAYS relays (later hops' MTUs are unknown;
+   * a relay whose next link is smaller sends the frame over that link's data channel).
+   */
+  packetLimit(dst: NodeId): number | undefined {
+    const c = this.current(dst, this.flow(dst));
+    if (!c) return undefined;
+    const mtu = this.opts.links.link(c.path.kind === "direct" ? dst : c.path.via)?.fastMtu;
+    if (mtu === undefined) return undefined;
+    return c.path.kind === "direct" ? mtu : mtu - FORWARD_HEADER - MAX_RELAYS * NODE_ID_BYTES;
   }
 
   /** The flow's path choice, re-made at most every CHOICE_MS or at once when its link is gone. */

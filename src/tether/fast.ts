@@ -15,7 +15,7 @@
 // Liveness: a probe every 150 ms while packets flow (every 2 s idle); the channel is down once 3 probes
 // over at least 450 ms go unanswered, and up again at the next answer. While down the link sends over
 // its data channel (the tether's fallback), so traffic continues within a second.
-// MTU: a round of one probe per candidate size every 3 s while packets flow (30 s idle); the largest
+// MTU: a round of one probe per candidate size every second while packets flow (30 s idle); the largest
 // answered size is the MTU. It rises at once and falls only when the current size goes unanswered two
 // rounds in a row (one lost probe is not a smaller path). Larger frames take the data channel, whose
 // SCTP fragments and reassembles them.
@@ -31,7 +31,7 @@ const SMALL_PROBE = PROBE_HEADER + MAC_BYTES;
 /** UDP payload sizes tried, largest first: IPv4 and IPv6 over 1500, common tunnels and the 1280 floor. */
 export const MTU_CANDIDATES = [1472, 1452, 1400, 1352, 1280, 1232, 1200] as const;
 const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 2_000;
-const ROUND_ACTIVE_MS = 3_000, ROUND_IDLE_MS = 30_000;
+const ROUND_ACTIVE_MS = 1_000, ROUND_IDLE_MS = 30_000;
 const ACTIVE_FOR_MS = 5_000;
 const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
 /** Bytes the kernel may hold for the socket: bursts of sealed datagrams outrun the event loop. */
@@ -65,6 +65,14 @@ function nativeUdp(s: Socket): NativeUdp | null {
 }
 
 export type FastState = "keying" | "down" | "up";
+export interface FastStats {
+  state: FastState;
+  mtu: number;
+  txPackets: number;
+  rxPackets: number;
+  rxRejected: number;
+  fallbacks: number;
+}
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
 export class FastChannel {

@@ -9,7 +9,7 @@
 import dgram from "node:dgram";
 import { RTCPeerConnection, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
-import { FastChannel, TYPE_FAST_PROBE, type IceConnection } from "./fast.ts";
+import { FastChannel, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
@@ -47,6 +47,8 @@ export interface Link {
   readonly stats: { txPackets: number; rxPackets: number; txDropped: number };
   /** The largest frame the fast channel takes now; undefined while it is down (frames of any size go). */
   readonly fastMtu: number | undefined;
+  /** The fast channel's state and counters, once the link is open. */
+  readonly fastStats: FastStats | undefined;
 }
 
 export class WebrtcLink implements Link {
@@ -126,7 +128,7 @@ export class WebrtcLink implements Link {
   }
 
   /** The fast channel's state and counters (for status). */
-  get fastStats() {
+  get fastStats(): FastStats | undefined {
     return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats } : undefined;
   }
 
