@@ -16,11 +16,13 @@
 // over at least 450 ms go unanswered, and up again at the next answer. While down the link sends over
 // its data channel (the tether's fallback), so traffic continues within a second.
 // MTU: a round of one probe per candidate size every second while packets flow (30 s idle); the largest
-// answered size is the MTU. It rises at once and falls only when the current size goes unanswered two
-// rounds in a row (one lost probe is not a smaller path). Larger frames take the data channel, whose
-// SCTP fragments and reassembles them.
+// answered size is the MTU. Datagrams carry DF (./sockopt.ts), so no kernel on the way cuts them and
+// the probes find the path's real size. The MTU rises at once and falls only when the current size goes
+// unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
+// channel, whose SCTP fragments and reassembles them.
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
+import { dontFragment } from "./sockopt.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
 const KIND_PROBE = 1, KIND_ANSWER = 2;
@@ -53,6 +55,7 @@ const PAIR_SUCCEEDED = 3;
 /** Bun's own UDP socket under a node:dgram socket: its send skips node:dgram's per-call DNS and queue. */
 interface NativeUdp {
   send(data: Uint8Array, port: number, address: string): boolean;
+  readonly fd?: number;
 }
 const natives = new WeakMap<Socket, NativeUdp | null>();
 function nativeUdp(s: Socket): NativeUdp | null {
@@ -160,6 +163,8 @@ export class FastChannel {
       } catch (e) {
         this.log("debug", `${this.label}: socket buffers stay at the default: ${(e as Error).message}`);
       }
+      const fd = nativeUdp(t.socket)?.fd;
+      if (fd === undefined || !dontFragment(fd)) this.log("debug", `${this.label}: cannot set don't-fragment on the link's socket: the kernel may fragment large datagrams`);
       const inner = t.onData;
       t.onData = (data, addr) => {
         const k = data[0];
