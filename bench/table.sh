@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# table.sh - the benchmark table, with ../shared/bench/peers.sh's own namespaces and systems (its
+# functions are sourced, its main is not): for each system, fresh namespaces, then
+#   TCP one stream and four streams (iperf3, $DUR s), ping idle and under the four-stream load,
+#   UDP: the highest offered rate (1300-byte datagrams) received with at most 1% loss,
+#   daemon CPU seconds per GB moved during the one-stream test.
+# Prints one line per system:
+#   TABLE system=<name> tcp1=<Mbit/s> tcp4=<Mbit/s> udp=<Mbit/s> rtt_idle=<ms> rtt_load=<ms> cpu_s_gb=<s>
+# Usage: table.sh PEERS_SH system...   (NODE_A_CMD / NODE_B_CMD as for peers.sh's "node")
+set -u
+PEERS=$1; shift
+# shellcheck disable=SC1090  # the shared script's functions, without its main section
+source <(sed '/^# -* main/,$d' "$PEERS")
+set +e
+UDP_RATES=${UDP_RATES:-"50 100 200 300 400 500 600 800 1000 1500 2000"}
+
+pids_of() { local f; for f in "$RUN"/*."$1".pid; do cat "$f"; done; }
+sumticks() { local s=0 p; for p in "$@"; do s=$((s+$(ticks "$p"))); done; echo $s; }
+rtt_of() { awk -F/ '/^rtt|^round-trip/{print $5}'; }
+
+table() {
+  local name=$1 json hz t0 t1 bytes tcp1 tcp4 udp=0 rate got lost rtt_idle rtt_load cpu
+  if ! wait_up 20; then echo "TABLE system=$name tcp1=FAIL"; return 1; fi
+  bg_b iperf3-server iperf3 -s -B "$TARGET"
+  sleep 0.5
+  hz=$(getconf CLK_TCK)
+  local pids; pids=$(pids_of a; pids_of b)
+  # shellcheck disable=SC2086
+  t0=$(sumticks $pids)
+  json=$(nsa iperf3 -c "$TARGET" -t "$DUR" -J 2>&1)
+  # shellcheck disable=SC2086
+  t1=$(sumticks $pids)
+  tcp1=$(echo "$json" | jq -r '(.end.sum_received.bits_per_second/1e6*10|round)/10' 2>/dev/null)
+  bytes=$(echo "$json" | jq -r '.end.sum_received.bytes' 2>/dev/null)
+  cpu=$(awk -v d=$((t1-t0)) -v hz="$hz" -v b="${bytes:-0}" 'BEGIN{ if (b > 0) printf "%.2f", d/hz/(b/1e9); else print "n/a" }')
+  rtt_idle=$(nsa ping -c 20 -i 0.2 -q "$TARGET" 2>&1 | rtt_of)
+  nsa ping -c $((DUR * 5)) -i 0.2 -q "$TARGET" >"$RUN/ping-load.out" 2>&1 &
+  local pinger=$!
+  json=$(nsa iperf3 -c "$TARGET" -t "$DUR" -P 4 -J 2>&1)
+  wait $pinger
+  rtt_load=$(rtt_of <"$RUN/ping-load.out")
+  tcp4=$(echo "$json" | jq -r '(.end.sum_received.bits_per_second/1e6*10|round)/10' 2>/dev/null)
+  for rate in $UDP_RATES; do
+    json=$(nsa iperf3 -c "$TARGET" -u -b "${rate}M" -l 1300 -t 3 -J 2>&1)
+    got=$(echo "$json" | jq -r '(.end.sum.bits_per_second/1e6*10|round)/10' 2>/dev/null)
+    lost=$(echo "$json" | jq -r '.end.sum.lost_percent' 2>/dev/null)
+    awk -v l="${lost:-100}" 'BEGIN{ exit !(l <= 1) }' || break
+    udp=$got
+  done
+  echo "TABLE system=$name tcp1=${tcp1:-FAIL} tcp4=${tcp4:-FAIL} udp=$udp rtt_idle=${rtt_idle:-FAIL} rtt_load=${rtt_load:-FAIL} cpu_s_gb=$cpu"
+}
+
+[ "$(id -u)" = 0 ] || { echo "need root" >&2; exit 1; }
+for s in "$@"; do
+  declare -F "sys_$s" >/dev/null || { log "unknown system $s"; continue; }
+  log "=== $s ==="
+  setup_ns
+  TARGET=$OB
+  if "sys_$s"; then table "$s"; else echo "TABLE system=$s tcp1=FAIL note=setup_failed"; fi
+  kill_pids; teardown_ns
+done
