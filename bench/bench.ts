@@ -121,8 +121,8 @@ async function relayed(): Promise<void> {
     const b = new TestNode(net, { host: "b", name: "b", ipv4: "100.64.0.3/24", seeds }, dir);
     a.spec.allow = [b.id];
     b.spec.allow = [a.id];
-    a.writeConfig();
-    b.writeConfig();
+    relay.spec.allow = [a.id, b.id]; // a relay carries only for members or the nodes it lists
+    for (const x of [relay, a, b]) x.writeConfig();
     nodes.push(relay, a, b);
     await relay.start();
     await Promise.all([a.start(), b.start()]);

@@ -8,6 +8,8 @@ extern long read(int fd, void *buf, unsigned long count);
 extern long write(int fd, const void *buf, unsigned long count);
 extern int close(int fd);
 extern int *__errno_location(void);
+struct iovec { void *base; unsigned long len; };
+extern long writev(int fd, const struct iovec *iov, int iovcnt);
 
 struct pollfd { int fd; short events; short revents; };
 extern int poll(struct pollfd *fds, unsigned long nfds, int timeout);
@@ -21,19 +23,21 @@ struct ifreq_flags { char name[16]; short flags; char pad[22]; };
 #define TUNSETIFF   0x400454caUL   /* _IOW('T', 202, int), the same on x86_64 and aarch64 */
 #define IFF_TUN     0x0001
 #define IFF_NO_PI   0x1000
+#define IFF_VNET_HDR 0x4000
 #define POLLIN      0x001
 #define EAGAIN      11
 #define EINTR       4
 
-/* Open /dev/net/tun as interface `name` (no packet info header, non-blocking).
-   Returns the fd, or -errno. The kernel's chosen name is copied to out_name (16 bytes). */
-int tun_open(const char *name, char *out_name) {
+/* Open /dev/net/tun as interface `name` (no packet info header, non-blocking; with `vnet`, every
+   packet read or written starts with a 10-byte virtio-net header, which lets tun_write_gro hand the
+   kernel coalesced TCP segments). Returns the fd, or -errno. The kernel's name goes to out_name. */
+int tun_open(const char *name, char *out_name, int vnet) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return -*__errno_location();
   struct ifreq_flags ifr;
   for (int i = 0; i < (int)sizeof(ifr); i++) ((char *)&ifr)[i] = 0;
   for (int i = 0; i < 15 && name[i]; i++) ifr.name[i] = name[i];
-  ifr.flags = IFF_TUN | IFF_NO_PI;
+  ifr.flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = *__errno_location();
     close(fd);
@@ -70,6 +74,135 @@ int tun_read_batch(int fd, unsigned char *buf, int stride, int *lens, int max, i
 int tun_write(int fd, const unsigned char *buf, int len) {
   long r = write(fd, buf, (unsigned long)len);
   return r < 0 ? -*__errno_location() : (int)r;
+}
+
+/* ── Writing with GRO: consecutive segments of one TCP stream go to the kernel as one large packet ──
+   (virtio-net header: GSO TCPv4/TCPv6, checksum left partial), so its TCP stack takes one packet, and
+   sends one ACK, where there were up to 64. The rules follow Linux's own GRO: same addresses, ports,
+   TTL/hop limit and TCP options; contiguous sequence numbers; the same ACK number; only ACK (and PSH on
+   the last) set; every segment as long as the first, except a shorter last one. */
+
+struct vnet_hdr { unsigned char flags, gso_type; unsigned short hdr_len, gso_size, csum_start, csum_offset; };
+#define VNET_HDR_LEN 10
+#define VNET_F_NEEDS_CSUM 1
+#define VNET_GSO_TCPV4 1
+#define VNET_GSO_TCPV6 4
+#define GRO_MAX 65535
+
+static unsigned int be16(const unsigned char *p) { return ((unsigned int)p[0] << 8) | p[1]; }
+static unsigned int be32(const unsigned char *p) { return ((unsigned int)p[0] << 24) | ((unsigned int)p[1] << 16) | ((unsigned int)p[2] << 8) | p[3]; }
+static void put16(unsigned char *p, unsigned int v) { p[0] = (v >> 8) & 0xff; p[1] = v & 0xff; }
+static int same(const unsigned char *a, const unsigned char *b, int n) { for (int i = 0; i < n; i++) if (a[i] != b[i]) return 0; return 1; }
+static unsigned int sum16(const unsigned char *p, int n, unsigned int acc) {
+  for (int i = 0; i + 1 < n; i += 2) acc += ((unsigned int)p[i] << 8) | p[i + 1];
+  if (n & 1) acc += (unsigned int)p[n - 1] << 8;
+  return acc;
+}
+static unsigned int fold(unsigned int acc) { while (acc > 0xffff) acc = (acc & 0xffff) + (acc >> 16); return acc; }
+
+/* The IP header length of a TCP packet GRO may merge (IPv4 without options or fragments, IPv6 with
+   TCP as the next header), or 0. */
+static int tcp_iphlen(const unsigned char *p, int len) {
+  if (len < 40) return 0;
+  if ((p[0] >> 4) == 4) {
+    if (p[0] != 0x45 || p[9] != 6 || (be16(p + 6) & 0x3fff) != 0 || be16(p + 2) != (unsigned int)len) return 0;
+    return 20;
+  }
+  if ((p[0] >> 4) == 6 && len >= 60 && p[6] == 6 && be16(p + 4) + 40 == (unsigned int)len) return 40;
+  return 0;
+}
+
+/* Whether q (its IP header ihl, TCP header thl) continues the run that starts at p, whose payloads so
+   far add up to `have` bytes of `mss` each. */
+static int continues(const unsigned char *p, const unsigned char *q, int ihl, int thl, int qlen, int have, int mss) {
+  const unsigned char *pt = p + ihl, *qt = q + ihl;
+  if (ihl == 20) {
+    if (!same(p + 12, q + 12, 8) || p[1] != q[1] || p[8] != q[8] || (p[6] & 0x40) != (q[6] & 0x40)) return 0;
+  } else {
+    if (!same(p + 8, q + 8, 32) || !same(p, q, 4) || p[7] != q[7]) return 0;
+  }
+  if (((qt[12] >> 4) * 4) != thl || !same(pt, qt, 4) || !same(pt + 8, qt + 8, 4)) return 0; /* ports, ACK number */
+  if ((qt[13] & ~0x08) != 0x10) return 0;                                                 /* ACK, maybe PSH */
+  if (!same(pt + 20, qt + 20, thl - 20)) return 0;                                          /* options */
+  int plen = qlen - ihl - thl;
+  if (plen <= 0 || plen > mss) return 0;
+  return be32(qt + 4) == be32(pt + 4) + (unsigned int)have;
+}
+
+static int write_plain(int fd, const unsigned char *pkt, int len) {
+  static const unsigned char zero[VNET_HDR_LEN] = { 0 };
+  struct iovec iov[2];
+  iov[0].base = (void *)zero; iov[0].len = VNET_HDR_LEN;
+  iov[1].base = (void *)pkt; iov[1].len = (unsigned long)len;
+  return writev(fd, iov, 2) < 0 ? 1 : 0;
+}
+
+/* Write n packets (packet i at base + offs[i], lens[i] bytes) to a vnet TUN, coalescing TCP runs in
+   `scratch` (GRO_MAX + VNET_HDR_LEN bytes). Returns how many packets the device refused. */
+int tun_write_gro(int fd, const unsigned char *base, const int *offs, const int *lens, int n, unsigned char *scratch) {
+  int dropped = 0;
+  int i = 0;
+  while (i < n) {
+    const unsigned char *p = base + offs[i];
+    int len = lens[i];
+    int ihl = tcp_iphlen(p, len);
+    int thl = ihl ? (p[ihl + 12] >> 4) * 4 : 0;
+    int mss = ihl ? len - ihl - thl : 0;
+    int j = i + 1;
+    if (ihl && thl >= 20 && mss > 0 && (p[ihl + 13] & ~0x08) == 0x10 && (p[ihl + 13] & 0x08) == 0) {
+      int have = mss, total = len;
+      while (j < n) {
+        const unsigned char *q = base + offs[j];
+        int qlen = lens[j];
+        if (tcp_iphlen(q, qlen) != ihl || total + qlen - ihl - thl > GRO_MAX || !continues(p, q, ihl, thl, qlen, have, mss)) break;
+        have += qlen - ihl - thl;
+        total += qlen - ihl - thl;
+        j++;
+        if ((q[ihl + 13] & 0x08) || qlen - ihl - thl < mss) break; /* PSH or a short segment ends a run */
+      }
+    }
+    if (j - i < 2) {
+      dropped += write_plain(fd, p, len);
+      i++;
+      continue;
+    }
+    /* Build: vnet header, the first packet's headers, every payload. */
+    unsigned char *out = scratch + VNET_HDR_LEN;
+    for (int k = 0; k < ihl + thl; k++) out[k] = p[k];
+    int off = ihl + thl;
+    int psh = 0;
+    for (int m = i; m < j; m++) {
+      const unsigned char *q = base + offs[m];
+      int plen = lens[m] - ihl - thl;
+      const unsigned char *src = q + ihl + thl;
+      for (int k = 0; k < plen; k++) out[off + k] = src[k];
+      off += plen;
+      psh |= q[ihl + 13] & 0x08;
+    }
+    out[ihl + 13] |= psh;
+    int tcplen = off - ihl;
+    unsigned int pseudo;
+    if (ihl == 20) {
+      put16(out + 2, off);
+      out[10] = 0; out[11] = 0;
+      put16(out + 10, (~fold(sum16(out, 20, 0))) & 0xffff);
+      pseudo = sum16(out + 12, 8, 6 + tcplen);
+    } else {
+      put16(out + 4, tcplen);
+      pseudo = sum16(out + 8, 32, 6 + tcplen);
+    }
+    put16(out + ihl + 16, fold(pseudo)); /* partial checksum: the pseudo-header's, not complemented */
+    struct vnet_hdr *h = (struct vnet_hdr *)scratch;
+    h->flags = VNET_F_NEEDS_CSUM;
+    h->gso_type = ihl == 20 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
+    h->hdr_len = (unsigned short)(ihl + thl);
+    h->gso_size = (unsigned short)mss;
+    h->csum_start = (unsigned short)ihl;
+    h->csum_offset = 16;
+    if (write(fd, scratch, (unsigned long)(VNET_HDR_LEN + off)) < 0) dropped += j - i;
+    i = j;
+  }
+  return dropped;
 }
 
 int tun_close(int fd) {

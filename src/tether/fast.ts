@@ -72,6 +72,8 @@ export interface FastStats {
   state: FastState;
   mtu: number;
   txPackets: number;
+  /** Datagrams the socket would not take (its buffer full, or too big for the path): sent on the data channel. */
+  txFailed: number;
   rxPackets: number;
   rxRejected: number;
   fallbacks: number;
@@ -82,7 +84,7 @@ export class FastChannel {
   state: FastState = "keying";
   /** The largest datagram known to get through (0 until a probe round says). */
   mtu = 0;
-  readonly stats = { txPackets: 0, rxPackets: 0, rxRejected: 0, fallbacks: 0 };
+  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, fallbacks: 0 };
   /** 16 random bytes; sent to the peer over the control channel. */
   readonly token = randomBytes(16);
   private key?: Buffer;
@@ -143,9 +145,13 @@ export class FastChannel {
     if (!n || !socket || !this.conn.canSendApplicationData()) return false;
     try {
       const native = nativeUdp(socket);
-      if (native) native.send(b, n.remoteAddr[1], n.remoteAddr[0]);
-      else socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
-      return true;
+      if (!native) {
+        socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
+        return true;
+      }
+      if (native.send(b, n.remoteAddr[1], n.remoteAddr[0])) return true;
+      this.stats.txFailed++;
+      return false;
     } catch {
       return false;
     }

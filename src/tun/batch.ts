@@ -1,17 +1,19 @@
 // The layout of one batch passed from the reader worker to the main thread (one transferable buffer):
 //   u32 count | u32 len[count] | packet bytes, back to back
-export function packBatch(buf: Uint8Array, stride: number, lens: Int32Array, n: number): ArrayBuffer {
+/** `skip`: bytes at the start of each slot to leave out (a virtio-net header). */
+export function packBatch(buf: Uint8Array, stride: number, lens: Int32Array, n: number, skip = 0): ArrayBuffer {
   let total = 0;
-  for (let i = 0; i < n; i++) total += lens[i];
+  for (let i = 0; i < n; i++) total += Math.max(0, lens[i] - skip);
   const out = new ArrayBuffer(4 + 4 * n + total);
   const head = new Uint32Array(out, 0, 1 + n);
   head[0] = n;
   const bytes = new Uint8Array(out);
   let off = 4 + 4 * n;
   for (let i = 0; i < n; i++) {
-    head[1 + i] = lens[i];
-    bytes.set(buf.subarray(i * stride, i * stride + lens[i]), off);
-    off += lens[i];
+    const len = Math.max(0, lens[i] - skip);
+    head[1 + i] = len;
+    bytes.set(buf.subarray(i * stride + skip, i * stride + skip + len), off);
+    off += len;
   }
   return out;
 }

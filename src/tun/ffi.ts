@@ -8,16 +8,21 @@ import { join } from "node:path";
 import source from "../../ffi/tun.c" with { type: "text" };
 
 export interface TunLib {
-  /** fd or -errno; the kernel's interface name is written to outName (16 bytes). */
-  tun_open(name: Uint8Array, outName: Uint8Array): number;
+  /** fd or -errno; the kernel's interface name is written to outName (16 bytes). `vnet`: 1 for virtio-net headers (only where `gro`). */
+  tun_open(name: Uint8Array, outName: Uint8Array, vnet: number): number;
   /** Packets read (0 on time-out) or -errno; packet i at buf + i*stride, its length in lens[i]. */
   tun_read_batch(fd: number, buf: Pointer, stride: number, lens: Pointer, max: number, timeoutMs: number): number;
   tun_write(fd: number, buf: Uint8Array, len: number): number;
   tun_close(fd: number): number;
+  /** Write n packets (base + offs[i], lens[i] bytes) to a vnet TUN, TCP runs coalesced; returns drops. Only where `gro`. */
+  tun_write_gro?(fd: number, base: Pointer, offs: Pointer, lens: Pointer, n: number, scratch: Pointer): number;
+  /** Whether this build can open the TUN with virtio-net headers and write coalesced TCP (ffi/tun.c only). */
+  readonly gro: boolean;
 }
 
 const SYMBOLS = {
-  tun_open: { args: ["ptr", "ptr"], returns: "int" },
+  tun_open: { args: ["ptr", "ptr", "int"], returns: "int" },
+  tun_write_gro: { args: ["int", "ptr", "ptr", "ptr", "int", "ptr"], returns: "int" },
   tun_read_batch: { args: ["int", "ptr", "int", "ptr", "int", "int"], returns: "int" },
   tun_write: { args: ["int", "ptr", "int"], returns: "int" },
   tun_close: { args: ["int"], returns: "int" },
@@ -28,7 +33,7 @@ function compile(): TunLib {
   try {
     const file = join(dir, "tun.c");
     writeFileSync(file, source, { mode: 0o600 });
-    return cc({ source: file, symbols: SYMBOLS }).symbols as unknown as TunLib;
+    return { ...(cc({ source: file, symbols: SYMBOLS }).symbols as unknown as TunLib), gro: process.env.TRELLIS_TUN_GRO !== "0" };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -67,6 +72,7 @@ function viaLibc(): TunLib {
   const pollfd = new Uint8Array(8);
   const pollView = new DataView(pollfd.buffer);
   return {
+    gro: false,
     tun_open(name, outName) {
       const fd = c.open(Buffer.from("/dev/net/tun\0"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
       if (fd < 0) return -errno();

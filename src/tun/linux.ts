@@ -12,6 +12,8 @@ import { ringBuffer, RingWriter } from "./ring.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
 
 const BATCH = 64;
+/** The virtio-net header before every packet on a device opened with it (ffi/tun.c). */
+export const VNET_HDR_LEN = 10;
 /** Room for packets waiting for the writer thread (about 2,800 full-size packets). */
 const RING_BYTES = 4 << 20;
 /**
@@ -32,7 +34,8 @@ function ip(args: string[]): void {
 export async function openTun(opts: TunOptions): Promise<TunDevice> {
   const lib = tunLib();
   const nameOut = new Uint8Array(16);
-  const fd = lib.tun_open(Buffer.from(opts.name + "\0"), nameOut);
+  const vnet = lib.gro;
+  const fd = lib.tun_open(Buffer.from(opts.name + "\0"), nameOut, vnet ? 1 : 0);
   if (fd < 0) {
     const e = -fd;
     const code = e === 1 || e === 13 ? "permission" : e === 2 || e === 19 ? "no-device" : e === 16 ? "busy" : "io";
@@ -57,7 +60,7 @@ export async function openTun(opts: TunOptions): Promise<TunDevice> {
     lib.tun_close(fd);
     throw e;
   }
-  return new LinuxTun(fd, name, opts.mtu);
+  return new LinuxTun(fd, name, opts.mtu, vnet);
 }
 
 class LinuxTun implements TunDevice {
@@ -74,12 +77,13 @@ class LinuxTun implements TunDevice {
   private ringDropped = 0;
   private waking = false;
 
-  constructor(private readonly fd: number, readonly name: string, readonly mtu: number) {
+  /** `vnet`: the device was opened with virtio-net headers (reads carry one to strip; writes coalesce TCP). */
+  constructor(private readonly fd: number, readonly name: string, readonly mtu: number, private readonly vnet: boolean) {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
     this.writer = new Worker(WRITER_WORKER);
     this.writer.onerror = (e) => process.stderr.write(`tun ${this.name}: writer worker failed: ${e.message}\n`);
-    this.writer.postMessage({ fd, ring, control: this.writerControl.buffer });
+    this.writer.postMessage({ fd, ring, control: this.writerControl.buffer, vnet });
   }
 
   get stats(): TunStats {
@@ -102,7 +106,7 @@ class LinuxTun implements TunDevice {
     };
     w.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
     // Room for the largest packet the MTU allows, plus slack for a device that sends more.
-    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop });
+    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0 });
   }
 
   writeOne(packet: Uint8Array): void {

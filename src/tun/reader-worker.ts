@@ -12,10 +12,12 @@ export interface ReaderStart {
   max: number;
   /** Int32Array over a SharedArrayBuffer: [0] = 1 asks the reader to stop. */
   stop: SharedArrayBuffer;
+  /** Bytes before each packet to leave out (the virtio-net header, when the device has one). */
+  skip: number;
 }
 
 self.onmessage = (e: MessageEvent<ReaderStart>) => {
-  const { fd, stride, max } = e.data;
+  const { fd, stride, max, skip } = e.data;
   const stop = new Int32Array(e.data.stop);
   const lib = tunLib();
   const buf = new Uint8Array(stride * max);
@@ -28,7 +30,7 @@ self.onmessage = (e: MessageEvent<ReaderStart>) => {
       break;
     }
     if (n > 0) {
-      const batch = packBatch(buf, stride, lens, n);
+      const batch = packBatch(buf, stride, lens, n, skip);
       self.postMessage(batch, [batch]);
     }
   }

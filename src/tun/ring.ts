@@ -64,10 +64,11 @@ export class RingReader {
   static readonly dataOffset = CONTROL_BYTES;
 
   /**
-   * Hand each waiting packet to `each(offset in the data area, length)`, at most `max`, then free their
-   * room. Waits up to `timeoutMs` when the ring is empty. Returns how many it handed over.
+   * Hand each waiting packet to `each(offset in the data area, length)`, at most `max`, call `done` (the
+   * packets are still in place), then free their room. Waits up to `timeoutMs` when the ring is empty.
+   * Returns how many it handed over.
    */
-  drain(each: (offset: number, length: number) => void, max: number, timeoutMs: number): number {
+  drain(each: (offset: number, length: number) => void, max: number, timeoutMs: number, done?: (n: number) => void): number {
     let tail = Atomics.load(this.ctl, TAIL);
     if (Atomics.load(this.ctl, HEAD) === tail) {
       Atomics.store(this.ctl, SLEEPING, 1);
@@ -88,6 +89,7 @@ export class RingReader {
       tail += 4 + pad4(len);
       n++;
     }
+    if (n > 0) done?.(n);
     Atomics.store(this.ctl, TAIL, tail);
     return n;
   }
