@@ -116,17 +116,21 @@ async function relayed(): Promise<void> {
     for (const h of ["relay", "a", "b"]) net.addHost(h);
     net.block("a", "b");
     const seeds = [`http://${net.host("relay").ip}:7443`];
-    const relay = new TestNode(net, { host: "relay", name: "relay", relay: true }, dir);
+    // The relay is the seed too, and registers with itself so the edges can signal it.
+    const relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds }, dir);
     const a = new TestNode(net, { host: "a", name: "a", ipv4: "100.64.0.2/24", seeds }, dir);
     const b = new TestNode(net, { host: "b", name: "b", ipv4: "100.64.0.3/24", seeds }, dir);
-    a.spec.allow = [b.id];
-    b.spec.allow = [a.id];
-    relay.spec.allow = [a.id, b.id]; // a relay carries only for members or the nodes it lists
+    // Allow-list mode: each lists the others (a relay carries only for members or the nodes it lists).
+    a.spec.allow = [b.id, relay.id];
+    b.spec.allow = [a.id, relay.id];
+    relay.spec.allow = [a.id, b.id];
     for (const x of [relay, a, b]) x.writeConfig();
     nodes.push(relay, a, b);
     await relay.start();
     await Promise.all([a.start(), b.start()]);
-    await waitFor("a relayed session", () => a.api("/v1/status").peers?.find((p: any) => p.id === b.id && p.session && String(p.path).startsWith("relay")), 30_000);
+    await waitFor("a relayed session", () => a.api("/v1/status").peers?.find((p: any) => p.id === b.id && p.session && String(p.path).startsWith("relay")), 30_000).catch((e) => {
+      throw new Error(`${e.message}\na's status: ${JSON.stringify(a.api("/v1/status").peers)}\na's log:\n${a.tail(15)}`);
+    });
     const server = Bun.spawn(["ip", "netns", "exec", b.ns, "iperf3", "-s", "-1", "-B", "100.64.0.3"], { stdout: "ignore", stderr: "ignore" });
     await Bun.sleep(500);
     const ticks = () => readFileSync(`/proc/${relay.pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).reduce((s, x) => s + Number(x), 0);

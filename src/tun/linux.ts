@@ -14,6 +14,8 @@ import { TunError, type TunDevice, type TunOptions, type TunStats } from "./devi
 const BATCH = 64;
 /** The virtio-net header before every packet on a device opened with it (ffi/tun.c). */
 export const VNET_HDR_LEN = 10;
+/** Batches the reader may have posted and the node not yet handled. */
+const READER_INFLIGHT = 2;
 /** Room for packets waiting for the writer thread (about 2,800 full-size packets). */
 const RING_BYTES = 4 << 20;
 /**
@@ -67,7 +69,9 @@ class LinuxTun implements TunDevice {
   private rx = 0;
   private tx = 0;
   private worker?: Worker;
-  private readonly stop = new SharedArrayBuffer(4);
+  /** The reader's words: [0] stop, [1] batches in flight (./reader-worker.ts). */
+  private readonly stop = new SharedArrayBuffer(8);
+  private readonly readerWords = new Int32Array(this.stop);
   private closed = false;
   private readonly lib = tunLib();
   private readonly writer: Worker;
@@ -99,14 +103,19 @@ class LinuxTun implements TunDevice {
       if (e.data instanceof ArrayBuffer) {
         const packets = unpackBatch(e.data);
         this.rx += packets.length;
-        handler(packets);
+        try {
+          handler(packets);
+        } finally {
+          Atomics.sub(this.readerWords, 1, 1);
+          Atomics.notify(this.readerWords, 1);
+        }
       } else if (e.data?.error) {
         process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
       }
     };
     w.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
     // Room for the largest packet the MTU allows, plus slack for a device that sends more.
-    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0 });
+    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0, inflight: READER_INFLIGHT });
   }
 
   writeOne(packet: Uint8Array): void {
@@ -134,7 +143,7 @@ class LinuxTun implements TunDevice {
     this.closed = true;
     const w = this.worker;
     if (w) {
-      Atomics.store(new Int32Array(this.stop), 0, 1);
+      Atomics.store(this.readerWords, 0, 1);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 1000);
         w.addEventListener("message", (e: MessageEvent) => {
