@@ -76,8 +76,8 @@ class LinuxTun implements TunDevice {
   private readonly lib = tunLib();
   private readonly writer: Worker;
   private readonly ring: RingWriter;
-  /** The writer's words: [0] stop, [1] packets the device refused. */
-  private readonly writerControl = new Int32Array(new SharedArrayBuffer(8));
+  /** The writer's words: [0] stop, [1] packets the device refused, [2] packets CoDel dropped. */
+  private readonly writerControl = new Int32Array(new SharedArrayBuffer(12));
   private ringDropped = 0;
   private waking = false;
 
@@ -91,8 +91,8 @@ class LinuxTun implements TunDevice {
   }
 
   get stats(): TunStats {
-    const refused = Atomics.load(this.writerControl, 1);
-    return { rxPackets: this.rx, txPackets: this.tx - refused, txDropped: this.ringDropped + refused };
+    const refused = Atomics.load(this.writerControl, 1), shed = Atomics.load(this.writerControl, 2);
+    return { rxPackets: this.rx, txPackets: this.tx - refused - shed, txDropped: this.ringDropped + refused + shed };
   }
 
   onPackets(handler: (packets: Uint8Array[]) => void): void {

@@ -1,8 +1,9 @@
 // A single-producer single-consumer ring of packets in a SharedArrayBuffer: how the node hands packets
 // to the TUN writer thread without a postMessage (and its copy and wake-up) per batch.
 //
-// Layout: Int32 control words [head, tail, sleeping], then the data area. A record is a u32 length and
-// the packet, padded to 4 bytes; a length of WRAP means "continue at the start of the data area".
+// Layout: Int32 control words [head, tail, sleeping], then the data area. A record is a u32 length, the
+// time it was pushed (f64 ms on the shared clock: timeOrigin + now, so the reader can tell how long a
+// packet waited), and the packet, padded to 4 bytes; a length of WRAP means "continue at the start".
 // head and tail are byte offsets into the data area; the ring is empty when they are equal and never
 // allowed to become full (one record's room stays free), so equality always means empty.
 const HEAD = 0, TAIL = 1, SLEEPING = 2;
@@ -10,6 +11,10 @@ const CONTROL_BYTES = 16;
 const WRAP = 0xffffffff;
 
 const pad4 = (n: number) => (n + 3) & ~3;
+const RECORD_HEADER = 12;
+
+/** Milliseconds on a clock every thread of the process shares. */
+export const sharedNow = () => performance.timeOrigin + performance.now();
 
 export function ringBuffer(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(CONTROL_BYTES + pad4(bytes));
@@ -29,7 +34,7 @@ export class RingWriter {
   /** Append a packet; false when the ring is full (the caller counts a drop). */
   push(p: Uint8Array): boolean {
     const size = this.data.length;
-    const need = 4 + pad4(p.length);
+    const need = RECORD_HEADER + pad4(p.length);
     let head = Atomics.load(this.ctl, HEAD);
     const tail = Atomics.load(this.ctl, TAIL);
     const free = tail > head ? tail - head : size - head + tail;
@@ -40,7 +45,8 @@ export class RingWriter {
       head = 0;
     } else if (free <= need + 4) return false;
     this.view.setUint32(head, p.length, true);
-    this.data.set(p, head + 4);
+    this.view.setFloat64(head + 4, sharedNow(), true);
+    this.data.set(p, head + RECORD_HEADER);
     Atomics.store(this.ctl, HEAD, head + need);
     return true;
   }
@@ -64,11 +70,11 @@ export class RingReader {
   static readonly dataOffset = CONTROL_BYTES;
 
   /**
-   * Hand each waiting packet to `each(offset in the data area, length)`, at most `max`, call `done` (the
+   * Hand each waiting packet to `each(offset in the data area, length, when pushed)`, at most `max`, call `done` (the
    * packets are still in place), then free their room. Waits up to `timeoutMs` when the ring is empty.
    * Returns how many it handed over.
    */
-  drain(each: (offset: number, length: number) => void, max: number, timeoutMs: number, done?: (n: number) => void): number {
+  drain(each: (offset: number, length: number, pushedAt: number) => void, max: number, timeoutMs: number, done?: (n: number) => void): number {
     let tail = Atomics.load(this.ctl, TAIL);
     if (Atomics.load(this.ctl, HEAD) === tail) {
       Atomics.store(this.ctl, SLEEPING, 1);
@@ -85,8 +91,8 @@ export class RingReader {
         tail = 0;
         len = this.view.getUint32(0, true);
       }
-      each(tail + 4, len);
-      tail += 4 + pad4(len);
+      each(tail + RECORD_HEADER, len, this.view.getFloat64(tail + 4, true));
+      tail += RECORD_HEADER + pad4(len);
       n++;
     }
     if (n > 0) done?.(n);

@@ -3,16 +3,18 @@
 // writing here leaves the node's event loop free and puts a second core to work. On a device with
 // virtio-net headers each batch goes to ffi/tun.c's tun_write_gro, which hands the kernel consecutive
 // segments of a TCP stream as one large packet (GRO), so its TCP stack does a fraction of the work.
+// CoDel (./codel.ts) keeps the queue in the ring short under load.
 import { ptr, type Pointer } from "bun:ffi";
 import { tunLib } from "./ffi.ts";
-import { RingReader } from "./ring.ts";
+import { RingReader, sharedNow } from "./ring.ts";
+import { Codel } from "./codel.ts";
 
 declare var self: Worker;
 
 export interface WriterStart {
   fd: number;
   ring: SharedArrayBuffer;
-  /** Int32 words: [0] = 1 asks the writer to stop; [1] counts packets the device refused. */
+  /** Int32 words: [0] = 1 asks the writer to stop; [1] counts packets the device refused; [2] packets CoDel dropped. */
   control: SharedArrayBuffer;
   /** The device takes a virtio-net header before each packet. */
   vnet: boolean;
@@ -31,8 +33,13 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
   const refused = (n: number) => n > 0 && Atomics.add(control, 1, n);
   const offs = new Int32Array(BATCH), lens = new Int32Array(BATCH);
   const scratch = new Uint8Array(65536 + VNET_HDR_LEN);
-  let n = 0;
-  const collect = (off: number, len: number) => {
+  const codel = new Codel();
+  let n = 0, now = 0;
+  const collect = (off: number, len: number, pushedAt: number) => {
+    if (codel.shouldDrop(now - pushedAt, now)) {
+      Atomics.add(control, 2, 1);
+      return;
+    }
     offs[n] = off;
     lens[n++] = len;
   };
@@ -52,7 +59,8 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
         };
   while (Atomics.load(control, 0) === 0) {
     n = 0;
-    ring.drain(collect, BATCH, 200, write);
+    now = sharedNow();
+    ring.drain(collect, BATCH, 200, () => n > 0 && write());
   }
   self.postMessage({ stopped: true });
 };
