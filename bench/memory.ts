@@ -21,19 +21,24 @@ const dir = tempDir("bench-memory");
 const net = new TestNet("mem");
 const nodes: TestNode[] = [];
 try {
+  // Allow-list mode: the relay (also the seed, registered with itself) lists every edge; each edge lists it.
   net.addHost("relay");
-  const relay = new TestNode(net, { host: "relay", name: "relay", relay: true }, dir);
-  nodes.push(relay);
-  await relay.start();
   const seeds = [`http://${net.host("relay").ip}:7443`];
+  const relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds }, dir);
+  const all: TestNode[] = [];
+  for (let i = 0; i < Math.max(...steps); i++) {
+    net.addHost(`e${i}`);
+    all.push(new TestNode(net, { host: `e${i}`, name: `e${i}`, seeds, allow: [relay.id] }, dir));
+  }
+  relay.spec.allow = all.map((e) => e.id);
+  relay.writeConfig();
+  nodes.push(relay, ...all);
+  await relay.start();
   const points: { n: number; rss: number; cpu: number }[] = [];
-  let edges: TestNode[] = [];
+  const edges: TestNode[] = [];
   for (const n of steps) {
     while (edges.length < n) {
-      const i = edges.length;
-      net.addHost(`e${i}`);
-      const e = new TestNode(net, { host: `e${i}`, name: `e${i}`, seeds }, dir);
-      nodes.push(e);
+      const e = all[edges.length];
       edges.push(e);
       await e.start();
     }
@@ -58,8 +63,8 @@ try {
   if (edges.length >= 2) {
     const [a, b] = edges;
     const idle = usage(a.pid!).rssMb;
-    a.spec.allow = [b.id];
-    b.spec.allow = [a.id];
+    a.spec.allow = [b.id, relay.id];
+    b.spec.allow = [a.id, relay.id];
     a.spec.ipv4 = "100.64.0.2/24";
     b.spec.ipv4 = "100.64.0.3/24";
     for (const x of [a, b]) {
@@ -80,7 +85,7 @@ try {
   }
   console.log(`(${sh(["nproc"]).trim()} cores; all nodes on this machine)`);
 } finally {
-  for (const n of nodes) await n.stop().catch(() => {});
+  for (const n of nodes) if (n.pid) await n.stop().catch(() => {});
   net.destroy();
   rmSync(dir, { recursive: true, force: true });
 }
