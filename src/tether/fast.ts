@@ -23,8 +23,15 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { dontFragment } from "./sockopt.ts";
+import { TYPE_DATA } from "../session/wire.ts";
+import { TYPE_FORWARD } from "../route/frame.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
+
+/** Whether a frame may ride the fast channel: sealed end to end (data packets and forward frames). */
+export function ridesFast(b: Uint8Array): boolean {
+  return b[0] === TYPE_DATA || b[0] === TYPE_FORWARD;
+}
 const KIND_PROBE = 1, KIND_ANSWER = 2;
 const MAC_BYTES = 16;
 const PROBE_HEADER = 8;
@@ -112,7 +119,7 @@ export class FastChannel {
 
   /** The peer's token arrived over the control channel: derive the probe key and start probing. */
   keyed(peerToken: Uint8Array): void {
-    if (this.closed || peerToken.length !== 16) return;
+    if (this.closed || this.key || peerToken.length !== 16) return; // once per link: one probe timer
     const [lo, hi] = Buffer.compare(this.token, peerToken) < 0 ? [this.token, peerToken] : [peerToken, this.token];
     this.key = createHash("sha256").update("trellis fast channel v1").update(lo).update(hi).digest();
     this.hook();
@@ -130,8 +137,9 @@ export class FastChannel {
       this.timer = setTimeout(() => this.tick(), 0);
     }
     this.lastActive = now;
-    if (this.state !== "up" || b.length > this.mtu) return false;
-    return this.raw(b) && (this.stats.txPackets++, true);
+    if (this.state !== "up" || b.length > this.mtu || !this.raw(b)) return false;
+    this.stats.txPackets++;
+    return true;
   }
 
   close(): void {
@@ -174,7 +182,7 @@ export class FastChannel {
       const inner = t.onData;
       t.onData = (data, addr) => {
         const k = data[0];
-        if (k !== 0xc4 && k !== 0xc5 && k !== TYPE_FAST_PROBE) return inner(data, addr);
+        if (k !== TYPE_FAST_PROBE && !ridesFast(data)) return inner(data, addr);
         if (this.closed) return;
         if (!this.fromPeer(addr)) {
           this.stats.rxRejected++;

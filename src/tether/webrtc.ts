@@ -9,7 +9,7 @@
 import dgram from "node:dgram";
 import { RTCPeerConnection, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
-import { FastChannel, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
+import { FastChannel, ridesFast, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
@@ -159,7 +159,7 @@ export class WebrtcLink implements Link {
   }
 
   sendPacket(b: Uint8Array): boolean {
-    if ((b[0] === 0xc4 || b[0] === 0xc5) && this.fast?.send(b)) {
+    if (ridesFast(b) && this.fast?.send(b)) {
       this.stats.txPackets++;
       return true;
     }
