@@ -33,7 +33,6 @@ import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
 import { logger, type LogFn } from "../log.ts";
 
-/** MTU used when `[tun] mtu = "auto"` until path MTU discovery lands. */
 /** `[tun] mtu = "auto"`: Ethernet's 1500 whatever the underlay; a path that takes less says so (./toobig). */
 export const AUTO_MTU = 1500;
 /** At most one "packet too big" per peer in this long (the sender's kernel remembers the first). */

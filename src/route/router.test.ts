@@ -24,6 +24,8 @@ interface Spec {
   loss?: (a: string, b: string) => number;
   /** Path-policy decisions, by node name. */
   onDecision?: Record<string, (d: Decision) => void>;
+  /** The fast-channel MTU every link reports (none: any size goes). */
+  fastMtu?: number;
 }
 
 function build(spec: Spec) {
@@ -38,6 +40,7 @@ function build(spec: Spec) {
     canLink: (a, b) => ok.has(`${nameOf.get(a)}|${nameOf.get(b)}`),
     delayMs: (a, b) => spec.delayMs?.(nameOf.get(a)!, nameOf.get(b)!) ?? 2,
     loss: (a, b) => spec.loss?.(nameOf.get(a)!, nameOf.get(b)!) ?? 0,
+    fastMtu: () => spec.fastMtu,
   });
   const got: Record<string, { src: string; seq: number; bytes: number }[]> = {};
   const records: Record<string, DiscoveryRecord[]> = {};
@@ -255,6 +258,29 @@ describe("router: forwarding", () => {
     expect(fromC).toBeGreaterThanOrEqual(sentC - 1);
     expect(fromA).toBeLessThan(0.25 * offeredA); // about 50 kB/s of 400 kB/s got through
     expect(fromA).toBeGreaterThan(0.05 * offeredA);
+  });
+});
+
+describe("router: packet limit", () => {
+  test("the fast channel's MTU on the path in use; on a relay path less the forward header and a full trace", () => {
+    const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] }, fastMtu: 1472 });
+    n.run(2000);
+    n.stream("A", "B", 200);
+    expect(n.r.A.pathTo(n.id("B"))).toBe(relayVia(n, "R"));
+    expect(n.r.A.packetLimit(n.id("B"))).toBe(1472 - (3 + 2 * 16) - 3 * 16);
+    const d = build({ relays: [], edges: ["A", "B"], links: [["A", "B"]], seeds: {}, fastMtu: 1400 });
+    d.fabric.port(d.id("A")).connect(d.id("B"));
+    d.run(2000);
+    expect(d.r.A.pathTo(d.id("B"))).toBe("direct");
+    expect(d.r.A.packetLimit(d.id("B"))).toBe(1400);
+  });
+
+  test("no fast channel (any size goes) or no path: no limit", () => {
+    const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] } });
+    n.run(2000);
+    n.stream("A", "B", 200);
+    expect(n.r.A.packetLimit(n.id("B"))).toBeUndefined();
+    expect(n.r.A.packetLimit(n.id("C"))).toBeUndefined();
   });
 });
 

@@ -22,6 +22,8 @@ export interface FabricOptions {
   loss?(a: NodeId, b: NodeId): number;
   /** Capacity of a→b in bit/s (unreliable messages beyond it are dropped; a 50 ms burst); none = unlimited. */
   capacityBps?(a: NodeId, b: NodeId): number | undefined;
+  /** The fast-channel MTU the a→b link reports; none = any size goes. */
+  fastMtu?(a: NodeId, b: NodeId): number | undefined;
 }
 
 class MemoryLink implements RouterLink {
@@ -36,6 +38,9 @@ class MemoryLink implements RouterLink {
   sendControl(b: Uint8Array): void {
     if (this.state === "open") this.fabric.carry(this, b, true);
   }
+  get fastMtu(): number | undefined {
+    return this.fabric.fastMtu(this.owner, this.peer);
+  }
 }
 
 export class Fabric {
@@ -49,6 +54,10 @@ export class Fabric {
 
   add(id: NodeId, router: Router): void {
     this.routers.set(id, router);
+  }
+
+  fastMtu(a: NodeId, b: NodeId): number | undefined {
+    return this.opts.fastMtu?.(a, b);
   }
 
   isUp(id: NodeId): boolean {
