@@ -57,6 +57,7 @@ describe("packet too big", () => {
 
   test("IPv4 without DF, a packet that fits, and ICMP errors get none", () => {
     expect(packetTooBig(ipv4(1500, false), 1400)).toBeUndefined();
+    expect(packetTooBig(ipv4(1500, true), 40)).toBeUndefined();
     expect(packetTooBig(ipv4(1400, true), 1400)).toBeUndefined();
     const icmpError = ipv4(1500, true, 1);
     icmpError[20] = 3;

@@ -7,6 +7,8 @@
 
 /** IPv6 links must carry 1280 bytes: a smaller "packet too big" would be ignored. */
 export const IPV6_MIN_MTU = 1280;
+/** Every IPv4 link carries 68 bytes; anything less is not a size to tell a sender. */
+const IPV4_MIN_MTU = 68;
 const IPV4_REPLY_MAX = 576;
 
 function sum16(b: Uint8Array, start: number, end: number, acc = 0): number {
@@ -34,7 +36,7 @@ export function packetTooBig(packet: Uint8Array, mtu: number): Uint8Array | unde
 }
 
 function tooBig4(p: Uint8Array, mtu: number): Uint8Array | undefined {
-  if (p.length < 20 || (p[6] & 0x40) === 0) return undefined; // no DF
+  if (p.length < 20 || (p[6] & 0x40) === 0 || mtu < IPV4_MIN_MTU) return undefined; // no DF, or no sane size
   const ihl = (p[0] & 0x0f) * 4;
   if (p[9] === 1 && p.length > ihl && p[ihl] !== 0 && p[ihl] !== 8) return undefined; // never about an ICMP error
   const quoted = Math.min(p.length, IPV4_REPLY_MAX - 28);

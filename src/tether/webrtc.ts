@@ -124,7 +124,8 @@ export class WebrtcLink implements Link {
   }
 
   get fastMtu(): number | undefined {
-    return this.fast?.state === "up" ? this.fast.mtu : undefined;
+    // Up with no size confirmed yet (or none of the sizes tried): every frame takes the data channel.
+    return this.fast?.state === "up" && this.fast.mtu > 0 ? this.fast.mtu : undefined;
   }
 
   /** The fast channel's state and counters (for status). */
