@@ -1,6 +1,6 @@
 // "Packet too big" messages: well-formed ICMP/ICMPv6 with valid checksums, only where one is due.
 import { describe, expect, test } from "bun:test";
-import { packetTooBig } from "./toobig.ts";
+import { packetTooBig, TooBigNotices } from "./toobig.ts";
 
 /** The one's-complement sum of 16-bit words; a message with a correct checksum sums to 0xffff. */
 function onesSum(b: Uint8Array, start = 0, end = b.length, acc = 0): number {
@@ -86,5 +86,17 @@ describe("packet too big", () => {
     const err = ipv6(1500, 58);
     err[40] = 1;
     expect(packetTooBig(err, 1400)).toBeUndefined();
+  });
+
+  test("notices: at most one per peer per 100 ms, none when no message is due", () => {
+    const out: Uint8Array[] = [];
+    const n = new TooBigNotices((m) => out.push(m));
+    expect(n.notify("a", ipv4(1500, true), 1400, 0)).toBe(true);
+    expect(n.notify("a", ipv4(1500, true), 1400, 50)).toBe(false);
+    expect(n.notify("b", ipv4(1500, true), 1400, 50)).toBe(true);
+    expect(n.notify("a", ipv4(1500, false), 1400, 200)).toBe(false);
+    expect(n.notify("a", ipv4(1500, true), 1400, 200)).toBe(true);
+    expect(out.length).toBe(3);
+    expect(n.sent).toBe(3);
   });
 });

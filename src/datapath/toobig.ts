@@ -10,6 +10,27 @@ export const IPV6_MIN_MTU = 1280;
 /** Every IPv4 link carries 68 bytes; anything less is not a size to tell a sender. */
 const IPV4_MIN_MTU = 68;
 const IPV4_REPLY_MAX = 576;
+/** At most one message per peer in this long (the sender's kernel remembers the first). */
+const EVERY_MS = 100;
+
+/** Tells local senders, at most once per peer per EVERY_MS, that their packet was too big for its path. */
+export class TooBigNotices {
+  sent = 0;
+  private readonly last = new Map<string, number>();
+
+  constructor(private readonly write: (message: Uint8Array) => void) {}
+
+  /** `packet` (from the TUN, to `peer`) is larger than the `mtu` its path takes: say so if due. */
+  notify(peer: string, packet: Uint8Array, mtu: number, now = performance.now()): boolean {
+    if (now - (this.last.get(peer) ?? -Infinity) < EVERY_MS) return false;
+    const msg = packetTooBig(packet, mtu);
+    if (!msg) return false;
+    this.last.set(peer, now);
+    this.sent++;
+    this.write(msg);
+    return true;
+  }
+}
 
 function sum16(b: Uint8Array, start: number, end: number, acc = 0): number {
   for (let i = start; i + 1 < end; i += 2) acc += (b[i] << 8) | b[i + 1];

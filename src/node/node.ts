@@ -18,7 +18,7 @@ import { openTun } from "../tun/linux.ts";
 import { Inside } from "../datapath/inside.ts";
 import { Outside } from "../datapath/outside.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
-import { packetTooBig } from "../datapath/toobig.ts";
+import { TooBigNotices } from "../datapath/toobig.ts";
 import { DATA_OVERHEAD } from "../session/keypair.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
@@ -35,8 +35,6 @@ import { logger, type LogFn } from "../log.ts";
 
 /** `[tun] mtu = "auto"`: Ethernet's 1500 whatever the underlay; a path that takes less says so (./toobig). */
 export const AUTO_MTU = 1500;
-/** At most one "packet too big" per peer in this long (the sender's kernel remembers the first). */
-const TOO_BIG_EVERY_MS = 100;
 const TICK_MS = 100;
 const RTT_PROBE_EVERY_MS = 5000;
 const PENDING_PER_PEER = 64;
@@ -364,7 +362,7 @@ export class Node {
         tun_rx_packets: this.tun?.stats.rxPackets ?? 0,
         tun_tx_packets: this.tun?.stats.txPackets ?? 0,
         tun_tx_dropped: this.tun?.stats.txDropped ?? 0,
-        too_big_sent: this.tooBigSent,
+        too_big_sent: this.tooBig.sent,
         inside_no_route: this.inside.stats.noRoute,
         outside_spoofed: this.outside.stats.spoofed,
         outside_not_for_us: this.outside.stats.notForUs,
@@ -528,7 +526,9 @@ export class Node {
     this.router.active(to);
     if (peer?.pub && this.router.hasPath(to)) {
       const limit = this.router.packetLimit(to);
-      if (limit !== undefined && packet.length + DATA_OVERHEAD > limit) this.tooBig(to, packet, limit - DATA_OVERHEAD);
+      if (limit !== undefined && packet.length + DATA_OVERHEAD > limit && this.tooBig.notify(to, packet, limit - DATA_OVERHEAD)) {
+        this.log("debug", `packet of ${packet.length} bytes to ${to} is larger than its path takes (${limit - DATA_OVERHEAD}): told the sender`);
+      }
       this.sessions.send(to, packet);
       return;
     }
@@ -540,22 +540,8 @@ export class Node {
     this.links.connect(to);
   }
 
-  /**
-   * A packet larger than the path's fast channel takes: tell its sender the size that fits (it goes on
-   * anyway, whole, over the data channel). Rate-limited per peer.
-   */
-  private tooBig(to: NodeId, packet: Uint8Array, mtu: number): void {
-    const now = performance.now();
-    if (now - (this.tooBigAt.get(to) ?? -Infinity) < TOO_BIG_EVERY_MS) return;
-    const msg = packetTooBig(packet, mtu);
-    if (!msg) return;
-    this.tooBigAt.set(to, now);
-    this.tooBigSent++;
-    this.log("debug", `packet of ${packet.length} bytes to ${to} is larger than its path takes (${mtu}): told the sender`);
-    this.tun?.writeOne(msg);
-  }
-  private readonly tooBigAt = new Map<NodeId, number>();
-  private tooBigSent = 0;
+  /** Packets larger than their path's fast channel: their senders are told (they still go, whole). */
+  private readonly tooBig = new TooBigNotices((msg) => this.tun?.writeOne(msg));
 
   /** Send what waits for peers that now have keys and a path. */
   private flushPending(): void {

@@ -27,6 +27,8 @@ import { TYPE_DATA } from "../session/wire.ts";
 import { TYPE_FORWARD } from "../route/frame.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
+/** Bytes of each side's half of the probe key (sent on the control channel after TYPE_FAST_PROBE). */
+export const TOKEN_BYTES = 16;
 
 /** Whether a frame may ride the fast channel: sealed end to end (data packets and forward frames). */
 export function ridesFast(b: Uint8Array): boolean {
@@ -96,8 +98,8 @@ export class FastChannel {
   /** The largest datagram known to get through (0 until a probe round says). */
   mtu = 0;
   readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, fallbacks: 0 };
-  /** 16 random bytes; sent to the peer over the control channel. */
-  readonly token = randomBytes(16);
+  /** Our half of the probe key; sent to the peer over the control channel. */
+  readonly token = randomBytes(TOKEN_BYTES);
   private key?: Buffer;
   private seq = 0;
   private unanswered = 0;
@@ -111,6 +113,8 @@ export class FastChannel {
   private idle = false;
   private allowed = new Set<string>();
   private allowedAt = -Infinity;
+  private lastHost = "";
+  private lastPort = -1;
   private hooked = new WeakSet<object>();
   private closed = false;
 
@@ -123,7 +127,7 @@ export class FastChannel {
 
   /** The peer's token arrived over the control channel: derive the probe key and start probing. */
   keyed(peerToken: Uint8Array): void {
-    if (this.closed || this.key || peerToken.length !== 16) return; // once per link: one probe timer
+    if (this.closed || this.key || peerToken.length !== TOKEN_BYTES) return; // once per link: one probe timer
     const [lo, hi] = Buffer.compare(this.token, peerToken) < 0 ? [this.token, peerToken] : [peerToken, this.token];
     this.key = createHash("sha256").update("trellis fast channel v1").update(lo).update(hi).digest();
     this.hook();
@@ -222,13 +226,20 @@ export class FastChannel {
 
   /** Whether `addr` is the remote end of a candidate pair that passed an ICE check. */
   private fromPeer(addr: [string, number]): boolean {
+    // The common case, without building a key: the address the last accepted datagram came from.
+    if (addr[1] === this.lastPort && addr[0] === this.lastHost) return true;
     const key = `${addr[0]}|${addr[1]}`;
-    if (this.allowed.has(key)) return true;
+    if (this.allowed.has(key)) {
+      [this.lastHost, this.lastPort] = addr;
+      return true;
+    }
     const now = performance.now();
     if (now - this.allowedAt < 1_000) return false;
     this.allowedAt = now;
     this.allowed = new Set(this.conn.checkList.filter((p) => p.state === PAIR_SUCCEEDED).map((p) => `${p.remoteAddr[0]}|${p.remoteAddr[1]}`));
-    return this.allowed.has(key);
+    if (!this.allowed.has(key)) return false;
+    [this.lastHost, this.lastPort] = addr;
+    return true;
   }
 
   /** A probe `length` bytes long (an answer is small and names the size of the probe it answers). */

@@ -9,7 +9,7 @@
 import dgram from "node:dgram";
 import { RTCPeerConnection, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
-import { FastChannel, ridesFast, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
+import { FastChannel, ridesFast, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
@@ -89,7 +89,7 @@ export class WebrtcLink implements Link {
     for (const [dc, cbs] of [[this.ctl, this.controlCbs], [this.pkt, this.packetCbs]] as const) {
       dc.onMessage.subscribe((m) => {
         if (typeof m === "string" || this.state === "closed") return;
-        if (dc === this.ctl && m[0] === TYPE_FAST_PROBE && m.length === 17) return this.fast?.keyed(m.subarray(1));
+        if (dc === this.ctl && m[0] === TYPE_FAST_PROBE && m.length === 1 + TOKEN_BYTES) return this.fast?.keyed(m.subarray(1));
         if (dc === this.pkt) this.stats.rxPackets++;
         if (cbs.length === 0) {
           if (this.early.length < 64) this.early.push({ control: dc === this.ctl, data: m });

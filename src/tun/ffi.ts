@@ -7,6 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import source from "../../ffi/tun.c" with { type: "text" };
 
+/** The virtio-net header before every packet on a device opened with one (ffi/tun.c). */
+export const VNET_HDR_LEN = 10;
+
 export interface TunLib {
   /** fd or -errno; the kernel's interface name is written to outName (16 bytes). `vnet`: 1 for virtio-net headers (only where `gro`). */
   tun_open(name: Uint8Array, outName: Uint8Array, vnet: number): number;

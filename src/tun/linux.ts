@@ -6,14 +6,12 @@
 // its own addresses): no other routes, rules or fwmarks. Closing the fd removes the interface.
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { tunLib } from "./ffi.ts";
+import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
 import { unpackBatch } from "./batch.ts";
 import { ringBuffer, RingWriter } from "./ring.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
 
 const BATCH = 64;
-/** The virtio-net header before every packet on a device opened with it (ffi/tun.c). */
-export const VNET_HDR_LEN = 10;
 /** Batches the reader may have posted and the node not yet handled. */
 const READER_INFLIGHT = 2;
 /** Room for packets waiting for the writer thread (about 2,800 full-size packets). */

@@ -5,7 +5,7 @@
 // segments of a TCP stream as one large packet (GRO), so its TCP stack does a fraction of the work.
 // CoDel (./codel.ts) keeps the queue in the ring short under load.
 import { ptr, type Pointer } from "bun:ffi";
-import { tunLib } from "./ffi.ts";
+import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
 import { RingReader, sharedNow } from "./ring.ts";
 import { Codel } from "./codel.ts";
 
@@ -21,7 +21,6 @@ export interface WriterStart {
 }
 
 const BATCH = 64;
-const VNET_HDR_LEN = 10;
 
 self.onmessage = (e: MessageEvent<WriterStart>) => {
   const { fd, vnet } = e.data;
@@ -43,6 +42,8 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
     offs[n] = off;
     lens[n++] = len;
   };
+  // ptr() is taken per call on purpose: hoisting ptr(offs)/ptr(lens) out of the loop broke GRO writes
+  // here (the kernel got the data but TCP never saw it), so those pointers went stale between calls.
   const write = vnet && lib.tun_write_gro
     ? () => refused(lib.tun_write_gro!(fd, base, ptr(offs), ptr(lens), n, ptr(scratch)))
     : vnet

@@ -2,8 +2,8 @@
 // a restart, a stranger refused, garbage at the seed. Real TUN, real werift, real processes.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { isRoot, sh, TestNet } from "../lib/netns.ts";
-import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
-import { spawn } from "node:child_process";
+import { BUN, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
+import { tcpTransfer } from "../lib/transfer.ts";
 import { join } from "node:path";
 
 setDefaultTimeout(90_000);
@@ -75,15 +75,7 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
 
   test("a 20 MB TCP transfer arrives intact (sha256)", async () => {
     await established(a, b);
-    const tool = join(ROOT, "test/lib/tcp.ts");
-    const server = spawn("ip", ["netns", "exec", b.ns, BUN, tool, "serve", "5201"], { stdio: ["ignore", "pipe", "pipe"] });
-    let got = "";
-    server.stdout.on("data", (d) => (got += d));
-    const done = new Promise((r) => server.on("exit", r));
-    await waitFor("tcp server", () => sh(["ip", "netns", "exec", b.ns, "ss", "-ltn"], { allowFail: true }).includes(":5201"));
-    const sent = JSON.parse(sh(["ip", "netns", "exec", a.ns, BUN, tool, "send", b.ipv6, "5201", String(20 * 1024 * 1024)]));
-    await done;
-    const recv = JSON.parse(got.trim());
+    const { sent, recv } = await tcpTransfer(a, b, b.ipv6, 5201, 20 * 1024 * 1024);
     expect(sent.bytes).toBe(20 * 1024 * 1024);
     expect(recv).toEqual(sent);
   });
