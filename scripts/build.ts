@@ -1,4 +1,5 @@
-// `bun run build [-- --target x64|arm64|x64-musl|arm64-musl|all|a,b]`: one self-contained binary per target, and dist/SHA256SUMS.
+// `bun run build [-- --target x64|arm64|x64-musl|arm64-musl|all|a,b] [--out DIR]`: one self-contained binary per target, and dist/SHA256SUMS
+// (or DIR/SHA256SUMS: the tests build into a temporary directory, never into the checkout).
 //
 // Cross-builds work offline: the running Bun is the runtime for its own target, and every other
 // target's runtime is the matching @oven/bun-linux-* package of the same version (npm installs only
@@ -14,7 +15,6 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 const ROOT = resolve(import.meta.dir, "..");
-const DIST = join(ROOT, "dist");
 const CACHE = join(ROOT, "node_modules/.cache/trellis-runtimes");
 
 /** An entrypoint is required when `expectedBy` mentions it (a worker that code loads); otherwise optional. */
@@ -79,7 +79,8 @@ function entrypoints(): string[] {
   return out;
 }
 
-const { values } = parseArgs({ options: { target: { type: "string", default: "all" } } });
+const { values } = parseArgs({ options: { target: { type: "string", default: "all" }, out: { type: "string" } } });
+const DIST = values.out ? resolve(values.out) : join(ROOT, "dist");
 const names = values.target === "all" ? Object.keys(TARGETS) : values.target!.split(",").map((s) => s.trim());
 for (const n of names) if (!TARGETS[n]) throw new Error(`unknown --target ${n} (known: ${Object.keys(TARGETS).join(", ")}, all; or a comma-separated list)`);
 const entries = entrypoints();

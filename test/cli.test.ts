@@ -68,8 +68,8 @@ describe("invites (against a real seed on loopback)", () => {
   test("invite → join TOKEN; a used, expired or tampered token gets a clear error", async () => {
     const { startSeed } = await import("../src/seed/server.ts");
     const { decodeToken, encodeToken } = await import("../src/trust/enrolment.ts");
-    const port = 26000 + (process.pid % 20000);
-    const seed = await startSeed({ listen: `127.0.0.1:${port}` });
+    const seed = await startSeed({ listen: "127.0.0.1:0" });
+    const port = seed.port;
     // The seed runs in this process: spawn the CLI asynchronously.
     const cli = async (...args: string[]) => {
       const p = Bun.spawn([BUN, CLI, ...args], { stdout: "pipe", stderr: "pipe" });

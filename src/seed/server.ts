@@ -140,8 +140,19 @@ export async function startSeed(opts: { listen: string; log?: Log; relay?: NodeI
   const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(opts.listen.slice(i + 1));
   const seed = seedApp(log, opts.relay);
-  const server = Bun.serve({ hostname: host, port, fetch: seed.app.fetch, websocket: websocket as any, maxRequestBodySize: 64 * 1024 });
-  const stun = await startStun(host, server.port!);
+  // Port 0: the kernel picks the TCP port; STUN wants the same number over UDP, which another
+  // socket may hold, so pick again a few times before giving up.
+  let server: ReturnType<typeof Bun.serve>, stun: Awaited<ReturnType<typeof startStun>>;
+  for (let attempt = 1; ; attempt++) {
+    server = Bun.serve({ hostname: host, port, fetch: seed.app.fetch, websocket: websocket as any, maxRequestBodySize: 64 * 1024 });
+    try {
+      stun = await startStun(host, server.port!);
+      break;
+    } catch (e) {
+      await server.stop(true);
+      if (port !== 0 || attempt >= 8) throw e;
+    }
+  }
   return {
     port: server.port!,
     stats: seed.stats,

@@ -50,8 +50,8 @@ function expandIpv6(a: string): number[] | null {
   });
 }
 
-/** Serve STUN on UDP host:port. */
-export async function startStun(host: string, port: number): Promise<{ stop(): void; stats: { answered: number; ignored: number } }> {
+/** Serve STUN on UDP host:port (port 0: one the kernel picks, reported as `port`). */
+export async function startStun(host: string, port: number): Promise<{ port: number; stop(): void; stats: { answered: number; ignored: number } }> {
   const stats = { answered: 0, ignored: 0 };
   const sock = await Bun.udpSocket({
     hostname: host,
@@ -70,5 +70,5 @@ export async function startStun(host: string, port: number): Promise<{ stop(): v
       error() {},
     },
   } as any);
-  return { stop: () => sock.close(), stats };
+  return { port: sock.port, stop: () => sock.close(), stats };
 }

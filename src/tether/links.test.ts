@@ -7,8 +7,7 @@ import { LinkManager } from "./links.ts";
 import type { Link } from "./webrtc.ts";
 
 setDefaultTimeout(30_000);
-const port = 21000 + (process.pid % 20000);
-const seedUrl = `http://127.0.0.1:${port}`;
+let seedUrl = ""; // the seed listens on a port the kernel picks (beforeAll)
 let seed: Awaited<ReturnType<typeof startSeed>>;
 const managers: LinkManager[] = [];
 
@@ -39,7 +38,8 @@ async function until<T>(f: () => T, ms = 15_000): Promise<NonNullable<T>> {
 
 describe("links over werift through a seed (loopback)", () => {
   beforeAll(async () => {
-    seed = await startSeed({ listen: `127.0.0.1:${port}` });
+    seed = await startSeed({ listen: "127.0.0.1:0" });
+    seedUrl = `http://127.0.0.1:${seed.port}`;
   });
   afterAll(async () => {
     for (const m of managers) await m.stop();

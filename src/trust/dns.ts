@@ -63,8 +63,8 @@ export function answerQuery(q: Uint8Array, lookup: Lookup): Uint8Array | null {
   return reply(0, lookup(name, want) ?? [], qtype);
 }
 
-/** Serve DNS on UDP host:53 (or `port`). */
-export async function startDns(host: string, lookup: Lookup, port = 53): Promise<{ stop(): void }> {
+/** Serve DNS on UDP host:53 (or `port`; 0: one the kernel picks, reported as `port`). */
+export async function startDns(host: string, lookup: Lookup, port = 53): Promise<{ port: number; stop(): void }> {
   const sock = await Bun.udpSocket({
     hostname: host,
     port,
@@ -77,5 +77,5 @@ export async function startDns(host: string, lookup: Lookup, port = 53): Promise
       },
     },
   });
-  return { stop: () => sock.close() };
+  return { port: sock.port, stop: () => sock.close() };
 }

@@ -3,20 +3,20 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { e2eReady, uniqueName } from "../../test/lib/netns.ts";
 
-const root = process.getuid?.() === 0;
+const root = e2eReady(import.meta.file);
 const BUN = join(import.meta.dir, "../../node_modules/.bin/bun");
 const run = (...cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
 
 // Both ways of reaching the kernel: the C helper built by TinyCC, and libc through dlopen (the
 // fallback where TinyCC cannot link, as on a Raspberry Pi without libc development files).
 for (const mode of ["cc", "libc"] as const) {
-const NS = `trl-tun-${mode}-${process.pid}`;
+const NS = `trl-${uniqueName(`tun${mode}`)}`;
 let fixture: ChildProcess;
 
 describe.skipIf(!root)(`linux TUN (namespace, ${mode})`, () => {
   beforeAll(async () => {
-    run("ip", "netns", "del", NS);
     expect(run("ip", "netns", "add", NS).status).toBe(0);
     run("ip", "-n", NS, "link", "set", "lo", "up");
     fixture = spawn("ip", ["netns", "exec", NS, BUN, join(import.meta.dir, "echo-fixture.ts"), "tltest0", "fd74:7265:6c6c::1", "100.64.9.1"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TRELLIS_TUN_FFI: mode } });

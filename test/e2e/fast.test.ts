@@ -4,12 +4,12 @@
 // when the block lifts; with an underlay of MTU 1280, and with a path that starts dropping large
 // datagrams mid-transfer, TCP transfers arrive hash-checked and a 1472-byte UDP datagram arrives whole.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { pairWithSeed, teardown, tempDir, waitFor, type TestNode } from "../lib/nodes.ts";
 import { tcpTransfer, udpDatagram } from "../lib/transfer.ts";
 
 setDefaultTimeout(120_000);
-const root = isRoot();
+const root = e2eReady(import.meta.file);
 
 /** b's fast channel as a sees it in status. */
 function fast(a: TestNode, b: TestNode): { state: string; mtu: number; txPackets: number; rxPackets: number; fallbacks: number } | undefined {

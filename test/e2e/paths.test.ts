@@ -5,13 +5,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import parsePrometheus from "parse-prometheus-text-format";
-import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { enrol } from "../lib/members.ts";
 import { createNetwork } from "../../src/trust/root.ts";
 
 setDefaultTimeout(120_000);
-const root = isRoot();
+const root = e2eReady(import.meta.file);
 
 /** Drop `percent`% of what the host receives (input hook), or lift it. */
 function lossy(net: TestNet, host: string, percent: number): void {

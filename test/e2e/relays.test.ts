@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { enrol } from "../lib/members.ts";
 import { createNetwork } from "../../src/trust/root.ts";
 
 setDefaultTimeout(180_000);
-const root = isRoot();
+const root = e2eReady(import.meta.file);
 
 function ping(from: TestNode, addr: string, count = 2): boolean {
   return /[1-9]\d* received/.test(sh(["ip", "netns", "exec", from.ns, "ping", "-c", String(count), "-i", "0.2", "-W", "2", addr], { allowFail: true }));

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { loadIdentity } from "../../src/identity/identity.ts";
 import { createNetwork, encodeNetworkInfo, type Root } from "../../src/trust/root.ts";
@@ -14,7 +14,7 @@ import { issuePolicy } from "../../src/trust/policy.ts";
 import { encodeBundle, Networks } from "../../src/trust/networks.ts";
 
 setDefaultTimeout(90_000);
-const root = isRoot();
+const root = e2eReady(import.meta.file);
 let net: TestNet, dir: string;
 const nodes: Record<string, TestNode> = {};
 

@@ -1,13 +1,13 @@
 // e2e: two nodes and a seed in namespaces: ping both ways (IPv6, IPv4), a 20 MB TCP transfer by hash,
 // a restart, a stranger refused, garbage at the seed. Real TUN, real werift, real processes.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { isRoot, sh, TestNet } from "../lib/netns.ts";
+import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { tcpTransfer } from "../lib/transfer.ts";
 import { join } from "node:path";
 
 setDefaultTimeout(90_000);
-const root = isRoot();
+const root = e2eReady(import.meta.file);
 let net: TestNet, dir: string;
 let seed: TestNode, a: TestNode, b: TestNode, c: TestNode;
 

@@ -1,10 +1,14 @@
 // Test networks in Linux network namespaces: hosts, a router between subnets, NAT and blocks.
 //
-// Everything made here is named with one prefix (`trl-<tag>-`) and removed by name in `destroy()`.
+// Everything made here is named `trl-<tag>-<pid>-<random>-<host>`, recorded, and removed by exact
+// name in `destroy()`: two runs at once (or two files in one run) never share or delete each other's
+// namespaces. Leftovers of a crashed run (its pid no longer alive) are swept when a TestNet starts.
 // Nothing touches the host's own namespace: veth pairs are created inside the router namespace and
 // their other end is moved straight into the host namespace. Addresses come from 198.18.0.0/15
 // (RFC 2544 benchmarking range), one /24 per subnet; the router is .1 on each.
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 
 export class NetnsError extends Error {
   constructor(message: string) {
@@ -25,6 +29,61 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
+/** Why tests in namespaces cannot run here, or null when they can (root, /dev/net/tun, `ip`). */
+export function e2eBlocker(): string | null {
+  if (!isRoot()) return "not running as root";
+  if (!existsSync("/dev/net/tun")) return "no /dev/net/tun";
+  if (spawnSync("ip", ["netns", "list"]).status !== 0) return "`ip netns` does not work";
+  return null;
+}
+
+let warned = false;
+/**
+ * Whether `what` (an e2e file) can run. When it cannot, say so loudly on stderr (once per process,
+ * then one line per file) instead of skipping in silence; with TRELLIS_REQUIRE_E2E=1 (set by .ci/run)
+ * a failing test is registered too, so CI cannot pass with the e2e tests skipped.
+ */
+export function e2eReady(what: string): boolean {
+  const why = e2eBlocker();
+  if (!why) return true;
+  if (!warned) {
+    warned = true;
+    const bar = "!".repeat(78);
+    console.error(`\n${bar}\n!! e2e tests SKIPPED: ${why}.\n!! They need root and /dev/net/tun (network namespaces, TUN devices). This run\n!! did NOT test real nodes; run \`sudo npm test\` (CI runs as root).\n${bar}\n`);
+  }
+  console.error(`!! skipped (${why}): ${what}`);
+  if (process.env.TRELLIS_REQUIRE_E2E === "1") {
+    // bun:test is imported lazily so that this module stays usable outside tests (bench, demo).
+    const { test } = require("bun:test");
+    test(`e2e prerequisites for ${what}`, () => {
+      throw new Error(`e2e tests cannot run: ${why} (TRELLIS_REQUIRE_E2E=1)`);
+    });
+  }
+  return false;
+}
+
+/** A name unique to this process and call: `<tag>-<pid>-<4 hex>`. */
+export function uniqueName(tag: string): string {
+  return `${tag}-${process.pid}-${randomBytes(2).toString("hex")}`;
+}
+
+/** Names `trl-<tag>-<pid>-<hex>...` whose pid no longer runs: leftovers of a crashed run. */
+function sweepDead(): void {
+  for (const line of sh(["ip", "netns", "list"], { allowFail: true }).split("\n")) {
+    const name = line.split(" ")[0];
+    const m = /^trl-[a-z0-9]+-(\d+)-[0-9a-f]{4}(-|$)/.exec(name ?? "");
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (e: any) {
+      alive = e?.code === "EPERM";
+    }
+    if (!alive) sh(["ip", "netns", "del", name], { allowFail: true });
+  }
+}
+
 export interface Host {
   /** Short name in the test (`a`, `seed`, ...). */
   name: string;
@@ -39,26 +98,22 @@ export class TestNet {
   readonly prefix: string;
   readonly router: string;
   readonly hosts = new Map<string, Host>();
+  /** Every namespace this TestNet made, by exact name: what destroy() removes. */
+  readonly made: string[] = [];
   private subnets = 0;
 
   constructor(tag: string) {
-    this.prefix = `trl-${tag}-${process.pid % 100000}`;
+    if (!/^[a-z0-9]+$/.test(tag)) throw new NetnsError(`tag ${JSON.stringify(tag)}: use [a-z0-9]`);
+    sweepDead();
+    this.prefix = `trl-${uniqueName(tag)}`;
     this.router = `${this.prefix}-r`;
-    TestNet.removeByPrefix(this.prefix);
     this.addNs(this.router);
     sh(["ip", "netns", "exec", this.router, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   }
 
-  /** Remove every namespace whose name starts with `prefix` (leftovers of a crashed run too). */
-  static removeByPrefix(prefix: string): void {
-    for (const line of sh(["ip", "netns", "list"], { allowFail: true }).split("\n")) {
-      const name = line.split(" ")[0];
-      if (name && name.startsWith(prefix)) sh(["ip", "netns", "del", name], { allowFail: true });
-    }
-  }
-
   private addNs(ns: string): void {
     sh(["ip", "netns", "add", ns]);
+    this.made.push(ns);
     sh(["ip", "-n", ns, "link", "set", "lo", "up"]);
   }
 
@@ -130,7 +185,8 @@ export class TestNet {
     sh(["ip", "netns", "exec", this.router, "nft", "-f", "-"], { input: rules });
   }
 
+  /** Remove exactly the namespaces this TestNet made. */
   destroy(): void {
-    TestNet.removeByPrefix(this.prefix);
+    for (const ns of this.made.splice(0).reverse()) sh(["ip", "netns", "del", ns], { allowFail: true });
   }
 }

@@ -7,17 +7,17 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { isRoot, TestNet } from "../lib/netns.ts";
+import { e2eReady, TestNet } from "../lib/netns.ts";
 import { pairWithSeed, TestNode, waitFor } from "../lib/nodes.ts";
 
 setDefaultTimeout(180_000);
 const ROOT = resolve(import.meta.dir, "../..");
-const DIST = join(ROOT, "dist");
 const INSTALLER = join(ROOT, "install/install.sh");
-const root = isRoot();
+const root = e2eReady(import.meta.file);
 let server: ReturnType<typeof Bun.serve>;
 let base: string;
 const work = mkdtempSync(join(tmpdir(), "trellis-ship-"));
+const DIST = join(work, "dist"); // built here, never into the checkout
 const scratch = join(work, "tmp"); // the installer's TMPDIR: must be empty after every run
 mkdirSync(scratch);
 
@@ -59,7 +59,7 @@ const BROKEN_BIN = new TextEncoder().encode("#!/bin/sh\necho 'cannot execute: mi
 
 beforeAll(() => {
   // One build per target, all four: the musl binaries are checked too and SHA256SUMS stays whole.
-  const b = run([process.execPath, join(ROOT, "scripts/build.ts"), "--target", "all"]);
+  const b = run([process.execPath, join(ROOT, "scripts/build.ts"), "--target", "all", "--out", DIST]);
   if (b.code !== 0) throw new Error(`build failed: ${b.err}`);
   console.log(b.out.trim());
   // The release server. /latest/* and /v0.1.0/* are dist/; /corrupt/* is dist/ with the x64 binary
