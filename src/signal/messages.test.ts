@@ -32,6 +32,33 @@ describe("signal messages", () => {
     expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, ts: env.ts + 1 }))).toBe("bad-signature");
   });
 
+  test("a changed nonce or certificate list fails the signature (both are signed)", () => {
+    const cert = Buffer.from("a certificate").toString("base64");
+    const env = makeSignal(A, "offer", B.public.id, "v=0", Date.now(), [cert]);
+    expect(code(() => new SignalVerifier(B.public.id).verify(env))).toBe("ok");
+    // A fresh nonce on an old message would defeat the replay check if the nonce were not signed.
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, nonce: "fresh-nonce" }))).toBe("bad-signature");
+    // A seed swapping, dropping or adding a certificate must not go unnoticed.
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, certs: [] }))).toBe("bad-signature");
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, certs: undefined }))).toBe("bad-signature");
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, certs: [Buffer.from("another").toString("base64")] }))).toBe("bad-signature");
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, certs: [cert, cert] }))).toBe("bad-signature");
+    // A genuine signature by A, but over another message, does not vouch for this one.
+    expect(code(() => new SignalVerifier(B.public.id).verify({ ...env, sig: makeSignal(A, "offer", B.public.id, "v=0").sig }))).toBe("bad-signature");
+  });
+
+  test("a replay with the same nonce is refused even by a verifier that saw it from another message", () => {
+    const v = new SignalVerifier(B.public.id);
+    const env = makeSignal(A, "offer", B.public.id, "one");
+    expect(code(() => v.verify(env))).toBe("ok");
+    expect(code(() => v.verify({ ...env }))).toBe("replay");
+    // A failed verification does not burn the nonce: the genuine message still gets through once.
+    const v2 = new SignalVerifier(B.public.id);
+    const env2 = makeSignal(A, "offer", B.public.id, "two");
+    expect(code(() => v2.verify({ ...env2, sdp: "evil" }))).toBe("bad-signature");
+    expect(code(() => v2.verify(env2))).toBe("ok");
+  });
+
   test("a message redirected to another node is refused", () => {
     const env = makeSignal(A, "offer", B.public.id, "x");
     expect(code(() => new SignalVerifier(C.public.id).verify(env))).toBe("not-for-us");
