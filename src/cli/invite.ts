@@ -6,19 +6,21 @@ import { encodeNetworkInfo, loadRoot } from "../trust/root.ts";
 import { parseSeed } from "../config/schema.ts";
 import { parse, UsageError } from "./args.ts";
 import { parseDurationSeconds } from "./sign.ts";
+import { parseSubnetList, type Subnet } from "../trust/subnet.ts";
 
 export const help = `Usage: trellis invite --root ROOTDIR --seed URL [--seed URL]... [--name N] [--tags a,b]
-                      [--ipv4 A[/N]] [--expires 24h] [--valid 365d]
+                      [--ipv4 A[/N]] [--subnets L] [--expires 24h] [--valid 365d]
 
 Print a one-line invite token (a few hundred characters, fit for a chat). It
 holds a short-lived enrolment key; the root signs that key's right to grant one
-membership (the --name, --ipv4 and --tags given here), and the signed grant is
+membership (the --name, --ipv4, --tags and --subnets given here, and no more), and the signed grant is
 published on the seeds (it is too big for the token; the token carries its
 hash). 'trellis join TOKEN' on the new node fetches it, signs the node's own
 certificate with the enrolment key and burns the invite, with the root offline.
 
 Anyone holding the token can use it once, until it expires: send it privately.
 
+  --subnets L   prefixes the new node may route for (10.1.0.0/24,...; default none)
   --expires D   how long the token can be used (default 24h)
   --valid D     how long the membership it grants lasts (default 365d)
 `;
@@ -26,7 +28,7 @@ Anyone holding the token can use it once, until it expires: send it privately.
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     root: { type: "string" }, seed: { type: "string", multiple: true }, name: { type: "string" }, tags: { type: "string" },
-    ipv4: { type: "string" }, expires: { type: "string" }, valid: { type: "string" },
+    ipv4: { type: "string" }, subnets: { type: "string" }, expires: { type: "string" }, valid: { type: "string" },
   });
   if (values.help) return (process.stdout.write(help), 0);
   if (!values.root) throw new UsageError("invite needs --root ROOTDIR");
@@ -43,12 +45,18 @@ export async function run(argv: string[]): Promise<number> {
   if (values.ipv4 && (!parseIpv4(ipv4) || !(ipv4Prefix >= 1 && ipv4Prefix <= 32))) throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)}: want 100.64.1.7 or 100.64.1.7/24`);
   const name = values.name ?? "";
   if (name && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new UsageError(`--name ${JSON.stringify(name)}: use lowercase letters, digits and '-'`);
+  let subnets: Subnet[];
+  try {
+    subnets = parseSubnetList(values.subnets ?? "");
+  } catch {
+    throw new UsageError(`--subnets ${JSON.stringify(values.subnets)}: want prefixes like 10.1.0.0/24,fd00:1::/64`);
+  }
   const root = loadRoot(values.root);
   const now = Math.floor(Date.now() / 1000);
   const expires = now + parseDurationSeconds(values.expires ?? "24h");
   const seed = randomBytes(32);
   const enrolment = issueEnrolment(
-    { networkId: root.id, publicKey: enrolmentKey(seed).publicKey, usableUntil: expires, grantsFor: parseDurationSeconds(values.valid ?? "365d"), name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [] },
+    { networkId: root.id, publicKey: enrolmentKey(seed).publicKey, issuedAt: now, usableUntil: expires, grantsFor: parseDurationSeconds(values.valid ?? "365d"), name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets },
     root,
   );
   const bundle = JSON.stringify({ network: JSON.parse(encodeNetworkInfo(root)), enrolment: Buffer.from(enrolment).toString("base64") });

@@ -43,7 +43,7 @@ async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?:
   if (!Buffer.from(key.publicKey).equals(Buffer.from(e.publicKey))) throw new TrustError("bad-signature", "the token's key does not match the grant: the token is tampered");
   const name = e.name || chosenName;
   if (!name) throw new UsageError("this invite leaves the name open: pass --name");
-  const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: [], notBefore: now - 60, notAfter: now - 60 + e.grantsFor, enrolment: enrolmentBytes }, key);
+  const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: e.subnets, notBefore: now - 60, notAfter: now - 60 + e.grantsFor, enrolment: enrolmentBytes }, key);
   // Burn the invite before installing: a used token must not work twice.
   const sig = Buffer.from(sign(key as never, USED_CONTEXT, Buffer.from(self))).toString("base64");
   const burnt = await Promise.all(token.seeds.map((s) => fetch(`${s}/v1/enrol/${token.hash}/used`, { method: "POST", body: JSON.stringify({ node: self, sig }) }).then(async (r) => [r.status, await r.text()] as const).catch(() => [0, ""] as const)));

@@ -4,6 +4,7 @@ import { encodeBundle } from "../trust/networks.ts";
 import { loadRoot } from "../trust/root.ts";
 import { parseIpv4 } from "../identity/address.ts";
 import { decodeRequest } from "./join.ts";
+import { parseSubnetList, type Subnet } from "../trust/subnet.ts";
 import { parse, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis sign REQUEST --root ROOTDIR [--name N] [--tags a,b] [--ipv4 A]
@@ -43,10 +44,12 @@ export function run(argv: string[]): number {
   const ipv4Prefix = prefixText === undefined ? 10 : Number(prefixText);
   if (values.ipv4 && (!parseIpv4(ipv4) || !Number.isInteger(ipv4Prefix) || ipv4Prefix < 1 || ipv4Prefix > 32))
     throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)}: want an address like 100.64.1.7 or 100.64.1.7/24`);
-  const subnets = (values.subnets ? values.subnets.split(",") : []).map((s) => {
-    const [address, len] = s.split("/");
-    return { family: (address.includes(":") ? 6 : 4) as 4 | 6, address, prefix: Number(len) };
-  });
+  let subnets: Subnet[];
+  try {
+    subnets = parseSubnetList(values.subnets ?? "");
+  } catch {
+    throw new UsageError(`--subnets ${JSON.stringify(values.subnets)}: want prefixes like 10.1.0.0/24,fd00:1::/64`);
+  }
   const now = Math.floor(Date.now() / 1000);
   const cert = issueCertificate(
     { networkId: root.id, nodeId: req.pub.id, name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },

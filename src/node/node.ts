@@ -231,10 +231,10 @@ export class Node {
       const member = this.networks.members.find((m) => m.info.name === network);
       if (!member || dot < 1) return undefined;
       let v6: Uint8Array | undefined, v4: string | undefined;
-      if (member.membership.name === host) [v6, v4] = [ipv6BytesOf(this.id), member.membership.ipv4];
-      else
-        for (const [id, m] of this.memberships)
-          if (m.networkId === member.info.id && m.name === host && !this.networks.isRevoked(id)) [v6, v4] = [ipv6BytesOf(id), m.ipv4];
+      // One node per name: the holder the network's registry settled on (trust/registry.ts), not whoever we met last.
+      const holder = this.networks.nameHolder(member.info.id, host);
+      const m = holder === this.id ? member.membership : holder ? this.memberships.get(holder) : undefined;
+      if (holder && m?.networkId === member.info.id && m.name === host) [v6, v4] = [ipv6BytesOf(holder), m.ipv4];
       if (!v6) return undefined;
       return type === "aaaa" ? [v6] : v4 ? [parseIpv4(v4)!] : [];
     };

@@ -82,7 +82,8 @@ describe("revocations", () => {
 
 describe("certificates signed through an invite's enrolment key", () => {
   const key = enrolmentKey(new Uint8Array(32).fill(9));
-  const enrolment = issueEnrolment({ networkId: root.id, publicKey: key.publicKey, usableUntil: now + 100, grantsFor: 3600, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"] }, root);
+  const grant = { networkId: root.id, publicKey: key.publicKey, issuedAt: now - 100, usableUntil: now + 100, grantsFor: 3600, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"], subnets: [] };
+  const enrolment = issueEnrolment(grant, root);
   const granted: Membership = { networkId: root.id, nodeId: node, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"], subnets: [], notBefore: now, notAfter: now + 3600, enrolment };
 
   test("the chain verifies to the root", () => {
@@ -98,7 +99,34 @@ describe("certificates signed through an invite's enrolment key", () => {
   test("an enrolment key the root never signed, or another network's enrolment, is refused", () => {
     const rogue = enrolmentKey(new Uint8Array(32).fill(10));
     expect(code(() => verifyCertificate(issueCertificate(granted, rogue), root.rootPub, root.id, node, now + 10))).toBe("bad-signature");
-    const foreign = issueEnrolment({ networkId: other.id, publicKey: key.publicKey, usableUntil: now + 100, grantsFor: 3600, name: "printer", ipv4: "100.64.2.5", ipv4Prefix: 24, tags: ["iot"] }, other);
+    const foreign = issueEnrolment({ ...grant, networkId: other.id }, other);
     expect(code(() => verifyCertificate(issueCertificate({ ...granted, enrolment: foreign }, key), root.rootPub, root.id, node, now + 10))).toBe("wrong-network");
+  });
+
+  // Attack (issue 14, 1): the token holder signs its own certificate and lists any subnets; Outside
+  // then takes packets from it with any inner source. A certificate may list only what the root granted.
+  test("an invite grants no subnet it does not name: ::/0, 0.0.0.0/0 or a wider prefix are refused", () => {
+    for (const subnets of [[{ family: 6 as const, address: "::", prefix: 0 }], [{ family: 4 as const, address: "0.0.0.0", prefix: 0 }], [{ family: 4 as const, address: "100.64.0.0", prefix: 10 }]])
+      expect(code(() => verifyCertificate(issueCertificate({ ...granted, subnets }, key), root.rootPub, root.id, node, now + 10))).toBe("constraint");
+    const lan = issueEnrolment({ ...grant, subnets: [{ family: 4, address: "10.9.0.0", prefix: 16 }, { family: 6, address: "fd00:9::", prefix: 48 }] }, root);
+    const ok = [{ family: 4 as const, address: "10.9.3.0", prefix: 24 }, { family: 6 as const, address: "fd00:9:0:1::", prefix: 64 }];
+    expect(verifyCertificate(issueCertificate({ ...granted, enrolment: lan, subnets: ok }, key), root.rootPub, root.id, node, now + 10).subnets).toEqual(ok);
+    for (const bad of [{ family: 4 as const, address: "10.8.0.0", prefix: 15 }, { family: 4 as const, address: "10.10.0.0", prefix: 24 }, { family: 6 as const, address: "fd00:8::", prefix: 64 }])
+      expect(code(() => verifyCertificate(issueCertificate({ ...granted, enrolment: lan, subnets: [bad] }, key), root.rootPub, root.id, node, now + 10))).toBe("constraint");
+  });
+
+  test("a certificate cannot claim to be valid from before its invite was made", () => {
+    expect(code(() => verifyCertificate(issueCertificate({ ...granted, notBefore: now - 5000, notAfter: now - 5000 + 3600 }, key), root.rootPub, root.id, node, now + 10))).toBe("constraint");
+  });
+
+  test("version 1 grants (no subnets, no issue time) still verify and grant no subnets", () => {
+    // TRE1 | network | key | usable until u64 | grants for u32 | name | ipv4 | prefix | tags
+    const t = Buffer.alloc(12);
+    t.writeBigUInt64BE(BigInt(now + 100));
+    t.writeUInt32BE(3600, 8);
+    const b = Uint8Array.from([...Buffer.from("TRE1"), ...Buffer.from(root.id, "hex"), ...key.publicKey, ...t, 7, ...Buffer.from("printer"), 100, 64, 2, 5, 24, 1, 3, ...Buffer.from("iot")]);
+    const v1 = Uint8Array.from([...b, ...ml_dsa65.sign(b, root.dsaSecret, { context: new TextEncoder().encode("trellis enrolment v1") })]);
+    expect(verifyCertificate(issueCertificate({ ...granted, enrolment: v1 }, key), root.rootPub, root.id, node, now + 10).name).toBe("printer");
+    expect(code(() => verifyCertificate(issueCertificate({ ...granted, enrolment: v1, subnets: [{ family: 4, address: "0.0.0.0", prefix: 0 }] }, key), root.rootPub, root.id, node, now + 10))).toBe("constraint");
   });
 });

@@ -8,21 +8,18 @@
 //   | ML-DSA-65 signature (3309) over every byte before it, context "trellis membership v1"
 // Decoding checks every length exactly and throws TrustError("malformed").
 import { DSA_SIGNATURE_BYTES, nodeIdBytes, nodeIdFromBytes, sign, verify, type NodeId } from "../identity/identity.ts";
-import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import { formatIpv4, parseIpv4 } from "../identity/address.ts";
 import { TrustError } from "./errors.ts";
 import { verifyEnrolment } from "./enrolment.ts";
+import { decodeSubnets, encodeSubnets, subnetWithin, type Subnet } from "./subnet.ts";
+
+export type { Subnet } from "./subnet.ts";
 
 export const CERT_MAGIC = "TRC1";
 export const CERT_CONTEXT = "trellis membership v1";
 const KIND_MEMBER = 1;
 const ISSUER_ROOT = 0;
 const ISSUER_ENROLMENT = 1;
-
-export interface Subnet {
-  family: 4 | 6;
-  address: string;
-  prefix: number;
-}
 
 export interface Membership {
   networkId: string;
@@ -62,13 +59,7 @@ function body(m: Membership): Uint8Array {
     if (!LABEL.test(t)) throw new TrustError("malformed", `tag ${JSON.stringify(t)} is not a label (a-z, 0-9, '-')`);
     out.push(t.length, ...Buffer.from(t));
   }
-  if (m.subnets.length > 32) throw new TrustError("malformed", "at most 32 subnets");
-  out.push(m.subnets.length);
-  for (const s of m.subnets) {
-    const a = s.family === 4 ? parseIpv4(s.address) : parseIpv6(s.address);
-    if (!a || s.prefix < 0 || s.prefix > a.length * 8) throw new TrustError("malformed", `subnet ${s.address}/${s.prefix} is not valid`);
-    out.push(s.family, s.prefix, ...a);
-  }
+  encodeSubnets(m.subnets, out);
   if (m.enrolment) out.push(ISSUER_ENROLMENT, m.enrolment.length >> 8, m.enrolment.length & 255, ...m.enrolment);
   else out.push(ISSUER_ROOT);
   return Uint8Array.from(out);
@@ -107,14 +98,7 @@ export function decodeCertificate(c: Uint8Array): { membership: Membership; sign
   const ipv4Prefix = byte();
   const tags: string[] = [];
   for (let n = byte(); n > 0; n--) tags.push(Buffer.from(need(byte())).toString());
-  const subnets: Subnet[] = [];
-  for (let n = byte(); n > 0; n--) {
-    const family = byte();
-    const prefix = byte();
-    if (family !== 4 && family !== 6) throw new TrustError("malformed", "subnet family must be 4 or 6");
-    const a = need(family === 4 ? 4 : 16);
-    subnets.push({ family, prefix, address: family === 4 ? formatIpv4(a) : formatIpv6(a) });
-  }
+  const subnets: Subnet[] = decodeSubnets(need);
   const issuer = byte();
   let enrolment: Uint8Array | undefined;
   if (issuer === ISSUER_ENROLMENT) {
@@ -143,6 +127,9 @@ export function verifyCertificate(c: Uint8Array, rootPub: Uint8Array, networkId:
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
     if ((e.name && e.name !== m.name) || e.ipv4 !== m.ipv4 || (e.ipv4 && e.ipv4Prefix !== m.ipv4Prefix) || !same(e.tags, m.tags))
       throw new TrustError("constraint", `certificate for ${m.name} grants more than its invite allowed`);
+    const outside = m.subnets.find((s) => !e.subnets.some((g) => subnetWithin(s, g)));
+    if (outside) throw new TrustError("constraint", `certificate for ${m.name} lists subnet ${outside.address}/${outside.prefix}, which its invite does not grant`);
+    if (e.issuedAt && m.notBefore < e.issuedAt - 600) throw new TrustError("constraint", `certificate for ${m.name} claims validity from before its invite was made`);
     if (m.notBefore > e.usableUntil) throw new TrustError("constraint", `certificate for ${m.name} was made after its invite expired`);
     if (m.notAfter - m.notBefore > e.grantsFor + 600) throw new TrustError("constraint", `certificate for ${m.name} outlasts what its invite grants`);
     signer = e.publicKey;

@@ -1,10 +1,15 @@
 // Enrolment: how an invite lets a node get its certificate while the root stays offline.
 //
 // The root signs an enrolment certificate for a short-lived enrolment key, with the membership it may
-// grant (name, IPv4, tags), until when it may be used, and how long the membership it grants lasts:
-//   "TRE1" | network id (16) | enrolment public key (1952) | usable until u64 s | grants for u32 s
+// grant (name, IPv4, tags, subnets), when it was made, until when it may be used, and how long the
+// membership it grants lasts:
+//   "TRE2" | network id (16) | enrolment public key (1952) | issued at u64 s | usable until u64 s | grants for u32 s
 //   | name length (1) | name ("" = the joiner picks) | ipv4 (4) | ipv4 prefix (1) | tag count (1) | (length | tag)*
+//   | subnet count (1) | (family (1) | prefix length (1) | address (4 or 16))*
 //   | ML-DSA-65 signature by the root (3309), context "trellis enrolment v1"
+// Version 1 ("TRE1") has no issued-at and no subnets; it still verifies and grants no subnets.
+// A certificate signed with the enrolment key may grant no more than this: the same name (or any when
+// open), IPv4 and tags, subnets each inside a granted one, validity starting no earlier than issued at.
 // The invite token carries the enrolment key's 32-byte seed, the certificate's SHA-256 and the seeds
 // where the certificate is published (it is ~5.3 KB: too big for a token). The joiner fetches it,
 // checks the hash, signs its own membership with the enrolment key, and embeds the enrolment
@@ -14,32 +19,40 @@ import { createHash } from "node:crypto";
 import { DSA_PUBLIC_BYTES, DSA_SIGNATURE_BYTES, sign, verify } from "../identity/identity.ts";
 import { formatIpv4, parseIpv4 } from "../identity/address.ts";
 import { TrustError } from "./errors.ts";
+import { decodeSubnets, encodeSubnets, type Subnet } from "./subnet.ts";
 
-const MAGIC = "TRE1";
+const MAGIC = "TRE2";
+const MAGIC_V1 = "TRE1";
 export const ENROL_CONTEXT = "trellis enrolment v1";
 export const TOKEN_PREFIX = "trellis1:";
 
 export interface Enrolment {
   networkId: string;
   publicKey: Uint8Array;
+  /** When the root made the grant (0 for version 1 grants: unknown). */
+  issuedAt: number;
   usableUntil: number;
   grantsFor: number;
   name: string;
   ipv4?: string;
   ipv4Prefix: number;
   tags: string[];
+  /** Subnets a certificate from this grant may list (each of its subnets inside one of these). */
+  subnets: Subnet[];
 }
 
 function body(e: Enrolment): Uint8Array {
   const out: number[] = [...Buffer.from(MAGIC), ...Buffer.from(e.networkId, "hex"), ...e.publicKey];
-  const t = Buffer.alloc(12);
-  t.writeBigUInt64BE(BigInt(e.usableUntil));
-  t.writeUInt32BE(e.grantsFor, 8);
+  const t = Buffer.alloc(20);
+  t.writeBigUInt64BE(BigInt(e.issuedAt));
+  t.writeBigUInt64BE(BigInt(e.usableUntil), 8);
+  t.writeUInt32BE(e.grantsFor, 16);
   out.push(...t, e.name.length, ...Buffer.from(e.name));
   const v4 = e.ipv4 ? parseIpv4(e.ipv4) : new Uint8Array(4);
   if (!v4) throw new TrustError("malformed", `enrolment ipv4 ${JSON.stringify(e.ipv4)} is not an IPv4 address`);
   out.push(...v4, e.ipv4Prefix, e.tags.length);
   for (const tag of e.tags) out.push(tag.length, ...Buffer.from(tag));
+  encodeSubnets(e.subnets, out);
   return Uint8Array.from(out);
 }
 
@@ -63,17 +76,22 @@ export function decodeEnrolment(c: Uint8Array): { enrolment: Enrolment; signed: 
     off += n;
     return v;
   };
-  if (Buffer.from(need(4)).toString() !== MAGIC) throw fail("not version 1");
+  const magic = Buffer.from(need(4)).toString();
+  if (magic !== MAGIC && magic !== MAGIC_V1) throw fail("not version 1 or 2");
+  const v1 = magic === MAGIC_V1;
   const networkId = Buffer.from(need(16)).toString("hex");
   const publicKey = Uint8Array.from(need(DSA_PUBLIC_BYTES));
-  const t = Buffer.from(need(12));
+  const t = Buffer.from(need(v1 ? 12 : 20));
+  const issuedAt = v1 ? 0 : Number(t.readBigUInt64BE(0));
+  const times = v1 ? t : t.subarray(8);
   const name = Buffer.from(need(need(1)[0])).toString();
   const v4 = need(4);
   const ipv4Prefix = need(1)[0];
   const tags: string[] = [];
   for (let n = need(1)[0]; n > 0; n--) tags.push(Buffer.from(need(need(1)[0])).toString());
+  const subnets = v1 ? [] : decodeSubnets(need);
   if (off !== end) throw fail("trailing bytes");
-  const enrolment = { networkId, publicKey, usableUntil: Number(t.readBigUInt64BE(0)), grantsFor: t.readUInt32BE(8), name, ipv4: v4.every((x) => x === 0) ? undefined : formatIpv4(v4), ipv4Prefix, tags };
+  const enrolment = { networkId, publicKey, issuedAt, usableUntil: Number(times.readBigUInt64BE(0)), grantsFor: times.readUInt32BE(8), name, ipv4: v4.every((x) => x === 0) ? undefined : formatIpv4(v4), ipv4Prefix, tags, subnets };
   return { enrolment, signed: c.subarray(0, off), signature: c.subarray(off) };
 }
 

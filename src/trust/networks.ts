@@ -8,6 +8,7 @@ import { TrustError } from "./errors.ts";
 import { decodeNetworkInfo, encodeNetworkInfo, type NetworkInfo } from "./root.ts";
 import { RevocationSet, type Revocation } from "./revocation.ts";
 import { Firewall, verifyPolicy } from "./policy.ts";
+import { Registry } from "./registry.ts";
 
 export interface Member {
   info: NetworkInfo;
@@ -17,6 +18,8 @@ export interface Member {
   /** The network's tag policy enforced on receive; none means every member reaches every member. */
   firewall?: Firewall;
   policyRecord?: Uint8Array;
+  /** Which node holds each name and each invite in this network, as far as we have seen. */
+  registry: Registry;
 }
 
 /** What `trellis sign` prints and `trellis join --install` takes: the network and the certificate. */
@@ -41,7 +44,7 @@ export function decodeBundle(s: string): { info: NetworkInfo; cert: Uint8Array }
 export class Networks {
   readonly members: Member[] = [];
 
-  constructor(private readonly stateDir: string, private readonly self: NodeId, log: (msg: string) => void = () => {}) {
+  constructor(private readonly stateDir: string, private readonly self: NodeId, private readonly log: (msg: string) => void = () => {}) {
     const dir = join(stateDir, "networks");
     if (!existsSync(dir)) return;
     for (const id of readdirSync(dir)) {
@@ -51,7 +54,9 @@ export class Networks {
         const membership = decodeCertificate(cert).membership;
         verifyCertificate(cert, info.rootPub, info.id, self, membership.notAfter - 1);
         const revocations = new RevocationSet(join(dir, id, "revoked"), info.rootPub, info.id);
-        const member: Member = { info, cert, membership, revocations };
+        const registry = new Registry(join(dir, id, "held.json"));
+        registry.claim(membership, Date.now() / 1000); // our own name and invite
+        const member: Member = { info, cert, membership, revocations, registry };
         const policyFile = join(dir, id, "policy.rec");
         if (existsSync(policyFile)) {
           const rec = Uint8Array.from(Buffer.from(readFileSync(policyFile, "utf8").trim(), "base64"));
@@ -96,6 +101,10 @@ export class Networks {
         try {
           const m = verifyCertificate(bytes, member.info.rootPub, member.info.id, remote, now);
           if (member.revocations.isRevoked(remote)) throw new TrustError("revoked", `node ${remote} is revoked in network ${member.info.name}`);
+          // One name per node and one certificate per invite, as far as this node has seen.
+          const claim = member.registry.claim(m, now, (id) => member.revocations.isRevoked(id));
+          if (!claim.ok) throw new TrustError("constraint", `network ${member.info.name}: ${claim.why}`);
+          if (claim.displaced) this.log(`network ${member.info.name}: name ${m.name} moves from node ${claim.displaced} to node ${remote}, whose certificate ranks first (root-signed, or valid from earlier)`);
           return { member, membership: m };
         } catch (e) {
           if (e instanceof TrustError && e.code !== "wrong-network") reasons.push(e.message);
@@ -135,6 +144,12 @@ export class Networks {
 
   policyRecords(): Uint8Array[] {
     return this.members.flatMap((m) => (m.policyRecord ? [m.policyRecord] : []));
+  }
+
+  /** The node that holds `name` in a network (ourselves included), by the rules in registry.ts. */
+  nameHolder(networkId: string, name: string, now = Date.now() / 1000): NodeId | undefined {
+    const m = this.member(networkId);
+    return m?.registry.holder(name, now, (id) => m.revocations.isRevoked(id));
   }
 
   member(networkId: string): Member | undefined {
