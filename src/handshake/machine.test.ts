@@ -2,7 +2,12 @@
 import { expect, test } from "bun:test";
 import { encodePublicIdentity, generateIdentity } from "../identity/identity.ts";
 import { HandshakeError } from "./errors.ts";
-import { consumeInitiation, consumeResponse, createInitiation, mac1Key } from "./machine.ts";
+import {
+  consumeCookieReply, consumeInitiation, consumeResponse, cookieFor, cookieKey, createCookieReply, createInitiation, initiationMac1Valid,
+  initiationMac2Valid, mac1Key,
+} from "./machine.ts";
+import { hmac } from "./kdf.ts";
+import { COOKIE_REPLY_BYTES } from "./messages.ts";
 
 const A = generateIdentity(new Uint8Array(128).fill(21));
 const B = generateIdentity(new Uint8Array(128).fill(22));
@@ -25,7 +30,7 @@ test("both sides derive matching transport keys and learn each other's claims", 
   expect(new TextDecoder().decode(r.claims)).toBe("claims-a");
   r.verify();
   const resp = r.respond(2, new TextEncoder().encode("claims-b"));
-  const done = consumeResponse(state, mac1Key(A.public), resp.message);
+  const done = consumeResponse(state, resp.message);
   expect(done.keys.send).toEqual(resp.keys.recv);
   expect(done.keys.recv).toEqual(resp.keys.send);
   expect(done.keys.send).not.toEqual(done.keys.recv);
@@ -46,7 +51,7 @@ test("an initiation for another responder fails mac1 before any key work", () =>
 
 test("every flipped region of an initiation is rejected", () => {
   const { message } = createInitiation(A, B.public, new Uint8Array(0), 1, 10n);
-  for (const at of [0, 10, 100, 1500, 2500, 6000, 8000, message.length - 1]) {
+  for (const at of [0, 10, 100, 1500, 2500, 6000, 8000, message.length - 17]) {
     const t = Uint8Array.from(message);
     t[at] ^= 0x40;
     expect(code(() => consumeInitiation(B, mac1Key(B.public), t, () => true).verify())).not.toBe("ok");
@@ -60,7 +65,7 @@ test("a mac1 over swapped signature bytes fails at mac1, before any key work", (
   const one = createInitiation(A, B.public, new Uint8Array(0), 1, 10n).message;
   const two = createInitiation(C, B.public, new Uint8Array(0), 1, 10n).message;
   const mixed = Uint8Array.from(one);
-  mixed.set(two.subarray(two.length - 16 - 3325, two.length - 16), one.length - 16 - 3325);
+  mixed.set(two.subarray(two.length - 32 - 3325, two.length - 32), one.length - 32 - 3325);
   expect(code(() => consumeInitiation(B, mac1Key(B.public), mixed, () => true))).toBe("bad-mac1");
 });
 
@@ -85,10 +90,10 @@ test("a response from a holder of B's key-agreement secrets without B's signing 
   const r = consumeInitiation(forgedB, mac1Key(B.public), message, () => true);
   r.verify(); // A's signature is fine
   const resp = r.respond(2, new Uint8Array(0)).message;
-  expect(code(() => consumeResponse(state, mac1Key(A.public), resp))).toBe("bad-signature");
+  expect(code(() => consumeResponse(state, resp))).toBe("bad-signature");
   // B itself, same initiation: accepted.
   const good = consumeInitiation(B, mac1Key(B.public), message, () => true).respond(3, new Uint8Array(0)).message;
-  expect(code(() => consumeResponse(state, mac1Key(A.public), good))).toBe("ok");
+  expect(code(() => consumeResponse(state, good))).toBe("ok");
 });
 
 test("accept() runs before the signature and can refuse", () => {
@@ -103,7 +108,35 @@ test("a tampered or truncated response is rejected", () => {
   for (const at of [4, 20, 600, 2000, resp.length - 1]) {
     const t = Uint8Array.from(resp);
     t[at] ^= 1;
-    expect(code(() => consumeResponse(state, mac1Key(A.public), t))).not.toBe("ok");
+    expect(code(() => consumeResponse(state, t))).not.toBe("ok");
   }
-  expect(code(() => consumeResponse(state, mac1Key(A.public), resp.subarray(0, 100)))).toBe("malformed");
+  expect(code(() => consumeResponse(state, resp.subarray(0, 100)))).toBe("malformed");
+});
+
+// Issue 14, 10: the response's mac1 was keyed by the initiator's public key, so a relay or seed holding
+// candidate identities could tell who initiated by trying each. Now it is keyed by the initiation's mac1.
+test("the response's mac1 does not name the initiator to someone holding only public keys", () => {
+  const { message } = createInitiation(A, B.public, new Uint8Array(0), 1, 10n);
+  const resp = consumeInitiation(B, mac1Key(B.public), message, () => true).respond(2, new Uint8Array(0)).message;
+  const body = resp.subarray(0, resp.length - 16), tag = Buffer.from(resp.subarray(resp.length - 16));
+  for (const candidate of [A, B, C]) expect(Buffer.from(hmac(mac1Key(candidate.public), body).subarray(0, 16)).equals(tag)).toBe(false);
+});
+
+test("cookie reply: 52 bytes, opens only for the initiation it answers, and its cookie makes a valid mac2", () => {
+  const first = createInitiation(A, B.public, new Uint8Array(0), 7, 10n);
+  const secret = new Uint8Array(32).fill(5);
+  const cookie = cookieFor(secret, "link|a");
+  const reply = createCookieReply(cookieKey(B.public), first.message, cookie);
+  expect(reply.length).toBe(COOKIE_REPLY_BYTES);
+  expect(reply.length * 100).toBeLessThan(first.message.length);
+  expect(consumeCookieReply(first.state, reply)).toEqual(cookie);
+  const other = createInitiation(A, B.public, new Uint8Array(0), 7, 11n); // same index, another initiation
+  expect(code(() => consumeCookieReply(other.state, reply))).toBe("decrypt");
+  const forged = createCookieReply(cookieKey(C.public), first.message, cookie); // not from B
+  expect(code(() => consumeCookieReply(first.state, forged))).toBe("decrypt");
+  expect(initiationMac2Valid(cookie, first.message)).toBe(false);
+  const second = createInitiation(A, B.public, new Uint8Array(0), 8, 12n, cookie);
+  expect(initiationMac1Valid(mac1Key(B.public), second.message)).toBe(true);
+  expect(initiationMac2Valid(cookie, second.message)).toBe(true);
+  expect(initiationMac2Valid(cookieFor(secret, "link|mallory"), second.message)).toBe(false);
 });

@@ -11,13 +11,19 @@ import {
   type Identity, type PublicIdentity,
 } from "../identity/identity.ts";
 import { HandshakeError } from "./errors.ts";
-import { equalBytes, hash, hkdf2, hmac, open, seal } from "./kdf.ts";
-import { concat, decodeInitiation, decodeResponse, MAC1_BYTES, MAX_CLAIMS, TIMESTAMP_BYTES, u16le, u32le } from "./messages.ts";
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { equalBytes, hash, hkdf2, hmac, open, seal, TAG_BYTES } from "./kdf.ts";
+import {
+  concat, COOKIE_BYTES, COOKIE_REPLY_BYTES, decodeInitiation, decodeResponse, MAC1_BYTES, MAC2_BYTES, MAX_CLAIMS, TIMESTAMP_BYTES,
+  TYPE_COOKIE_REPLY, u16le, u32le,
+} from "./messages.ts";
 
 const enc = new TextEncoder();
 export const PROTOCOL_NAME = "trellis-v1 pqIK+sig ML-KEM-768 X25519 ML-DSA-65 AES-256-GCM SHA-256";
 const PROLOGUE = enc.encode("trellis handshake v1");
 const LABEL_MAC1 = enc.encode("trellis mac1 v1");
+const LABEL_MAC1_RESPONSE = enc.encode("trellis mac1 response v1");
+const LABEL_COOKIE = enc.encode("trellis cookie v1");
 export const SIG_CONTEXT_INIT = "trellis handshake initiator v1";
 export const SIG_CONTEXT_RESP = "trellis handshake responder v1";
 const EMPTY = new Uint8Array(0);
@@ -37,6 +43,8 @@ export interface InitiatorState {
   readonly eXPub: Uint8Array;
   readonly eKemSecret: Uint8Array;
   readonly local: Identity;
+  /** Our initiation's mac1: keys the response's mac1 and binds a cookie reply to this initiation. */
+  readonly mac1: Uint8Array;
 }
 
 /** The key that keys mac1 for messages *to* the holder of `pub`. */
@@ -46,6 +54,70 @@ export function mac1Key(pub: PublicIdentity): Uint8Array {
 
 function mac1(key: Uint8Array, macced: Uint8Array): Uint8Array {
   return hmac(key, macced).subarray(0, MAC1_BYTES);
+}
+
+/**
+ * The key for a response's mac1: derived from the initiation's mac1, which only someone who saw the
+ * initiation has. (Keyed by the initiator's public key, as WireGuard does, it would tell anyone holding
+ * candidate public keys who initiated.)
+ */
+function responseMac1Key(initiationMac1: Uint8Array): Uint8Array {
+  return hash(LABEL_MAC1_RESPONSE, initiationMac1);
+}
+
+/** Whether an initiation's mac1 is keyed by our public key (one HMAC: check before any other work). */
+export function initiationMac1Valid(ownMac1Key: Uint8Array, message: Uint8Array): boolean {
+  const m = decodeInitiation(message);
+  return equalBytes(mac1(ownMac1Key, m.macced), m.mac1);
+}
+
+/** Whether an initiation carries mac2 made with `cookie` (one HMAC). */
+export function initiationMac2Valid(cookie: Uint8Array, message: Uint8Array): boolean {
+  const m = decodeInitiation(message);
+  return equalBytes(hmac(cookie, m.macced2).subarray(0, MAC2_BYTES), m.mac2);
+}
+
+/** The cookie a responder hands `source`: HMAC(secret, source), from a secret it rotates (no state per source). */
+export function cookieFor(secret: Uint8Array, source: string): Uint8Array {
+  return hmac(secret, enc.encode(source)).subarray(0, COOKIE_BYTES);
+}
+
+/** The key cookie replies to initiations *to* the holder of `pub` are sealed with. */
+export function cookieKey(pub: PublicIdentity): Uint8Array {
+  return hash(LABEL_COOKIE, encodePublicIdentity(pub));
+}
+
+/**
+ * A cookie reply to `initiation`: the cookie sealed under our cookie key with the initiation's mac1 as
+ * associated data, so only its initiator (who knows our public key and its own mac1) can open it, and
+ * only for that initiation. 52 bytes: far smaller than the initiation it answers.
+ */
+export function createCookieReply(ownCookieKey: Uint8Array, initiation: Uint8Array, cookie: Uint8Array): Uint8Array {
+  const m = decodeInitiation(initiation);
+  const nonce = randomBytes(12);
+  const c = createCipheriv("aes-256-gcm", ownCookieKey, nonce);
+  c.setAAD(m.mac1);
+  const sealed = Buffer.concat([c.update(cookie), c.final(), c.getAuthTag()]);
+  return concat([Uint8Array.of(TYPE_COOKIE_REPLY, 0, 0, 0), u32le(m.sender), nonce, sealed]);
+}
+
+/** The handshake index a cookie reply answers (to find our initiator state), or throws malformed. */
+export function cookieReplyReceiver(reply: Uint8Array): number {
+  if (reply.length !== COOKIE_REPLY_BYTES || reply[0] !== TYPE_COOKIE_REPLY) throw new HandshakeError("malformed", `cookie reply of ${reply.length} bytes (want ${COOKIE_REPLY_BYTES})`);
+  return new DataView(reply.buffer, reply.byteOffset).getUint32(4, true);
+}
+
+/** Open a cookie reply to our initiation `state`: the cookie to put in the next initiation's mac2. */
+export function consumeCookieReply(state: InitiatorState, reply: Uint8Array): Uint8Array {
+  if (cookieReplyReceiver(reply) !== state.sender) throw new HandshakeError("unknown-index", "cookie reply is for another handshake");
+  const d = createDecipheriv("aes-256-gcm", cookieKey(state.remote), reply.subarray(8, 20));
+  d.setAAD(state.mac1);
+  d.setAuthTag(reply.subarray(reply.length - TAG_BYTES));
+  try {
+    return Uint8Array.from(Buffer.concat([d.update(reply.subarray(20, reply.length - TAG_BYTES)), d.final()]));
+  } catch {
+    throw new HandshakeError("decrypt", "cookie reply does not decrypt");
+  }
 }
 
 /** ck and h after the prologue and the responder's static identity (the IK pre-message). */
@@ -59,8 +131,8 @@ function checkClaims(claims: Uint8Array): void {
   if (claims.length > MAX_CLAIMS) throw new HandshakeError("malformed", `claims of ${claims.length} bytes exceed ${MAX_CLAIMS}`);
 }
 
-/** Build an initiation to `remote`. ~25 ms: one ML-DSA signature. */
-export function createInitiation(local: Identity, remote: PublicIdentity, claims: Uint8Array, sender: number, timestamp: bigint): { message: Uint8Array; state: InitiatorState } {
+/** Build an initiation to `remote` (mac2 made with `cookie` when the responder gave us one). ~25 ms: one ML-DSA signature. */
+export function createInitiation(local: Identity, remote: PublicIdentity, claims: Uint8Array, sender: number, timestamp: bigint, cookie?: Uint8Array): { message: Uint8Array; state: InitiatorState } {
   checkClaims(claims);
   let { ck, h } = initialState(remote);
   const eX = x25519.utils.randomSecretKey();
@@ -80,8 +152,10 @@ export function createInitiation(local: Identity, remote: PublicIdentity, claims
   const encSig = seal(k, 1, h, sig);
   h = hash(h, encSig);
   const body = concat([u32le(sender), eXPub, eKem.publicKey, staticCt, encStatic, encSig]);
-  const message = concat([body, mac1(mac1Key(remote), body)]);
-  return { message, state: { remote, sender, ck, h, eX, eXPub, eKemSecret: eKem.secretKey, local } };
+  const m1 = mac1(mac1Key(remote), body);
+  const m2 = cookie ? hmac(cookie, body, m1).subarray(0, MAC2_BYTES) : new Uint8Array(MAC2_BYTES);
+  const message = concat([body, m1, m2]);
+  return { message, state: { remote, sender, ck, h, eX, eXPub, eKemSecret: eKem.secretKey, local, mac1: m1 } };
 }
 
 /** What the responder learned from an initiation, before it commits to answering. */
@@ -156,7 +230,7 @@ export function consumeInitiation(local: Identity, ownMac1Key: Uint8Array, messa
       const sig = sign(local, SIG_CONTEXT_RESP, h2);
       const payload = seal(k2, 0, h2, concat([u16le(ownClaims.length), ownClaims, sig]));
       const body = concat([u32le(sender), u32le(m.sender), eXPub, ct, payload]);
-      const message = concat([body, mac1(mac1Key(remote), body)]);
+      const message = concat([body, mac1(responseMac1Key(m.mac1), body)]);
       const [i2r, r2i] = hkdf2(ck2, EMPTY);
       return { message, keys: { send: r2i, recv: i2r } };
     },
@@ -169,10 +243,10 @@ export function responseReceiver(message: Uint8Array): number {
 }
 
 /** Consume the response to our initiation: mac1, KEM and DH, decrypt, verify the responder's signature. */
-export function consumeResponse(state: InitiatorState, ownMac1Key: Uint8Array, message: Uint8Array): { claims: Uint8Array; sender: number; keys: TransportKeys } {
+export function consumeResponse(state: InitiatorState, message: Uint8Array): { claims: Uint8Array; sender: number; keys: TransportKeys } {
   const m = decodeResponse(message);
   if (m.receiver !== state.sender) throw new HandshakeError("unknown-index", "response is for another handshake");
-  if (!equalBytes(mac1(ownMac1Key, m.macced), m.mac1)) throw new HandshakeError("bad-mac1", "response mac1 does not match our public key");
+  if (!equalBytes(mac1(responseMac1Key(state.mac1), m.macced), m.mac1)) throw new HandshakeError("bad-mac1", "response mac1 does not match our initiation");
   let h = hash(state.h, m.ephemeralX);
   let ssE: Uint8Array, dhEE: Uint8Array, dhSE: Uint8Array;
   try {

@@ -120,6 +120,8 @@ export class Node {
       deliver: (from, payload) => this.deliver(from, payload),
       onEstablished: (peer, remote, claims) => this.established(peer, remote, claims),
       onClosed: (peer, reason) => sessionLog("info", `session with ${peer} closed: ${reason}`),
+      // Cookie replies only to senders we know: a reply to a sender a relay merely claims would start a lookup and a link attempt.
+      knows: (id) => this.peers.get(id)?.pub !== undefined || this.links.link(id) !== undefined,
       log: (level, msg) => sessionLog(level, msg),
     });
     const linkLog = logger("link");

@@ -30,6 +30,13 @@ export const WIREGUARD_LIMITS: Limits = {
 export const REKEY_JITTER = 333;
 /** Packets held per peer while a handshake runs; the oldest is dropped first. */
 export const QUEUE_PER_PEER = 128;
-/** Handshake responses per second from one link peer, and for the whole node (ML-DSA costs ~22 ms). */
+/**
+ * Handshake responses per second from one claimed source on one link, from one link, and for the whole
+ * node (ML-DSA costs ~22 ms). Past half the node's budget an initiation needs a cookie (mac2).
+ */
 export const HANDSHAKES_PER_SECOND_PER_SOURCE = 4;
+export const HANDSHAKES_PER_SECOND_PER_LINK = 8;
 export const HANDSHAKES_PER_SECOND_TOTAL = 20;
+/** How often the responder changes its cookie secret, and how long an initiator uses a cookie (ms; WireGuard's 120 s). */
+export const COOKIE_SECRET_LIFETIME = 120_000;
+export const COOKIE_LIFETIME = 120_000 - 5_000;

@@ -4,18 +4,30 @@
 //   handshake  our initiation in flight (retried every rekeyTimeout + jitter, abandoned after rekeyAttemptTime)
 //   current    the keypair we send with;  previous  the one before (kept for packets in flight)
 //   next       a keypair we made as responder, used for sending once the initiator's first packet arrives
-// Receive flow: fragment → reassemble → initiation (mac1, rate limit, accept, timestamp, signature,
-// respond) or response (find our handshake by index, verify, install keys); data → keypair by index
-// → replay check → AES-GCM open → replay window update → deliver.
-import { randomInt } from "node:crypto";
+// Receive flow: fragment → reassemble (quotas per source and per link) → initiation (mac1; under load
+// a valid mac2 or else a cookie reply and nothing more; rate limits per source, per link and in all;
+// accept, timestamp, signature, respond) or response (find our handshake by index, verify, install
+// keys); cookie reply → our handshake by index → keep the cookie, initiate again with mac2; data →
+// keypair by index → replay check → AES-GCM open → replay window update → deliver.
+//
+// `via` is the claimed end-to-end sender (the node id a relay says the packet is from); `link` is the
+// adjacent node it came in on (DTLS-authenticated; the same as `via` for a direct packet). Budgets are
+// kept per `link|via` and per link, so rotating claimed senders on one link buys nothing.
+import { randomBytes, randomInt } from "node:crypto";
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { HandshakeError, type HandshakeErrorCode } from "../handshake/errors.ts";
 import { Reassembler, fragment } from "../handshake/fragment.ts";
-import { consumeInitiation, consumeResponse, createInitiation, mac1Key, responseReceiver, type InitiatorState } from "../handshake/machine.ts";
-import { HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, QUEUE_PER_PEER, REKEY_JITTER, WIREGUARD_LIMITS, type Limits } from "./constants.ts";
+import {
+  consumeCookieReply, consumeInitiation, consumeResponse, cookieFor, cookieKey, cookieReplyReceiver, createCookieReply, createInitiation,
+  initiationMac1Valid, initiationMac2Valid, mac1Key, responseReceiver, type InitiatorState,
+} from "../handshake/machine.ts";
+import {
+  COOKIE_LIFETIME, COOKIE_SECRET_LIFETIME, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, QUEUE_PER_PEER,
+  REKEY_JITTER, WIREGUARD_LIMITS, type Limits,
+} from "./constants.ts";
 import { dataReceiver, Keypair } from "./keypair.ts";
 import { TokenBuckets } from "./ratelimit.ts";
-import { TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
+import { TYPE_COOKIE_REPLY, TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
 import { RESP_FIXED } from "../handshake/messages.ts";
 
 export interface SessionsOptions {
@@ -30,6 +42,11 @@ export interface SessionsOptions {
   /** The claims to answer an initiation with (default: `claims`); e.g. certificates only to those who sent theirs. */
   responseClaims?(remote: PublicIdentity, initiatorClaims: Uint8Array): Uint8Array;
   onClosed?(peer: NodeId, reason: string): void;
+  /**
+   * Whether a packet to `id` goes out without creating state (a peer we already know): cookie replies
+   * go only to such senders, never to a sender a relay merely claims (default: all).
+   */
+  knows?(id: NodeId): boolean;
   log?(level: "debug" | "info" | "warn", msg: string): void;
   now?(): number;
   limits?: Partial<Limits>;
@@ -42,7 +59,9 @@ interface PeerSession {
   current?: Keypair;
   previous?: Keypair;
   next?: Keypair;
-  handshake?: { state: InitiatorState; firstSent: number; retryAt: number };
+  handshake?: { state: InitiatorState; firstSent: number; retryAt: number; withCookie: boolean };
+  /** The responder's cookie (from a cookie reply) and when we got it: put into mac2 while fresh. */
+  cookie?: { value: Uint8Array; at: number };
   queue: Uint8Array[];
   lastInitTimestamp: bigint;
   lastSent: number;
@@ -60,6 +79,9 @@ export interface SessionStats {
   rxBadMac1: number;
   rxRefused: number;
   rxRateLimited: number;
+  /** Initiations answered with a cookie reply (under load, no valid mac2): no KEM or signature work spent. */
+  cookieRepliesSent: number;
+  cookieRepliesReceived: number;
   handshakeErrors: number;
   handshakesStarted: number;
   handshakesCompleted: number;
@@ -68,7 +90,7 @@ export interface SessionStats {
 
 export class Sessions {
   readonly stats: SessionStats = {
-    rxData: 0, txData: 0, rxDropped: 0, rxReplay: 0, rxBadTag: 0, rxBadMac1: 0, rxRefused: 0, rxRateLimited: 0,
+    rxData: 0, txData: 0, rxDropped: 0, rxReplay: 0, rxBadTag: 0, rxBadMac1: 0, rxRefused: 0, rxRateLimited: 0, cookieRepliesSent: 0, cookieRepliesReceived: 0,
     handshakeErrors: 0, handshakesStarted: 0, handshakesCompleted: 0, queueDropped: 0,
   };
   private readonly peers = new Map<NodeId, PeerSession>();
@@ -78,6 +100,9 @@ export class Sessions {
   private readonly now: () => number;
   private readonly ownMac1: Uint8Array;
   private readonly buckets: TokenBuckets;
+  private readonly ownCookieKey: Uint8Array;
+  /** Cookies are HMAC(secret, source); the secret changes every COOKIE_SECRET_LIFETIME (the last one still counts). */
+  private cookieSecret = { current: randomBytes(32), previous: randomBytes(32), at: -Infinity };
   private lastTimestamp = 0n;
   private claims: Uint8Array;
 
@@ -87,7 +112,9 @@ export class Sessions {
     this.limits = { ...WIREGUARD_LIMITS, ...opts.limits };
     this.reassembler = new Reassembler(this.now);
     this.ownMac1 = mac1Key(opts.identity.public);
-    this.buckets = new TokenBuckets(HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, this.now);
+    this.buckets = new TokenBuckets(HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_TOTAL, this.now);
+    this.ownCookieKey = cookieKey(opts.identity.public);
+    this.cookieSecret.at = this.now();
   }
 
   private log(level: "debug" | "info" | "warn", msg: string): void {
@@ -158,10 +185,11 @@ export class Sessions {
       return;
     }
     const sender = this.newIndex();
-    const { message, state } = createInitiation(this.opts.identity, p.pub, this.claims, sender, this.timestamp());
+    const cookie = p.cookie && now - p.cookie.at < COOKIE_LIFETIME ? p.cookie.value : undefined;
+    const { message, state } = createInitiation(this.opts.identity, p.pub, this.claims, sender, this.timestamp(), cookie);
     const firstSent = p.handshake?.firstSent ?? now;
     this.dropHandshake(p);
-    p.handshake = { state, firstSent, retryAt: now + this.limits.rekeyTimeout + randomInt(0, REKEY_JITTER) };
+    p.handshake = { state, firstSent, retryAt: now + this.limits.rekeyTimeout + randomInt(0, REKEY_JITTER), withCookie: cookie !== undefined };
     this.indexes.set(sender, { peer: p });
     this.stats.handshakesStarted++;
     this.log("debug", `handshake initiation to ${p.id} (${message.length} bytes)`);
@@ -173,20 +201,25 @@ export class Sessions {
     p.handshake = undefined;
   }
 
-  /** Any session packet from a link. Garbage is dropped and counted, never thrown. */
-  receive(packet: Uint8Array, via?: NodeId): void {
+  /**
+   * Any session packet: claimed to be from `via`, arrived on the link to `link` (default: `via`, a
+   * direct packet). Garbage is dropped and counted, never thrown.
+   */
+  receive(packet: Uint8Array, via?: NodeId, link: string | undefined = via): void {
     try {
       switch (packet[0]) {
         case TYPE_DATA:
           return this.onData(packet);
         case TYPE_INIT_FRAGMENT: {
-          const m = this.reassembler.add(via ?? "-", packet);
-          return m && this.onInitiation(m, via);
+          const m = this.reassembler.add(link ?? "-", via ?? "-", packet);
+          return m && this.onInitiation(m, via, link ?? "-");
         }
         case TYPE_RESP_FRAGMENT: {
-          const m = this.reassembler.add(via ?? "-", packet);
+          const m = this.reassembler.add(link ?? "-", via ?? "-", packet);
           return m && this.onResponse(m);
         }
+        case TYPE_COOKIE_REPLY:
+          return this.onCookieReply(packet);
         default:
           this.stats.rxDropped++;
       }
@@ -207,8 +240,19 @@ export class Sessions {
     else this.stats.handshakeErrors++;
   }
 
-  private onInitiation(message: Uint8Array, via?: NodeId): void {
-    if (!this.buckets.take(via ?? "-")) {
+  private onInitiation(message: Uint8Array, via: NodeId | undefined, link: string): void {
+    // mac1 first: one HMAC, before any budget is charged, so junk cannot spend the budget of real peers.
+    if (!initiationMac1Valid(this.ownMac1, message)) throw new HandshakeError("bad-mac1", "initiation mac1 does not match our public key");
+    const source = `${link}|${via ?? "-"}`;
+    // Under load, only initiators that proved they receive at their claimed source (a cookie we handed
+    // them, in mac2) get any further: the rest get a 52-byte cookie reply, no state, no KEM or signature.
+    if (this.buckets.underLoad() && !this.cookieValid(source, message)) {
+      if (via === undefined || !(this.opts.knows?.(via) ?? true)) return void this.stats.rxRateLimited++;
+      this.stats.cookieRepliesSent++;
+      this.opts.transmit(via, createCookieReply(this.ownCookieKey, message, cookieFor(this.cookieSecret.current, source)));
+      return;
+    }
+    if (!this.buckets.take(link, via ?? "-")) {
       this.stats.rxRateLimited++;
       return;
     }
@@ -237,7 +281,7 @@ export class Sessions {
     const hs = entry?.peer.handshake;
     if (!entry || entry.keypair || !hs) throw new HandshakeError("unknown-index", "response for no handshake of ours");
     const p = entry.peer;
-    const res = consumeResponse(hs.state, this.ownMac1, message);
+    const res = consumeResponse(hs.state, message);
     const kp = new Keypair(res.keys, hs.state.sender, res.sender, true, this.now());
     p.handshake = undefined;
     p.claims = res.claims;
@@ -248,6 +292,26 @@ export class Sessions {
     p.queue = [];
     if (queued.length === 0) this.send(p.id, new Uint8Array(0));
     for (const q of queued) this.send(p.id, q);
+  }
+
+  /** Whether `message` carries mac2 with the cookie `source` would have been given (this secret or the last). */
+  private cookieValid(source: string, message: Uint8Array): boolean {
+    const now = this.now();
+    if (now - this.cookieSecret.at >= COOKIE_SECRET_LIFETIME) this.cookieSecret = { current: randomBytes(32), previous: this.cookieSecret.current, at: now };
+    return initiationMac2Valid(cookieFor(this.cookieSecret.current, source), message) || initiationMac2Valid(cookieFor(this.cookieSecret.previous, source), message);
+  }
+
+  /** A responder under load sent us a cookie: keep it and initiate again at once, now with mac2. */
+  private onCookieReply(reply: Uint8Array): void {
+    const entry = this.indexes.get(cookieReplyReceiver(reply));
+    const hs = entry?.peer.handshake;
+    if (!entry || entry.keypair || !hs) throw new HandshakeError("unknown-index", "cookie reply for no handshake of ours");
+    const p = entry.peer;
+    const cookie = consumeCookieReply(hs.state, reply);
+    this.stats.cookieRepliesReceived++;
+    p.cookie = { value: cookie, at: this.now() };
+    // One immediate retry per initiation sent without a cookie; later ones wait for the retry timer.
+    if (!hs.withCookie) this.initiate(p, true);
   }
 
   /** Make `kp` current; the current one becomes previous, the previous one is dropped. */
