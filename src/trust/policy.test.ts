@@ -72,3 +72,75 @@ describe("firewall", () => {
     expect(fw.inbound("l1", ["laptop"], ["server"], tcp4(50000, 443))).toBe(true);
   });
 });
+
+/** An IPv6 packet: 40-byte header, then `ext` (extension headers, each [next, ...bytes]), then the upper header. */
+function v6(first: number, ext: Uint8Array, upper: Uint8Array): Uint8Array {
+  const p = new Uint8Array(40 + ext.length + upper.length);
+  p[0] = 0x60;
+  p[6] = first;
+  p.set(ext, 40);
+  p.set(upper, 40 + ext.length);
+  return p;
+}
+const ports = (sport: number, dport: number, len = 20) => {
+  const u = new Uint8Array(len);
+  u[0] = sport >> 8; u[1] = sport & 255; u[2] = dport >> 8; u[3] = dport & 255;
+  return u;
+};
+/** Fragment header: next, 0, offset (8-byte units) << 3 | M, identification u32. */
+const fragHdr = (next: number, offset: number, more: boolean, id: number) => Uint8Array.of(next, 0, (offset << 3) >> 8, ((offset << 3) & 255) | (more ? 1 : 0), id >>> 24, (id >> 16) & 255, (id >> 8) & 255, id & 255);
+const hopByHop = (next: number) => Uint8Array.of(next, 0, 1, 4, 0, 0, 0, 0); // 8 bytes: a PadN option
+
+describe("firewall: IPv6 extension headers and fragments (issue 14, 8)", () => {
+  const policy = { networkId: root.id, version: 1, rules: [{ from: "*", to: "server", proto: "tcp" as const, ports: "443" }] };
+
+  // The attack: after we send one fragmented IPv6 packet to a peer, its flow was keyed by next header 44
+  // (not the real protocol), so every IPv6 fragment from that peer passed for 120 s — a fragmented
+  // TCP SYN to port 22 among them.
+  test("one fragmented packet of ours opens nothing; a fragmented SYN to port 22 is dropped", () => {
+    const fw = new Firewall(policy);
+    fw.outbound("p", v6(44, fragHdr(17, 0, true, 7), ports(5000, 53, 1200))); // our fragmented UDP
+    fw.outbound("p", v6(44, fragHdr(17, 150, false, 7), new Uint8Array(100)));
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(44, fragHdr(6, 0, true, 99), ports(40000, 22)))).toBe(false);
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(44, fragHdr(6, 3, false, 99), new Uint8Array(40)))).toBe(false);
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(44, fragHdr(17, 150, false, 1234), new Uint8Array(40)))).toBe(false);
+    // The answer to our own fragmented UDP flow still passes, fragmented or not.
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(17, new Uint8Array(0), ports(53, 5000, 8)))).toBe(true);
+  });
+
+  test("extension headers are walked to the real protocol and ports", () => {
+    const fw = new Firewall(policy);
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(0, hopByHop(6), ports(40000, 22)))).toBe(false);
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(0, Uint8Array.from([...hopByHop(60), ...hopByHop(6)]), ports(40000, 443)))).toBe(true);
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(60, hopByHop(6), ports(40000, 22)))).toBe(false);
+    // Truncated or endless chains never pass.
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(0, Uint8Array.of(6, 9), new Uint8Array(0)))).toBe(false);
+    const chain = new Uint8Array(8 * 9);
+    for (let i = 0; i < 9; i++) chain.set(hopByHop(i < 8 ? 60 : 6), i * 8);
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(60, chain, ports(40000, 443)))).toBe(false);
+  });
+
+  test("fragments of an allowed datagram pass after its first fragment; tiny first fragments do not", () => {
+    const fw = new Firewall(policy);
+    const later = v6(44, fragHdr(6, 160, false, 42), new Uint8Array(200));
+    expect(fw.inbound("p", ["laptop"], ["server"], later)).toBe(false); // before its first fragment
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(44, fragHdr(6, 0, true, 42), ports(40000, 443, 1280)))).toBe(true);
+    expect(fw.inbound("p", ["laptop"], ["server"], later)).toBe(true);
+    expect(fw.inbound("q", ["laptop"], ["server"], later)).toBe(false); // another peer's, same id
+    expect(fw.inbound("p", ["laptop"], ["server"], v6(44, fragHdr(6, 0, true, 43), Uint8Array.of(0x9c)))).toBe(false); // no room for ports
+  });
+
+  test("IPv4 fragments: later ones pass only after an allowed first one", () => {
+    const fw = new Firewall(policy);
+    const frag4 = (id: number, offset: number, more: boolean, dport: number) => {
+      const p = tcp4(40000, dport);
+      p[4] = id >> 8; p[5] = id & 255;
+      p[6] = (more ? 0x20 : 0) | (offset >> 8); p[7] = offset & 255;
+      return p;
+    };
+    expect(fw.inbound("p", ["laptop"], ["server"], frag4(5, 0, true, 22))).toBe(false);
+    expect(fw.inbound("p", ["laptop"], ["server"], frag4(5, 185, false, 443))).toBe(false); // "443" is payload here
+    expect(fw.inbound("p", ["laptop"], ["server"], frag4(6, 0, true, 443))).toBe(true);
+    expect(fw.inbound("p", ["laptop"], ["server"], frag4(6, 185, false, 0))).toBe(true);
+  });
+});

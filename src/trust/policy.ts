@@ -63,19 +63,59 @@ export function verifyPolicy(rec: Uint8Array, rootPub: Uint8Array, networkId: st
   return { networkId: id, version: Number(b.readBigUInt64BE(20)), rules: checkRules(rules) };
 }
 
-/** Protocol and destination port of an IP packet (port 0 when there is none). */
-function flow(p: Uint8Array): { proto: number; sport: number; dport: number; l4: number } | null {
+/** IPv6 extension headers walked to find the upper protocol (RFC 8200 §4; AH RFC 4302). */
+const HOP_BY_HOP = 0, ROUTING = 43, FRAGMENT = 44, AH = 51, DEST_OPTS = 60, MOBILITY = 135, HIP = 139, SHIM6 = 140;
+const MAX_EXT_HEADERS = 8;
+
+interface Flow {
+  proto: number;
+  sport: number;
+  dport: number;
+  /** A fragment: its datagram's key (version, identification, protocol) and whether it is the first. */
+  frag?: { id: string; first: boolean };
+}
+
+/**
+ * Upper protocol and ports of an IP packet, after IPv6 extension headers; null when the packet is
+ * malformed (truncated headers, too many extension headers, a first fragment too short to hold the
+ * ports): such packets never pass. A non-first fragment has no ports (0) and names its datagram.
+ */
+function flow(p: Uint8Array): Flow | null {
   const v = p[0] >> 4;
-  let proto: number, l4: number;
+  let proto: number, l4: number, frag: Flow["frag"];
   if (v === 4) {
+    if (p.length < 20) return null;
     proto = p[9];
     l4 = (p[0] & 15) * 4;
+    const offset = ((p[6] & 0x1f) << 8) | p[7], more = (p[6] & 0x20) !== 0;
+    if (offset || more) frag = { id: `4/${(p[4] << 8) | p[5]}/${proto}`, first: offset === 0 };
   } else if (v === 6) {
-    proto = p[6] === 58 ? 1 : p[6]; // ICMPv6 counts as icmp
+    if (p.length < 40) return null;
+    proto = p[6];
     l4 = 40;
+    for (let n = 0; ; n++) {
+      if (proto !== HOP_BY_HOP && proto !== ROUTING && proto !== FRAGMENT && proto !== AH && proto !== DEST_OPTS && proto !== MOBILITY && proto !== HIP && proto !== SHIM6) break;
+      if (n >= MAX_EXT_HEADERS || l4 + 8 > p.length) return null;
+      const next = p[l4];
+      if (proto === FRAGMENT) {
+        const offset = ((p[l4 + 2] << 8) | p[l4 + 3]) >> 3;
+        const id = new DataView(p.buffer, p.byteOffset + l4 + 4, 4).getUint32(0);
+        frag = { id: `6/${id}/${next}`, first: offset === 0 };
+        proto = next;
+        l4 += 8;
+        if (offset) break; // what follows is the middle of the datagram, not a header
+        continue;
+      }
+      l4 += proto === AH ? (p[l4 + 1] + 2) * 4 : (p[l4 + 1] + 1) * 8;
+      proto = next;
+    }
+    if (l4 > p.length) return null;
+    if (proto === 58) proto = 1; // ICMPv6 counts as icmp
   } else return null;
-  const ports = (proto === 6 || proto === 17) && p.length >= l4 + 4;
-  return { proto, l4, sport: ports ? (p[l4] << 8) | p[l4 + 1] : 0, dport: ports ? (p[l4 + 2] << 8) | p[l4 + 3] : 0 };
+  const hasPorts = proto === 6 || proto === 17;
+  if (frag && !frag.first) return { proto, sport: 0, dport: 0, frag };
+  if (hasPorts && p.length < l4 + 4) return null; // a first fragment must carry the ports (no tiny fragments)
+  return { proto, sport: hasPorts ? (p[l4] << 8) | p[l4 + 1] : 0, dport: hasPorts ? (p[l4 + 2] << 8) | p[l4 + 3] : 0, ...(frag ? { frag } : {}) };
 }
 
 function portIn(port: number, spec?: string): boolean {
@@ -86,13 +126,22 @@ function portIn(port: number, spec?: string): boolean {
 
 const FLOW_TTL_MS = 120_000;
 const MAX_FLOWS = 65536;
+/** How long the later fragments of an allowed first fragment still pass (Linux reassembles for 30-60 s). */
+const FRAGMENT_TTL_MS = 60_000;
+const MAX_FRAGMENTED = 4096;
 
 /**
  * The firewall for one network's policy. Outbound packets (ours) open flows; inbound packets pass when
- * a rule allows their sender's tags to reach ours, or when they answer a flow we opened.
+ * a rule allows their sender's tags to reach ours, or when they answer a flow we opened. Protocol and
+ * ports are read after IPv6 extension headers. A fragment passes only as part of an allowed datagram:
+ * the first fragment (which carries the ports) is judged like any packet, and the later fragments of
+ * that datagram (same peer, identification and protocol) pass after it; a later fragment that
+ * arrives before its first one is dropped.
  */
 export class Firewall {
   private flows = new Map<string, number>();
+  /** Fragmented datagrams whose first fragment passed: peer/version/identification/protocol → when. */
+  private fragmented = new Map<string, number>();
   dropped = 0;
 
   constructor(readonly policy: Policy, private readonly now: () => number = Date.now) {}
@@ -105,7 +154,7 @@ export class Firewall {
   /** Record a flow we open by sending `p` to `peer`. */
   outbound(peer: string, p: Uint8Array): void {
     const f = flow(p);
-    if (!f) return;
+    if (!f || (f.frag && !f.frag.first)) return; // a later fragment names no flow
     if (this.flows.size >= MAX_FLOWS) this.expire();
     this.flows.set(this.key(peer, f.proto, f.sport, f.dport), this.now());
   }
@@ -113,7 +162,28 @@ export class Firewall {
   /** Whether `p` from `peer` (with tags `from`) may reach this node (tags `to`). */
   inbound(peer: string, from: string[], to: string[], p: Uint8Array): boolean {
     const f = flow(p);
-    if (!f) return false;
+    if (!f) {
+      this.dropped++;
+      return false;
+    }
+    if (f.frag && !f.frag.first) {
+      const at = this.fragmented.get(`${peer}/${f.frag.id}`);
+      if (at !== undefined && this.now() - at < FRAGMENT_TTL_MS) return true;
+      this.dropped++;
+      return false;
+    }
+    if (!this.allows(peer, from, to, f)) {
+      this.dropped++;
+      return false;
+    }
+    if (f.frag) {
+      if (this.fragmented.size >= MAX_FRAGMENTED) for (const [k, t] of this.fragmented) if (this.now() - t >= FRAGMENT_TTL_MS || this.fragmented.size >= MAX_FRAGMENTED) this.fragmented.delete(k);
+      this.fragmented.set(`${peer}/${f.frag.id}`, this.now());
+    }
+    return true;
+  }
+
+  private allows(peer: string, from: string[], to: string[], f: Flow): boolean {
     const k = this.key(peer, f.proto, f.dport, f.sport);
     const seen = this.flows.get(k);
     if (seen !== undefined && this.now() - seen < FLOW_TTL_MS) {
@@ -130,7 +200,6 @@ export class Firewall {
       this.flows.set(k, this.now());
       return true;
     }
-    this.dropped++;
     return false;
   }
 
