@@ -4,7 +4,8 @@
 // destination → the overlay IPv6 address names the peer directly (its node-id bits), an IPv4
 // destination is looked up in the peers' claimed addresses → the session layer seals it to that
 // peer (or queues it while a handshake runs). An overlay IPv6 address of a peer we do not know yet goes
-// to `unknown6` (the node looks it up through its relays). Packets to nobody are dropped and counted.
+// to `unknown6` (the node looks it up through its relays), an IPv4 address of no known peer to
+// `unknown4` (the node asks its relays which member holds it). Packets to nobody are dropped and counted.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
@@ -24,6 +25,8 @@ export class Inside {
     private readonly send: (to: NodeId, packet: Uint8Array) => void,
     /** A packet to an overlay IPv6 address of no known peer: the node may look its owner up. */
     private readonly unknown6?: (packet: Uint8Array, dstOffset: number) => void,
+    /** A packet to an IPv4 address of no known peer: the node may look up which member holds it (true when held). */
+    private readonly unknown4?: (packet: Uint8Array, dstOffset: number) => boolean,
   ) {}
 
   /** Route and hand on one batch from the TUN. */
@@ -46,6 +49,7 @@ export class Inside {
     }
     if (!peer) {
       if (v === 6 && this.unknown6 && inOverlayPrefix6(p, off)) return this.unknown6(p, off);
+      if (v === 4 && this.unknown4?.(p, off)) return;
       this.stats.noRoute++;
       return;
     }

@@ -18,9 +18,12 @@ import { openTun } from "../tun/linux.ts";
 import { Inside } from "../datapath/inside.ts";
 import { Outside } from "../datapath/outside.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
+import { formatIpv4 } from "../identity/address.ts";
 import { TooBigNotices } from "../datapath/toobig.ts";
 import { DATA_OVERHEAD } from "../session/keypair.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
+import { answerQuery, certFor, decodeQuery, encodeQuery, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
+import { decodeCertificate } from "../trust/certificate.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { Router, type LinkReport } from "../route/router.ts";
 import { TYPE_SIGNAL } from "../route/frame.ts";
@@ -92,7 +95,7 @@ export class Node {
     return this.ipv4s[0];
   }
   private tun?: TunDevice;
-  private seed?: { port: number; stop(): void | Promise<void> };
+  private seed?: { port: number; deliver(to: NodeId, msg: unknown): boolean; stop(): void | Promise<void> };
   private dns: { stop(): void }[] = [];
   private ticker?: ReturnType<typeof setInterval>;
   private lastProbe = 0;
@@ -153,13 +156,15 @@ export class Node {
       deliver: (src, inner) => this.fromRouter(src, inner),
       onRecord: (r) => this.onRecord(r),
       onPathUp: () => this.flushPending(),
+      memberLookup: (from, q) => this.answerMember(from, q),
+      onMember: (from, a) => this.onMember(from, a),
       weights: { ...config.paths.weights },
       onDecision: (d) => this.decisions?.write(d),
       log: (level, msg) => routeLog(level, msg),
     });
     if (config.paths.decisionLog) this.decisions = new DecisionLog(config.paths.decisionLog, config.paths.decisionLogMaxBytes, (m) => routeLog("warn", m));
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
-    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet), (packet, off) => this.toUnknown(packet, off));
+    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet), (packet, off) => this.toUnknown(packet, off), (packet, off) => this.toUnknown4(packet, off));
 
     this.outside = new Outside(
       this.peers,
@@ -183,7 +188,8 @@ export class Node {
     if (this.state !== "down") throw new Error(`node: start() in state ${this.state}`);
     const c = this.config;
     if (c.relay.enabled && c.relay.seed) {
-      this.seed = await startSeed({ listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: logger("seed"), relay: this.id });
+      // Members link to the relay the seed announces (this node): its signalling is served in-process.
+      this.seed = await startSeed({ listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: logger("seed"), relay: this.id, local: { id: this.id, receive: (m) => this.links.handleSignal(m) } });
       this.log("info", `seed serving signalling and STUN on ${c.relay.listen.host}:${this.seed.port}`);
     }
     if (c.relay.enabled) this.log("info", `relaying for members: max_peers ${c.relay.maxPeers}, bandwidth ${c.relay.bandwidthBps ? `${c.relay.bandwidthBps / 1e6} Mbit/s shared fairly` : "unlimited"}`);
@@ -204,6 +210,8 @@ export class Node {
     this.links.onLink((link, remote) => this.linked(link, remote));
     this.links.onSeedRelay((relay) => this.router.addRelay(relay));
     await this.links.start();
+    const seed = this.seed;
+    if (seed) this.links.attachLocalSeed((to, envelope) => seed.deliver(to, envelope));
     this.state = "up";
     for (const id of this.allow) if (id !== this.id) this.links.connect(id);
     this.ticker = setInterval(() => this.tick(), TICK_MS);
@@ -242,12 +250,19 @@ export class Node {
     };
     for (const host of [ipv6Of(this.id), ...this.ipv4s.map((a) => a.address)]) {
       try {
-        this.dns.push(await startDns(host, lookup));
+        this.dns.push(await startDns(host, lookup, 53, (name) => this.resolveName(name)));
       } catch (e) {
         this.log("warn", `dns: cannot listen on ${host}:53: ${(e as Error).message}`);
       }
     }
     if (this.dns.length) this.log("info", `dns: answering NAME.NETWORK on ${[ipv6Of(this.id), ...this.ipv4s.map((a) => a.address)].join(", ")} port 53`);
+  }
+
+  /** A DNS name NAME.NETWORK not known yet: when NETWORK is ours, ask our relays who NAME is (≤ 1.5 s). */
+  private async resolveName(name: string): Promise<void> {
+    const dot = name.lastIndexOf(".");
+    if (dot < 1 || !this.networks.members.some((m) => m.info.name === name.slice(dot + 1))) return;
+    await this.lookupMember({ name: name.slice(0, dot) }, 1500);
   }
 
   /** Read our networks and certificates from the state directory, logging what we are a member of. */
@@ -315,6 +330,18 @@ export class Node {
   /** Measure the RTT to a peer through the overlay, connecting first if needed. */
   async ping(target: string, timeoutMs = 3000): Promise<{ peer: Peer; path: string | null; rttMs: number | null }> {
     let peer = this.peers.resolve(target);
+    // A member we have not met, named by IPv4 address or by name (NAME or NAME.NETWORK): ask our relays.
+    if (!peer && this.networks.members.length) {
+      const t = target.trim().toLowerCase();
+      const [name, network] = t.split(".", 2);
+      if (parseIpv4(t)) {
+        await this.lookupMember({ ipv4: t }, timeoutMs / 2);
+        peer = this.peers.resolve(t);
+      } else if (!network || this.networks.members.some((m) => m.info.name === network)) {
+        await this.lookupMember({ name }, timeoutMs / 2);
+        peer = this.peers.resolve(name);
+      }
+    }
     // A member of one of our networks need not be listed anywhere: its full node id is enough.
     if (!peer && isNodeId(target.trim().toLowerCase()) && this.networks.members.length) {
       peer = this.peers.ensure(target.trim().toLowerCase() as NodeId);
@@ -461,6 +488,8 @@ export class Node {
     const r = this.networks.check(remote.id, certs);
     if (typeof r === "string") return `node ${remote.id} is not in [network] allow and not a member: ${r}`;
     this.memberships.set(remote.id, r.membership);
+    const cert = certFor(certs, r.membership.networkId, remote.id);
+    if (cert) this.memberCerts.set(remote.id, cert);
     return true;
   }
 
@@ -491,6 +520,7 @@ export class Node {
     this.log("info", `revocation of ${rev.nodeId}${rev.reason ? ` (${rev.reason})` : ""} accepted; closing its session and passing it on`);
     if (!this.allow.has(rev.nodeId)) {
       this.memberships.delete(rev.nodeId);
+      this.memberCerts.delete(rev.nodeId);
       this.sessions.close(rev.nodeId, "revoked");
       this.links.disconnect(rev.nodeId, "revoked");
     }
@@ -573,6 +603,75 @@ export class Node {
   }
   private readonly pendingByAddress = new Map<string, Uint8Array[]>();
 
+  /** The certificates members proved to us (links and sessions), to answer member lookups. */
+  private readonly memberCerts = new Map<NodeId, Uint8Array>();
+  /** Packets and people waiting for a member lookup (by IPv4 address or name). */
+  private readonly waits = new MemberWaits();
+
+  /**
+   * A packet to an IPv4 address in one of our networks' prefixes that no known peer holds: hold it
+   * (bounded, ./members.ts) and ask our relays which member holds the address.
+   */
+  private toUnknown4(packet: Uint8Array, off: number): boolean {
+    if (this.networks.members.length === 0) return false;
+    const dst = packet.subarray(off, off + 4);
+    if (!this.ipv4s.some((a) => inPrefix(dst, 0, parseIpv4(a.address)!, a.prefix)) || this.ipv4s.some((a) => ipv4KeyOf(parseIpv4(a.address)!) === ipv4KeyOf(dst))) return false;
+    const ipv4 = formatIpv4(dst);
+    if (!this.waits.hold(ipv4, packet.slice())) return false;
+    this.router.lookupMember(encodeQuery({ ipv4 }));
+    return true;
+  }
+
+  /** Wait (at most `ms`) for our relays to say which member holds an IPv4 address or name (in a network we share). */
+  private async lookupMember(q: MemberQuery, ms: number): Promise<void> {
+    let query;
+    try {
+      query = encodeQuery(q);
+    } catch {
+      return;
+    }
+    if (this.networks.members.length === 0) return;
+    const done = this.waits.wait(q, ms);
+    this.router.lookupMember(query);
+    await done;
+  }
+
+  /** A neighbour asks which member holds an address or name: answered only within a network it proved it is in. */
+  private answerMember(from: NodeId, q: Uint8Array): Uint8Array | undefined {
+    const query = decodeQuery(q);
+    const asker = this.memberships.get(from);
+    if (!query || !asker || this.networks.isRevoked(from)) return undefined;
+    const self = this;
+    function* known(): Generator<KnownMember> {
+      for (const m of self.networks.members) yield { membership: m.membership, cert: m.cert };
+      for (const [id, cert] of self.memberCerts) {
+        const m = self.memberships.get(id);
+        if (m && id !== from) yield { membership: m, cert };
+      }
+    }
+    const answer = answerQuery(query, [asker.networkId], known(), (net, id) => this.networks.member(net)?.revocations.isRevoked(id) ?? true);
+    this.log("debug", `member lookup from ${from} for ${"ipv4" in query ? query.ipv4 : query.name}: ${answer ? "answered" : "nothing to say"}`);
+    return answer;
+  }
+
+  /** A relay named the member holding what we asked: check its certificate, then send what waited. */
+  private onMember(from: NodeId, answer: Uint8Array): void {
+    let m;
+    try {
+      m = decodeCertificate(answer).membership;
+    } catch {
+      return;
+    }
+    if (m.nodeId === this.id || !this.waits.wants(m)) return;
+    const r = this.networks.check(m.nodeId, [Buffer.from(answer).toString("base64")]);
+    if (typeof r === "string") return this.log("debug", `member answer from ${from} refused: ${r}`);
+    this.memberships.set(m.nodeId, r.membership);
+    const refused = this.peers.applyClaims(m.nodeId, { name: r.membership.name, ipv4: r.membership.ipv4 });
+    if (refused) this.log("warn", `member ${m.nodeId}: ${refused}`);
+    this.log("debug", `member lookup: ${r.membership.name}${r.membership.ipv4 ? ` (${r.membership.ipv4})` : ""} is ${m.nodeId}, said ${from}`);
+    for (const p of this.waits.answered(r.membership)) this.sendTo(m.nodeId, p);
+  }
+
   /** A record our relays gave us: a member's public identity lets us start a session through them. */
   private onRecord(r: DiscoveryRecord): void {
     if (r.relay) return;
@@ -648,6 +747,7 @@ export class Node {
   private tick(): void {
     this.sessions.tick();
     this.router.tick();
+    for (const q of this.waits.pending()) this.router.lookupMember(encodeQuery(q));
     const now = Date.now();
     if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
     this.lastProbe = now;

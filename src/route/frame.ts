@@ -40,7 +40,13 @@ export const HOP_RECORD = 3;
 export const HOP_LOOKUP = 4;
 export const HOP_MISS = 5;
 export const HOP_UNREACHABLE = 6;
-export type HopKind = typeof HOP_PROBE | typeof HOP_PROBE_ACK | typeof HOP_RECORD | typeof HOP_LOOKUP | typeof HOP_MISS | typeof HOP_UNREACHABLE;
+/** Which member of our network holds this IPv4 address or name (body: src/node/members.ts). */
+export const HOP_MEMBER_LOOKUP = 7;
+/** The answer: the holder's membership certificate in a network the asker proved it is in. */
+export const HOP_MEMBER = 8;
+export type HopKind =
+  | typeof HOP_PROBE | typeof HOP_PROBE_ACK | typeof HOP_RECORD | typeof HOP_LOOKUP | typeof HOP_MISS | typeof HOP_UNREACHABLE
+  | typeof HOP_MEMBER_LOOKUP | typeof HOP_MEMBER;
 
 export interface Forward {
   hops: number;

@@ -21,7 +21,7 @@ import type { RewardWeights } from "./policy.ts";
 import { POLICY_ROUND_MS, Steering, type Decision, type PolicyView, type RelayPolicy } from "./steering.ts";
 import { FairShare } from "./fairness.ts";
 import {
-  decodeForward, encodeForward, encodeHop, FORWARD_HEADER, MAX_RELAYS, HOP_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
+  decodeForward, encodeForward, encodeHop, FORWARD_HEADER, MAX_RELAYS, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
   TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, u32, type HopKind,
 } from "./frame.ts";
 import { decodeRecord, encodeRecord, peekRecord, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
@@ -63,6 +63,13 @@ export interface RouterOptions {
   deliver(src: NodeId, inner: Uint8Array): void;
   /** A verified record we keep (a looked-up member's, or a relay's). */
   onRecord?(r: DiscoveryRecord): void;
+  /**
+   * A neighbour asks which member holds an address or name (an opaque query): the answer to send back,
+   * or undefined for none. The router only carries these; who may learn what is the node's call.
+   */
+  memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
+  /** A neighbour answered one of our member lookups. */
+  onMember?(from: NodeId, answer: Uint8Array): void;
   /** A link became usable: packets waiting for a path may go now. */
   onPathUp?(peer: NodeId): void;
   /** How the path policy weighs latency, loss and goodput (default DEFAULT_WEIGHTS). */
@@ -537,6 +544,13 @@ export class Router {
         else this.sendHop(peer, HOP_MISS, body);
         return;
       }
+      case HOP_MEMBER_LOOKUP: {
+        const answer = this.opts.memberLookup?.(peer, body);
+        if (answer) this.sendHop(peer, HOP_MEMBER, answer);
+        return;
+      }
+      case HOP_MEMBER:
+        return this.opts.onMember?.(peer, body);
       case HOP_MISS:
         return;
       case HOP_UNREACHABLE: {
@@ -620,6 +634,16 @@ export class Router {
     for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) this.sendHop(id, HOP_LOOKUP, bits);
   }
   private readonly addressLookups = new Map<string, number>();
+
+  /** Ask our relays which member holds an address or name (`query` is the node's), at most once a second per query. */
+  lookupMember(query: Uint8Array): void {
+    const key = "m" + Buffer.from(query).toString("hex");
+    const now = this.now();
+    if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
+    let asked = false;
+    for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) (this.sendHop(id, HOP_MEMBER_LOOKUP, query), (asked = true));
+    if (asked) this.addressLookups.set(key, now);
+  }
 
   /** Ask our relays for `dst`'s record (its public identity), at most once a second per destination. */
   lookup(dst: NodeId): void {

@@ -41,7 +41,16 @@ export interface SeedStats {
   rejected: number;
 }
 
-export function seedApp(log: Log, relay?: NodeId): { app: Hono; stats: SeedStats; close(): void } {
+/**
+ * The seed's own node, served in-process: signals addressed to it go to `receive` (it needs no
+ * WebSocket registration with itself), and it sends to registered nodes with the returned deliver().
+ */
+export interface LocalNode {
+  id: NodeId;
+  receive(msg: unknown): void;
+}
+
+export function seedApp(log: Log, relay?: NodeId, local?: LocalNode): { app: Hono; stats: SeedStats; close(): void; deliver(to: NodeId, msg: unknown): boolean } {
   const byId = new Map<NodeId, Client>();
   let open = 0;
   const stats: SeedStats = { clients: 0, forwarded: 0, rejected: 0 };
@@ -96,6 +105,10 @@ export function seedApp(log: Log, relay?: NodeId): { app: Hono; stats: SeedStats
               return;
             }
             if (m?.t !== "send" || typeof m.to !== "string" || !isNodeId(m.to) || typeof m.msg !== "object" || m.msg === null) return drop(c, "expected send");
+            if (local && m.to === local.id) {
+              stats.forwarded++;
+              return local.receive(m.msg);
+            }
             const dest = byId.get(m.to);
             if (!dest) return c.ws.send(JSON.stringify({ t: "undeliverable", to: m.to }));
             dest.ws.send(JSON.stringify({ t: "msg", msg: m.msg }));
@@ -123,6 +136,13 @@ export function seedApp(log: Log, relay?: NodeId): { app: Hono; stats: SeedStats
   return {
     app,
     stats,
+    deliver(to, msg) {
+      const dest = byId.get(to);
+      if (!dest) return false;
+      dest.ws.send(JSON.stringify({ t: "msg", msg }));
+      stats.forwarded++;
+      return true;
+    },
     close() {
       for (const ws of sockets) {
         try {
@@ -134,12 +154,12 @@ export function seedApp(log: Log, relay?: NodeId): { app: Hono; stats: SeedStats
 }
 
 /** Serve signalling (TCP) and STUN (UDP) on host:port. */
-export async function startSeed(opts: { listen: string; log?: Log; relay?: NodeId }): Promise<{ port: number; stats: SeedStats; stop(): Promise<void> }> {
+export async function startSeed(opts: { listen: string; log?: Log; relay?: NodeId; local?: LocalNode }): Promise<{ port: number; stats: SeedStats; deliver(to: NodeId, msg: unknown): boolean; stop(): Promise<void> }> {
   const log = opts.log ?? (() => {});
   const i = opts.listen.lastIndexOf(":");
   const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, "");
   const port = Number(opts.listen.slice(i + 1));
-  const seed = seedApp(log, opts.relay);
+  const seed = seedApp(log, opts.relay, opts.local);
   // Port 0: the kernel picks the TCP port; STUN wants the same number over UDP, which another
   // socket may hold, so pick again a few times before giving up.
   let server: ReturnType<typeof Bun.serve>, stun: Awaited<ReturnType<typeof startStun>>;
@@ -156,6 +176,7 @@ export async function startSeed(opts: { listen: string; log?: Log; relay?: NodeI
   return {
     port: server.port!,
     stats: seed.stats,
+    deliver: seed.deliver,
     async stop() {
       seed.close();
       stun.stop();

@@ -90,6 +90,8 @@ class SeedConnection {
 export class SignalClient {
   private conns: SeedConnection[];
   private registeredCbs: ((relay?: NodeId) => void)[] = [];
+  /** The seed this node runs itself, reached in-process (no registration with itself needed). */
+  private local?: (to: NodeId, envelope: SignalEnvelope) => boolean;
 
   constructor(identity: Identity, seeds: string[], onMessage: (msg: unknown) => void, log: Log) {
     this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay) => this.registeredCbs.forEach((f) => f(relay)), log));
@@ -104,8 +106,14 @@ export class SignalClient {
     this.registeredCbs.push(cb);
   }
 
+  /** Signal through the seed this node runs (in-process); counts as registered from now on. */
+  attachLocal(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void {
+    this.local = send;
+    this.registeredCbs.forEach((f) => f());
+  }
+
   get registered(): boolean {
-    return this.conns.some((c) => c.registered);
+    return this.local !== undefined || this.conns.some((c) => c.registered);
   }
 
   /** The seeds that hold our registration now (alive, as far as we can tell). */
@@ -116,7 +124,7 @@ export class SignalClient {
   /** Send through every seed we are registered with; false if none took it. */
   send(to: NodeId, envelope: SignalEnvelope): boolean {
     const frame = JSON.stringify({ t: "send", to, msg: envelope });
-    let sent = false;
+    let sent = this.local?.(to, envelope) ?? false;
     for (const c of this.conns) sent = c.send(frame) || sent;
     return sent;
   }

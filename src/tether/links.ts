@@ -69,6 +69,11 @@ export class LinkManager {
     this.client.start();
   }
 
+  /** This node runs a seed: signal through it in-process (members registered there reach us and we them). */
+  attachLocalSeed(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void {
+    this.client.attachLocal(send);
+  }
+
   onLink(cb: (link: Link, remote: PublicIdentity) => void): void {
     this.linkCbs.push(cb);
   }

@@ -9,7 +9,7 @@ const TTL = 60;
 export type Lookup = (name: string, type: "a" | "aaaa") => Uint8Array[] | undefined;
 
 /** The response to `q`, or null to stay silent. */
-export function answerQuery(q: Uint8Array, lookup: Lookup): Uint8Array | null {
+export function answerQuery(q: Uint8Array, lookup: Lookup, onMiss?: (name: string) => void): Uint8Array | null {
   if (q.length < 12 || q.length > 512) return null;
   const dv = new DataView(q.buffer, q.byteOffset, q.length);
   const flags = dv.getUint16(2);
@@ -58,21 +58,39 @@ export function answerQuery(q: Uint8Array, lookup: Lookup): Uint8Array | null {
   const name = labels.join(".");
   const want = qtype === TYPE_A ? "a" : qtype === TYPE_AAAA ? "aaaa" : null;
   const found = lookup(name, want ?? "a");
-  if (found === undefined) return reply(RCODE_NXDOMAIN, [], qtype);
+  if (found === undefined) {
+    onMiss?.(name);
+    return reply(RCODE_NXDOMAIN, [], qtype);
+  }
   if (!want) return reply(0, [], qtype); // the name exists, but not with that type
   return reply(0, lookup(name, want) ?? [], qtype);
 }
 
-/** Serve DNS on UDP host:53 (or `port`; 0: one the kernel picks, reported as `port`). */
-export async function startDns(host: string, lookup: Lookup, port = 53): Promise<{ port: number; stop(): void }> {
+/**
+ * Serve DNS on UDP host:53 (or `port`; 0: one the kernel picks, reported as `port`). A name not known
+ * yet goes to `resolve` (the node asks its relays, bounded) and is answered after it settles,
+ * NXDOMAIN if still unknown.
+ */
+export async function startDns(host: string, lookup: Lookup, port = 53, resolve?: (name: string) => Promise<void>): Promise<{ port: number; stop(): void }> {
   const sock = await Bun.udpSocket({
     hostname: host,
     port,
     socket: {
       data(s, data, rport, raddr) {
         try {
-          const r = answerQuery(data, lookup);
-          if (r) s.send(r, rport, raddr);
+          let missed: string | undefined;
+          const r = answerQuery(data, lookup, (name) => (missed = name));
+          if (missed === undefined || !resolve) {
+            if (r) s.send(r, rport, raddr);
+            return;
+          }
+          const q = Uint8Array.from(data);
+          void resolve(missed).then(() => {
+            try {
+              const again = answerQuery(q, lookup);
+              if (again) s.send(again, rport, raddr);
+            } catch {}
+          });
         } catch {}
       },
     },

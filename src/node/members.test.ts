@@ -1,0 +1,95 @@
+// Member lookups: who may learn which node holds an IPv4 address or name, the query's wire form, and
+// the bounds on what waits for an answer.
+import { describe, expect, test } from "bun:test";
+import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
+import { generateIdentity, type NodeId } from "../identity/identity.ts";
+import { issueCertificate, type Membership } from "../trust/certificate.ts";
+import { networkIdOf } from "../trust/root.ts";
+import { answerQuery, certFor, decodeQuery, encodeQuery, HELD_ADDRESSES, HELD_PER_ADDRESS, HOLD_MS, MemberWaits, type KnownMember } from "./members.ts";
+
+const k1 = ml_dsa65.keygen(new Uint8Array(32).fill(1)), k2 = ml_dsa65.keygen(new Uint8Array(32).fill(2));
+const lab = { name: "lab", id: networkIdOf(k1.publicKey), rootPub: k1.publicKey, dsaSecret: k1.secretKey };
+const other = { name: "other", id: networkIdOf(k2.publicKey), rootPub: k2.publicKey, dsaSecret: k2.secretKey };
+const ids = [3, 4, 5].map((i) => generateIdentity(new Uint8Array(128).fill(i)).public.id);
+const now = Math.floor(Date.now() / 1000);
+const membership = (networkId: string, nodeId: NodeId, name: string, ipv4: string, notAfter = now + 3600): Membership =>
+  ({ networkId, nodeId, name, ipv4, ipv4Prefix: 24, tags: [], subnets: [], notBefore: now - 60, notAfter });
+const known = (m: Membership, root: typeof lab): KnownMember => ({ membership: m, cert: issueCertificate(m, root) });
+
+const b = known(membership(lab.id, ids[0], "b", "100.64.0.3"), lab);
+const expired = known(membership(lab.id, ids[1], "old", "100.64.0.7", now - 10), lab);
+const elsewhere = known(membership(other.id, ids[2], "y", "100.64.0.9"), other);
+const all = [b, expired, elsewhere];
+const notRevoked = () => false;
+
+describe("member lookups", () => {
+  test("queries round-trip; malformed ones decode to nothing", () => {
+    expect(decodeQuery(encodeQuery({ ipv4: "100.64.0.3" }))).toEqual({ ipv4: "100.64.0.3" });
+    expect(decodeQuery(encodeQuery({ name: "b" }))).toEqual({ name: "b" });
+    expect(decodeQuery(Uint8Array.of(4, 1, 2, 3))).toBeUndefined();
+    expect(decodeQuery(Uint8Array.of(1, 0x41))).toBeUndefined(); // "A": not a DNS label
+    expect(decodeQuery(Uint8Array.of(9, 1, 2, 3, 4))).toBeUndefined();
+    expect(decodeQuery(new Uint8Array(0))).toBeUndefined();
+    expect(() => encodeQuery({ name: "Not A Label" })).toThrow();
+  });
+
+  test("a member of the network learns the holder's certificate, by IPv4 or by name", () => {
+    expect(answerQuery({ ipv4: "100.64.0.3" }, [lab.id], all, notRevoked)).toBe(b.cert);
+    expect(answerQuery({ name: "b" }, [lab.id], all, notRevoked)).toBe(b.cert);
+  });
+
+  test("a non-member learns nothing; a member of another network learns nothing of this one", () => {
+    expect(answerQuery({ ipv4: "100.64.0.3" }, [], all, notRevoked)).toBeUndefined();
+    expect(answerQuery({ name: "b" }, [], all, notRevoked)).toBeUndefined();
+    expect(answerQuery({ ipv4: "100.64.0.3" }, [other.id], all, notRevoked)).toBeUndefined();
+    // ...but is answered within its own network, and only there.
+    expect(answerQuery({ ipv4: "100.64.0.9" }, [other.id], all, notRevoked)).toBe(elsewhere.cert);
+    expect(answerQuery({ ipv4: "100.64.0.9" }, [lab.id], all, notRevoked)).toBeUndefined();
+  });
+
+  test("expired and revoked holders are never named", () => {
+    expect(answerQuery({ ipv4: "100.64.0.7" }, [lab.id], all, notRevoked)).toBeUndefined();
+    expect(answerQuery({ ipv4: "100.64.0.3" }, [lab.id], all, (_n, id) => id === ids[0])).toBeUndefined();
+  });
+
+  test("certFor picks the certificate of the asked network out of what a peer presented", () => {
+    const presented = [Buffer.from(elsewhere.cert).toString("base64"), "garbage!", Buffer.from(b.cert).toString("base64")];
+    expect(certFor(presented, lab.id, ids[0])).toEqual(b.cert);
+    expect(certFor(presented, lab.id, ids[2])).toBeUndefined(); // not that node's
+    expect(certFor(["garbage"], lab.id, ids[0])).toBeUndefined();
+  });
+
+  test("held packets are bounded per address, in addresses, and in time", () => {
+    let t = 0;
+    const w = new MemberWaits(() => t);
+    for (let i = 0; i < HELD_PER_ADDRESS + 5; i++) w.hold("100.64.0.3", Uint8Array.of(i));
+    expect(w.dropped).toBe(5);
+    for (let i = 1; i < HELD_ADDRESSES; i++) expect(w.hold(`100.64.${i >> 8}.${i & 255}`, Uint8Array.of(0))).toBe(true);
+    expect(w.hold("100.65.0.1", Uint8Array.of(0))).toBe(false);
+    expect(w.pending().length).toBe(HELD_ADDRESSES);
+    // The answer releases what waited for that address, oldest dropped first.
+    const out = w.answered(b.membership);
+    expect(out.length).toBe(HELD_PER_ADDRESS);
+    expect(out[0][0]).toBe(5);
+    t = HOLD_MS + 1;
+    expect(w.pending()).toEqual([]);
+    expect(w.size).toBe(0);
+  });
+
+  test("an answer is wanted only for what was asked; waiters wake on it", async () => {
+    const w = new MemberWaits();
+    expect(w.wants(b.membership)).toBe(false);
+    const waited = w.wait({ name: "b" }, 5000);
+    expect(w.wants(b.membership)).toBe(true);
+    expect(w.pending()).toEqual([{ name: "b" }]);
+    const t0 = performance.now();
+    w.answered(b.membership);
+    await waited;
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(w.wants(b.membership)).toBe(false);
+    const byIp = w.wait({ ipv4: "100.64.0.3" }, 5000);
+    expect(w.wants(b.membership)).toBe(true);
+    w.answered(b.membership);
+    await byIp;
+  });
+});

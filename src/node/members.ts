@@ -1,0 +1,179 @@
+// Member lookups: which member of our network holds an overlay IPv4 address or a name, asked of the
+// relays we link to, so that the first packet to a member we never met can wait (bounded) and go.
+//
+// Query (hop frame HOP_MEMBER_LOOKUP):  kind u8 | key
+//   kind 4: key = the IPv4 address (4 bytes)         kind 1: key = the member's name (a DNS label, UTF-8)
+// Answer (HOP_MEMBER): the holder's membership certificate (root-signed; src/trust/certificate.ts).
+//
+// Who learns what: a relay answers only a neighbour that proved membership of a network (its
+// certificate, checked when the link or session was admitted), and only with the certificate of a
+// member of that same network; anyone else (an allow-listed node outside the network, a member of
+// another network) gets no answer at all. The asker checks the certificate against its own networks
+// (root signature, expiry, revocation) and takes it only when it answers a question it asked, so a
+// relay can neither invent a holder nor make us verify what we did not ask for.
+import { formatIpv4, parseIpv4 } from "../identity/address.ts";
+import type { NodeId } from "../identity/identity.ts";
+import { decodeCertificate, type Membership } from "../trust/certificate.ts";
+
+export const QUERY_IPV4 = 4;
+export const QUERY_NAME = 1;
+/** Packets held per unknown IPv4 address, addresses held at once, and how long they wait. */
+export const HELD_PER_ADDRESS = 64;
+export const HELD_ADDRESSES = 256;
+export const HOLD_MS = 10_000;
+
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export type MemberQuery = { ipv4: string } | { name: string };
+
+export function encodeQuery(q: MemberQuery): Uint8Array {
+  if ("ipv4" in q) {
+    const b = parseIpv4(q.ipv4);
+    if (!b) throw new RangeError(`not an IPv4 address: ${q.ipv4}`);
+    return Uint8Array.of(QUERY_IPV4, ...b);
+  }
+  if (!LABEL.test(q.name)) throw new RangeError(`not a member name: ${q.name}`);
+  return Uint8Array.of(QUERY_NAME, ...new TextEncoder().encode(q.name));
+}
+
+/** A neighbour's query, or undefined when malformed. */
+export function decodeQuery(b: Uint8Array): MemberQuery | undefined {
+  if (b[0] === QUERY_IPV4 && b.length === 5) return { ipv4: formatIpv4(b, 1) };
+  if (b[0] === QUERY_NAME && b.length >= 2 && b.length <= 64) {
+    const name = new TextDecoder().decode(b.subarray(1));
+    return LABEL.test(name) ? { name } : undefined;
+  }
+  return undefined;
+}
+
+/** A member this node knows: from its own certificates, or a peer's that was checked on admission. */
+export interface KnownMember {
+  membership: Membership;
+  cert: Uint8Array;
+}
+
+/**
+ * The relay's side: the certificate to give `asker` for `query`, or undefined. `askerNetworks` are the
+ * networks the asker proved membership of (empty for a non-member); only a member of one of those
+ * networks is ever named, and never a revoked or expired one.
+ */
+export function answerQuery(
+  query: MemberQuery,
+  askerNetworks: string[],
+  known: Iterable<KnownMember>,
+  isRevoked: (networkId: string, id: NodeId) => boolean,
+  now = Date.now() / 1000,
+): Uint8Array | undefined {
+  if (askerNetworks.length === 0) return undefined;
+  for (const k of known) {
+    const m = k.membership;
+    if (!askerNetworks.includes(m.networkId) || m.notAfter < now || isRevoked(m.networkId, m.nodeId)) continue;
+    if ("ipv4" in query ? m.ipv4 === query.ipv4 : m.name === query.name) return k.cert;
+  }
+  return undefined;
+}
+
+/** The one certificate among `certs` (base64, as peers present them) for `networkId`, undecoded parts skipped. */
+export function certFor(certs: string[], networkId: string, nodeId: NodeId): Uint8Array | undefined {
+  for (const c of certs.slice(0, 4)) {
+    try {
+      const bytes = Uint8Array.from(Buffer.from(c, "base64"));
+      const m = decodeCertificate(bytes).membership;
+      if (m.networkId === networkId && m.nodeId === nodeId) return bytes;
+    } catch {}
+  }
+  return undefined;
+}
+
+const keyOf = (q: MemberQuery) => ("ipv4" in q ? `4:${q.ipv4}` : `n:${q.name}`);
+
+interface Held {
+  since: number;
+  packets: Uint8Array[];
+}
+
+/**
+ * The asker's side: packets held for IPv4 addresses being looked up, and people waiting for a name
+ * (ping, DNS). Bounded: HELD_ADDRESSES addresses × HELD_PER_ADDRESS packets, each for HOLD_MS.
+ */
+export class MemberWaits {
+  private readonly held = new Map<string, Held>();
+  private readonly waiters = new Map<string, { since: number; wake: (() => void)[] }>();
+  dropped = 0;
+
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
+  /** Hold a packet for `ipv4`; false when the table is full (the packet is dropped). */
+  hold(ipv4: string, packet: Uint8Array): boolean {
+    let h = this.held.get(ipv4);
+    if (!h) {
+      if (this.held.size >= HELD_ADDRESSES) {
+        this.dropped++;
+        return false;
+      }
+      this.held.set(ipv4, (h = { since: this.now(), packets: [] }));
+    }
+    if (h.packets.length >= HELD_PER_ADDRESS) {
+      h.packets.shift();
+      this.dropped++;
+    }
+    h.packets.push(packet);
+    return true;
+  }
+
+  /** Wait until `q` is answered (or `ms` passes); resolves either way. */
+  wait(q: MemberQuery, ms: number): Promise<void> {
+    const key = keyOf(q);
+    return new Promise((resolve) => {
+      let w = this.waiters.get(key);
+      if (!w) {
+        if (this.waiters.size >= HELD_ADDRESSES) return resolve();
+        this.waiters.set(key, (w = { since: this.now(), wake: [] }));
+      }
+      const t = setTimeout(resolve, ms);
+      w.wake.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** Whether a certificate naming this membership answers something we asked. */
+  wants(m: Membership): boolean {
+    return (m.ipv4 !== undefined && (this.held.has(m.ipv4) || this.waiters.has(keyOf({ ipv4: m.ipv4 })))) || this.waiters.has(keyOf({ name: m.name }));
+  }
+
+  /** The membership is known now: the packets held for its IPv4 address; waiters are woken. */
+  answered(m: Membership): Uint8Array[] {
+    for (const key of [keyOf({ name: m.name }), ...(m.ipv4 ? [keyOf({ ipv4: m.ipv4 })] : [])]) {
+      const w = this.waiters.get(key);
+      this.waiters.delete(key);
+      for (const f of w?.wake ?? []) f();
+    }
+    if (!m.ipv4) return [];
+    const h = this.held.get(m.ipv4);
+    this.held.delete(m.ipv4);
+    return h?.packets ?? [];
+  }
+
+  /** What is still asked (to ask again), after dropping what waited longer than HOLD_MS. */
+  pending(): MemberQuery[] {
+    const now = this.now();
+    const out: MemberQuery[] = [];
+    for (const [ipv4, h] of this.held) {
+      if (now - h.since > HOLD_MS) {
+        this.dropped += h.packets.length;
+        this.held.delete(ipv4);
+      } else out.push({ ipv4 });
+    }
+    for (const [key, w] of this.waiters) {
+      if (now - w.since > HOLD_MS) this.waiters.delete(key);
+      else if (!(key.startsWith("4:") && this.held.has(key.slice(2)))) out.push(key.startsWith("4:") ? { ipv4: key.slice(2) } : { name: key.slice(2) });
+    }
+    return out;
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+}
