@@ -99,6 +99,8 @@ interface Held {
 export class MemberWaits {
   private readonly held = new Map<string, Held>();
   private readonly waiters = new Map<string, { since: number; wake: (() => void)[] }>();
+  /** Packets held for a lookup, and those dropped (table full, over HELD_PER_ADDRESS, or unanswered for HOLD_MS). */
+  heldTotal = 0;
   dropped = 0;
 
   constructor(private readonly now: () => number = () => Date.now()) {}
@@ -118,6 +120,7 @@ export class MemberWaits {
       this.dropped++;
     }
     h.packets.push(packet);
+    this.heldTotal++;
     return true;
   }
 

@@ -393,6 +393,8 @@ export class Node {
         tun_tx_dropped: this.tun?.stats.txDropped ?? 0,
         too_big_sent: this.tooBig.sent,
         inside_no_route: this.inside.stats.noRoute,
+        member_lookup_held: this.waits.heldTotal,
+        member_lookup_dropped: this.waits.dropped,
         outside_spoofed: this.outside.stats.spoofed,
         outside_not_for_us: this.outside.stats.notForUs,
         outside_policy_dropped: this.outside.stats.policyDropped,
