@@ -648,7 +648,8 @@ export class Node {
       for (const m of self.networks.members) yield { membership: m.membership, cert: m.cert };
       for (const [id, cert] of self.memberCerts) {
         const m = self.memberships.get(id);
-        if (m && id !== from) yield { membership: m, cert };
+        // By name: only the node the network's registry says holds it (one node per name).
+        if (m && id !== from && ("ipv4" in query! || self.networks.nameHolder(m.networkId, m.name) === id)) yield { membership: m, cert };
       }
     }
     const answer = answerQuery(query, [asker.networkId], known(), (net, id) => this.networks.member(net)?.revocations.isRevoked(id) ?? true);
