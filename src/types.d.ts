@@ -3,3 +3,8 @@ declare module "*.c" {
   const source: string;
   export default source;
 }
+// The page's stylesheet (src/api/page/), served from the binary; its HTML and script are typed in src/api/page.ts.
+declare module "*.css" {
+  const source: string;
+  export default source;
+}

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { NodeError, type Node } from "../node/node.ts";
 import { metricsRegistry } from "./metrics.ts";
+import { pageRoutes } from "./page.ts";
 
 export function apiApp(node: Node): Hono {
   const app = new Hono();
@@ -59,6 +60,7 @@ export function apiApp(node: Node): Hono {
     if (version === undefined) return c.json({ error: "not a newer policy signed by the root of a network this node is in" }, 400);
     return c.json({ version });
   });
+  app.route("/", pageRoutes(node));
   app.onError((e, c) => c.json({ error: String(e?.message ?? e) }, 500));
   app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
   return app;

@@ -28,7 +28,7 @@ import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./con
 import { Router, type LinkReport } from "../route/router.ts";
 import { TYPE_SIGNAL } from "../route/frame.ts";
 import { identityRecordCrypto, recordIdentity, type DiscoveryRecord } from "../route/record.ts";
-import { DecisionLog } from "../route/decisions.ts";
+import { DecisionLog, RecentPaths } from "../route/decisions.ts";
 import type { RewardWeights } from "../route/policy.ts";
 import type { PolicyView } from "../route/steering.ts";
 import { Networks } from "../trust/networks.ts";
@@ -55,6 +55,11 @@ export interface PeerStatus {
   why: string | null;
   rtt_ms: number | null;
   link: "none" | "connecting" | "open";
+  /** The direct link's far end on the underlay ("198.18.1.2:40000 srflx"), when there is one. */
+  underlay: string | null;
+  /** IP bytes sent to and received from the peer through the overlay since start. */
+  tx_bytes: number;
+  rx_bytes: number;
   session: boolean;
   allowed: boolean;
   spoof_drops: number;
@@ -101,6 +106,8 @@ export class Node {
   private lastProbe = 0;
   private readonly startedAt = Date.now();
   private decisions?: DecisionLog;
+  /** The last path decisions and path changes, for the page. */
+  readonly recent = new RecentPaths();
   private readonly log: LogFn = logger("node");
   readonly mtu: number;
 
@@ -159,7 +166,11 @@ export class Node {
       memberLookup: (from, q) => this.answerMember(from, q),
       onMember: (from, a) => this.onMember(from, a),
       weights: { ...config.paths.weights },
-      onDecision: (d) => this.decisions?.write(d),
+      onDecision: (d) => {
+        this.decisions?.write(d);
+        this.recent.decision(d);
+      },
+      onPathChange: (dst, from, to) => this.recent.change(dst, from, to),
       log: (level, msg) => routeLog(level, msg),
     });
     if (config.paths.decisionLog) this.decisions = new DecisionLog(config.paths.decisionLog, config.paths.decisionLogMaxBytes, (m) => routeLog("warn", m));
@@ -367,6 +378,9 @@ export class Node {
         why: this.why(p.id),
         rtt_ms: p.rttMs === undefined ? null : Math.round(p.rttMs * 1000) / 1000,
         link: link ? (link.state === "open" ? "open" : link.state === "connecting" ? "connecting" : "none") : "none",
+        underlay: link?.state === "open" ? (link.remote ?? null) : null,
+        tx_bytes: p.txBytes,
+        rx_bytes: p.rxBytes,
         session: this.sessions.isEstablished(p.id),
         allowed: this.allow.has(p.id),
         spoof_drops: p.spoofDrops,
@@ -454,6 +468,11 @@ export class Node {
       if (path?.startsWith("relay:")) chosen.set(path.slice(6, 38), (chosen.get(path.slice(6, 38)) ?? 0) + 1);
     }
     return this.router.linksReport().filter((l) => l.relay).map((l) => ({ ...l, name: this.peers.get(l.peer)?.name ?? null, chosen_for: chosen.get(l.peer) ?? 0, load: this.router.record(l.peer)?.load ?? null }));
+  }
+
+  /** The networks this node is a member of, from its certificates. */
+  networkList(): { id: string; name: string; ipv4: string | null; tags: string[]; expires: number }[] {
+    return this.networks.members.map((m) => ({ id: m.info.id, name: m.info.name, ipv4: m.membership.ipv4 ?? null, tags: m.membership.tags, expires: m.membership.notAfter }));
   }
 
   /** Replace the path policy's reward weights (reload, or an outside learner through the API). */
@@ -558,6 +577,7 @@ export class Node {
     const peer = this.peers.get(to);
     this.firewallFor(to)?.fw.outbound(to, packet);
     this.router.active(to);
+    if (peer) peer.txBytes += packet.length;
     if (peer?.pub && this.router.hasPath(to)) {
       const limit = this.router.packetLimit(to);
       if (limit !== undefined && packet.length + DATA_OVERHEAD > limit && this.tooBig.notify(to, packet, limit - DATA_OVERHEAD)) {
@@ -711,7 +731,11 @@ export class Node {
 
   private deliver(from: NodeId, payload: Uint8Array): void {
     const v = payload[0] >> 4;
-    if (v === 4 || v === 6) this.router.active(from);
+    if (v === 4 || v === 6) {
+      this.router.active(from);
+      const p = this.peers.get(from);
+      if (p) p.rxBytes += payload.length;
+    }
     this.outside.fromPeer(from, payload);
   }
 

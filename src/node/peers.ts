@@ -28,6 +28,9 @@ export interface Peer {
   rttMs?: number;
   /** Packets dropped because their inner source did not belong to this peer. */
   spoofDrops: number;
+  /** IP bytes sent to / received from this peer through the overlay (the page's throughput). */
+  txBytes: number;
+  rxBytes: number;
 }
 
 export function encodeClaims(c: Claims): Uint8Array {
@@ -60,7 +63,7 @@ export class PeerTable {
     if (!p) {
       const ipv6Bytes = ipv6BytesOf(id);
       const key6 = addressKey6(ipv6Bytes);
-      p = { id, ipv6: ipv6Of(id), ipv6Bytes, key6, spoofDrops: 0 };
+      p = { id, ipv6: ipv6Of(id), ipv6Bytes, key6, spoofDrops: 0, txBytes: 0, rxBytes: 0 };
       this.byId.set(id, p);
       this.byKey6.set(key6, p);
     }

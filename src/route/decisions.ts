@@ -1,7 +1,9 @@
 // The decision log: one JSON line per path-policy decision (time, destination, candidates with their
 // features, the choice, the reward observed), opt-in, with size-capped rotation (FILE → FILE.1). An
 // outside learner trains on these lines and deploys the result as reward weights (see docs/PATHS.md).
+// RecentPaths keeps the last few decisions and path changes in memory for the page (src/api/page.ts).
 import { appendFileSync, renameSync, statSync } from "node:fs";
+import type { NodeId } from "../identity/identity.ts";
 import type { Decision } from "./steering.ts";
 
 export class DecisionLog {
@@ -30,5 +32,30 @@ export class DecisionLog {
     } catch (e) {
       if (this.failed++ === 0) this.log(`decision log ${this.file}: ${(e as Error).message} (further errors not logged)`);
     }
+  }
+}
+
+/** One move of a destination's traffic to another path (direct, relay:<id>...). */
+export interface PathChange {
+  t: number;
+  dst: NodeId;
+  from: string | null;
+  to: string;
+}
+
+/** The last `max` policy decisions and path changes, oldest first (bounded: a busy node keeps no more). */
+export class RecentPaths {
+  readonly decisions: Decision[] = [];
+  readonly changes: PathChange[] = [];
+  constructor(private readonly max = 50, private readonly now: () => number = Date.now) {}
+
+  decision(d: Decision): void {
+    this.decisions.push(d);
+    if (this.decisions.length > this.max) this.decisions.shift();
+  }
+
+  change(dst: NodeId, from: string | undefined, to: string): void {
+    this.changes.push({ t: Math.round(this.now()), dst, from: from ?? null, to });
+    if (this.changes.length > this.max) this.changes.shift();
   }
 }

@@ -76,6 +76,8 @@ export interface RouterOptions {
   weights?: RewardWeights;
   /** Each path-policy decision, for the decision log. */
   onDecision?(d: Decision): void;
+  /** Packets to `dst` start taking another path (`from` undefined for the first). */
+  onPathChange?(dst: NodeId, from: string | undefined, to: string): void;
   /** The relay-path policy: the bandit (default), or a fixed rule the simulation compares it with. */
   relayPolicy?: RelayPolicy;
   /** Randomness for the "random" rule (the simulation passes a seeded one). */
@@ -317,6 +319,7 @@ export class Router {
     const name = pathName(c.path);
     if (f.path !== name) {
       if (f.path) this.log("info", `path to ${dst}: ${f.path} → ${name}`);
+      this.opts.onPathChange?.(dst, f.path, name);
       f.path = name;
     }
     const reliable = inner[0] !== 0xc4;

@@ -47,6 +47,8 @@ export interface Link {
   readonly stats: { txPackets: number; rxPackets: number; txDropped: number };
   /** The largest frame the fast channel takes now; undefined while it is down (frames of any size go). */
   readonly fastMtu: number | undefined;
+  /** The far end's underlay address and ICE candidate type ("198.18.1.2:40000 srflx"), once connected. */
+  readonly remote?: string;
   /** The fast channel's state and counters, once the link is open. */
   readonly fastStats: FastStats | undefined;
 }
@@ -126,6 +128,11 @@ export class WebrtcLink implements Link {
   get fastMtu(): number | undefined {
     // Up with no size confirmed yet (or none of the sizes tried): every frame takes the data channel.
     return this.fast?.state === "up" && this.fast.mtu > 0 ? this.fast.mtu : undefined;
+  }
+
+  get remote(): string | undefined {
+    const c = (this.pc as unknown as { iceTransports: { connection: { nominated?: { remoteCandidate: { host: string; port: number; type: string } } } }[] }).iceTransports[0]?.connection?.nominated?.remoteCandidate;
+    return c ? `${c.host.includes(":") ? `[${c.host}]` : c.host}:${c.port} ${c.type}` : undefined;
   }
 
   /** The fast channel's state and counters (for status). */
