@@ -370,7 +370,7 @@ export class Node {
       const link = this.links.link(p.id);
       return {
         id: p.id,
-        name: p.name ?? null,
+        name: this.nameOf(p),
         ipv6: p.ipv6,
         ipv4: p.ipv4 ?? null,
         path: this.pathTo(p.id),
@@ -418,6 +418,11 @@ export class Node {
     };
   }
 
+  /** A peer's name: from its session, else from the certificate it showed when linking (relays we never talk to end to end). */
+  private nameOf(p: Peer | undefined): string | null {
+    return p ? (p.name ?? this.memberships.get(p.id)?.name ?? null) : null;
+  }
+
   /** The path packets to `id` take now ("direct", or "relay:<id>" per hop), or null when there is none. */
   private pathTo(id: NodeId): string | null {
     return this.sessions.isEstablished(id) ? this.router.pathTo(id) : null;
@@ -451,7 +456,7 @@ export class Node {
       const policy = this.router.policyReport(p.id) ?? null;
       return {
         peer: p.id,
-        name: p.name ?? null,
+        name: this.nameOf(p),
         path: this.pathTo(p.id),
         why: this.why(p.id),
         candidates: this.router.report(p.id).map((r) => ({ name: r.name, alive: r.alive, rtt_ms: r.rttMs === undefined ? null : Math.round(r.rttMs * 1000) / 1000, loss: Math.round(r.loss * 1000) / 1000, cost: r.cost })),
@@ -467,7 +472,7 @@ export class Node {
       const path = this.pathTo(p.id);
       if (path?.startsWith("relay:")) chosen.set(path.slice(6, 38), (chosen.get(path.slice(6, 38)) ?? 0) + 1);
     }
-    return this.router.linksReport().filter((l) => l.relay).map((l) => ({ ...l, name: this.peers.get(l.peer)?.name ?? null, chosen_for: chosen.get(l.peer) ?? 0, load: this.router.record(l.peer)?.load ?? null }));
+    return this.router.linksReport().filter((l) => l.relay).map((l) => ({ ...l, name: this.nameOf(this.peers.get(l.peer)), chosen_for: chosen.get(l.peer) ?? 0, load: this.router.record(l.peer)?.load ?? null }));
   }
 
   /** The networks this node is a member of, from its certificates. */

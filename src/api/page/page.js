@@ -57,7 +57,7 @@ function pathColor(p) {
   return p.path === "direct" ? "var(--direct)" : hue(p.via[0]);
 }
 function pathText(p) {
-  if (!p.path) return p.link === "connecting" ? "connecting…" : "no path";
+  if (!p.path) return p.link === "connecting" ? "connecting…" : p.link === "open" ? "linked, no session" : "no path";
   return p.path === "direct" ? "direct" : `via ${p.via.map(nameOf).join(" → ")}`;
 }
 
@@ -141,12 +141,14 @@ function layout(v) {
   const relays = [...relayIds].sort(byName);
   const peers = v.peers.filter((p) => !relayIds.has(p.id)).map((p) => p.id).sort(byName);
   const rows = Math.max(relays.length, peers.length, 1);
-  const height = Math.max(280, TOP + rows * 92 + 20);
+  const height = Math.max(300, TOP + rows * 100 + 30);
   const pos = new Map();
-  const place = (ids, x) => ids.forEach((id, i) => pos.set(id, { x, y: TOP + ((i + 0.5) * (height - TOP - 10)) / ids.length }));
-  pos.set(v.node.id, { x: COL.self, y: TOP + (height - TOP - 10) / 2 });
-  place(relays, COL.relay);
-  place(peers, COL.peer);
+  // Relays sit half a row above the peers' rows, so a direct edge never runs through a relay.
+  const shift = relays.length && peers.length ? 34 : 0;
+  const place = (ids, x, dy) => ids.forEach((id, i) => pos.set(id, { x, y: TOP + ((i + 0.5) * (height - TOP - 30)) / ids.length + dy }));
+  pos.set(v.node.id, { x: COL.self, y: TOP + (height - TOP - 30) / 2 });
+  place(relays, COL.relay, -shift);
+  place(peers, COL.peer, shift);
   return { relays, peers, height, pos };
 }
 
