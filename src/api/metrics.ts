@@ -49,6 +49,12 @@ export function metricsRegistry(node: Node): client.Registry {
   gauge("trellis_relay_load_peers", "Peers whose packets go through each relay now (this node's share of its load)", ["relay"], (g) => {
     for (const l of node.relays()) g.set({ relay: l.peer }, l.chosen_for);
   });
+  gauge("trellis_peer_tx_bytes", "IP bytes sent to each peer through the overlay since start (rate() gives throughput)", ["peer"], (g) => {
+    for (const p of node.status().peers) g.set({ peer: p.id }, p.tx_bytes);
+  });
+  gauge("trellis_peer_rx_bytes", "IP bytes received from each peer through the overlay since start", ["peer"], (g) => {
+    for (const p of node.status().peers) g.set({ peer: p.id }, p.rx_bytes);
+  });
   gauge("trellis_forwarded_bytes", "Bytes this node forwarded as a relay", [], (g) => g.set(node.routeStats.forwardedBytes));
   gauge("trellis_forwarded_frames", "Frames this node forwarded as a relay", [], (g) => g.set(node.routeStats.forwarded));
   gauge("trellis_counter", "Node counters (TUN, sessions, routes) by name", ["name"], (g) => {

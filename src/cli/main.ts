@@ -14,6 +14,7 @@ Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
   status [--json]                  this node, its peers, the path to each
   ping NODE [--count N]            reach NODE (name, node id or overlay address): path and RTT
   relays [--json]                  relay scores as the path policy sees them
+  netcheck [--json] [--peer NAME]  UDP, NAT behaviour, seeds, path MTU: what works here and why
   version                          print the version
 
   network create NAME --out DIR    create a network root key (kept offline), print the network id
@@ -25,6 +26,7 @@ Usage: trellis <verb> [flags]      (trellis <verb> --help for each verb)
   policy sign RULES --root DIR     sign a tag policy (which tags may reach which)
 
 Config: /etc/trellis/trellis.toml by default (annotated example: config/trellis.toml).
+The node's live page: http://127.0.0.1:7080/ (its [api] listen address).
 Docs: README.md, docs/PROTOCOL.md.
 `;
 
@@ -35,6 +37,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   status: () => import("./status.ts"),
   ping: () => import("./ping.ts"),
   relays: () => import("./relays.ts"),
+  netcheck: () => import("./netcheck.ts"),
   network: () => import("./network.ts"),
   join: () => import("./join.ts"),
   sign: () => import("./sign.ts"),

@@ -6,10 +6,15 @@ const MAGIC = 0x2112a442;
 const BINDING_REQUEST = 0x0001;
 const BINDING_SUCCESS = 0x0101;
 const XOR_MAPPED_ADDRESS = 0x0020;
+/**
+ * Requests up to jumbo size are answered: `trellis netcheck` pads requests (don't-fragment set) to find
+ * the path MTU. The answer stays 32–44 bytes whatever the request's size, so nothing is amplified.
+ */
+export const MAX_STUN_REQUEST = 9000;
 
 /** The Binding success response for `req` from `address:port`, or null if `req` is not a Binding Request. */
 export function bindingResponse(req: Uint8Array, address: string, port: number): Uint8Array | null {
-  if (req.length < 20 || req.length > 1024) return null;
+  if (req.length < 20 || req.length > MAX_STUN_REQUEST) return null;
   const dv = new DataView(req.buffer, req.byteOffset, req.length);
   if (dv.getUint16(0) !== BINDING_REQUEST || dv.getUint32(4) !== MAGIC || dv.getUint16(2) + 20 !== req.length || (dv.getUint16(2) & 3)) return null;
   const txid = req.subarray(8, 20);
