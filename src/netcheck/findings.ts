@@ -76,7 +76,7 @@ export function findings(p: Probe, peer?: PeerInfo): Finding[] {
     if (!s.address) add("seed", "fail", `seed ${s.url}: the name ${s.host} does not resolve`, "check the name in [network] seeds and this host's DNS");
     else if ("error" in s.http) {
       const tlsErr = s.tls && /cert|tls|ssl|self.signed|verify/i.test(s.http.error);
-      add("seed", "fail", `seed ${s.url}: ${proto} ${tlsErr ? "TLS failed" : "unreachable"} (${s.http.error})`, tlsErr ? "the seed's certificate is not trusted here: give it one from a public CA, or trust its CA on this host" : `check that the seed runs and that TCP ${s.port} is open to it`);
+      add("seed", "fail", `seed ${s.url}: ${proto} ${tlsErr ? "TLS failed" : "unreachable"} (${s.http.error})`, tlsErr ? "the seed's certificate is not trusted here: give the seed one from a public CA, or trust its CA on this host (NODE_EXTRA_CA_CERTS=/path/ca.pem in trellis's environment)" : `check that the seed runs and that TCP ${s.port} is open to it`);
     } else if (s.http.status >= 500) add("seed", "warn", `seed ${s.url}: ${proto} answers ${s.http.status}`, "look at the seed's log");
     else add("seed", "ok", `seed ${s.url}: ${proto} reachable in ${ms(s.http.rtt_ms)}${s.tls ? `, TLS verified (first request with handshake ${ms(s.http.first_ms)})` : ` (first request ${ms(s.http.first_ms)})`}${s.tls ? "" : "; not TLS: fine on a LAN, use https:// on the internet"}`);
     if (!s.udp) continue;

@@ -141,7 +141,7 @@ function layout(v) {
   const relays = [...relayIds].sort(byName);
   const peers = v.peers.filter((p) => !relayIds.has(p.id)).map((p) => p.id).sort(byName);
   const rows = Math.max(relays.length, peers.length, 1);
-  const height = Math.max(300, TOP + rows * 100 + 30);
+  const height = Math.max(300, TOP + rows * (rows > 6 ? 64 : 100) + 30);
   const pos = new Map();
   // Relays sit half a row above the peers' rows, so a direct edge never runs through a relay.
   const shift = relays.length && peers.length ? 34 : 0;
