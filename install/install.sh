@@ -139,6 +139,7 @@ install_trellis() {
 		if [ "$RELAY" = 1 ]; then say "--relay does not change an existing config: set enabled = true under [relay] in $CONF_DIR/trellis.toml"; fi
 	fi
 	mkdir -p "$STATE_DIR" && chmod 700 "$STATE_DIR"
+	if live; then ensure_user; chown -R trellis "$STATE_DIR" 2>/dev/null || true; fi
 
 	case "$INIT" in
 		systemd)
@@ -156,6 +157,27 @@ install_trellis() {
 
 	if [ "$upgrade" = 1 ]; then say "upgraded $BIN (config and identity kept)"; else say "installed $BIN"; fi
 	if live; then say "node id: $("$BIN" init --state /var/lib/trellis 2>/dev/null || echo '(run trellis init)')"; fi
+}
+
+# The node's own system user (no login, no home of its own): systemd starts the node as it, and
+# `trellis up` started as root (procd, by hand) drops to it after opening the TUN.
+ensure_user() {
+	if grep -q '^trellis:' /etc/passwd 2>/dev/null; then return; fi
+	if command -v useradd >/dev/null 2>&1; then
+		useradd --system --user-group --home-dir /var/lib/trellis --no-create-home --shell /usr/sbin/nologin trellis
+	elif command -v adduser >/dev/null 2>&1 && command -v addgroup >/dev/null 2>&1; then
+		addgroup -S trellis 2>/dev/null || true
+		adduser -S -D -H -h /var/lib/trellis -s /bin/false -G trellis trellis
+	else
+		# OpenWrt has neither: take the first free id from 320 and write the entries directly.
+		id=320
+		while grep -q "^[^:]*:[^:]*:$id:" /etc/passwd /etc/group 2>/dev/null; do id=$((id + 1)); done
+		echo "trellis:x:$id:" >> /etc/group
+		echo "trellis:x:$id:$id:trellis:/var/lib/trellis:/bin/false" >> /etc/passwd
+		if [ -f /etc/shadow ]; then echo "trellis:*:0:0:99999:7:::" >> /etc/shadow; fi
+	fi
+	grep -q '^trellis:' /etc/passwd || die "could not create the system user trellis"
+	say "created system user trellis"
 }
 
 cleanup() {

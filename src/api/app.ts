@@ -1,11 +1,20 @@
 // The local HTTP API (hono): status, peers and ping for the CLI and for people with curl.
 import { Hono } from "hono";
 import { NodeError, type Node } from "../node/node.ts";
+import { guard, type ApiAccess } from "./guard.ts";
 import { metricsRegistry } from "./metrics.ts";
 import { pageRoutes } from "./page.ts";
+import { apiTokenPath, createApiToken } from "./token.ts";
 
-export function apiApp(node: Node): Hono {
+/** Pings the API starts: a burst, then this many a second (each may make the node look a peer up). */
+const PING_BURST = 20;
+const PING_PER_SECOND = 10;
+
+/** The API; `access` (Host check, token) guards every route — see guard.ts. */
+export function apiApp(node: Node, access: ApiAccess): Hono {
   const app = new Hono();
+  app.use("*", guard(access));
+  const pings = { tokens: PING_BURST, at: performance.now() };
   app.get("/v1/health", (c) => c.json({ ok: true, state: node.state }));
   app.get("/v1/status", (c) => c.json(node.status()));
   app.get("/v1/peers", (c) => c.json(node.status().peers));
@@ -32,6 +41,11 @@ export function apiApp(node: Node): Hono {
   app.get("/v1/ping", async (c) => {
     const target = c.req.query("node");
     if (!target) return c.json({ error: "missing query parameter 'node'" }, 400);
+    const t = performance.now();
+    pings.tokens = Math.min(PING_BURST, pings.tokens + ((t - pings.at) / 1000) * PING_PER_SECOND);
+    pings.at = t;
+    if (pings.tokens < 1) return c.json({ error: `too many pings: at most ${PING_PER_SECOND} a second` }, 429);
+    pings.tokens--;
     const timeout = Number(c.req.query("timeout_ms") ?? 3000);
     if (!Number.isFinite(timeout) || timeout < 1 || timeout > 30000)
       return c.json({ error: "timeout_ms must be between 1 and 30000" }, 400);
@@ -66,8 +80,15 @@ export function apiApp(node: Node): Hono {
   return app;
 }
 
-/** Serve the API on host:port; returns a stop function. */
-export function serveApi(node: Node, host: string, port: number): { port: number; stop(): void } {
-  const server = Bun.serve({ hostname: host, port, fetch: apiApp(node).fetch });
-  return { port: server.port!, stop: () => server.stop(true) };
+/**
+ * Serve the API on host:port with a fresh token in `<stateDir>/api.token` (0600); returns the bound
+ * port, the token and a stop function.
+ */
+export function serveApi(node: Node, host: string, port: number, stateDir: string): { port: number; token: string; stop(): void } {
+  const token = createApiToken(stateDir);
+  let bound = port;
+  const app = apiApp(node, { host, port: () => bound, token, tokenPath: apiTokenPath(stateDir) });
+  const server = Bun.serve({ hostname: host, port, fetch: app.fetch });
+  bound = server.port!;
+  return { port: bound, token, stop: () => server.stop(true) };
 }

@@ -1,5 +1,5 @@
 // `trellis ping`: reach a node through the overlay and print the path taken and the RTT.
-import { apiBase, apiGet, ApiError } from "./api-client.ts";
+import { apiBase, apiGet, apiHeaders, ApiError } from "./api-client.ts";
 import { parse, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis ping NODE [--count N] [--interval S] [--config FILE] [--api HOST:PORT]
@@ -34,12 +34,13 @@ export async function run(argv: string[]): Promise<number> {
   const interval = num(values.interval ?? "1", "--interval", 0, 3600);
   const timeout = num(values.timeout ?? "3", "--timeout", 0.001, 30);
   const base = apiBase(values);
+  const headers = apiHeaders(values);
   let got = 0;
   const rtts: number[] = [];
   for (let i = 0; i < count; i++) {
     if (i > 0) await Bun.sleep(interval * 1000);
     try {
-      const r = await apiGet<PingReply>(base, `/v1/ping?node=${encodeURIComponent(target)}&timeout_ms=${Math.round(timeout * 1000)}`);
+      const r = await apiGet<PingReply>(base, `/v1/ping?node=${encodeURIComponent(target)}&timeout_ms=${Math.round(timeout * 1000)}`, headers);
       const who = r.name ? `${r.name} (${r.id.slice(0, 12)})` : r.id;
       if (r.rtt_ms === null) console.log(`no reply from ${who} in ${timeout}s`);
       else {
@@ -48,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
         console.log(`reply from ${who} ${r.ipv6}: seq=${i + 1} path=${r.path ?? "-"} time=${r.rtt_ms.toFixed(2)} ms`);
       }
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) throw e;
+      if (e instanceof ApiError && (e.status === 404 || e.status === 401)) throw e;
       console.log(`error: ${(e as Error).message}`);
     }
   }

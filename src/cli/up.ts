@@ -3,6 +3,7 @@ import { loadConfig, DEFAULT_CONFIG_PATH } from "../config/load.ts";
 import { loadIdentity } from "../identity/identity.ts";
 import { Node } from "../node/node.ts";
 import { serveApi } from "../api/app.ts";
+import { dropPrivileges, findUser, PrivilegeError, type Account } from "../node/privileges.ts";
 import { logger, setLogLevel } from "../log.ts";
 import { parse } from "./args.ts";
 
@@ -28,12 +29,26 @@ export async function run(argv: string[]): Promise<number> {
   // its stack and carry on; state is per peer, so nothing else is lost.
   process.on("uncaughtException", (e) => log("warn", `uncaught exception (carrying on): ${e?.stack ?? e}`));
   process.on("unhandledRejection", (e) => log("warn", `unhandled rejection (carrying on): ${(e as Error)?.stack ?? e}`));
+  const account = runAs(config.node.user, log);
   const identity = loadIdentity(config.node.stateDir);
   const node = new Node(config, identity);
   log("info", `node ${identity.public.id} (${config.node.name}) starting${config.file ? ` from ${config.file}` : ""}`);
   await node.start();
-  const api = serveApi(node, config.api.listen.host, config.api.listen.port);
+  const api = serveApi(node, config.api.listen.host, config.api.listen.port, config.node.stateDir);
   log("info", `api on http://${config.api.listen.host}:${api.port}`);
+  // Everything that needed root is done (TUN open, ports bound): from here on the node is `account`.
+  if (account) {
+    try {
+      dropPrivileges(account, config.node.stateDir);
+    } catch (e) {
+      api.stop();
+      await node.stop();
+      throw e;
+    }
+    if (config.paths.decisionLog && !config.paths.decisionLog.startsWith(config.node.stateDir + "/"))
+      log("warn", `[paths] decision_log ${config.paths.decisionLog} is outside the state directory: ${account.name} may not be able to write it`);
+    log("info", `running as ${account.name} (uid ${account.uid}, gid ${account.gid}) with no capabilities`);
+  }
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -59,4 +74,28 @@ export async function run(argv: string[]): Promise<number> {
       }
     });
   });
+}
+
+/**
+ * Whom to become after start: nobody when not root (systemd already started us as our own user);
+ * else [node] user, or "trellis" when that user exists. "root" keeps root, loudly.
+ */
+function runAs(user: string | undefined, log: ReturnType<typeof logger>): Account | undefined {
+  const uid = process.getuid?.();
+  if (uid !== 0) return undefined;
+  if (user === "root" || user === "0") {
+    log("warn", "[node] user = root: the node keeps uid 0 and every capability while it parses network input");
+    return undefined;
+  }
+  const name = user ?? "trellis";
+  const account = findUser(name);
+  if (!account) {
+    if (user === undefined) {
+      log("warn", `running as root: no user "trellis" to drop to (create one, e.g. useradd --system trellis, or set [node] user)`);
+      return undefined;
+    }
+    throw new PrivilegeError("no-such-user", `[node] user ${JSON.stringify(user)}: no such user in /etc/passwd`);
+  }
+  if (account.uid === 0) throw new PrivilegeError("no-such-user", `[node] user ${JSON.stringify(name)} is uid 0: name an unprivileged user`);
+  return account;
 }

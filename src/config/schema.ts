@@ -12,7 +12,7 @@ export interface HostPort {
 
 export interface Config {
   file: string | null;
-  node: { name: string; stateDir: string; ipv4?: { address: string; prefix: number }; idleTimeoutMs: number; logLevel: "debug" | "info" | "warn" };
+  node: { name: string; stateDir: string; ipv4?: { address: string; prefix: number }; idleTimeoutMs: number; logLevel: "debug" | "info" | "warn"; user?: string };
   network: { seeds: string[]; allow: string[] };
   tun: { name: string; mtu: number | "auto" };
   relay: { enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
@@ -122,6 +122,11 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
     state_dir: (v, c) => void (c.node.stateDir = str(v)),
     ipv4: (v, c) => void (c.node.ipv4 = parseIpv4Cidr(v)),
     idle_timeout: (v, c) => void (c.node.idleTimeoutMs = parseDuration(v)),
+    user: (v, c) => {
+      const s = str(v);
+      if (!/^(?:[a-z_][a-z0-9_-]{0,31}|\d{1,10})$/.test(s)) throw value('a user name like "trellis" (or a uid)', v);
+      c.node.user = s;
+    },
     log_level: (v, c) => {
       if (v !== "debug" && v !== "info" && v !== "warn") throw (typeof v === "string" ? value : type)('one of "debug", "info", "warn"', v);
       c.node.logLevel = v;

@@ -1,6 +1,6 @@
 // Real trellis nodes for e2e tests and the demo: each runs `trellis up` as its own process in a namespace.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { initIdentity, type NodeId } from "../../src/identity/identity.ts";
@@ -26,6 +26,10 @@ export interface NodeSpec {
   listen?: string;
   /** [node] idle_timeout, e.g. "4s". */
   idleTimeout?: string;
+  /** [node] user: whom `trellis up` becomes after opening its TUN (default "nobody"; "root" keeps root). */
+  user?: string;
+  /** A command prefix `trellis up` runs under inside the namespace (e.g. setpriv, as systemd would). */
+  wrap?: string[];
   /** Extra TOML appended to the config. */
   extra?: string;
 }
@@ -80,6 +84,7 @@ export class TestNode {
       ...(s.ipv4 ? [`ipv4 = ${q(s.ipv4)}`] : []),
       ...(s.idleTimeout ? [`idle_timeout = ${q(s.idleTimeout)}`] : []),
       `log_level = "debug"`,
+      `user = ${q(s.user ?? "nobody")}`,
       "[network]",
       `seeds = [${(s.seeds ?? []).map(q).join(", ")}]`,
       `allow = [${(s.allow ?? []).map(q).join(", ")}]`,
@@ -94,7 +99,7 @@ export class TestNode {
   /** Start `trellis up` in the host's namespace and wait until its API answers. */
   async start(): Promise<void> {
     const log = openSync(this.logPath, "a");
-    this.proc = spawn("ip", ["netns", "exec", this.ns, ...trellisCommand(), "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
+    this.proc = spawn("ip", ["netns", "exec", this.ns, ...(this.spec.wrap ?? []), ...trellisCommand(), "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
     this.exited = new Promise((res) => this.proc!.on("exit", (code) => res(code)));
     await waitFor(`${this.spec.name} API`, async () => {
       if (this.proc?.exitCode !== null) throw new Error(`node ${this.spec.name} exited: ${this.tail()}`);
@@ -132,6 +137,18 @@ export class TestNode {
     return out ? JSON.parse(out) : {};
   }
 
+  /** The node's local API token (state/api.token, written fresh at each start, 0600). */
+  apiToken(): string {
+    return readFileSync(join(this.dir, "state", "api.token"), "utf8").trim();
+  }
+
+  /** POST `body` to the node's local API with its token, from inside its namespace; the parsed answer. */
+  apiPost(path: string, body: string): any {
+    if (this.proc && this.proc.exitCode !== null) throw new Error(`node ${this.spec.name} exited (${this.proc.exitCode}):\n${this.tail(40)}`);
+    const out = sh(["ip", "netns", "exec", this.ns, "curl", "-sS", "--max-time", "10", "-X", "POST", "-H", `Authorization: Bearer ${this.apiToken()}`, "--data-binary", body, `http://127.0.0.1:7080${path}`]);
+    return JSON.parse(out);
+  }
+
   /** Run the trellis CLI inside the namespace, against this node's config. */
   cli(args: string[]): { code: number; out: string; err: string } {
     const r = Bun.spawnSync(["ip", "netns", "exec", this.ns, ...trellisCommand(), ...args]);
@@ -163,7 +180,9 @@ export async function teardown(nodes: (TestNode | undefined)[], net: TestNet | u
 }
 
 export function tempDir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `trellis-${tag}-`));
+  const d = mkdtempSync(join(tmpdir(), `trellis-${tag}-`));
+  chmodSync(d, 0o711); // nodes drop root after start and must still reach their config (SIGHUP) below it
+  return d;
 }
 
 export function removeDir(dir: string): void {
