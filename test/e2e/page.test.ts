@@ -78,7 +78,7 @@ describe.skipIf(!root || !chromium)("the node's page in Chromium (namespaces)", 
     expect(rows.find((r) => r.id === n.relay.id)!.path).toBe(peers.find((p) => p.id === n.relay.id).path === "direct" ? "direct" : "linked, no session");
     // The drawing: this node, the relay and bravo, one edge per link, labelled with RTTs.
     const mesh = await browser!.eval<{ nodes: string[]; edges: { key: string; stroke: string; cls: string }[]; labels: string[]; title: string }>(
-      `({ nodes: [...document.querySelectorAll("#mesh .node")].map((g) => g.dataset.key), edges: [...document.querySelectorAll("#mesh #edges path")].map((p) => ({ key: p.dataset.edge, stroke: p.getAttribute("stroke"), cls: p.getAttribute("class") })), labels: [...document.querySelectorAll("#mesh .elabel")].map((t) => t.textContent), title: document.title })`,
+      `({ nodes: [...document.querySelectorAll("#mesh .node")].map((g) => g.dataset.key), edges: [...document.querySelectorAll("#mesh #edges path")].map((p) => ({ key: p.dataset.edge, stroke: p.style.stroke, cls: p.getAttribute("class") })), labels: [...document.querySelectorAll("#mesh .elabel")].map((t) => t.textContent), title: document.title })`,
     );
     expect(mesh.nodes.sort()).toEqual([n.a.id, n.b.id, n.relay.id].sort());
     expect(mesh.edges.find((e) => e.key === `link:${n.b.id}`)?.stroke).toBe("var(--direct)");

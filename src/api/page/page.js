@@ -84,6 +84,10 @@ function setText(e, t) {
 function setAttr(e, k, v) {
   if (e.getAttribute(k) !== String(v)) e.setAttribute(k, v);
 }
+/** A colour that may be a var(): through the CSSOM (not every browser takes var() in SVG attributes; CSP forbids style attributes). */
+function paint(e, prop, v) {
+  if (e.style.getPropertyValue(prop) !== v) e.style.setProperty(prop, v);
+}
 function fill(e, ...kids) {
   e.replaceChildren(...kids.filter((k) => k !== null && k !== undefined));
 }
@@ -223,7 +227,7 @@ function renderMesh(v) {
     const c = curve(L.pos.get(w.from), L.pos.get(w.to));
     setAttr(e, "d", `M${c[0].x},${c[0].y} C${c[1].x},${c[1].y} ${c[2].x},${c[2].y} ${c[3].x},${c[3].y}`);
     setAttr(e, "class", w.cls);
-    setAttr(e, "stroke", w.color);
+    paint(e, "stroke", w.color);
     setAttr(e, "data-edge", w.key);
     setText(e.firstChild, w.title);
   });
@@ -261,8 +265,8 @@ function renderMesh(v) {
       line = pathText(p);
       label = `${nm}: ${line}, RTT ${ms(p.rtt_ms)}`;
     }
-    if (w.kind !== "self") setAttr(circle, "stroke", color);
-    setAttr(glyph, "fill", w.kind === "self" ? "var(--card)" : color);
+    if (w.kind !== "self") paint(circle, "stroke", color);
+    paint(glyph, "fill", w.kind === "self" ? "var(--card)" : color);
     setText(glyph, w.kind === "relay" ? "R" : nm.slice(0, 1).toUpperCase());
     const below = w.kind === "self" ? 42 : 36;
     setAttr(name, "y", below);
@@ -367,7 +371,7 @@ function renderRelays(v) {
     const sk = JSON.stringify(r.scores);
     if (scores.dataset.key !== sk) {
       scores.dataset.key = sk;
-      if (!r.scores.length) fill(scores, h("span", { class: "empty", text: "no destination routed through relays yet" }));
+      if (!r.scores.length) fill(scores, h("span", { class: "empty", text: "none yet: the policy scores relay paths for destinations with traffic and two or more relays to choose from" }));
       else
         fill(scores, ...r.scores.map((x) => {
           const rw = x.reward === null ? null : Math.max(0, Math.min(1, x.reward));
