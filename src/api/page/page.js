@@ -156,17 +156,34 @@ function layout(v) {
   return { relays, peers, height, pos };
 }
 
-function curve(a, b) {
-  const span = Math.abs(b.x - a.x);
-  const dx = Math.max(60, span * 0.45);
-  // An edge that skips the relay column leaves towards its end's row at once, clear of the relays' edges.
-  if (span > COL.peer - COL.relay + 10) return [a, { x: a.x + 90, y: b.y }, { x: b.x - 260, y: b.y }, b];
-  return [a, { x: a.x + dx, y: a.y }, { x: b.x - dx, y: b.y }, b];
+/** Cubic Bézier segments from a to b with level tangents; an edge that skips the relay column bends through a gap between relays. */
+function route(a, b, L) {
+  const seg = (p, q) => {
+    const dx = Math.max(40, Math.abs(q.x - p.x) * 0.45);
+    return [p, { x: p.x + dx, y: p.y }, { x: q.x - dx, y: q.y }, q];
+  };
+  const ys = L.relays.map((id) => L.pos.get(id).y).sort((x, y) => x - y);
+  if (Math.abs(b.x - a.x) <= COL.peer - COL.relay + 10 || !ys.length) return [seg(a, b)];
+  const gaps = [ys[0] - 64, ys[ys.length - 1] + 64];
+  for (let i = 0; i + 1 < ys.length; i++) if (ys[i + 1] - ys[i] >= 80) gaps.push((ys[i] + ys[i + 1]) / 2);
+  const ok = gaps.filter((y) => y > TOP && y < L.height - 12);
+  // Peers in the upper half pass above the relays they must avoid, the lower half below: fewer crossings.
+  const mid = (ys[0] + ys[ys.length - 1]) / 2, up = b.y <= (TOP + L.height) / 2;
+  const cost = (y) => Math.abs(y - b.y) + ((y < mid) !== up ? 1000 : 0);
+  const gy = (ok.length ? ok : gaps).reduce((best, y) => (cost(y) < cost(best) ? y : best));
+  const g = { x: COL.relay, y: gy };
+  return [seg(a, g), seg(g, b)];
 }
-function at(c, t) {
-  const u = 1 - t;
-  const k = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
-  return { x: k.reduce((s, w, i) => s + w * c[i].x, 0), y: k.reduce((s, w, i) => s + w * c[i].y, 0) };
+function pathD(segs) {
+  return segs.map((c, i) => `${i ? "" : `M${c[0].x},${c[0].y} `}C${c[1].x},${c[1].y} ${c[2].x},${c[2].y} ${c[3].x},${c[3].y}`).join(" ");
+}
+/** The point at t (0..1) along the segments (each segment an equal share). */
+function at(segs, t) {
+  const n = segs.length;
+  const i = Math.min(n - 1, Math.floor(t * n));
+  const c = segs[i], u0 = t * n - i, u = 1 - u0;
+  const k = [u * u * u, 3 * u * u * u0, 3 * u * u0 * u0, u0 * u0 * u0];
+  return { x: k.reduce((s, w, j) => s + w * c[j].x, 0), y: k.reduce((s, w, j) => s + w * c[j].y, 0) };
 }
 
 function edges(v, L) {
@@ -181,11 +198,11 @@ function edges(v, L) {
     if (!isRelay && p && p.path === "direct") color = "var(--direct)";
     else if (!isRelay) cls += " idle";
     if (!l.alive) cls += " down";
-    out.push({ key: `link:${l.peer}`, from: self, to: l.peer, color, cls, label: l.alive ? ms(l.rtt_ms) : "down", t: isRelay ? 0.5 : 0.72, title: `link to ${nameOf(l.peer)}: ${l.alive ? `RTT ${ms(l.rtt_ms)}, loss ${pct(l.loss)}` : "silent (down)"}` });
+    out.push({ key: `link:${l.peer}`, from: self, to: l.peer, color, cls, label: l.alive ? ms(l.rtt_ms) : "down", t: isRelay ? 0.5 : 0.85, title: `link to ${nameOf(l.peer)}: ${l.alive ? `RTT ${ms(l.rtt_ms)}, loss ${pct(l.loss)}` : "silent (down)"}` });
   }
   const linked = new Set(v.links.map((l) => l.peer));
   for (const p of v.peers) {
-    if (p.link === "connecting" && !linked.has(p.id)) out.push({ key: `link:${p.id}`, from: self, to: p.id, color: "var(--muted)", cls: "edge connecting", label: "connecting", t: 0.72, title: `link to ${nameOf(p.id)} connecting` });
+    if (p.link === "connecting" && !linked.has(p.id)) out.push({ key: `link:${p.id}`, from: self, to: p.id, color: "var(--muted)", cls: "edge connecting", label: "connecting", t: 0.85, title: `link to ${nameOf(p.id)} connecting` });
     if (!p.via.length || L.relays.includes(p.id)) continue;
     const chain = [self, ...p.via, p.id];
     for (let i = 0; i + 1 < chain.length; i++) {
@@ -224,15 +241,14 @@ function renderMesh(v) {
     p.append(s("title", {}));
     return p;
   }, (e, w) => {
-    const c = curve(L.pos.get(w.from), L.pos.get(w.to));
-    setAttr(e, "d", `M${c[0].x},${c[0].y} C${c[1].x},${c[1].y} ${c[2].x},${c[2].y} ${c[3].x},${c[3].y}`);
+    setAttr(e, "d", pathD(route(L.pos.get(w.from), L.pos.get(w.to), L)));
     setAttr(e, "class", w.cls);
     paint(e, "stroke", w.color);
     setAttr(e, "data-edge", w.key);
     setText(e.firstChild, w.title);
   });
   reconcile(drawn.labels, $("labels"), es.filter((e) => e.label), () => s("text", { class: "elabel" }), (e, w) => {
-    const m = at(curve(L.pos.get(w.from), L.pos.get(w.to)), w.t);
+    const m = at(route(L.pos.get(w.from), L.pos.get(w.to), L), w.t);
     setAttr(e, "x", m.x.toFixed(1));
     setAttr(e, "y", (m.y - 6).toFixed(1));
     setText(e, w.label);
