@@ -1,12 +1,13 @@
 // e2e: the node's page as a person sees it. Two edges and a relay in namespaces; headless Chromium
 // inside alpha's namespace loads http://127.0.0.1:7080/: no console errors, every peer's name and path
 // on the page, the mesh drawn, the path on the page changes within 2 s of the direct link being blocked
-// (nftables), keyboard selection works, screenshots (light and dark) are saved and checked.
+// (nftables), keyboard selection works, screenshots (light and dark) are saved and checked. Firefox
+// (Marionette, test/lib/firefox-check.ts) shows the same rows and drawing.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { copyFileSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { e2eReady, sh, TestNet } from "../lib/netns.ts";
-import { TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
+import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { enrol } from "../lib/members.ts";
 import { Browser, chromiumPath } from "../lib/browser.ts";
 import { createNetwork } from "../../src/trust/root.ts";
@@ -14,6 +15,7 @@ import { createNetwork } from "../../src/trust/root.ts";
 setDefaultTimeout(120_000);
 const root = e2eReady(import.meta.file);
 const chromium = chromiumPath() !== null;
+const firefox = Bun.which("firefox-esr") !== null || Bun.which("firefox") !== null;
 if (root && !chromium) {
   console.error(`!! skipped (chromium is not installed; scripts/deps.sh installs it): ${import.meta.file}`);
   if (process.env.TRELLIS_REQUIRE_E2E === "1")
@@ -138,6 +140,28 @@ describe.skipIf(!root || !chromium)("the node's page in Chromium (namespaces)", 
     expect(r.out).toMatch(/^ok {4}direct link to bravo: up now \(198\.18\.\d+\.2:\d+ \w+\)$/m);
     expect(r.out).toMatch(/^ok {4}NAT: none, this host.s own address 198\.18\.\d+\.2:\d+ is what seeds see/m);
   });
+
+  test("Firefox shows the same peers, paths and drawing, with no errors", async () => {
+    if (!firefox) {
+      console.error("!! skipped: Firefox is not installed (scripts/deps.sh installs firefox-esr)");
+      if (process.env.TRELLIS_REQUIRE_E2E === "1") throw new Error("firefox-esr is not installed (TRELLIS_REQUIRE_E2E=1)");
+      return;
+    }
+    const shot = join(dir, "page-firefox.png");
+    const p = Bun.spawn(["ip", "netns", "exec", n.a.ns, BUN, join(ROOT, "test/lib/firefox-check.ts"), "http://127.0.0.1:7080/", shot, `document.querySelector('tr[data-peer="${n.b.id}"]')`], { stdout: "pipe", stderr: "pipe" });
+    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    const line = out.trim().split("\n").pop() ?? "";
+    if (!line.startsWith("{")) throw new Error(`firefox-check: ${out}${err}`);
+    const shown = JSON.parse(line);
+    const peers = n.a.api("/v1/status").peers as any[];
+    for (const peer of peers) expect(shown.rows.some((r: any) => r.id === peer.id && r.name === peer.name && r.dataPath === (peer.path ?? ""))).toBe(true);
+    expect(shown.nodes.sort()).toEqual([n.a.id, n.b.id, n.relay.id].sort());
+    expect(shown.edges.find((e: any) => e.key === `link:${n.b.id}`)?.stroke).toMatch(/^rgb\(/); // the var() colour resolved
+    expect(shown.live).toBe("live");
+    expect(shown.errors).toEqual([]);
+    expect(statSync(shot).size).toBeGreaterThan(40_000);
+    if (process.env.TRELLIS_SCREENSHOTS) copyFileSync(shot, join(process.env.TRELLIS_SCREENSHOTS, "page-firefox.png"));
+  }, 180_000);
 
   test("blocking the direct link (nft): the page shows bravo via the relay within 2 s", async () => {
     const t0 = Date.now();
