@@ -2,6 +2,7 @@
 // API token from the state directory (api.token, 0600) when this user can read it.
 import { loadConfig } from "../config/load.ts";
 import { apiTokenPath, readApiToken } from "../api/token.ts";
+import { fetchFailure } from "./seed-http.ts";
 
 export class ApiError extends Error {
   constructor(message: string, readonly status?: number) {
@@ -51,9 +52,9 @@ async function call<T>(base: string, path: string, init: RequestInit): Promise<T
   try {
     res = await fetch(base + path, init);
   } catch (e) {
-    throw new ApiError(`cannot reach the node's API at ${base} (is 'trellis up' running?): ${(e as Error).message}`);
+    throw new ApiError(`the node's API at ${base} ${fetchFailure(e)}; start the node with 'trellis up' (or pass the --config or --api it uses)`);
   }
-  const body = (await res.json().catch(() => ({}))) as T & { error?: string };
+  const body = ((await res.json().catch(() => null)) ?? {}) as T & { error?: string };
   if (!res.ok) throw new ApiError(body.error ?? `API ${path} answered ${res.status}`, res.status);
   return body;
 }

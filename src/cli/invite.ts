@@ -6,6 +6,7 @@ import { encodeNetworkInfo, loadRoot } from "../trust/root.ts";
 import { parseSeed } from "../config/schema.ts";
 import { parse, UsageError } from "./args.ts";
 import { parseDurationSeconds } from "./sign.ts";
+import { httpError, SeedError, seedFetch } from "./seed-http.ts";
 import { parseSubnetList, type Subnet } from "../trust/subnet.ts";
 
 export const help = `Usage: trellis invite --root ROOTDIR --seed URL [--seed URL]... [--name N] [--tags a,b]
@@ -62,16 +63,19 @@ export async function run(argv: string[]): Promise<number> {
   const bundle = JSON.stringify({ network: JSON.parse(encodeNetworkInfo(root)), enrolment: Buffer.from(enrolment).toString("base64") });
   const hash = sha256hex(Buffer.from(bundle));
   let published = 0;
+  const problems: SeedError[] = [];
   for (const s of seeds) {
     try {
-      const res = await fetch(`${s}/v1/enrol/${hash}`, { method: "PUT", body: bundle });
+      const res = await seedFetch(s, `/v1/enrol/${hash}`, { method: "PUT", body: bundle });
       if (res.ok) published++;
-      else console.error(`seed ${s} refused the grant: ${((await res.json().catch(() => ({}))) as { error?: string }).error ?? res.status}`);
+      else throw httpError(s, res.status, res.text);
     } catch (e) {
-      console.error(`seed ${s} unreachable: ${(e as Error).message}`);
+      if (!(e instanceof SeedError)) throw e;
+      problems.push(e);
     }
   }
-  if (!published) throw new UsageError("no seed took the grant, so the token would not work; check --seed");
+  if (!published) throw new SeedError(problems[0]!.seed, `${problems.map((p) => p.message).join("; ").replace(/^seed \S+ /, "")}, so no seed holds the invite and a token would not work; check that the seed is running and that --seed gives its address and port, then run 'trellis invite' again`);
+  for (const p of problems) console.error(`warning: ${p.message}; the invite works through the other seed(s)`);
   console.log(encodeToken({ networkId: root.id, seed, hash, expires, seeds }));
   console.error(`invite for network ${root.name}${name ? ` as ${name}` : ""}, usable once until ${new Date(expires * 1000).toISOString()}, published on ${published} seed(s)`);
   return 0;

@@ -11,46 +11,77 @@ import { issueCertificate, type Membership } from "../trust/certificate.ts";
 import { encodeBundle } from "../trust/networks.ts";
 import { sign, type NodeId } from "../identity/identity.ts";
 import { USED_CONTEXT } from "../seed/enrol.ts";
+import { httpError, SeedError, seedFetch } from "./seed-http.ts";
+import { IdentityError } from "../identity/identity.ts";
+
+/** The token as a person pasted it, decoded, or a plain sentence saying it is not a whole token. */
+function readToken(text: string) {
+  try {
+    return decodeToken(text);
+  } catch (e) {
+    if (!(e instanceof TrustError)) throw e;
+    const t = text.trim();
+    if (!t.startsWith("trellis1:")) throw new TrustError("malformed", `that is not an invite token (a token starts with trellis1:); paste the whole line 'trellis invite' printed`);
+    throw new TrustError("malformed", "the invite token is damaged or cut short; copy the whole line 'trellis invite' printed and try again");
+  }
+}
+
+/** Load this node's identity from `dir`, or say plainly what is missing there and what to run. */
+function identityIn(dir: string) {
+  if (!existsSync(dir)) throw new IdentityError("missing", `the state directory ${dir} does not exist; run 'trellis init --state ${dir}' first, or pass the --state you gave 'trellis init'`);
+  return loadIdentity(dir);
+}
 
 /** Redeem an invite token: fetch and check the grant, sign our certificate, burn the invite, install. */
 async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?: string): Promise<Membership> {
-  const token = decodeToken(tokenText);
+  const token = readToken(tokenText);
   const now = Math.floor(Date.now() / 1000);
   if (now > token.expires) throw new TrustError("expired", `this invite expired ${new Date(token.expires * 1000).toISOString()}; ask for a new one`);
   let bundle: string | undefined;
   const problems: string[] = [];
   for (const seed of token.seeds) {
     try {
-      const res = await fetch(`${seed}/v1/enrol/${token.hash}`);
-      const text = await res.text();
-      if (res.status === 409) throw new TrustError("used", JSON.parse(text).error);
-      if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 200)}`);
-      if (sha256hex(Buffer.from(text)) !== token.hash) throw new Error("served a grant that does not match the token");
-      bundle = text;
+      const res = await seedFetch(seed, `/v1/enrol/${token.hash}`);
+      if (res.status === 409) throw usedError(res.text);
+      if (res.status === 404) throw new SeedError(seed, "does not hold this invite (it may have restarted since the invite was made)", 404);
+      if (!res.ok) throw httpError(seed, res.status, res.text);
+      if (sha256hex(Buffer.from(res.text)) !== token.hash) throw new SeedError(seed, "served a grant that does not match the token");
+      bundle = res.text;
       break;
     } catch (e) {
-      if (e instanceof TrustError) throw e;
-      problems.push(`${seed}: ${(e as Error).message}`);
+      if (!(e instanceof SeedError)) throw e;
+      problems.push(e.message);
     }
   }
-  if (!bundle) throw new TrustError("io", `no seed in the invite served its grant (${problems.join("; ")})`);
-  const v = JSON.parse(bundle);
-  const info = decodeNetworkInfo(JSON.stringify(v.network), "grant");
+  if (!bundle) throw new TrustError("io", `could not fetch the invite's grant: ${problems.join("; ")}; check that the seed runs and is reachable from here and run 'trellis join' again, or ask for a new invite`);
+  let v, info;
+  try {
+    v = JSON.parse(bundle);
+    info = decodeNetworkInfo(JSON.stringify(v.network), "grant");
+  } catch {
+    throw new TrustError("malformed", "the seed served a damaged grant for this invite; ask for a new invite");
+  }
   if (info.id !== token.networkId) throw new TrustError("wrong-network", "the grant is for another network than the token");
   const enrolmentBytes = Uint8Array.from(Buffer.from(v.enrolment, "base64"));
   const e = verifyEnrolment(enrolmentBytes, info.rootPub, info.id);
   const key = enrolmentKey(token.seed);
-  if (!Buffer.from(key.publicKey).equals(Buffer.from(e.publicKey))) throw new TrustError("bad-signature", "the token's key does not match the grant: the token is tampered");
+  if (!Buffer.from(key.publicKey).equals(Buffer.from(e.publicKey))) throw new TrustError("bad-signature", "the invite token does not match its grant on the seed: it was altered or mistyped (tampered); copy the whole line 'trellis invite' printed, or ask for a new invite");
   const name = e.name || chosenName;
   if (!name) throw new UsageError("this invite leaves the name open: pass --name");
   const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: e.subnets, notBefore: now - 60, notAfter: now - 60 + e.grantsFor, enrolment: enrolmentBytes }, key);
   // Burn the invite before installing: a used token must not work twice.
   const sig = Buffer.from(sign(key as never, USED_CONTEXT, Buffer.from(self))).toString("base64");
-  const burnt = await Promise.all(token.seeds.map((s) => fetch(`${s}/v1/enrol/${token.hash}/used`, { method: "POST", body: JSON.stringify({ node: self, sig }) }).then(async (r) => [r.status, await r.text()] as const).catch(() => [0, ""] as const)));
+  const burnt = await Promise.all(token.seeds.map((s) => seedFetch(s, `/v1/enrol/${token.hash}/used`, { method: "POST", body: JSON.stringify({ node: self, sig }) }).then((r) => [r.status, r.text] as const).catch(() => [0, ""] as const)));
   const used = burnt.find(([status]) => status === 409);
-  if (used) throw new TrustError("used", JSON.parse(used[1]).error);
-  if (!burnt.some(([status]) => status === 200)) throw new TrustError("io", "no seed confirmed the invite as used; try again");
+  if (used) throw usedError(used[1]);
+  if (!burnt.some(([status]) => status === 200)) throw new TrustError("io", "no seed confirmed the invite as used, so this node did not join; check that the seed is reachable and run 'trellis join' again");
   return Networks.install(dir, self, encodeBundle(info, cert));
+}
+
+/** The seed says the invite was used (its body may name the node that used it). */
+function usedError(body = ""): TrustError {
+  const by = /used by node ([0-9a-f]{32})/.exec(body)?.[1];
+  return new TrustError("used", `this invite was already used${by ? ` (by node ${by})` : ""}, and an invite works once; ask whoever made it for a new one`);
 }
 
 export const REQUEST_PREFIX = "trellis-req1:";
@@ -81,9 +112,14 @@ export function encodeRequest(pub: Uint8Array, name: string): string {
 
 export function decodeRequest(s: string): { pub: ReturnType<typeof decodePublicIdentity>; name: string } {
   const t = s.trim();
-  if (!t.startsWith(REQUEST_PREFIX)) throw new TrustError("malformed", `a join request starts with ${REQUEST_PREFIX}`);
+  if (!t.startsWith(REQUEST_PREFIX)) throw new TrustError("malformed", `that is not a join request (one starts with ${REQUEST_PREFIX}); paste the whole line 'trellis join --request' printed`);
   const b = Buffer.from(t.slice(REQUEST_PREFIX.length), "base64url");
-  const pub = decodePublicIdentity(b.subarray(0, 3168));
+  let pub;
+  try {
+    pub = decodePublicIdentity(b.subarray(0, 3168));
+  } catch {
+    throw new TrustError("malformed", "the join request is damaged or cut short; copy the whole line 'trellis join --request' printed");
+  }
   return { pub, name: b.subarray(3168).toString() };
 }
 
@@ -91,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { request: { type: "boolean" }, install: { type: "string" }, name: { type: "string" }, state: { type: "string" } }, 1);
   if (values.help) return (process.stdout.write(help), 0);
   const dir = values.state ?? DEFAULT_STATE_DIR;
-  const id = loadIdentity(dir);
+  const id = identityIn(dir);
   if (positionals[0]) {
     const m = await redeem(positionals[0], id.public.id, dir, values.name);
     console.error(`joined network ${m.networkId} as ${m.name}${m.ipv4 ? ` (${m.ipv4})` : ""}${m.tags.length ? ` tags ${m.tags.join(",")}` : ""}, valid until ${new Date(m.notAfter * 1000).toISOString()}`);

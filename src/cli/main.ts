@@ -4,6 +4,7 @@
 import "reflect-metadata";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./args.ts";
+import { isTyped, systemMessage } from "./main-errors.ts";
 
 const HELP = `trellis ${VERSION} — a post-quantum overlay network in one binary
 
@@ -63,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
   return (await load()).run(rest);
 }
 
+const argvVerb = () => process.argv[2] ?? "trellis";
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
@@ -70,8 +73,11 @@ main(process.argv.slice(2)).then(
       console.error(`trellis: ${e.message}\nTry 'trellis --help'.`);
       process.exit(2);
     }
-    // Typed errors from config, identity, tun... carry a message meant for people.
-    console.error(`trellis: ${e.message}`);
+    // Typed errors from config, identity, tun... carry a message meant for people; anything else is a bug,
+    // and its JavaScript text is not (TRELLIS_DEBUG shows it).
+    if (isTyped(e)) console.error(`trellis: ${e.message}`);
+    else if (systemMessage(e)) console.error(`trellis: ${systemMessage(e)}`);
+    else console.error(`trellis: ${argvVerb()} failed unexpectedly (a bug in trellis); run it again with TRELLIS_DEBUG=1 to see why, and report that`);
     if (process.env.TRELLIS_DEBUG) console.error(e.stack);
     process.exit(1);
   },

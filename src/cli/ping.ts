@@ -49,7 +49,8 @@ export async function run(argv: string[]): Promise<number> {
         console.log(`reply from ${who} ${r.ipv6}: seq=${i + 1} path=${r.path ?? "-"} time=${r.rtt_ms.toFixed(2)} ms`);
       }
     } catch (e) {
-      if (e instanceof ApiError && (e.status === 404 || e.status === 401)) throw e;
+      // No such node, no right to ask, or no node running to ask: saying it again for every count helps nobody.
+      if (e instanceof ApiError && (e.status === 404 || e.status === 401 || e.status === undefined)) throw e;
       console.log(`error: ${(e as Error).message}`);
     }
   }

@@ -358,7 +358,8 @@ export class Node {
       peer = this.peers.ensure(target.trim().toLowerCase() as NodeId);
       this.links.connect(peer.id, true);
     }
-    if (!peer) throw new NodeError("unknown-peer", `no known node matches ${JSON.stringify(target)} (node id, id prefix, name, or overlay address)`);
+    if (!peer)
+      throw new NodeError("unknown-peer", `no node matches ${JSON.stringify(target)}: it is not a node id, id prefix, name or overlay address this node knows${this.networks.members.length ? ", and no relay named a member of our networks by it" : ""}; check the spelling ('trellis status' lists known nodes)`);
     if (!peer.pub) this.router.lookup(peer.id);
     const rttMs = await this.prober.ping(peer.id, timeoutMs);
     return { peer, path: this.pathTo(peer.id), rttMs };

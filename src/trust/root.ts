@@ -55,7 +55,10 @@ export function createNetwork(name: string, dir: string): Root {
 
 export function loadRoot(dir: string): Root {
   const keyPath = join(dir, "root.key");
-  if (!existsSync(keyPath)) throw new TrustError("io", `no root key in ${dir} (make one with 'trellis network create NAME --out ${dir}')`);
+  if (!existsSync(keyPath))
+    throw new TrustError("io", existsSync(dir)
+      ? `there is no root key in ${dir}; pass the directory you gave 'trellis network create NAME --out', or make a network there with that command`
+      : `the root directory ${dir} does not exist; pass the directory you gave 'trellis network create NAME --out', or make one with 'trellis network create NAME --out ${dir}'`);
   if (statSync(keyPath).mode & 0o077) throw new TrustError("io", `${keyPath} is readable by others; run 'chmod 600 ${keyPath}'`);
   const text = readFileSync(keyPath, "utf8");
   if (!text.startsWith("trellis-root-v1\n")) throw new TrustError("malformed", `${keyPath}: not a trellis root key`);
