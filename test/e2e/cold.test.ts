@@ -21,16 +21,16 @@ const ok = (r: { code: number; out: string; err: string }, what: string) => {
   return r.out.trim();
 };
 /** ping from `from`; true when a reply came. */
-// Echo requests every 0.5 s for up to 20 s, stopping at the first reply. The first packets wait for the
+// Echo requests every 0.5 s for up to 30 s, stopping at the first reply. The first packets wait for the
 // lookup instead of being dropped (each test checks the node's no-route counter stays 0); one of them may
 // still be lost in transit on a loaded machine, as any datagram may.
-const ping = (from: TestNode, addr: string, args: string[] = ["-c", "1", "-i", "0.5", "-w", "20"]) =>
+const ping = (from: TestNode, addr: string, args: string[] = ["-c", "1", "-i", "0.5", "-w", "30"]) =>
   / [1-9]\d* received/.test(sh(["ip", "netns", "exec", from.ns, addr.includes(":") ? "ping6" : "ping", ...args, addr], { allowFail: true }));
 /** `dig @server name A +short` (no dig here): a query from `from`, sent again every 4 s as dig does, the A answers as text ("" for none). */
 function dig(from: TestNode, server: string, name: string): string {
   const labels = name.split(".").flatMap((l) => [l.length, ...Buffer.from(l)]);
   const q = JSON.stringify([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
-  const script = `const s = await Bun.udpSocket({ socket: { data(_s, d) { console.log(Buffer.from(d).toString("hex")); process.exit(0); } } }); const q = Uint8Array.from(${q}); s.send(q, 53, "${server}"); setInterval(() => s.send(q, 53, "${server}"), 4000); setTimeout(() => process.exit(1), 12000);`;
+  const script = `const s = await Bun.udpSocket({ socket: { data(_s, d) { console.log(Buffer.from(d).toString("hex")); process.exit(0); } } }); const q = Uint8Array.from(${q}); s.send(q, 53, "${server}"); setInterval(() => s.send(q, 53, "${server}"), 4000); setTimeout(() => process.exit(1), 24000);`;
   const hex = sh(["ip", "netns", "exec", from.ns, BUN, "-e", script], { allowFail: true }).trim();
   if (!hex) return "";
   const b = Buffer.from(hex, "hex");
@@ -107,7 +107,7 @@ describe.skipIf(!root)("a network works cold (namespaces)", () => {
 
   test("trellis ping NAME works cold", () => {
     expect(everSession(nodes.c, nodes.b)).toBe(false);
-    const r = nodes.c.cli(["ping", "b", "--count", "3", "--config", nodes.c.configPath]);
+    const r = nodes.c.cli(["ping", "b", "--count", "1", "--timeout", "25", "--config", nodes.c.configPath]);
     expect(r.code).toBe(0);
   });
 
