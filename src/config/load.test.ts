@@ -76,6 +76,8 @@ describe("config", () => {
       [`[node]\nlog_level = "loud"`, "[node] log_level", `"loud"`],
       [`[network]\nseeds = ["http://ok:1", "ftp://x:2"]`, "[network] seeds", "entry 1"],
       [`[network]\nallow = ["abc"]`, "[network] allow", "entry 0"],
+      [`[network]\nallow_ipv4 = { "${"a".repeat(32)}" = "192.168.1.300" }`, "[network] allow_ipv4", "192.168.1.300"],
+      [`[network]\nallow_ipv4 = { "${"a".repeat(32)}" = "100.64.0.5", "${"b".repeat(32)}" = "100.64.0.5" }`, "[network] allow_ipv4", "different address"],
       [`[tun]\nname = "a/b"`, "[tun] name", `"a/b"`],
       [`[tun]\nname = "sixteen-chars-xx"`, "[tun] name", "sixteen"],
       [`[tun]\nmtu = 100`, "[tun] mtu", "100"],
@@ -90,6 +92,11 @@ describe("config", () => {
       expect(e.message).toStartWith(`${F}:2: ${key}: `);
       expect(e.message).toContain(shown);
     }
+  });
+
+  test("[network] allow_ipv4 pins allow-listed peers' addresses", () => {
+    const c = parseConfig(`[network]\nallow_ipv4 = { "${"A".repeat(32)}" = "100.64.0.5" }\n`, F);
+    expect(c.network.allowIpv4).toEqual({ ["a".repeat(32)]: "100.64.0.5" });
   });
 
   test("TOML syntax errors name the file", () => {

@@ -13,7 +13,8 @@ export interface HostPort {
 export interface Config {
   file: string | null;
   node: { name: string; stateDir: string; ipv4?: { address: string; prefix: number }; idleTimeoutMs: number; logLevel: "debug" | "info" | "warn"; user?: string };
-  network: { seeds: string[]; allow: string[] };
+  /** allowIpv4: node id → the IPv4 address that allow-listed peer must have (its claim is ignored). */
+  network: { seeds: string[]; allow: string[]; allowIpv4?: Record<string, string> };
   tun: { name: string; mtu: number | "auto" };
   relay: { enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
   api: { listen: HostPort };
@@ -140,6 +141,21 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
         if (!/^[0-9a-f]{32}$/.test(s)) throw value("a node id (32 hex characters, from 'trellis init')", x);
         return s;
       })),
+    allow_ipv4: (v, c) => {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) throw type('a table of node id = "IPv4 address", e.g. { "8643d9f2…" = "100.64.0.5" }', v);
+      const out: Record<string, string> = {};
+      const taken = new Set<string>();
+      for (const [k, x] of Object.entries(v)) {
+        const id = k.toLowerCase();
+        if (!/^[0-9a-f]{32}$/.test(id)) throw value("node ids (32 hex characters) as keys", k);
+        const a = parseIpv4Cidr(x);
+        if (a.prefix !== 10 && String(x).includes("/")) throw value("a bare IPv4 address (the prefix is [node] ipv4's)", x);
+        if (taken.has(a.address)) throw value("a different address for each peer", x);
+        taken.add(a.address);
+        out[id] = a.address;
+      }
+      c.network.allowIpv4 = out;
+    },
   },
   tun: {
     name: (v, c) => {

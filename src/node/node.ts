@@ -21,7 +21,7 @@ import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { formatIpv4 } from "../identity/address.ts";
 import { TooBigNotices } from "../datapath/toobig.ts";
 import { DATA_OVERHEAD } from "../session/keypair.ts";
-import { decodeClaims, encodeClaims, PeerTable, type Peer } from "./peers.ts";
+import { decodeClaims, encodeClaims, PeerTable, type Ipv4ClaimRules, type Peer } from "./peers.ts";
 import { answerQuery, certFor, decodeQuery, encodeQuery, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
 import { decodeCertificate } from "../trust/certificate.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
@@ -114,6 +114,8 @@ export class Node {
   constructor(readonly config: Config, readonly identity: Identity, private readonly parts: NodeParts = {}) {
     this.allow = new Set(config.network.allow as NodeId[]);
     for (const id of this.allow) if (id !== identity.public.id) this.peers.ensure(id);
+    // Pinned addresses route from the start, before any handshake.
+    for (const [id, a] of Object.entries(config.network.allowIpv4 ?? {}) as [NodeId, string][]) if (this.allow.has(id)) this.peers.applyClaims(id, { ipv4: a });
     this.mtu = config.tun.mtu === "auto" ? AUTO_MTU : config.tun.mtu;
     this.networks = this.loadNetworks();
     const signed = this.networks.members.flatMap((m) => (m.membership.ipv4 ? [{ address: m.membership.ipv4, prefix: m.membership.ipv4Prefix }] : []));
@@ -762,12 +764,17 @@ export class Node {
     }
   }
 
+  /** What an allow-listed peer's unsigned IPv4 claim may be (peers.ts checkIpv4Claim). */
+  private ipv4Rules(): Ipv4ClaimRules {
+    return { prefixes: this.ipv4s, own: this.ipv4s.map((a) => a.address), pinned: new Map(Object.entries(this.config.network.allowIpv4 ?? {}) as [NodeId, string][]) };
+  }
+
   private established(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void {
     this.learn(remote);
     // A member's name and address come from its signed certificate, never from what it says.
     const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
     const c = decodeClaims(claims);
-    const refused = this.peers.applyClaims(peer, m ? { name: m.name, ipv4: m.ipv4 } : { name: c.name, ipv4: c.ipv4 });
+    const refused = m ? this.peers.applyClaims(peer, { name: m.name, ipv4: m.ipv4 }) : this.peers.applyClaims(peer, { name: c.name, ipv4: c.ipv4 }, this.ipv4Rules());
     if (m) this.peers.get(peer)!.subnets = m.subnets.map((n) => ({ family: n.family, prefix: n.prefix, bytes: (n.family === 4 ? parseIpv4(n.address) : parseIpv6(n.address))! }));
     // Tell the new peer every revocation we know, so they spread without a server.
     for (const r of this.networks.revocationRecords()) this.sessions.send(peer, recordMessage(CONTROL_REVOCATION, r));

@@ -52,6 +52,37 @@ export function decodeClaims(b: Uint8Array): Claims {
   }
 }
 
+/**
+ * What an IPv4 claim that nobody signed (an allow-listed peer's, in its handshake) may be: inside one
+ * of our overlay prefixes, not one of our own addresses, and for a pinned peer only its pinned
+ * address (nobody else may claim a pinned address).
+ */
+export interface Ipv4ClaimRules {
+  prefixes: { address: string; prefix: number }[];
+  own: string[];
+  pinned: ReadonlyMap<NodeId, string>;
+}
+
+function inPrefix4(a: Uint8Array, net: { address: string; prefix: number }): boolean {
+  const n = parseIpv4(net.address)!;
+  const mask = net.prefix === 0 ? 0 : (0xffffffff << (32 - net.prefix)) >>> 0;
+  return ((ipv4KeyOf(a) & mask) >>> 0) === ((ipv4KeyOf(n) & mask) >>> 0);
+}
+
+/** The address to record for an unsigned claim under `rules`, or why it is refused. */
+export function checkIpv4Claim(id: NodeId, claimed: string | undefined, rules: Ipv4ClaimRules): { ipv4?: string } | string {
+  const pin = rules.pinned.get(id);
+  if (pin) return claimed && claimed !== pin ? `ipv4 ${claimed} is not the address [network] allow_ipv4 pins for it (${pin}): using ${pin}` : { ipv4: pin };
+  if (!claimed) return {};
+  const a = parseIpv4(claimed);
+  if (!a) return `ipv4 ${claimed} is not an address`;
+  if (rules.own.includes(claimed)) return `ipv4 ${claimed} is this node's own address`;
+  for (const [other, addr] of rules.pinned) if (addr === claimed && other !== id) return `ipv4 ${claimed} is pinned to ${other} ([network] allow_ipv4)`;
+  if (!rules.prefixes.some((n) => inPrefix4(a, n)))
+    return rules.prefixes.length ? `ipv4 ${claimed} is outside the overlay prefix ${rules.prefixes.map((n) => `${n.address}/${n.prefix}`).join(", ")}` : `ipv4 ${claimed}: this node has no overlay IPv4 prefix ([node] ipv4) to accept it in`;
+  return { ipv4: claimed };
+}
+
 export class PeerTable {
   private byId = new Map<NodeId, Peer>();
   private byKey6 = new Map<number, Peer>();
@@ -79,12 +110,27 @@ export class PeerTable {
   }
 
   /**
-   * Record a peer's claims. An IPv4 address already held by another peer is refused
-   * (first come keeps it); returns a reason string when a claim was refused.
+   * Record a peer's claims. An IPv4 address already held by another peer is refused (first come keeps
+   * it); an unsigned claim (`rules` given: an allow-listed peer's) must also pass checkIpv4Claim.
+   * Returns a reason string when a claim was refused.
    */
-  applyClaims(id: NodeId, c: Claims): string | undefined {
+  applyClaims(id: NodeId, c: Claims, rules?: Ipv4ClaimRules): string | undefined {
     const p = this.ensure(id);
     if (c.name) p.name = c.name;
+    let refused: string | undefined;
+    if (rules) {
+      const r = checkIpv4Claim(id, c.ipv4, rules);
+      if (typeof r === "string") {
+        refused = r;
+        c = { ...c, ipv4: rules.pinned.get(id) };
+      } else c = { ...c, ipv4: r.ipv4 };
+    }
+    return this.takeIpv4(p, c.ipv4) ?? refused;
+  }
+
+  private takeIpv4(p: Peer, ipv4: string | undefined): string | undefined {
+    const id = p.id;
+    const c = { ipv4 };
     if (!c.ipv4 || c.ipv4 === p.ipv4) return;
     const key = ipv4KeyOf(parseIpv4(c.ipv4)!);
     const holder = this.byIpv4.get(key);
