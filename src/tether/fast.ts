@@ -1,12 +1,20 @@
 // The fast channel: sealed packets as raw UDP datagrams on the 5-tuple ICE already proved, beside
 // werift's DTLS and data channels (no second hole punch; ICE consent checks keep running).
 //
-// What rides it: session data (0xC4) and forward frames (0xC5), both sealed end to end, so a forged
-// datagram dies at the session's AEAD; datagrams are taken only from remote addresses of candidate
-// pairs that passed an ICE check (the two sides may nominate different pairs). Everything else (hop
-// frames, handshakes, signals) stays on the data channels. The channel's own probes carry an HMAC under
-// a key the two sides agree over the DTLS control channel, so nobody off the path can fake the
-// channel's liveness or its MTU.
+// What rides it: session data (0xC4), sealed end to end, so a forged one dies at the session's AEAD;
+// and forward frames (0xC5), whose headers (source, destination, trace) and inner type a relay acts
+// on, so every one is authenticated per link: the frame, then a counter u64 and a 16-byte AES-256-GCM
+// tag over both (GMAC: the frame is associated data, nothing is encrypted) under a key per direction;
+// the receiver checks the tag and a replay window before it hands the frame on. Datagrams are taken
+// only from remote addresses of candidate pairs that passed an ICE check (the two sides may nominate
+// different pairs). Everything else (hop frames, handshakes, signals) stays on the data channels. The
+// channel's own probes carry an HMAC under a key the two sides agree over the DTLS control channel, so
+// nobody on or off the path can fake the channel's liveness or its MTU; an answer counts only for a
+// probe this side sent in the last second and only once, so a replayed answer changes nothing.
+//
+// Keys: each side sends 16 random bytes (its token) over the DTLS control channel. Probe key =
+// SHA-256("trellis fast channel v1" ‖ lower token ‖ higher token); frame key for A → B =
+// SHA-256("trellis fast channel frames v1" ‖ A's token ‖ B's token). GCM nonce: 0^4 ‖ counter (u64 BE).
 //
 // Probe datagram (0xCA):
 //   0xCA | kind u8 (1 probe, 2 answer) | seq u32 | size u16 | zero padding … | HMAC-SHA256[0..16]
@@ -20,11 +28,12 @@
 // the probes find the path's real size. The MTU rises at once and falls only when the current size goes
 // unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
 // channel, whose SCTP fragments and reassembles them.
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { dontFragment } from "./sockopt.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { TYPE_FORWARD } from "../route/frame.ts";
+import { ReplayWindow } from "../session/replay.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
 /** Bytes of each side's half of the probe key (sent on the control channel after TYPE_FAST_PROBE). */
@@ -38,6 +47,10 @@ const KIND_PROBE = 1, KIND_ANSWER = 2;
 const MAC_BYTES = 16;
 const PROBE_HEADER = 8;
 const SMALL_PROBE = PROBE_HEADER + MAC_BYTES;
+/** What per-link authentication adds to a frame that is not a session data packet: counter u64 and GCM tag. */
+export const FRAME_AUTH_BYTES = 8 + 16;
+/** An answer counts only for a probe sent this recently (ms), and only once. */
+const ANSWER_WITHIN_MS = 1_000;
 
 /** UDP payload sizes tried, largest first: IPv4 and IPv6 over 1500, common tunnels and the 1280 floor. */
 export const MTU_CANDIDATES = [1472, 1452, 1400, 1352, 1280, 1232, 1200] as const;
@@ -89,6 +102,8 @@ export interface FastStats {
   txFailed: number;
   rxPackets: number;
   rxRejected: number;
+  /** Probe answers refused: for no probe of ours in the last second, or answered already (a replay). */
+  rxStaleAnswers: number;
   fallbacks: number;
 }
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
@@ -97,10 +112,16 @@ export class FastChannel {
   state: FastState = "keying";
   /** The largest datagram known to get through (0 until a probe round says). */
   mtu = 0;
-  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, fallbacks: 0 };
+  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0 };
   /** Our half of the probe key; sent to the peer over the control channel. */
   readonly token = randomBytes(TOKEN_BYTES);
   private key?: Buffer;
+  private sendKey?: Buffer;
+  private recvKey?: Buffer;
+  private sendCounter = 0;
+  private readonly replay = new ReplayWindow();
+  /** Probes we sent and have not seen answered: seq → (size, sent at). */
+  private outstanding = new Map<number, { size: number; at: number }>();
   private seq = 0;
   private unanswered = 0;
   private firstUnansweredAt = 0;
@@ -130,6 +151,8 @@ export class FastChannel {
     if (this.closed || this.key || peerToken.length !== TOKEN_BYTES) return; // once per link: one probe timer
     const [lo, hi] = Buffer.compare(this.token, peerToken) < 0 ? [this.token, peerToken] : [peerToken, this.token];
     this.key = createHash("sha256").update("trellis fast channel v1").update(lo).update(hi).digest();
+    this.sendKey = createHash("sha256").update("trellis fast channel frames v1").update(this.token).update(peerToken).digest();
+    this.recvKey = createHash("sha256").update("trellis fast channel frames v1").update(peerToken).update(this.token).digest();
     this.hook();
     if (this.state === "keying") this.state = "down";
     this.tick();
@@ -145,9 +168,49 @@ export class FastChannel {
       this.timer = setTimeout(() => this.tick(), 0);
     }
     this.lastActive = now;
-    if (this.state !== "up" || b.length > this.mtu || !this.raw(b)) return false;
+    if (this.state !== "up") return false;
+    if (b[0] !== TYPE_DATA) {
+      if (b.length + FRAME_AUTH_BYTES > this.mtu || !this.sendKey) return false;
+      b = this.authenticate(b);
+    } else if (b.length > this.mtu) return false;
+    if (!this.raw(b)) return false;
     this.stats.txPackets++;
     return true;
+  }
+
+  /** `b` ‖ counter ‖ GMAC(send key, nonce 0^4 ‖ counter, ad = b ‖ counter). */
+  private authenticate(b: Uint8Array): Uint8Array {
+    const out = Buffer.allocUnsafe(b.length + FRAME_AUTH_BYTES);
+    out.set(b);
+    const counter = this.sendCounter++;
+    out.writeBigUInt64BE(BigInt(counter), b.length);
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(BigInt(counter), 4);
+    const c = createCipheriv("aes-256-gcm", this.sendKey!, nonce);
+    c.setAAD(out.subarray(0, b.length + 8));
+    c.final();
+    c.getAuthTag().copy(out, b.length + 8);
+    return out;
+  }
+
+  /** The frame inside an authenticated datagram, or undefined when its tag or counter is wrong. */
+  private verified(b: Buffer): Uint8Array | undefined {
+    if (!this.recvKey || b.length < 1 + FRAME_AUTH_BYTES) return;
+    const end = b.length - FRAME_AUTH_BYTES;
+    const counter = Number(b.readBigUInt64BE(end));
+    if (!Number.isSafeInteger(counter) || !this.replay.check(counter)) return;
+    const nonce = Buffer.alloc(12);
+    nonce.writeBigUInt64BE(BigInt(counter), 4);
+    const d = createDecipheriv("aes-256-gcm", this.recvKey, nonce);
+    d.setAAD(b.subarray(0, end + 8));
+    d.setAuthTag(b.subarray(end + 8));
+    try {
+      d.final();
+    } catch {
+      return;
+    }
+    this.replay.update(counter);
+    return b.subarray(0, end);
   }
 
   close(): void {
@@ -218,8 +281,18 @@ export class FastChannel {
           return;
         }
         if (k === TYPE_FAST_PROBE) return this.onProbe(data);
+        if (k === TYPE_DATA) {
+          this.stats.rxPackets++;
+          return this.deliver(data);
+        }
+        // Anything else a relay or the router acts on before any end-to-end check: per-link authenticated.
+        const frame = this.verified(data);
+        if (!frame) {
+          this.stats.rxRejected++;
+          return;
+        }
         this.stats.rxPackets++;
-        this.deliver(data);
+        this.deliver(frame);
       };
     }
   }
@@ -251,6 +324,11 @@ export class FastChannel {
     b.writeUInt32BE(seq, 2);
     b.writeUInt16BE(size, 6);
     createHmac("sha256", this.key).update(b.subarray(0, length - MAC_BYTES)).digest().copy(b, length - MAC_BYTES, 0, MAC_BYTES);
+    if (kind === KIND_PROBE) {
+      const now = performance.now();
+      if (this.outstanding.size >= 64) for (const [k, v] of this.outstanding) if (now - v.at > ANSWER_WITHIN_MS) this.outstanding.delete(k);
+      this.outstanding.set(seq, { size, at: now });
+    }
     this.raw(b);
   }
 
@@ -267,6 +345,13 @@ export class FastChannel {
       return;
     }
     if (b[1] !== KIND_ANSWER) return;
+    // Only an answer to a probe we sent lately, and only once: a replayed answer proves nothing.
+    const sent = this.outstanding.get(seq);
+    if (!sent || sent.size !== size || performance.now() - sent.at > ANSWER_WITHIN_MS) {
+      this.stats.rxStaleAnswers++;
+      return;
+    }
+    this.outstanding.delete(seq);
     this.unanswered = 0;
     if (this.state !== "up") {
       this.state = "up";

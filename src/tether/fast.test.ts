@@ -1,0 +1,78 @@
+// The fast channel against an on-path spoofer (issue 14, 7): forged frames, replayed frames and replayed
+// probe answers, over a fake ICE connection (two in-memory UDP transports).
+import { describe, expect, test } from "bun:test";
+import { FastChannel, FRAME_AUTH_BYTES, type IceConnection } from "./fast.ts";
+import { TYPE_FORWARD } from "../route/frame.ts";
+
+interface Transport {
+  socket: { send(b: Uint8Array, port: number, host: string): void; setRecvBufferSize(n: number): void; setSendBufferSize(n: number): void };
+  onData: (data: Buffer, addr: [string, number]) => void;
+}
+const A_ADDR: [string, number] = ["10.0.0.1", 4000], B_ADDR: [string, number] = ["10.0.0.2", 5000];
+
+/** Two fast channels wired back to back; `wire` sees every datagram (an on-path observer). */
+function pair() {
+  const wire: { from: "a" | "b"; data: Buffer }[] = [];
+  const got = { a: [] as Uint8Array[], b: [] as Uint8Array[] };
+  let ta: Transport, tb: Transport;
+  const transport = (me: "a" | "b", deliverTo: () => Transport, from: [string, number]): Transport => ({
+    socket: {
+      send: (b) => {
+        const data = Buffer.from(b);
+        wire.push({ from: me, data });
+        deliverTo().onData(data, from);
+      },
+      setRecvBufferSize() {}, setSendBufferSize() {},
+    },
+    onData: () => {},
+  });
+  ta = transport("a", () => tb, A_ADDR);
+  tb = transport("b", () => ta, B_ADDR);
+  const conn = (t: Transport, remote: [string, number]): IceConnection =>
+    ({ nominated: { protocol: { transport: t }, remoteAddr: remote }, canSendApplicationData: () => true, protocols: [{ transport: t }], checkList: [{ state: 3, remoteAddr: remote }] }) as unknown as IceConnection;
+  const a = new FastChannel(conn(ta as Transport, B_ADDR), (x) => got.a.push(x), () => {}, "a");
+  const b = new FastChannel(conn(tb as Transport, A_ADDR), (x) => got.b.push(x), () => {}, "b");
+  a.keyed(b.token);
+  b.keyed(a.token);
+  return { a, b, ta, tb, wire, got };
+}
+
+const frame = (n: number) => Uint8Array.from([TYPE_FORWARD, 3, 0, ...new Uint8Array(32).fill(n), 1, 2, 3]);
+
+describe("fast channel authentication", () => {
+  test("forward frames carry a per-link tag; forged, tampered and replayed ones are refused", async () => {
+    const { a, b, tb, wire, got } = pair();
+    await Bun.sleep(200); // a probe each way answered: up
+    expect(a.state).toBe("up");
+    a.mtu = 1472; // as if an MTU round had answered (the first one went out before b listened)
+    expect(a.send(frame(1))).toBe(true);
+    const sent = wire.filter((w) => w.from === "a" && w.data[0] === TYPE_FORWARD);
+    expect(sent.length).toBe(1);
+    expect(sent[0].data.length).toBe(frame(1).length + FRAME_AUTH_BYTES);
+    expect(got.b).toEqual([frame(1)]);
+    // An on-path spoofer sends from a's address: a bare frame (the old format), a tampered one, a replay.
+    const rejected = b.stats.rxRejected;
+    tb.onData(Buffer.from(frame(9)), A_ADDR);
+    const tampered = Buffer.from(sent[0].data);
+    tampered[5] ^= 1; // another destination
+    tb.onData(tampered, A_ADDR);
+    tb.onData(Buffer.from(sent[0].data), A_ADDR);
+    expect(got.b.length).toBe(1);
+    expect(b.stats.rxRejected).toBe(rejected + 3);
+    a.close();
+    b.close();
+  });
+
+  test("a replayed probe answer does not keep a channel up, nor count twice", async () => {
+    const { a, b, ta, wire } = pair();
+    await Bun.sleep(200);
+    expect(a.state).toBe("up");
+    const answers = wire.filter((w) => w.from === "b" && w.data[0] === 0xca && w.data[1] === 2);
+    expect(answers.length).toBeGreaterThan(0);
+    const stale = a.stats.rxStaleAnswers;
+    for (const ans of answers) ta.onData(Buffer.from(ans.data), B_ADDR); // each already counted once
+    expect(a.stats.rxStaleAnswers).toBe(stale + answers.length);
+    a.close();
+    b.close();
+  });
+});
