@@ -127,6 +127,8 @@ export class Networks {
   /** A policy record from anyone: installed (and stored) when it verifies and is newer. Returns its version. */
   setPolicy(record: Uint8Array): { network: string; version: number } | undefined {
     for (const m of this.members) {
+      // Not newer than what we run (read before any signature check: re-sent policies cost nothing).
+      if (m.firewall && record.length >= 28 && Buffer.from(record.subarray(4, 20)).toString("hex") === m.info.id && Number(Buffer.from(record).readBigUInt64BE(20)) <= m.firewall.policy.version) return;
       let p;
       try {
         p = verifyPolicy(record, m.info.rootPub, m.info.id);

@@ -59,6 +59,8 @@ export class RevocationSet {
 
   /** Verify and store a record; returns it when it is new, undefined when already known. Throws TrustError. */
   add(record: Uint8Array, persist = true): Revocation | undefined {
+    // Already known (this network, a node we hold a revocation for): nothing to learn, no signature to check.
+    if (record.length > 36 && Buffer.from(record.subarray(4, 20)).toString("hex") === this.networkId && this.revoked.has(Buffer.from(record.subarray(20, 36)).toString("hex") as NodeId)) return;
     const rev = verifyRevocation(record, this.rootPub, this.networkId);
     if (this.revoked.has(rev.nodeId)) return;
     this.revoked.set(rev.nodeId, { record, rev });
