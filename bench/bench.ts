@@ -1,13 +1,14 @@
-// `bun run bench`: trellis beside the kernel veth and userspace WireGuard (wireguard-go), all set up by
-// ../shared/bench/peers.sh's own functions between the same two namespaces in the same run
+// `bun run bench`: trellis beside the kernel veth and userspace WireGuard — Debian's 2022 wireguard-go
+// (`wggo`) and the current upstream one with segmentation offloads (`wggo2`, the anchor) — all set up
+// by ../shared/bench/peers.sh's own functions between the same two namespaces in the same run
 // (bench/table.sh), then trellis through a relay. Prints medians and the ratio of each figure to
-// wireguard-go's.
+// wggo2's (and to wggo's, for the record).
 //
 // Columns: TCP one stream and four streams (iperf3), UDP received with at most 1% loss (1300-byte
 // datagrams), ping RTT idle and under the four-stream load, daemon CPU seconds per GB moved (both ends).
 // Relayed: a → relay → b with direct blocked (one TCP stream), and the relay's CPU per Gbit/s forwarded.
 //
-// Flags: --systems "veth wggo node" (peers.sh names; "node" is trellis), --runs N, --dur S, --relay (only
+// Flags: --systems "veth wggo wggo2 node" (peers.sh names; "node" is trellis), --runs N, --dur S, --relay (only
 // the relayed figure) / --no-relay.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +23,7 @@ const ROOT = resolve(import.meta.dir, "..");
 const PEERS = resolve(ROOT, "../shared/bench/peers.sh");
 const { values } = parseArgs({
   options: {
-    systems: { type: "string", default: "veth wggo node" },
+    systems: { type: "string", default: "veth wggo wggo2 node" },
     runs: { type: "string", default: "3" },
     dur: { type: "string", default: "5" },
     relay: { type: "boolean", default: false },
@@ -90,17 +91,19 @@ listen = "0.0.0.0:7443"
   }
   rmSync(dir, { recursive: true, force: true });
   const med = new Map([...rows].map(([s, rs]) => [s, Object.fromEntries(COLUMNS.map((c) => [c, median(rs.map((r) => r[c]))])) as Row]));
-  const wg = med.get("wggo");
   console.log(`\nmedians of ${runs} run(s); iperf3 ${dur} s; UDP = highest rate received with ≤ 1% loss; RTT by ping -i 0.2; CPU = both daemons`);
   console.log("system     TCP×1 Mbit/s  TCP×4 Mbit/s  UDP Mbit/s  RTT idle ms  RTT load ms  CPU s/GB");
   for (const [s, m] of med) {
     console.log(`${s.padEnd(10)} ${fmt(m.tcp1).padStart(12)}  ${fmt(m.tcp4).padStart(12)}  ${fmt(m.udp).padStart(10)}  ${fmt(m.rtt_idle, 3).padStart(11)}  ${fmt(m.rtt_load, 3).padStart(11)}  ${fmt(m.cpu_s_gb, 2).padStart(8)}`);
   }
-  if (wg) {
+  // Ratios against the anchor (current wireguard-go) first, then Debian's 2022 build.
+  for (const anchor of ["wggo2", "wggo"]) {
+    const wg = med.get(anchor);
+    if (!wg) continue;
     for (const [s, m] of med) {
-      if (s === "wggo" || s === "veth") continue;
+      if (s.startsWith("wggo") || s === "veth") continue;
       const r = (c: (typeof COLUMNS)[number]) => fmt(m[c] / wg[c], 2) + "x";
-      console.log(`${s} ÷ wggo:  TCP×1 ${r("tcp1")}  TCP×4 ${r("tcp4")}  UDP ${r("udp")}  RTT idle ${r("rtt_idle")}  RTT load ${r("rtt_load")}  CPU/GB ${r("cpu_s_gb")}`);
+      console.log(`${s} ÷ ${anchor}:  TCP×1 ${r("tcp1")}  TCP×4 ${r("tcp4")}  UDP ${r("udp")}  RTT idle ${r("rtt_idle")}  RTT load ${r("rtt_load")}  CPU/GB ${r("cpu_s_gb")}`);
     }
   }
   const veth = med.get("veth");
