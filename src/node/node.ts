@@ -670,7 +670,12 @@ export class Node {
   private answerMember(from: NodeId, q: Uint8Array): Uint8Array | undefined {
     const query = decodeQuery(q);
     const asker = this.memberships.get(from);
-    if (!query || !asker || this.networks.isRevoked(from)) return undefined;
+    if (!query) return undefined;
+    const what = "ipv4" in query ? query.ipv4 : query.name;
+    if (!asker || this.networks.isRevoked(from)) {
+      this.log("debug", `member lookup from ${from} for ${what}: nothing to say (it proved no membership of our networks)`);
+      return undefined;
+    }
     const self = this;
     function* known(): Generator<KnownMember> {
       for (const m of self.networks.members) yield { membership: m.membership, cert: m.cert };
@@ -681,7 +686,7 @@ export class Node {
       }
     }
     const answer = answerQuery(query, [asker.networkId], known(), (net, id) => this.networks.member(net)?.revocations.isRevoked(id) ?? true);
-    this.log("debug", `member lookup from ${from} for ${"ipv4" in query ? query.ipv4 : query.name}: ${answer ? "answered" : "nothing to say"}`);
+    this.log("debug", `member lookup from ${from} for ${what}: ${answer ? "answered" : "nothing to say"}`);
     return answer;
   }
 

@@ -13,7 +13,7 @@ import { tcpTransfer } from "../lib/transfer.ts";
 
 setDefaultTimeout(120_000);
 const root = e2eReady(import.meta.file);
-let net: TestNet, dir: string;
+let net: TestNet, dir: string, rootDir: string, seedUrl: string;
 const nodes: Record<string, TestNode> = {};
 
 const ok = (r: { code: number; out: string; err: string }, what: string) => {
@@ -56,9 +56,9 @@ describe.skipIf(!root)("a network works cold (namespaces)", () => {
   beforeAll(async () => {
     dir = tempDir("e2e-cold");
     net = new TestNet("cold");
-    for (const h of ["s", "a", "b", "c", "d", "x"]) net.addHost(h);
-    const seedUrl = `http://${net.host("s").ip}:7443`;
-    const rootDir = join(dir, "root");
+    for (const h of ["s", "a", "b", "c", "d", "x", "r2"]) net.addHost(h);
+    rootDir = join(dir, "root");
+    seedUrl = `http://${net.host("s").ip}:7443`;
     // 1. The network, and the nodes (init: TestNode makes each identity).
     const s = (nodes.s = new TestNode(net, { host: "s", name: "s" }, dir));
     ok(s.cli(["network", "create", "lab", "--out", rootDir]), "network create");
@@ -134,11 +134,33 @@ describe.skipIf(!root)("a network works cold (namespaces)", () => {
     expect(recv.sha256).toBe(sent.sha256);
   });
 
-  test("the outsider reaches nobody and learns no member's address", async () => {
+  test("the outsider reaches nobody", () => {
     expect(ping(nodes.x, "100.64.0.2", ["-c", "2", "-W", "3"])).toBe(false);
     expect(ping(nodes.x, nodes.a.ipv6, ["-c", "2", "-W", "3"])).toBe(false);
     expect(nodes.x.cli(["ping", nodes.a.id, "--count", "1", "--config", nodes.x.configPath]).code).not.toBe(0);
     expect(session(nodes.a, nodes.x)).toBe(false);
     expect(nodes.x.api("/v1/status").peers.some((p: any) => p.ipv4 === "100.64.0.2")).toBe(false);
+  });
+
+  test("a relay that holds a member's certificate tells a non-member neighbour nothing about its address", async () => {
+    // r: a member of lab that relays, and allow-lists x, so x can link to it and ask; a links to r as
+    // its second relay (learned from the seed's gossip), so r holds a's certificate.
+    const r = (nodes.r = new TestNode(net, { host: "r2", name: "r", relay: true, seeds: [seedUrl], allow: [nodes.x.id] }, dir));
+    const token = ok(r.cli(["invite", "--root", rootDir, "--name", "r", "--ipv4", "100.64.0.6", "--seed", seedUrl]), "invite r");
+    ok(r.cli(["join", token, "--state", join(r.dir, "state")]), "join r");
+    await r.start();
+    await nodes.x.stop();
+    nodes.x.spec.seeds = [`http://${net.host("r2").ip}:7443`];
+    nodes.x.spec.allow = [nodes.a.id, r.id];
+    nodes.x.writeConfig();
+    await nodes.x.start();
+    await waitFor("a linked to r", () => r.logs().includes(`link to ${nodes.a.id} open`), 60000);
+    await waitFor("x linked to r", () => nodes.x.api("/v1/relays").some?.((l: any) => l.peer === r.id && l.alive), 60000);
+    expect(ping(nodes.x, "100.64.0.2", ["-c", "3", "-W", "3"])).toBe(false);
+    expect(nodes.x.api("/v1/status").counters.member_lookup_held).toBeGreaterThan(0); // x did ask...
+    await waitFor("r's answer to x", () => r.logs().includes(`member lookup from ${nodes.x.id} for 100.64.0.2: nothing to say`), 10000);
+    expect(r.logs()).not.toContain(`member lookup from ${nodes.x.id} for 100.64.0.2: answered`); // ...and learned nothing
+    expect(nodes.x.api("/v1/status").peers.some((p: any) => p.ipv4 === "100.64.0.2" || p.id === nodes.a.id && p.name)).toBe(false);
+    expect(session(nodes.a, nodes.x)).toBe(false);
   });
 });
