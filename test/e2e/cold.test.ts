@@ -128,6 +128,13 @@ describe.skipIf(!root)("a network works cold (namespaces)", () => {
     expect(ping(nodes.d, "100.64.0.4")).toBe(true);
   });
 
+  test("the seed's own IPv4 answers cold too (it names itself), and trellis ping by IPv4", () => {
+    expect(everSession(nodes.b, nodes.s)).toBe(false);
+    expect(ping(nodes.b, "100.64.0.1")).toBe(true);
+    expect(everSession(nodes.c, nodes.a)).toBe(false);
+    expect(nodes.c.cli(["ping", "100.64.0.2", "--count", "1", "--timeout", "25", "--config", nodes.c.configPath]).code).toBe(0);
+  });
+
   test("a TCP transfer over the overlay IPv4 arrives whole", async () => {
     const { sent, recv } = await tcpTransfer(nodes.a, nodes.b, "100.64.0.3", 5201, 4_000_000);
     expect(recv.bytes).toBe(4_000_000);
