@@ -11,19 +11,22 @@ let seedUrl = ""; // the seed listens on a port the kernel picks (beforeAll)
 let seed: Awaited<ReturnType<typeof startSeed>>;
 const managers: LinkManager[] = [];
 
-const A = generateIdentity(), B = generateIdentity(), C = generateIdentity();
+const A = generateIdentity(), B = generateIdentity(), C = generateIdentity(), D = generateIdentity(), E = generateIdentity();
 
-function manager(me: Identity, allow: NodeId[]) {
+function manager(me: Identity, allow: NodeId[], moreSeeds?: () => string[]) {
+  const logs: string[] = [];
   const m = new LinkManager({
     identity: me,
     seeds: [seedUrl],
     accept: (r, _certs) => (allow.includes(r.id) ? true : `${r.id} not allowed`),
     hostAddresses: ["127.0.0.1"],
+    moreSeeds,
+    log: (_level, msg) => logs.push(msg),
   });
   const links: Link[] = [];
   m.onLink((l) => links.push(l));
   managers.push(m);
-  return { m, links };
+  return { m, links, logs };
 }
 
 async function until<T>(f: () => T, ms = 15_000): Promise<NonNullable<T>> {
@@ -90,5 +93,18 @@ describe("links over werift through a seed (loopback)", () => {
     await Bun.sleep(2000);
     expect(c.links.length).toBe(0);
     expect(a.links.length).toBe(0);
+  });
+
+  // Issue 14, 2: a record's hint that is not a URL ("x") made newLink throw "Invalid URL", so no new link
+  // formed on any node holding that record. A bad hint is now skipped (and logged once).
+  test("hints that are not seed URLs do not stop link set-up", async () => {
+    const bad = () => ["x", "javascript:alert(1)", "ftp://h:1", "http://"];
+    const a = manager(D, [E.public.id], bad), b = manager(E, [D.public.id], bad);
+    await a.m.start();
+    await b.m.start();
+    a.m.connect(E.public.id);
+    await until(() => a.links[0]?.state === "open" && b.links[0]?.state === "open");
+    expect(a.logs.concat(b.logs).filter((l) => l.includes('ignoring "x" as a seed')).length).toBeGreaterThanOrEqual(1);
+    expect(a.logs.filter((l) => l.includes('ignoring "x" as a seed')).length).toBeLessThanOrEqual(1);
   });
 });

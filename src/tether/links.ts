@@ -11,6 +11,7 @@ import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
 import { guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
+import { parseSeed } from "../config/schema.ts";
 
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
@@ -137,12 +138,31 @@ export class LinkManager {
     void this.onSignal(raw);
   }
 
+  /** Hints we were told that are not seed URLs: skipped, each logged once (a record's hint is anyone's word). */
+  private readonly badHints = new Set<string>();
+
+  /** The host:port of a seed URL (validated as configured seeds are), or undefined for anything else. */
+  private seedHost(url: string): string | undefined {
+    try {
+      return new URL(parseSeed(url)).host;
+    } catch {
+      if (!this.badHints.has(url) && this.badHints.size < 256) {
+        this.badHints.add(url);
+        this.log("info", `ignoring ${JSON.stringify(url.slice(0, 80))} as a seed: not an http:// or https:// URL`);
+      }
+      return undefined;
+    }
+  }
+
   private newLink(peer: NodeId): WebrtcLink {
     this.links.get(peer)?.close("replaced by a new link");
     // werift asks only the first STUN server: put seeds that answer us now first, then seeds learned
     // from relays' records, then the rest.
     const stun = new Set<string>();
-    for (const s of [...this.client.registeredUrls(), ...(this.opts.moreSeeds?.() ?? []), ...this.opts.seeds]) stun.add(`stun:${new URL(s).host}`);
+    for (const s of [...this.client.registeredUrls(), ...(this.opts.moreSeeds?.() ?? []), ...this.opts.seeds]) {
+      const host = this.seedHost(s);
+      if (host) stun.add(`stun:${host}`);
+    }
     const link = new WebrtcLink(peer, [...stun], this.log, this.opts.hostAddresses, this.opts.avoidAddress);
     this.links.set(peer, link);
     link.onOpen(() => {
