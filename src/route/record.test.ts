@@ -95,6 +95,16 @@ describe("discovery records", () => {
     expect(decodeRecord(numbers, crypto, now)).toContain("list of strings");
   });
 
+  // Issue 14, 2: any linked identity could sign a relay record whose hint is "x" and whose expiry is
+  // ~forever; relays kept and gossiped it and every node holding it failed to make new links.
+  test("hints must be seed URLs, and a record may not claim to live past its lifetime", () => {
+    for (const hints of [["x"], ["javascript:alert(1)"], ["ftp://h:1"], ["http://h:1/path"], ["http://"], Array(9).fill("http://h:1")])
+      expect(decodeRecord(encodeRecord({ ...fields, hints }, crypto), crypto, now)).toContain("seed URLs");
+    expect(typeof decodeRecord(encodeRecord({ ...fields, hints: ["https://seed.example.net", "http://[2001:db8::1]:7443"] }, crypto), crypto, now)).toBe("object");
+    expect(decodeRecord(encodeRecord({ ...fields, expires: now + 1000 * 86400 * 365 * 100 }, crypto), crypto, now)).toContain("stay valid");
+    expect(typeof decodeRecord(encodeRecord({ ...fields, expires: now + RECORD_LIFETIME_MS + 60_000 }, crypto), crypto, now)).toBe("object");
+  });
+
   test("too many relays is refused when encoding", () => {
     expect(() => encodeRecord({ ...fields, relays: Array(MAX_RECORD_RELAYS + 1).fill(R1) }, crypto)).toThrow(RangeError);
   });

@@ -16,6 +16,20 @@ export const MAX_RECORD_RELAYS = 8;
 export const MAX_RECORD_BYTES = 8192;
 /** How long a record is valid; nodes republish well before. */
 export const RECORD_LIFETIME_MS = 10 * 60_000;
+/** A record may not claim to stay valid longer than this from now (a record "valid forever" is refused). */
+export const MAX_RECORD_AHEAD_MS = RECORD_LIFETIME_MS + 5 * 60_000;
+const MAX_HINTS = 8, MAX_HINT_CHARS = 200;
+
+/** Whether a hint is a seed URL as a config's [network] seeds takes it: http(s)://host[:port], nothing more. */
+function seedUrl(h: string): boolean {
+  if (h.length > MAX_HINT_CHARS) return false;
+  try {
+    const u = new URL(h);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "" && (u.pathname === "/" || u.pathname === "") && !u.search && !u.hash && !u.username;
+  } catch {
+    return false;
+  }
+}
 
 export interface RecordFields {
   id: NodeId;
@@ -121,6 +135,7 @@ export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number): 
     return "record hints are not JSON";
   }
   if (!Array.isArray(hints) || !hints.every((h) => typeof h === "string")) return "record hints are not a list of strings";
+  if (hints.length > MAX_HINTS || !hints.every(seedUrl)) return "record hints are not seed URLs (http:// or https://HOST:PORT)";
   o += 2 + hl;
   const pl = v.getUint16(o);
   if (b.length <= o + 2 + pl) return "record truncated";
@@ -140,6 +155,7 @@ export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number): 
     bytes: b.slice(),
   };
   if (r.expires <= now) return `record of ${id} expired`;
+  if (r.expires - now > MAX_RECORD_AHEAD_MS || r.expires < r.issued) return `record of ${id} claims to stay valid past ${MAX_RECORD_AHEAD_MS / 60_000} min from now`;
   if (r.issued > now + 120_000) return `record of ${id} is from the future`;
   if (!crypto.verify(id, pub, body, sig)) return `record of ${id}: bad signature`;
   return r;
