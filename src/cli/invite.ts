@@ -7,10 +7,10 @@ import { parseSeed } from "../config/schema.ts";
 import { parse, UsageError } from "./args.ts";
 import { parseDurationSeconds } from "./sign.ts";
 import { httpError, SeedError, seedFetch } from "./seed-http.ts";
-import { parseSubnetList, type Subnet } from "../trust/subnet.ts";
+import { EXIT_GRANT, parseSubnetList, type Subnet } from "../trust/subnet.ts";
 
 export const help = `Usage: trellis invite --root ROOTDIR --seed URL [--seed URL]... [--name N] [--tags a,b]
-                      [--ipv4 A[/N]] [--subnets L] [--expires 24h] [--valid 365d]
+                      [--ipv4 A[/N]] [--subnets L] [--exit] [--expires 24h] [--valid 365d]
 
 Print a one-line invite token (a few hundred characters, fit for a chat). It
 holds a short-lived enrolment key; the root signs that key's right to grant one
@@ -22,6 +22,7 @@ certificate with the enrolment key and burns the invite, with the root offline.
 Anyone holding the token can use it once, until it expires: send it privately.
 
   --subnets L   prefixes the new node may route for (10.1.0.0/24,...; default none)
+  --exit        the new node may serve as an exit node (grants 0.0.0.0/0 and ::/0)
   --expires D   how long the token can be used (default 24h)
   --valid D     how long the membership it grants lasts (default 365d)
 `;
@@ -29,7 +30,7 @@ Anyone holding the token can use it once, until it expires: send it privately.
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     root: { type: "string" }, seed: { type: "string", multiple: true }, name: { type: "string" }, tags: { type: "string" },
-    ipv4: { type: "string" }, subnets: { type: "string" }, expires: { type: "string" }, valid: { type: "string" },
+    ipv4: { type: "string" }, subnets: { type: "string" }, exit: { type: "boolean" }, expires: { type: "string" }, valid: { type: "string" },
   });
   if (values.help) return (process.stdout.write(help), 0);
   if (!values.root) throw new UsageError("invite needs --root ROOTDIR");
@@ -52,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch {
     throw new UsageError(`--subnets ${JSON.stringify(values.subnets)}: want prefixes like 10.1.0.0/24,fd00:1::/64`);
   }
+  // The exit right is the default route: a node granted it may carry members' traffic to anywhere.
+  if (values.exit) subnets.push(...EXIT_GRANT.filter((g) => !subnets.some((s) => s.family === g.family && s.prefix === 0)));
   const root = loadRoot(values.root);
   const now = Math.floor(Date.now() / 1000);
   const expires = now + parseDurationSeconds(values.expires ?? "24h");

@@ -4,11 +4,11 @@ import { encodeBundle } from "../trust/networks.ts";
 import { loadRoot } from "../trust/root.ts";
 import { parseIpv4 } from "../identity/address.ts";
 import { decodeRequest } from "./join.ts";
-import { parseSubnetList, type Subnet } from "../trust/subnet.ts";
+import { EXIT_GRANT, parseSubnetList, type Subnet } from "../trust/subnet.ts";
 import { parse, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis sign REQUEST --root ROOTDIR [--name N] [--tags a,b] [--ipv4 A]
-                    [--subnets 10.1.0.0/24,...] [--expires 30d]
+                    [--subnets 10.1.0.0/24,...] [--exit] [--expires 30d]
 
 Sign a join request (from 'trellis join --request') with the network's root key
 and print the membership certificate for 'trellis join --install'. The overlay
@@ -17,7 +17,8 @@ IPv4 address is part of what is signed: peers accept packets from it only.
   --name N        the node's name (default: the one in the request)
   --tags a,b      tags for the network's policy
   --ipv4 A[/N]    the node's overlay IPv4 address, and the network's prefix length (default /10)
-  --subnets L     prefixes the node may route for
+  --subnets L     prefixes the node may route for ([routes] advertise takes a subset)
+  --exit          the node may serve as an exit node ([routes] exit): grants 0.0.0.0/0 and ::/0
   --expires D     validity from now: 30d, 12h, 90m (default 365d)
 `;
 
@@ -30,7 +31,7 @@ export function parseDurationSeconds(s: string): number {
 export function run(argv: string[]): number {
   const { values, positionals } = parse(
     argv,
-    { root: { type: "string" }, name: { type: "string" }, tags: { type: "string" }, ipv4: { type: "string" }, subnets: { type: "string" }, expires: { type: "string" } },
+    { root: { type: "string" }, name: { type: "string" }, tags: { type: "string" }, ipv4: { type: "string" }, subnets: { type: "string" }, exit: { type: "boolean" }, expires: { type: "string" } },
     1,
   );
   if (values.help) return (process.stdout.write(help), 0);
@@ -50,6 +51,8 @@ export function run(argv: string[]): number {
   } catch {
     throw new UsageError(`--subnets ${JSON.stringify(values.subnets)}: want prefixes like 10.1.0.0/24,fd00:1::/64`);
   }
+  // The exit right is the default route: a node granted it may carry members' traffic to anywhere.
+  if (values.exit) subnets.push(...EXIT_GRANT.filter((g) => !subnets.some((s) => s.family === g.family && s.prefix === 0)));
   const now = Math.floor(Date.now() / 1000);
   const cert = issueCertificate(
     { networkId: root.id, nodeId: req.pub.id, name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },

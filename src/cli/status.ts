@@ -25,6 +25,10 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`node   ${n.name}  ${n.id}`);
   console.log(`addr   ${n.ipv6}${n.ipv4 ? `  ${n.ipv4}` : ""}  on ${n.tun} (mtu ${n.mtu})${n.seed ? "  [seed]" : ""}`);
   console.log(`up     ${n.uptime_s}s`);
+  const r = s.routes;
+  if (r?.advertise.length) console.log(`routes advertising ${r.advertise.map((a) => `${a.prefix}${a.device ? ` (${a.device})` : ""}`).join(", ")}: ${r.healthy ? "healthy" : `withdrawn (${r.health})`}${r.snat ? ", snat" : ""}`);
+  for (const route of r?.routes ?? [])
+    console.log(`route  ${route.prefix} via ${route.routers.map((x) => `${x.name ?? x.id.slice(0, 12)}${x.id === route.via ? "*" : ""}${x.healthy ? "" : " (down)"}`).join(", ")}`);
   if (s.peers.length === 0) {
     console.log("peers  none (add node ids to [network] allow)");
     return 0;

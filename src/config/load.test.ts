@@ -26,6 +26,18 @@ describe("config", () => {
     expect(c.node.name).toMatch(/^[a-z0-9-]+$/);
   });
 
+  test("[routes]: defaults, prefixes, and bad values named", () => {
+    expect(parseConfig("", F).routes).toEqual({ advertise: [], snat: true, accept: false, check: null, exit: false, exitNode: null, exitDns: false });
+    const c = parseConfig('[routes]\nadvertise = ["192.168.50.0/24", "fd00:1::/64"]\nsnat = false\naccept = true\ncheck = "192.168.50.1"\nexit = true\nexit_node = "auto"\nexit_dns = true\n', F);
+    expect(c.routes).toEqual({ advertise: [{ family: 4, address: "192.168.50.0", prefix: 24 }, { family: 6, address: "fd00:1::", prefix: 64 }], snat: false, accept: true, check: "192.168.50.1", exit: true, exitNode: "auto", exitDns: true });
+    const e = err('[routes]\nadvertise = ["192.168.50.1/24"]\n');
+    expect(e.message).toContain("[routes] advertise");
+    expect(e.message).toContain("no bits set past the prefix length");
+    expect(e.line).toBe(2);
+    expect(err('[routes]\ncheck = "lan"\n').key).toBe("[routes] check");
+    expect(err('[routes]\nexit_node = "Not A Name"\n').key).toBe("[routes] exit_node");
+  });
+
   test("every key with a good value", () => {
     const c = parseConfig(
       `[node]\nname = "alpha"\nstate_dir = "/tmp/x"\nipv4 = "100.64.0.2/24"\nidle_timeout = "5m"\nlog_level = "debug"\n` +

@@ -19,6 +19,8 @@ export interface Config {
   relay: { enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
   api: { listen: HostPort };
   paths: { weights: { latency: number; loss: number; goodput: number }; decisionLog: string | null; decisionLogMaxBytes: number };
+  /** Subnet routes and exit nodes (src/route/subnets.ts, src/node/routes.ts). */
+  routes: { advertise: { family: 4 | 6; address: string; prefix: number }[]; snat: boolean; accept: boolean; check: string | null; exit: boolean; exitNode: string | null; exitDns: boolean };
 }
 
 /** What was wrong with one value ("expected ..., got ..."). */
@@ -181,6 +183,23 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
   api: {
     listen: (v, c) => void (c.api.listen = parseListen(v)),
   },
+  routes: {
+    advertise: (v, c) => void (c.routes.advertise = list(v, parsePrefix)),
+    snat: (v, c) => void (c.routes.snat = bool(v)),
+    accept: (v, c) => void (c.routes.accept = bool(v)),
+    check: (v, c) => {
+      const s = str(v);
+      if (!parseIpv4(s) && !parseIpv6(s)) throw value('an address on the LAN to check, like "192.168.50.1"', v);
+      c.routes.check = s;
+    },
+    exit: (v, c) => void (c.routes.exit = bool(v)),
+    exit_node: (v, c) => {
+      const s = str(v);
+      if (s !== "auto" && s !== "" && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(s)) throw value('a member\'s name, or "auto"', v);
+      c.routes.exitNode = s || null;
+    },
+    exit_dns: (v, c) => void (c.routes.exitDns = bool(v)),
+  },
   paths: {
     latency_weight: (v, c) => void (c.paths.weights.latency = weight(v)),
     loss_weight: (v, c) => void (c.paths.weights.loss = weight(v)),
@@ -189,6 +208,26 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
     decision_log_max: (v, c) => void (c.paths.decisionLogMaxBytes = parseSize(v)),
   },
 };
+
+function bool(v: unknown): boolean {
+  if (typeof v !== "boolean") throw type("true or false", v);
+  return v;
+}
+
+/** "192.168.50.0/24" or "fd00:1::/64": the network address (host bits zero) and its length. */
+export function parsePrefix(v: unknown): { family: 4 | 6; address: string; prefix: number } {
+  const s = str(v);
+  const want = 'a prefix like "192.168.50.0/24" or "fd00:1::/64"';
+  const [addr, len, ...rest] = s.split("/");
+  const b = addr.includes(":") ? parseIpv6(addr) : parseIpv4(addr);
+  const prefix = Number(len);
+  if (!b || rest.length || len === undefined || !/^\d+$/.test(len) || prefix > b.length * 8) throw value(want, v);
+  for (let i = 0; i < b.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefix - i * 8));
+    if (b[i] & (0xff >> keep)) throw value(`${want} with no bits set past the prefix length`, v);
+  }
+  return { family: b.length === 4 ? 4 : 6, address: addr, prefix };
+}
 
 function weight(v: unknown): number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw type("a number from 0 to 1", v);
@@ -212,5 +251,6 @@ export function defaults(file: string | null): Config {
     relay: { enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 },
     api: { listen: { host: "127.0.0.1", port: 7080 } },
     paths: { weights: { latency: 0.5, loss: 0.3, goodput: 0.2 }, decisionLog: null, decisionLogMaxBytes: 10 * 1024 * 1024 },
+    routes: { advertise: [], snat: true, accept: false, check: null, exit: false, exitNode: null, exitDns: false },
   };
 }

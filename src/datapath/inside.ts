@@ -5,7 +5,8 @@
 // destination is looked up in the peers' claimed addresses → the session layer seals it to that
 // peer (or queues it while a handshake runs). An overlay IPv6 address of a peer we do not know yet goes
 // to `unknown6` (the node looks it up through its relays), an IPv4 address of no known peer to
-// `unknown4` (the node asks its relays which member holds it). Packets to nobody are dropped and counted.
+// `unknown4` (the node asks its relays which member holds it); any other address goes to the router
+// advertising the longest matching prefix (`viaRoute`). Packets to nobody are dropped and counted.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { PeerTable } from "../node/peers.ts";
@@ -27,6 +28,8 @@ export class Inside {
     private readonly unknown6?: (packet: Uint8Array, dstOffset: number) => void,
     /** A packet to an IPv4 address of no known peer: the node may look up which member holds it (true when held). */
     private readonly unknown4?: (packet: Uint8Array, dstOffset: number) => boolean,
+    /** A packet to an address outside the overlay: the router advertising the best-matching prefix, if any (src/route/subnets.ts). */
+    private readonly viaRoute?: (packet: Uint8Array, dstOffset: number, v: 4 | 6) => NodeId | undefined,
   ) {}
 
   /** Route and hand on one batch from the TUN. */
@@ -50,6 +53,11 @@ export class Inside {
     if (!peer) {
       if (v === 6 && this.unknown6 && inOverlayPrefix6(p, off)) return this.unknown6(p, off);
       if (v === 4 && this.unknown4?.(p, off)) return;
+      const router = this.viaRoute?.(p, off, v);
+      if (router) {
+        this.stats.txPackets++;
+        return this.send(router, p);
+      }
       this.stats.noRoute++;
       return;
     }

@@ -2,7 +2,8 @@
 //
 // Inbound flow: the session layer authenticated and decrypted a payload from `from` → if it is an IP
 // packet, its inner source address must belong to that identity (the IPv6 address derived from its
-// node id, or the IPv4 address it claimed) and its destination must be this node → write to the TUN.
+// node id, or the IPv4 address it claimed) and its destination must be this node, or a prefix this
+// node routes for (a subnet router's LAN; the kernel forwards it) → write to the TUN.
 // Anything else is dropped and counted; non-IP payloads are overlay control messages for the node.
 import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
@@ -20,6 +21,8 @@ export interface LocalAddresses {
   ipv6: Uint8Array;
   /** Our IPv4 addresses as numbers (one per network, or the configured one). */
   ipv4Keys: number[];
+  /** Whether we forward to the destination at `p[off]` (a subnet router's LAN, an exit node's uplink). */
+  forwards?: (p: Uint8Array, off: number, v: 4 | 6) => boolean;
 }
 
 export class Outside {
@@ -61,6 +64,7 @@ export class Outside {
       this.onSpoof(from, payload);
       return;
     }
+    if (!mine && this.local.forwards?.(payload, d, v as 4 | 6)) mine = true;
     if (!mine) {
       this.stats.notForUs++;
       return;

@@ -47,6 +47,18 @@ describe("member lookups", () => {
     expect(answerQuery({ ipv4: "100.64.0.9" }, [lab.id], all, notRevoked)).toBeUndefined();
   });
 
+  test("routers (members granted subnets) are named by index, only within the asker's network", () => {
+    const r = known({ ...membership(lab.id, ids[1], "r1", "100.64.0.11"), subnets: [{ family: 4, address: "192.168.50.0", prefix: 24 }] }, lab);
+    const ry = known({ ...membership(other.id, ids[2], "ry", "100.64.0.12"), subnets: [{ family: 4, address: "10.0.0.0", prefix: 8 }] }, other);
+    const list = [b, ry, r, elsewhere];
+    expect(decodeQuery(encodeQuery({ router: 3 }))).toEqual({ router: 3 });
+    expect(decodeQuery(Uint8Array.of(2, 200))).toBeUndefined();
+    expect(answerQuery({ router: 0 }, [lab.id], list, notRevoked)).toBe(r.cert);
+    expect(answerQuery({ router: 1 }, [lab.id], list, notRevoked)).toBeUndefined();
+    expect(answerQuery({ router: 0 }, [other.id], list, notRevoked)).toBe(ry.cert);
+    expect(answerQuery({ router: 0 }, [], list, notRevoked)).toBeUndefined();
+  });
+
   test("expired and revoked holders are never named", () => {
     expect(answerQuery({ ipv4: "100.64.0.7" }, [lab.id], all, notRevoked)).toBeUndefined();
     expect(answerQuery({ ipv4: "100.64.0.3" }, [lab.id], all, (_n, id) => id === ids[0])).toBeUndefined();

@@ -17,6 +17,9 @@ import { decodeCertificate, type Membership } from "../trust/certificate.ts";
 
 export const QUERY_IPV4 = 4;
 export const QUERY_NAME = 1;
+/** kind 2: key = an index (1 byte): the index-th member whose certificate grants subnets (a router). */
+export const QUERY_ROUTER = 2;
+export const MAX_ROUTER_INDEX = 16;
 /** Packets held per unknown IPv4 address, addresses held at once, and how long they wait. */
 export const HELD_PER_ADDRESS = 64;
 export const HELD_ADDRESSES = 256;
@@ -24,9 +27,13 @@ export const HOLD_MS = 10_000;
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export type MemberQuery = { ipv4: string } | { name: string };
+export type MemberQuery = { ipv4: string } | { name: string } | { router: number };
 
 export function encodeQuery(q: MemberQuery): Uint8Array {
+  if ("router" in q) {
+    if (!Number.isInteger(q.router) || q.router < 0 || q.router >= MAX_ROUTER_INDEX) throw new RangeError(`router index ${q.router} is not 0-${MAX_ROUTER_INDEX - 1}`);
+    return Uint8Array.of(QUERY_ROUTER, q.router);
+  }
   if ("ipv4" in q) {
     const b = parseIpv4(q.ipv4);
     if (!b) throw new RangeError(`not an IPv4 address: ${q.ipv4}`);
@@ -39,6 +46,7 @@ export function encodeQuery(q: MemberQuery): Uint8Array {
 /** A neighbour's query, or undefined when malformed. */
 export function decodeQuery(b: Uint8Array): MemberQuery | undefined {
   if (b[0] === QUERY_IPV4 && b.length === 5) return { ipv4: formatIpv4(b, 1) };
+  if (b[0] === QUERY_ROUTER && b.length === 2 && b[1] < MAX_ROUTER_INDEX) return { router: b[1] };
   if (b[0] === QUERY_NAME && b.length >= 2 && b.length <= 64) {
     const name = new TextDecoder().decode(b.subarray(1));
     return LABEL.test(name) ? { name } : undefined;
@@ -65,9 +73,14 @@ export function answerQuery(
   now = Date.now() / 1000,
 ): Uint8Array | undefined {
   if (askerNetworks.length === 0) return undefined;
+  let routers = 0;
   for (const k of known) {
     const m = k.membership;
     if (!askerNetworks.includes(m.networkId) || m.notAfter < now || isRevoked(m.networkId, m.nodeId)) continue;
+    if ("router" in query) {
+      if (m.subnets.length && routers++ === query.router) return k.cert;
+      continue;
+    }
     if ("ipv4" in query ? m.ipv4 === query.ipv4 : m.name === query.name) return k.cert;
   }
   return undefined;
@@ -85,7 +98,7 @@ export function certFor(certs: string[], networkId: string, nodeId: NodeId): Uin
   return undefined;
 }
 
-const keyOf = (q: MemberQuery) => ("ipv4" in q ? `4:${q.ipv4}` : `n:${q.name}`);
+const keyOf = (q: MemberQuery) => ("ipv4" in q ? `4:${q.ipv4}` : "router" in q ? `r:${q.router}` : `n:${q.name}`);
 
 interface Held {
   since: number;

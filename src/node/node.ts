@@ -35,6 +35,7 @@ import { Networks } from "../trust/networks.ts";
 import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
 import { logger, type LogFn } from "../log.ts";
+import { Routes, type RoutesStatus } from "./routes.ts";
 
 /** `[tun] mtu = "auto"`: Ethernet's 1500 whatever the underlay; a path that takes less says so (./toobig). */
 export const AUTO_MTU = 1500;
@@ -71,6 +72,8 @@ export interface NodeStatus {
   links: LinkReport[];
   relay: { enabled: boolean; load: number; forwarded: number; forwarded_bytes: number; sources: number; records: number };
   counters: Record<string, number>;
+  /** Subnet routes: what this node advertises, and the routes it accepted with their routers. */
+  routes: RoutesStatus;
 }
 
 /** Parts a test may replace (an in-memory TUN, say). */
@@ -87,6 +90,7 @@ export class Node {
   private readonly router: Router;
   private readonly prober: Prober;
   private readonly inside: Inside;
+  private readonly routes: Routes;
   private readonly outside: Outside;
   private readonly pending = new Map<NodeId, Uint8Array[]>();
   /** Allow-listed peers we have had a session with (no longer retried in the background). */
@@ -177,11 +181,23 @@ export class Node {
     });
     if (config.paths.decisionLog) this.decisions = new DecisionLog(config.paths.decisionLog, config.paths.decisionLogMaxBytes, (m) => routeLog("warn", m));
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
-    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet), (packet, off) => this.toUnknown(packet, off), (packet, off) => this.toUnknown4(packet, off));
+    this.routes = new Routes({
+      config,
+      self: identity.public.id,
+      grant: this.networks.members.flatMap((m) => m.membership.subnets),
+      send: (to, payload) => this.sessions.send(to, payload),
+      reach: (to) => this.reachRouter(to),
+      resetSession: (to) => this.sessions.isEstablished(to) && this.sessions.close(to, "router silent: handshaking afresh"),
+      ask: (query) => this.router.lookupMember(encodeQuery(query)),
+      membership: (id) => (this.allow.has(id) ? undefined : this.memberships.get(id)),
+      name: (id) => this.nameOf(this.peers.get(id)),
+      log: logger("routes"),
+    });
+    this.inside = new Inside(this.peers, (to, packet) => this.sendTo(to, packet), (packet, off) => this.toUnknown(packet, off), (packet, off) => this.toUnknown4(packet, off), (packet, off, v) => this.routes.route(packet, off, v));
 
     this.outside = new Outside(
       this.peers,
-      { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)) },
+      { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)), forwards: (packet, off, v) => this.routes.forwards(packet, off, v) },
       (packet) => this.tun?.writeOne(packet),
       (from, payload) => this.control(from, payload),
       (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
@@ -217,6 +233,7 @@ export class Node {
       moreIpv4: this.ipv4s.slice(1),
     });
     this.tun.onPackets((batch) => this.inside.fromTun(batch));
+    this.routes.start(this.tun.name);
     if (this.networks.members.length) await this.startDns();
     this.log("info", `tun ${this.tun.name} up: ${[`${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}`, ...this.ipv4s.map((a) => `${a.address}/${a.prefix}`)].join(", ")}, mtu ${this.mtu}`);
     this.links.onIdentity((remote) => this.learn(remote));
@@ -236,6 +253,7 @@ export class Node {
     this.state = "closed";
     if (this.ticker) clearInterval(this.ticker);
     this.prober.stop();
+    this.routes.stop();
     await this.links.stop().catch((e) => this.log("warn", `stopping links: ${e}`));
     for (const d of this.dns) d.stop();
     await this.tun?.close().catch((e) => this.log("warn", `closing tun: ${e}`));
@@ -418,6 +436,7 @@ export class Node {
         ...Object.fromEntries(Object.entries(this.sessions.stats).map(([k, v]) => [`session_${k}`, Number(v)])),
         ...Object.fromEntries(Object.entries(this.router.stats).map(([k, v]) => [`route_${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`, Number(v)])),
       },
+      routes: this.routes.status(),
     };
   }
 
@@ -671,7 +690,7 @@ export class Node {
     const query = decodeQuery(q);
     const asker = this.memberships.get(from);
     if (!query) return undefined;
-    const what = "ipv4" in query ? query.ipv4 : query.name;
+    const what = "ipv4" in query ? query.ipv4 : "router" in query ? `router #${query.router}` : query.name;
     if (!asker || this.networks.isRevoked(from)) {
       this.log("debug", `member lookup from ${from} for ${what}: nothing to say (it proved no membership of our networks)`);
       return undefined;
@@ -682,7 +701,7 @@ export class Node {
       for (const [id, cert] of self.memberCerts) {
         const m = self.memberships.get(id);
         // By name: only the node the network's registry says holds it (one node per name).
-        if (m && id !== from && ("ipv4" in query! || self.networks.nameHolder(m.networkId, m.name) === id)) yield { membership: m, cert };
+        if (m && id !== from && ("ipv4" in query! || "router" in query! || self.networks.nameHolder(m.networkId, m.name) === id)) yield { membership: m, cert };
       }
     }
     const answer = answerQuery(query, [asker.networkId], known(), (net, id) => this.networks.member(net)?.revocations.isRevoked(id) ?? true);
@@ -698,6 +717,7 @@ export class Node {
     } catch {
       return;
     }
+    if (m.nodeId !== this.id && m.subnets.length && this.routes.wantsRouter(m.nodeId)) return this.onRouter(from, answer);
     if (m.nodeId === this.id || !this.waits.wants(m)) return;
     const r = this.networks.check(m.nodeId, [Buffer.from(answer).toString("base64")]);
     if (typeof r === "string") return this.log("debug", `member answer from ${from} refused: ${r}`);
@@ -706,6 +726,26 @@ export class Node {
     if (refused) this.log("warn", `member ${m.nodeId}: ${refused}`);
     this.log("debug", `member lookup: ${r.membership.name}${r.membership.ipv4 ? ` (${r.membership.ipv4})` : ""} is ${m.nodeId}, said ${from}`);
     for (const p of this.waits.answered(r.membership)) this.sendTo(m.nodeId, p);
+  }
+
+  /** A relay named a router (a member granted subnets) we asked about: check its certificate, then query it for routes. */
+  private onRouter(from: NodeId, answer: Uint8Array): void {
+    const m = decodeCertificate(answer).membership;
+    const r = this.networks.check(m.nodeId, [Buffer.from(answer).toString("base64")]);
+    if (typeof r === "string") return this.log("debug", `router answer from ${from} refused: ${r}`);
+    this.memberships.set(m.nodeId, r.membership);
+    this.memberCerts.set(m.nodeId, answer);
+    this.peers.applyClaims(m.nodeId, { name: r.membership.name, ipv4: r.membership.ipv4 });
+    this.routes.addRouter(m.nodeId);
+  }
+
+  /** Whether a router can be queried now; if not, start what it takes (its keys, a link). */
+  private reachRouter(id: NodeId): boolean {
+    const p = this.peers.ensure(id);
+    if (p.pub && this.router.hasPath(id)) return true;
+    if (!p.pub) this.router.lookup(id);
+    this.links.connect(id);
+    return false;
   }
 
   /** A record our relays gave us: a member's public identity lets us start a session through them. */
@@ -761,6 +801,7 @@ export class Node {
       this.setPolicy(payload.subarray(1));
       return;
     }
+    if (this.routes.control(from, payload)) return;
     const pong = this.prober.receive(from, payload);
     if (pong) {
       const p = this.peers.get(from);
@@ -780,7 +821,8 @@ export class Node {
     const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
     const c = decodeClaims(claims);
     const refused = m ? this.peers.applyClaims(peer, { name: m.name, ipv4: m.ipv4 }) : this.peers.applyClaims(peer, { name: c.name, ipv4: c.ipv4 }, this.ipv4Rules());
-    if (m) this.peers.get(peer)!.subnets = m.subnets.map((n) => ({ family: n.family, prefix: n.prefix, bytes: (n.family === 4 ? parseIpv4(n.address) : parseIpv6(n.address))! }));
+    // A default route (the exit right) is not a source right: an exit's packets are checked by routes.ts.
+    if (m) this.peers.get(peer)!.subnets = m.subnets.filter((n) => n.prefix > 0).map((n) => ({ family: n.family, prefix: n.prefix, bytes: (n.family === 4 ? parseIpv4(n.address) : parseIpv6(n.address))! }));
     // Tell the new peer every revocation we know, so they spread without a server.
     for (const r of this.networks.revocationRecords()) this.sessions.send(peer, recordMessage(CONTROL_REVOCATION, r));
     for (const r of this.networks.policyRecords()) this.sessions.send(peer, recordMessage(CONTROL_POLICY, r));
@@ -792,6 +834,7 @@ export class Node {
   private tick(): void {
     this.sessions.tick();
     this.router.tick();
+    this.routes.tick();
     for (const q of this.waits.pending()) this.router.lookupMember(encodeQuery(q));
     const now = Date.now();
     if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;

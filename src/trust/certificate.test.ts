@@ -1,4 +1,5 @@
 // Membership certificates and revocations: round trips and every rejection path.
+import { EXIT_GRANT } from "./subnet.ts";
 import { describe, expect, test } from "bun:test";
 import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { generateIdentity } from "../identity/identity.ts";
@@ -113,6 +114,13 @@ describe("certificates signed through an invite's enrolment key", () => {
     expect(verifyCertificate(issueCertificate({ ...granted, enrolment: lan, subnets: ok }, key), root.rootPub, root.id, node, now + 10).subnets).toEqual(ok);
     for (const bad of [{ family: 4 as const, address: "10.8.0.0", prefix: 15 }, { family: 4 as const, address: "10.10.0.0", prefix: 24 }, { family: 6 as const, address: "fd00:8::", prefix: 64 }])
       expect(code(() => verifyCertificate(issueCertificate({ ...granted, enrolment: lan, subnets: [bad] }, key), root.rootPub, root.id, node, now + 10))).toBe("constraint");
+  });
+
+  test("the exit right travels as default routes: an invite made with --exit grants them, and only then", () => {
+    const exit = issueEnrolment({ ...grant, subnets: EXIT_GRANT }, root);
+    expect(verifyCertificate(issueCertificate({ ...granted, enrolment: exit, subnets: EXIT_GRANT }, key), root.rootPub, root.id, node, now + 10).subnets).toEqual(EXIT_GRANT);
+    const lanOnly = issueEnrolment({ ...grant, subnets: [{ family: 4, address: "10.9.0.0", prefix: 16 }] }, root);
+    expect(code(() => verifyCertificate(issueCertificate({ ...granted, enrolment: lanOnly, subnets: EXIT_GRANT }, key), root.rootPub, root.id, node, now + 10))).toBe("constraint");
   });
 
   test("a certificate cannot claim to be valid from before its invite was made", () => {

@@ -12,6 +12,12 @@ export interface Subnet {
 
 export const MAX_SUBNETS = 32;
 
+/** The exit right (`trellis sign/invite --exit`): default routes, so an invite's bound and the certificate format need nothing new. */
+export const EXIT_GRANT: Subnet[] = [
+  { family: 4, address: "0.0.0.0", prefix: 0 },
+  { family: 6, address: "::", prefix: 0 },
+];
+
 export function subnetBytes(s: Subnet): Uint8Array {
   const a = s.family === 4 ? parseIpv4(s.address) : s.family === 6 ? parseIpv6(s.address) : null;
   if (!a || !Number.isInteger(s.prefix) || s.prefix < 0 || s.prefix > a.length * 8) throw new TrustError("malformed", `subnet ${s.address}/${s.prefix} is not valid`);

@@ -1,0 +1,116 @@
+// Host changes for routes: the nftables ruleset, sysctls remembered and restored, a crashed run's leftovers undone.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { firstHost, HostRoutes, LanHealth, snatRuleset, tableName, type Runner } from "./hostnet.ts";
+
+/** A fake host: sysctls in a map, every command recorded. */
+function fakeHost() {
+  const sysctls = new Map([["net.ipv4.conf.trellis0.forwarding", "0"], ["net.ipv4.conf.lan0.forwarding", "0"]]);
+  const cmds: string[] = [];
+  const runner: Runner = {
+    run(cmd) {
+      cmds.push(cmd.join(" "));
+      if (cmd[0] === "cat") {
+        const key = cmd[1].replace("/proc/sys/", "").replace(/\//g, ".");
+        const v = sysctls.get(key);
+        return v === undefined ? { ok: false, out: "", err: "no such file" } : { ok: true, out: v + "\n", err: "" };
+      }
+      if (cmd[0] === "sysctl") {
+        const [k, v] = cmd[2].split("=");
+        sysctls.set(k, v);
+      }
+      if (cmd.join(" ") === "ip -j route get 192.168.50.1") return { ok: true, out: JSON.stringify([{ dst: "192.168.50.1", dev: "lan0" }]), err: "" };
+      return { ok: true, out: "", err: "" };
+    },
+  };
+  return { sysctls, cmds, runner };
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "trellis-hostnet-"));
+  dirs.push(d);
+  return d;
+};
+const quiet = () => {};
+const lan = { family: 4 as const, address: "192.168.50.0", prefix: 24 };
+
+describe("host changes for a router", () => {
+  test("the SNAT ruleset is one table masquerading what leaves the TUN for the prefixes", () => {
+    expect(tableName("trellis0")).toBe("trellis_trellis0");
+    expect(tableName("tr.x-1")).toBe("trellis_tr_x_1");
+    const r = snatRuleset("trellis_trellis0", "trellis0", [lan, { family: 6, address: "fd00:1::", prefix: 64 }], "eth0");
+    expect(r).toContain('iifname "trellis0" ip daddr { 192.168.50.0/24 } masquerade');
+    expect(r).toContain('iifname "trellis0" ip6 daddr { fd00:1::/64 } masquerade');
+    expect(r).toContain('iifname "trellis0" oifname "eth0" masquerade');
+    expect(r.startsWith("table inet trellis_trellis0 {")).toBe(true);
+    expect(firstHost(lan)).toBe("192.168.50.1");
+  });
+
+  test("start sets forwarding on the TUN and the LAN device only and makes the table; stop restores both", () => {
+    const h = fakeHost();
+    const dir = tmp();
+    const host = new HostRoutes(dir, "trellis0", quiet, h.runner);
+    const devs = host.router([lan], true);
+    expect([...devs]).toEqual([["192.168.50.0/24", "lan0"]]);
+    expect(h.sysctls.get("net.ipv4.conf.trellis0.forwarding")).toBe("1");
+    expect(h.sysctls.get("net.ipv4.conf.lan0.forwarding")).toBe("1");
+    expect(h.sysctls.has("net.ipv4.ip_forward")).toBe(false);
+    expect(h.cmds).toContain("nft -f -");
+    expect(existsSync(join(dir, "host-routes.json"))).toBe(true);
+    host.stop();
+    expect(h.sysctls.get("net.ipv4.conf.lan0.forwarding")).toBe("0");
+    expect(h.cmds).toContain("nft delete table inet trellis_trellis0");
+    expect(existsSync(join(dir, "host-routes.json"))).toBe(false);
+  });
+
+  test("a crashed run's changes are undone by the next start, and only once", () => {
+    const h = fakeHost();
+    const dir = tmp();
+    new HostRoutes(dir, "trellis0", quiet, h.runner).router([lan], true);
+    // ... the process dies here: nothing undone.
+    expect(h.sysctls.get("net.ipv4.conf.lan0.forwarding")).toBe("1");
+    h.cmds.length = 0;
+    const next = new HostRoutes(dir, "trellis0", quiet, h.runner);
+    next.recover();
+    expect(h.sysctls.get("net.ipv4.conf.lan0.forwarding")).toBe("0");
+    expect(h.cmds).toContain("nft delete table inet trellis_trellis0");
+    h.cmds.length = 0;
+    next.recover();
+    expect(h.cmds).toEqual([]);
+  });
+
+  test("routes outside the TUN are recorded and removed; routes on the TUN vanish with it", () => {
+    const h = fakeHost();
+    const dir = tmp();
+    const host = new HostRoutes(dir, "trellis0", quiet, h.runner);
+    host.addRoute(["192.168.50.0/24", "dev", "trellis0"], true);
+    host.addRoute(["198.18.0.2/32", "via", "10.0.0.1"], false);
+    expect(host.current.routes).toEqual([["198.18.0.2/32", "via", "10.0.0.1"]]);
+    h.cmds.length = 0;
+    host.stop();
+    expect(h.cmds).toEqual(["ip route del 198.18.0.2/32 via 10.0.0.1"]);
+  });
+});
+
+describe("LAN health", () => {
+  test("a LAN device that goes down is reported at once, and its return too", async () => {
+    let state = "up";
+    const changes: [boolean, string][] = [];
+    const h = new LanHealth(() => ["lan0"], null, (ok, why) => changes.push([ok, why]), () => state);
+    h.start();
+    expect(h.healthy).toBe(true);
+    state = "down";
+    await Bun.sleep(250);
+    expect(h.healthy).toBe(false);
+    state = "up";
+    await Bun.sleep(250);
+    h.stop();
+    expect(changes).toEqual([[false, "LAN device lan0 is down"], [true, "LAN side healthy again"]]);
+  });
+});

@@ -1,0 +1,318 @@
+// The host side of subnet routes and exit nodes: forwarding sysctls, the nftables SNAT table, routes on the TUN, LAN health.
+//
+// Every change to the host is written to <state_dir>/host-routes.json before it is made, so that
+// stop() undoes exactly what start made, and the next start undoes what a crashed run left (a TUN's
+// own routes vanish with it; sysctls, the nftables table and routes outside the TUN do not).
+// Commands run through a Runner so that tests can record them without touching a host.
+//
+// What a router changes: net.ipv4.conf.<dev>.forwarding = 1 (net.ipv6.conf.<dev>.forwarding for
+// IPv6 prefixes) on the TUN and on each LAN device that reaches an advertised prefix (IPv4
+// forwarding is per receiving interface: nothing else on the host starts forwarding), and with
+// `snat = true` one table, `inet trellis_<tun>`, whose postrouting chain masquerades what comes
+// out of the TUN towards those prefixes (or, for an exit node, towards its uplink).
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LogFn } from "../log.ts";
+import type { Subnet } from "../trust/subnet.ts";
+import { fmtPrefix } from "../route/subnets.ts";
+
+export interface Runner {
+  run(cmd: string[], input?: string): { ok: boolean; out: string; err: string };
+}
+
+export const systemRunner: Runner = {
+  run(cmd, input) {
+    const r = spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", input });
+    return { ok: r.status === 0, out: r.stdout ?? "", err: (r.stderr ?? "").trim() || (r.error?.message ?? "") };
+  },
+};
+
+/** What this node changed on the host (the file's content). */
+export interface HostChanges {
+  /** nftables table ("inet NAME"), if made. */
+  table?: string;
+  /** sysctl keys set, with the value they had before. */
+  sysctls: { key: string; before: string }[];
+  /** `ip route` arguments of routes added outside the TUN (exit mode), removed with `ip route del ARGS`. */
+  routes: string[][];
+  /** `ip rule` arguments added (exit mode), removed with `ip rule del ARGS`. */
+  rules: string[][];
+}
+
+const FILE = "host-routes.json";
+
+/** nftables table name for a TUN (names may hold only letters, digits and '_'). */
+export const tableName = (tun: string) => `trellis_${tun.replace(/[^a-zA-Z0-9_]/g, "_")}`;
+
+/** The nftables ruleset for a router: masquerade what leaves the TUN for the LAN prefixes or the uplink. */
+export function snatRuleset(table: string, tun: string, prefixes: Subnet[], uplink?: string): string {
+  const v4 = prefixes.filter((p) => p.family === 4 && p.prefix > 0).map(fmtPrefix);
+  const v6 = prefixes.filter((p) => p.family === 6 && p.prefix > 0).map(fmtPrefix);
+  const lines = [
+    `table inet ${table} {`,
+    ` chain postrouting {`,
+    `  type nat hook postrouting priority 100; policy accept;`,
+    ...(v4.length ? [`  iifname "${tun}" ip daddr { ${v4.join(", ")} } masquerade`] : []),
+    ...(v6.length ? [`  iifname "${tun}" ip6 daddr { ${v6.join(", ")} } masquerade`] : []),
+    ...(uplink ? [`  iifname "${tun}" oifname "${uplink}" masquerade`] : []),
+    ` }`,
+    `}`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export class HostRoutes {
+  private changes: HostChanges = { sysctls: [], routes: [], rules: [] };
+
+  constructor(
+    private readonly stateDir: string,
+    readonly tun: string,
+    private readonly log: LogFn,
+    private readonly runner: Runner = systemRunner,
+  ) {}
+
+  private get file(): string {
+    return join(this.stateDir, FILE);
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.changes) + "\n", { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+
+  private run(cmd: string[], input?: string): boolean {
+    const r = this.runner.run(cmd, input);
+    if (!r.ok) this.log("warn", `host: ${cmd.join(" ")} failed: ${r.err}`);
+    return r.ok;
+  }
+
+  /** Undo what a previous run left behind (it crashed, or was killed): before anything else at start. */
+  recover(): void {
+    if (!existsSync(this.file)) return;
+    let left: HostChanges;
+    try {
+      left = JSON.parse(readFileSync(this.file, "utf8"));
+    } catch {
+      rmSync(this.file, { force: true });
+      return;
+    }
+    this.log("info", `host: undoing what the last run left (it did not stop cleanly): ${describe(left)}`);
+    this.undo(left);
+    rmSync(this.file, { force: true });
+  }
+
+  private undo(c: HostChanges): void {
+    for (const r of [...(c.rules ?? [])].reverse()) this.runner.run(["ip", "rule", "del", ...r]);
+    for (const r of [...(c.routes ?? [])].reverse()) this.runner.run(["ip", "route", "del", ...r]);
+    if (c.table) this.runner.run(["nft", "delete", "table", ...c.table.split(" ")]);
+    for (const s of [...(c.sysctls ?? [])].reverse()) this.writeSysctl(s.key, s.before);
+  }
+
+  private sysctlPath(key: string): string {
+    return `/proc/sys/${key.replace(/\./g, "/")}`;
+  }
+
+  private readSysctl(key: string): string | undefined {
+    const r = this.runner.run(["cat", this.sysctlPath(key)]);
+    return r.ok ? r.out.trim() : undefined;
+  }
+
+  private writeSysctl(key: string, v: string): boolean {
+    return this.runner.run(["sysctl", "-qw", `${key}=${v}`]).ok;
+  }
+
+  /** Set a sysctl, remembering its old value (once); returns whether it now holds `v`. */
+  setSysctl(key: string, v: string): boolean {
+    const before = this.readSysctl(key);
+    if (before === undefined) return (this.log("warn", `host: no sysctl ${key}`), false);
+    if (before === v) return true;
+    if (!this.changes.sysctls.some((s) => s.key === key)) {
+      this.changes.sysctls.push({ key, before });
+      this.save();
+    }
+    const ok = this.writeSysctl(key, v);
+    if (ok) this.log("info", `host: ${key} = ${v} (was ${before})`);
+    return ok;
+  }
+
+  /** The device the host routes `address` through (undefined when there is no route, or it is the TUN). */
+  deviceFor(address: string): string | undefined {
+    const r = this.runner.run(["ip", "-j", "route", "get", address]);
+    if (!r.ok) return undefined;
+    try {
+      const dev = JSON.parse(r.out)[0]?.dev as string | undefined;
+      return dev && dev !== this.tun && dev !== "lo" ? dev : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The device of the host's default route (an exit node's uplink). */
+  uplink(): { dev: string; via?: string } | undefined {
+    const r = this.runner.run(["ip", "-j", "route", "show", "default"]);
+    try {
+      const d = JSON.parse(r.out).find((x: { dev?: string }) => x.dev && x.dev !== this.tun);
+      return d ? { dev: d.dev, via: d.gateway } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Make this host a router for `prefixes` (and an exit through `uplink`): forwarding on the TUN and
+   * on the devices that lead there, and with `snat` the masquerade table. Returns the LAN devices.
+   */
+  router(prefixes: Subnet[], snat: boolean, uplink?: string): Map<string, string> {
+    const lan = new Map<string, string>();
+    for (const p of prefixes) {
+      if (p.prefix === 0) continue;
+      const probe = firstHost(p);
+      const dev = this.deviceFor(probe);
+      if (dev) lan.set(fmtPrefix(p), dev);
+      else this.log("warn", `[routes] advertise: ${fmtPrefix(p)} is not reachable from this host (no route to ${probe}): advertised as down until it is`);
+    }
+    const devs = new Set([...lan.values(), ...(uplink ? [uplink] : [])]);
+    const families = new Set(prefixes.map((p) => p.family));
+    for (const f of families) {
+      const key = f === 4 ? "net.ipv4.conf" : "net.ipv6.conf";
+      for (const d of [this.tun, ...devs]) this.setSysctl(`${key}.${d}.forwarding`, "1");
+    }
+    this.log("info", `host: forwarding between ${this.tun} and ${[...devs].join(", ") || "(no device yet)"} for ${prefixes.map(fmtPrefix).join(", ")}${uplink ? ` and as exit node via ${uplink}` : ""}`);
+    if (snat) {
+      const table = tableName(this.tun);
+      this.runner.run(["nft", "delete", "table", "inet", table]);
+      this.changes.table = `inet ${table}`;
+      this.save();
+      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, prefixes, uplink))) this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...prefixes.filter((p) => p.prefix > 0).map(fmtPrefix), ...(uplink ? [`uplink ${uplink}`] : [])].join(", ")}`);
+    } else this.log("info", "host: snat = false: overlay sources are kept (LAN hosts need a route back to the overlay through this router)");
+    return lan;
+  }
+
+  /** Add an `ip route` (arguments after `ip route replace`), recorded for undo unless it is on the TUN. */
+  addRoute(args: string[], onTun: boolean): boolean {
+    if (!onTun) {
+      this.changes.routes.push(args);
+      this.save();
+    }
+    return this.run(["ip", "route", "replace", ...args]);
+  }
+
+  delRoute(args: string[]): void {
+    this.runner.run(["ip", "route", "del", ...args]);
+    const i = this.changes.routes.findIndex((r) => r.join(" ") === args.join(" "));
+    if (i >= 0) {
+      this.changes.routes.splice(i, 1);
+      this.save();
+    }
+  }
+
+  addRule(args: string[]): boolean {
+    this.changes.rules.push(args);
+    this.save();
+    return this.run(["ip", "rule", "add", ...args]);
+  }
+
+  delRule(args: string[]): void {
+    this.runner.run(["ip", "rule", "del", ...args]);
+    const i = this.changes.rules.findIndex((r) => r.join(" ") === args.join(" "));
+    if (i >= 0) {
+      this.changes.rules.splice(i, 1);
+      this.save();
+    }
+  }
+
+  /** Undo everything (stop). */
+  stop(): void {
+    const c = this.changes;
+    if (!c.table && !c.sysctls.length && !c.routes.length && !c.rules.length) return;
+    this.undo(c);
+    this.log("info", `host: undone: ${describe(c)}`);
+    this.changes = { sysctls: [], routes: [], rules: [] };
+    rmSync(this.file, { force: true });
+  }
+
+  get current(): HostChanges {
+    return this.changes;
+  }
+}
+
+function describe(c: HostChanges): string {
+  const parts = [
+    ...(c.table ? [`nftables table ${c.table}`] : []),
+    ...(c.sysctls ?? []).map((s) => `${s.key} back to ${s.before}`),
+    ...(c.routes ?? []).map((r) => `route ${r.join(" ")}`),
+    ...(c.rules ?? []).map((r) => `rule ${r.join(" ")}`),
+  ];
+  return parts.join(", ") || "nothing";
+}
+
+/** The prefix's first host address (network address + 1), to ask the host which device reaches it. */
+export function firstHost(p: Subnet): string {
+  if (p.family === 4) {
+    const b = p.address.split(".").map(Number);
+    if (p.prefix < 32) b[3] += 1;
+    return b.join(".");
+  }
+  return p.prefix < 128 ? `${p.address.replace(/::$/, "::")}${p.address.endsWith("::") ? "1" : ""}` : p.address;
+}
+
+/**
+ * A router's LAN side, checked every CHECK_EVERY_MS: each LAN device is up (operstate), and the
+ * `[routes] check` address answers a ping within CHECK_TIMEOUT_MS. Unhealthy withdraws every
+ * advertised prefix (the member's next query, ≤ 250 ms later, gets an empty list).
+ */
+export const CHECK_EVERY_MS = 200;
+export const CHECK_TIMEOUT_MS = 800;
+
+export class LanHealth {
+  private lastOk = Date.now();
+  private timer?: ReturnType<typeof setInterval>;
+  private inFlight = 0;
+  private healthyNow = true;
+
+  constructor(
+    private readonly devices: () => string[],
+    private readonly check: string | null,
+    private readonly onChange: (healthy: boolean, why: string) => void,
+    private readonly operstate: (dev: string) => string = (dev) => {
+      try {
+        return readFileSync(`/sys/class/net/${dev}/operstate`, "utf8").trim();
+      } catch {
+        return "missing";
+      }
+    },
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), CHECK_EVERY_MS);
+    this.tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  get healthy(): boolean {
+    return this.healthyNow;
+  }
+
+  private tick(): void {
+    const down = this.devices().find((d) => !["up", "unknown"].includes(this.operstate(d)));
+    if (this.check && this.inFlight < 5) {
+      this.inFlight++;
+      const p = Bun.spawn(["ping", "-n", "-q", "-c", "1", "-W", "1", this.check], { stdout: "ignore", stderr: "ignore" });
+      void p.exited.then((code) => {
+        this.inFlight--;
+        if (code === 0) this.lastOk = Date.now();
+      });
+    }
+    const why = down ? `LAN device ${down} is ${this.operstate(down)}` : this.check && Date.now() - this.lastOk > CHECK_TIMEOUT_MS ? `[routes] check ${this.check} does not answer` : "";
+    const healthy = !why;
+    if (healthy !== this.healthyNow) {
+      this.healthyNow = healthy;
+      this.onChange(healthy, why || "LAN side healthy again");
+    }
+  }
+}
