@@ -3,7 +3,8 @@ import { loadConfig, DEFAULT_CONFIG_PATH } from "../config/load.ts";
 import { loadIdentity } from "../identity/identity.ts";
 import { Node } from "../node/node.ts";
 import { serveApi } from "../api/app.ts";
-import { dropPrivileges, findUser, PrivilegeError, type Account } from "../node/privileges.ts";
+import { dropPrivileges, findUser, PrivilegeError, type Account, type KeptCap } from "../node/privileges.ts";
+import type { Config } from "../config/schema.ts";
 import { logger, setLogLevel } from "../log.ts";
 import { parse } from "./args.ts";
 
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   // Everything that needed root is done (TUN open, ports bound): from here on the node is `account`.
   if (account) {
     try {
-      dropPrivileges(account, config.node.stateDir);
+      dropPrivileges(account, config.node.stateDir, keptCaps(config));
     } catch (e) {
       api.stop();
       await node.stop();
@@ -47,7 +48,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (config.paths.decisionLog && !config.paths.decisionLog.startsWith(config.node.stateDir + "/"))
       log("warn", `[paths] decision_log ${config.paths.decisionLog} is outside the state directory: ${account.name} may not be able to write it`);
-    log("info", `running as ${account.name} (uid ${account.uid}, gid ${account.gid}) with no capabilities`);
+    const kept = keptCaps(config);
+    log("info", `running as ${account.name} (uid ${account.uid}, gid ${account.gid}) with ${kept.length ? `only ${kept.map((c) => `CAP_${c.toUpperCase()}`).join(" and ")} (for [routes]: routes, forwarding, nftables${kept.includes("net_raw") ? ", the LAN check's ping" : ""})` : "no capabilities"}`);
   }
 
   return await new Promise<number>((resolve) => {
@@ -98,4 +100,11 @@ function runAs(user: string | undefined, log: ReturnType<typeof logger>): Accoun
   }
   if (account.uid === 0) throw new PrivilegeError("no-such-user", `[node] user ${JSON.stringify(name)} is uid 0: name an unprivileged user`);
   return account;
+}
+
+/** What [routes] needs after the drop: CAP_NET_ADMIN to change routes, sysctls and nftables at runtime and stop; CAP_NET_RAW for the LAN check's ping. */
+export function keptCaps(c: Config): KeptCap[] {
+  const r = c.routes;
+  if (!r.advertise.length && !r.exit && !r.accept && !r.exitNode) return [];
+  return r.check ? ["net_admin", "net_raw"] : ["net_admin"];
 }

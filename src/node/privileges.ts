@@ -60,6 +60,48 @@ function chownTree(path: string, uid: number, gid: number): void {
 }
 
 const PR_SET_NO_NEW_PRIVS = 38;
+const PR_SET_KEEPCAPS = 8;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_RAISE = 2;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+/** Capabilities a node may keep through the drop, only when its config needs them ([routes]: routes, sysctls, nftables; the LAN check's ping). */
+export const CAPS = { net_admin: 12, net_raw: 13 } as const;
+export type KeptCap = keyof typeof CAPS;
+
+/**
+ * Keep `caps` on this thread across setuid (PR_SET_KEEPCAPS before, capset and ambient after), so that
+ * the `ip`/`nft`/`sysctl` it runs inherit them. Other threads keep nothing.
+ */
+function libc() {
+  for (const name of ["libc.so.6", "libc.so"]) {
+    try {
+      return dlopen(name, {
+        prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+        capset: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+      });
+    } catch {}
+  }
+  return undefined;
+}
+
+function keepCapsBefore(): void {
+  const lib = libc();
+  lib?.symbols.prctl(PR_SET_KEEPCAPS, 1n, 0n, 0n, 0n);
+  lib?.close();
+}
+
+function raiseKept(caps: KeptCap[]): void {
+  const lib = libc();
+  if (!lib) throw new PrivilegeError("drop-failed", "cannot keep capabilities: no libc");
+  const mask = caps.reduce((m, c) => m | (1 << CAPS[c]), 0);
+  const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
+  // Two __user_cap_data_struct {effective, permitted, inheritable}: capabilities 0-31, then 32-63.
+  const data = new Uint32Array([mask, mask, mask, 0, 0, 0]);
+  const ok = lib.symbols.capset(header, data) === 0 && caps.every((c) => lib.symbols.prctl(PR_CAP_AMBIENT, BigInt(PR_CAP_AMBIENT_RAISE), BigInt(CAPS[c]), 0n, 0n) === 0);
+  lib.symbols.prctl(PR_SET_KEEPCAPS, 0n, 0n, 0n, 0n);
+  lib.close();
+  if (!ok) throw new PrivilegeError("drop-failed", `cannot keep ${caps.map((c) => `CAP_${c.toUpperCase()}`).join(", ")} after the drop`);
+}
 
 function noNewPrivs(): boolean {
   for (const name of ["libc.so.6", "libc.so"]) {
@@ -75,11 +117,13 @@ function noNewPrivs(): boolean {
 
 /**
  * Become `account` for good: hand it the state directory, set groups, gid and uid, and check that no
- * thread kept uid 0 or a capability. Throws PrivilegeError when anything stayed.
+ * thread kept uid 0 or a capability beyond `keep` (what [routes] needs, on the main thread only).
+ * Throws PrivilegeError when anything stayed.
  */
-export function dropPrivileges(account: Account, stateDir: string): void {
+export function dropPrivileges(account: Account, stateDir: string, keep: KeptCap[] = []): void {
   if (account.uid === 0) throw new PrivilegeError("drop-failed", `user ${account.name} is uid 0: nothing to drop to`);
   chownTree(stateDir, account.uid, account.gid);
+  if (keep.length) keepCapsBefore();
   try {
     process.setgroups?.([account.gid]);
     process.setgid!(account.gid);
@@ -87,7 +131,9 @@ export function dropPrivileges(account: Account, stateDir: string): void {
   } catch (e) {
     throw new PrivilegeError("drop-failed", `cannot become ${account.name} (${account.uid}:${account.gid}): ${(e as Error).message}`);
   }
+  if (keep.length) raiseKept(keep);
   noNewPrivs();
+  const kept = BigInt(keep.reduce((m, c) => m | (1 << CAPS[c]), 0));
   // Every thread, not just this one: a worker left as root would be a way back.
   let tasks: string[] = [];
   try {
@@ -100,7 +146,7 @@ export function dropPrivileges(account: Account, stateDir: string): void {
     } catch {
       continue; // the thread ended meanwhile
     }
-    if (c.uids.some((u) => u === 0) || c.gids.some((g) => g === 0) || c.capEff !== 0n || c.capPrm !== 0n || c.capAmb !== 0n)
+    if (c.uids.some((u) => u === 0) || c.gids.some((g) => g === 0) || (c.capEff & ~kept) !== 0n || (c.capPrm & ~kept) !== 0n || (c.capAmb & ~kept) !== 0n)
       throw new PrivilegeError("drop-failed", `thread ${t} kept privileges after the drop to ${account.name}: uid ${c.uids.join(" ")}, CapEff ${c.capEff.toString(16)}`);
   }
 }
