@@ -1,7 +1,7 @@
 // How the CLI tells errors apart: typed errors carry a message written for people; file-system errors
 // are turned into one; anything else is a bug, and its JavaScript text is shown only with TRELLIS_DEBUG.
 /** Errors whose message is written for people (each module's own error class). */
-export const TYPED = new Set(["UsageError", "TrustError", "IdentityError", "ConfigError", "TunError", "SeedError", "ApiError", "NodeError", "SignalError", "HandshakeError", "NetnsError"]);
+export const TYPED = new Set(["UsageError", "TrustError", "IdentityError", "ConfigError", "TunError", "SeedError", "ApiError", "NodeError", "SignalError", "HandshakeError", "NetnsError", "RouteError"]);
 export const isTyped = (e: unknown) => e instanceof Error && TYPED.has(e.name);
 /** A file-system error (permission, missing path, full disk) as a sentence, or undefined for anything else. */
 export function systemMessage(e: unknown): string | undefined {
