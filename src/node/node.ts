@@ -373,10 +373,29 @@ export class Node {
         peer = this.peers.resolve(name);
       }
     }
-    // A member of one of our networks need not be listed anywhere: its full node id is enough.
+    // A member of one of our networks need not be listed anywhere: its full node id is enough. It
+    // becomes a peer (and gets a link attempt) once a relay hands us its signed record; a made-up id
+    // costs nothing. Only with no relay to ask does the id go to the seeds as it is.
     if (!peer && isNodeId(target.trim().toLowerCase()) && this.networks.members.length) {
-      peer = this.peers.ensure(target.trim().toLowerCase() as NodeId);
-      this.links.connect(peer.id, true);
+      const id = target.trim().toLowerCase() as NodeId;
+      if (this.router.linksReport().some((l) => l.relay && l.alive)) {
+        const end = performance.now() + timeoutMs;
+        let r = this.router.record(id);
+        while (!r && performance.now() < end) {
+          this.router.lookup(id);
+          await Bun.sleep(Math.min(100, Math.max(1, end - performance.now())));
+          r = this.router.record(id);
+        }
+        const pub = r && !r.relay ? recordIdentity(r) : undefined;
+        if (pub?.id === id) {
+          this.learn(pub);
+          peer = this.peers.ensure(id);
+          this.links.connect(id, true);
+        }
+      } else {
+        peer = this.peers.ensure(id);
+        this.links.connect(peer.id, true);
+      }
     }
     if (!peer)
       throw new NodeError("unknown-peer", `no node matches ${JSON.stringify(target)}: it is not a node id, id prefix, name or overlay address this node knows${this.networks.members.length ? ", and no relay named a member of our networks by it" : ""}; check the spelling ('trellis status' lists known nodes)`);

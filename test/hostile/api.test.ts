@@ -41,6 +41,7 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     a = new TestNode(net, { host: "a", name: "alpha", seeds }, dir);
     b = new TestNode(net, { host: "b", name: "bravo", seeds }, dir);
     // members of one network with no allow-list: before the fix a ping for any id made a peer and a link attempt
+    enrol(seed, home, "100.64.1.10"); // a member relay: members link to it and it answers lookups by id
     enrol(a, home, "100.64.1.1");
     enrol(b, home, "100.64.1.2");
     // c starts the way the systemd unit starts it: never root, a plain user with two ambient capabilities
@@ -96,11 +97,22 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     expect(cli.stderr.toString()).toContain("needs the API token");
   });
 
-  test("pings for made-up ids are refused without the token, and rate-limited with it", async () => {
+  test("pings for made-up ids: refused without the token; with it, no peer and no link attempt; rate-limited", async () => {
     const peers0 = a.api("/v1/status").peers.length;
     for (let i = 0; i < 5; i++) expect(curl([`${API}/v1/ping?node=${randomBytes(16).toString("hex")}&timeout_ms=200`]).status).toBe(401);
     await Bun.sleep(300);
     expect(a.api("/v1/status").peers.length).toBe(peers0);
+    // with the token: a made-up id has no signed record at our relay, so no peer and no link attempt
+    await waitFor("a linked to the relay", () => (a.api("/v1/status").links ?? []).some((l: any) => l.relay && l.alive), 30_000);
+    const peers1 = a.api("/v1/status").peers.length;
+    const links1 = (a.api("/v1/status").links ?? []).length;
+    const auth = ["-H", `Authorization: Bearer ${a.apiToken()}`];
+    const made = Array.from({ length: 6 }, () => randomBytes(16).toString("hex"));
+    for (const id of made) expect(curl([...auth, `${API}/v1/ping?node=${id}&timeout_ms=300`]).status).toBe(404);
+    await Bun.sleep(500);
+    expect(a.api("/v1/status").peers.length).toBe(peers1);
+    expect((a.api("/v1/status").links ?? []).length).toBe(links1);
+    for (const id of made) expect(a.logs()).not.toContain(`offer to ${id}`);
     // a burst is cut off by the rate limit (a name no peer has: answered at once)
     const burst = sh(["ip", "netns", "exec", a.ns, "sh", "-c", `for i in $(seq 60); do curl -s -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer ${a.apiToken()}' '${API}/v1/ping?node=nosuchname&timeout_ms=1' & done; wait`]);
     const codes = burst.split("\n").filter(Boolean);
@@ -108,7 +120,7 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     expect(codes.filter((c) => c === "404").length).toBeLessThanOrEqual(30);
   });
 
-  test("the CLI pings with the token: a member not met yet is reached by its id", async () => {
+  test("the CLI pings with the token: a member not met yet is found by its signed record, then linked", async () => {
     await Bun.sleep(2500); // let the ping bucket refill after the burst
     const r = a.cli(["ping", b.id, "--count", "1", "--timeout", "1", "--config", a.configPath]);
     expect(r.err).not.toContain("needs the API token");
