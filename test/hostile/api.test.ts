@@ -114,10 +114,14 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     expect((a.api("/v1/status").links ?? []).length).toBe(links1);
     for (const id of made) expect(a.logs()).not.toContain(`offer to ${id}`);
     // a burst is cut off by the rate limit (a name no peer has: answered at once)
+    const t0 = performance.now();
     const burst = sh(["ip", "netns", "exec", a.ns, "sh", "-c", `for i in $(seq 60); do curl -s -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer ${a.apiToken()}' '${API}/v1/ping?node=nosuchname&timeout_ms=1' & done; wait`]);
     const codes = burst.split("\n").filter(Boolean);
-    expect(codes.filter((c) => c === "429").length).toBeGreaterThanOrEqual(30);
-    expect(codes.filter((c) => c === "404").length).toBeLessThanOrEqual(30);
+    const seconds = (performance.now() - t0) / 1000;
+    // a burst of 20, then 10 a second, however slowly this machine ran the 60 requests
+    expect(codes.length).toBe(60);
+    expect(codes.filter((c) => c !== "429").length).toBeLessThanOrEqual(21 + Math.ceil(seconds * 10));
+    if (seconds < 3) expect(codes.filter((c) => c === "429").length).toBeGreaterThan(0);
   });
 
   test("the CLI pings with the token: a member not met yet is found by its signed record, then linked", async () => {
