@@ -1,11 +1,11 @@
 // Real trellis nodes for e2e tests and the demo: each runs `trellis up` as its own process in a namespace.
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { initIdentity, type NodeId } from "../../src/identity/identity.ts";
 import { ipv6Of } from "../../src/identity/address.ts";
-import { sh, type TestNet } from "./netns.ts";
+import type { TestNet } from "./netns.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -32,6 +32,8 @@ export interface NodeSpec {
   wrap?: string[];
   /** Extra TOML appended to the config. */
   extra?: string;
+  /** A module preloaded into the node's process (test/lib/rogue-*.ts: a node that misbehaves on purpose). */
+  preload?: string;
 }
 
 /** Poll `fn` every 100 ms until it returns a truthy value or `timeoutMs` passes. */
@@ -99,12 +101,17 @@ export class TestNode {
   /** Start `trellis up` in the host's namespace and wait until its API answers. */
   async start(): Promise<void> {
     const log = openSync(this.logPath, "a");
-    this.proc = spawn("ip", ["netns", "exec", this.ns, ...(this.spec.wrap ?? []), ...trellisCommand(), "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
+    let cmd = trellisCommand();
+    if (this.spec.preload) {
+      if (process.env.TRELLIS_BIN) throw new Error(`node ${this.spec.name}: a preload needs the source, not TRELLIS_BIN`);
+      cmd = [BUN, "--preload", this.spec.preload, CLI];
+    }
+    this.proc = spawn("ip", ["netns", "exec", this.ns, ...(this.spec.wrap ?? []), ...cmd, "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
     this.exited = new Promise((res) => this.proc!.on("exit", (code) => res(code)));
     await waitFor(`${this.spec.name} API`, async () => {
       if (this.proc?.exitCode !== null) throw new Error(`node ${this.spec.name} exited: ${this.tail()}`);
       return this.api("/v1/health").ok;
-    });
+    }, 60000); // generous: a loaded 2-core machine starting nine nodes at once takes a while
   }
 
   /** SIGTERM and wait for a clean exit. */
@@ -130,11 +137,74 @@ export class TestNode {
     this.proc?.kill("SIGKILL");
   }
 
-  /** GET the node's local API from inside its namespace; a node that died is an error with its log. */
-  api(path: string): any {
+  /**
+   * One request to the node's local API from inside its namespace: the HTTP status and the JSON body.
+   * Throws when there is no answer at all (the node died: the error carries its log). Every e2e call
+   * to the API goes through here, so a credential the API may require is added in one place.
+   */
+  request(method: "GET" | "POST", path: string, body?: string): { status: number; json: any } {
     if (this.proc && this.proc.exitCode !== null) throw new Error(`node ${this.spec.name} exited (${this.proc.exitCode}):\n${this.tail(40)}`);
-    const out = sh(["ip", "netns", "exec", this.ns, "curl", "-sf", "--max-time", "10", `http://127.0.0.1:7080${path}`], { allowFail: true });
-    return out ? JSON.parse(out) : {};
+    const args = ["curl", "-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "-X", method];
+    // The API's token (state/api.token, fresh at each start) for what needs it; harmless elsewhere.
+    if (existsSync(join(this.dir, "state", "api.token"))) args.push("-H", `Authorization: Bearer ${this.apiToken()}`);
+    if (body !== undefined) args.push("--data-binary", "@-");
+    const r = spawnSync("ip", ["netns", "exec", this.ns, ...args, `http://127.0.0.1:7080${path}`], { encoding: "utf8", input: body });
+    const out = r.stdout ?? "";
+    const cut = out.lastIndexOf("\n");
+    const status = Number(out.slice(cut + 1));
+    if (r.status !== 0 || !status) throw new Error(`${method} ${path} on ${this.spec.name}: no answer (curl ${r.status}: ${(r.stderr ?? "").trim()})`);
+    const text = out.slice(0, cut);
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      throw new Error(`${method} ${path} on ${this.spec.name}: HTTP ${status}, not JSON: ${text.slice(0, 200)}`);
+    }
+    return { status, json };
+  }
+
+  /** GET from the node's API; anything but a 2xx answer throws (never an empty object that passes for one). */
+  api(path: string): any {
+    const r = this.request("GET", path);
+    if (r.status < 200 || r.status > 299) throw new Error(`GET ${path} on ${this.spec.name}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+    return r.json;
+  }
+
+  /** POST to the node's API; anything but a 2xx answer throws. */
+  post(path: string, body: string): any {
+    const r = this.request("POST", path, body);
+    if (r.status < 200 || r.status > 299) throw new Error(`POST ${path} on ${this.spec.name}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+    return r.json;
+  }
+
+  /**
+   * ping from this node's namespace: true when a reply came, false when none did (ping's exit 1).
+   * Anything else (no such namespace, a bad address, ping missing) throws: a negative test must not
+   * pass because the probe itself broke.
+   */
+  ping(addr: string, count = 2): boolean {
+    const r = spawnSync("ip", ["netns", "exec", this.ns, "ping", "-c", String(count), "-i", "0.2", "-W", "2", addr], { encoding: "utf8" });
+    if (r.status === 0) return true;
+    if (r.status === 1 && / 0 received/.test(r.stdout ?? "")) return false;
+    throw new Error(`ping ${addr} from ${this.spec.name} failed to run (exit ${r.status}): ${(r.stderr || r.stdout || "").trim()}`);
+  }
+
+  /** Where the log ends now: pass it to healthySince() after doing something hostile. */
+  logMark(): number {
+    return this.logs().length;
+  }
+
+  /**
+   * The node still runs and serves its API, and logged no uncaught exception or unhandled rejection
+   * since `mark` (`trellis up` logs those and carries on, so "it did not exit" alone proves little).
+   */
+  assertHealthySince(mark: number): void {
+    if (this.proc?.exitCode !== null) throw new Error(`node ${this.spec.name} exited (${this.proc?.exitCode}):\n${this.tail(40)}`);
+    const h = this.api("/v1/health");
+    if (h?.ok !== true) throw new Error(`node ${this.spec.name}: /v1/health says ${JSON.stringify(h)}`);
+    const since = this.logs().slice(mark);
+    const bad = since.split("\n").filter((l) => /uncaught exception|unhandled rejection/.test(l));
+    if (bad.length) throw new Error(`node ${this.spec.name} logged ${bad.length} uncaught exception(s):\n${bad.slice(0, 3).join("\n")}`);
   }
 
   /** The node's local API token (state/api.token, written fresh at each start, 0600). */
@@ -144,9 +214,7 @@ export class TestNode {
 
   /** POST `body` to the node's local API with its token, from inside its namespace; the parsed answer. */
   apiPost(path: string, body: string): any {
-    if (this.proc && this.proc.exitCode !== null) throw new Error(`node ${this.spec.name} exited (${this.proc.exitCode}):\n${this.tail(40)}`);
-    const out = sh(["ip", "netns", "exec", this.ns, "curl", "-sS", "--max-time", "10", "-X", "POST", "-H", `Authorization: Bearer ${this.apiToken()}`, "--data-binary", body, `http://127.0.0.1:7080${path}`]);
-    return JSON.parse(out);
+    return this.request("POST", path, body).json; // any status: the caller checks the answer
   }
 
   /** Run the trellis CLI inside the namespace, against this node's config. */
