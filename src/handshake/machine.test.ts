@@ -6,8 +6,8 @@ import {
   consumeCookieReply, consumeInitiation, consumeResponse, cookieFor, cookieKey, createCookieReply, createInitiation, initiationMac1Valid,
   initiationMac2Valid, mac1Key,
 } from "./machine.ts";
-import { hmac } from "./kdf.ts";
-import { COOKIE_REPLY_BYTES } from "./messages.ts";
+import { equalBytes, hash, hmac, open, seal } from "./kdf.ts";
+import { COOKIE_REPLY_BYTES, MAX_CLAIMS } from "./messages.ts";
 
 const A = generateIdentity(new Uint8Array(128).fill(21));
 const B = generateIdentity(new Uint8Array(128).fill(22));
@@ -139,4 +139,64 @@ test("cookie reply: 52 bytes, opens only for the initiation it answers, and its 
   expect(initiationMac1Valid(mac1Key(B.public), second.message)).toBe(true);
   expect(initiationMac2Valid(cookie, second.message)).toBe(true);
   expect(initiationMac2Valid(cookieFor(secret, "link|mallory"), second.message)).toBe(false);
+});
+
+// An attacker who knows B's public key can always compute an initiation's mac1 (mac2 stays zero:
+// no cookie); one who saw the initiation can compute its response's mac1 (keyed by the initiation's
+// mac1). Re-MAC a tampered message to reach the checks behind mac1, as a real attacker would.
+function remac(message: Uint8Array, to: typeof A.public): Uint8Array {
+  const body = message.subarray(0, message.length - 32);
+  return Uint8Array.from([...body, ...hmac(mac1Key(to), body).subarray(0, 16), ...new Uint8Array(16)]);
+}
+function remacResponse(response: Uint8Array, initiation: Uint8Array): Uint8Array {
+  const initMac1 = initiation.subarray(initiation.length - 32, initiation.length - 16);
+  const key = hash(new TextEncoder().encode("trellis mac1 response v1"), initMac1);
+  const body = response.subarray(0, response.length - 16);
+  return Uint8Array.from([...body, ...hmac(key, body).subarray(0, 16)]);
+}
+
+test("tampered initiations with a valid mac1 are refused by decryption, not by accident", () => {
+  const { message } = createInitiation(A, B.public, new Uint8Array(0), 1, 10n);
+  // Flip one byte in the encrypted static part (after sender, ephemerals and the KEM ciphertext).
+  const staticAt = 4 + 32 + 1184 + 1088 + 10;
+  const t = Uint8Array.from(message);
+  t[staticAt] ^= 1;
+  expect(code(() => consumeInitiation(B, mac1Key(B.public), remac(t, B.public), () => true))).toBe("decrypt");
+  // Flip one byte in the encrypted signature: accept() passes, verify() refuses (decrypt).
+  const s = Uint8Array.from(message);
+  s[message.length - 32 - 100] ^= 1;
+  const r = consumeInitiation(B, mac1Key(B.public), remac(s, B.public), () => true);
+  expect(code(() => r.verify())).toBe("decrypt");
+});
+
+test("claims beyond MAX_CLAIMS are refused on both sides", () => {
+  expect(code(() => createInitiation(A, B.public, new Uint8Array(MAX_CLAIMS + 1), 1, 10n))).toBe("malformed");
+  expect(code(() => createInitiation(A, B.public, new Uint8Array(MAX_CLAIMS), 1, 10n))).toBe("ok");
+  const { message } = createInitiation(A, B.public, new Uint8Array(0), 1, 10n);
+  const r = consumeInitiation(B, mac1Key(B.public), message, () => true);
+  expect(code(() => r.respond(2, new Uint8Array(MAX_CLAIMS + 1)))).toBe("malformed");
+});
+
+test("tampered responses with a valid mac1 are refused by decryption; a response to another handshake by its index", () => {
+  const { message, state } = createInitiation(A, B.public, new Uint8Array(0), 7, 10n);
+  const resp = consumeInitiation(B, mac1Key(B.public), message, () => true).respond(2, new Uint8Array(0)).message;
+  const t = Uint8Array.from(resp);
+  t[resp.length - 16 - 50] ^= 1; // inside the encrypted payload (claims, signature)
+  expect(code(() => consumeResponse(state, t))).toBe("bad-mac1"); // as sent: mac1 catches it
+  expect(code(() => consumeResponse(state, remacResponse(t, message)))).toBe("decrypt");
+  const other = createInitiation(A, B.public, new Uint8Array(0), 8, 11n);
+  expect(code(() => consumeResponse(other.state, resp))).toBe("unknown-index");
+  expect(code(() => consumeResponse(state, resp))).toBe("ok");
+});
+
+test("open() refuses ciphertexts shorter than a tag; equalBytes() refuses different lengths", () => {
+  const key = new Uint8Array(32).fill(1);
+  const sealed = seal(key, 0, new Uint8Array(0), new Uint8Array(0)); // just a tag
+  expect(open(key, 0, new Uint8Array(0), sealed)).toEqual(new Uint8Array(0));
+  expect(open(key, 0, new Uint8Array(0), sealed.subarray(0, 15))).toBeNull();
+  expect(open(key, 0, new Uint8Array(0), new Uint8Array(0))).toBeNull();
+  expect(equalBytes(new Uint8Array([1, 2]), new Uint8Array([1, 2, 0]))).toBe(false);
+  expect(equalBytes(new Uint8Array([1, 2, 0]), new Uint8Array([1, 2]))).toBe(false);
+  expect(equalBytes(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true);
+  expect(equalBytes(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false);
 });

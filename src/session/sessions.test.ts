@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import { Sessions, type SessionsOptions } from "./sessions.ts";
-import { isHandshakePacket, TYPE_INIT_FRAGMENT } from "./wire.ts";
+import { isHandshakePacket, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
 
 const A = generateIdentity(new Uint8Array(128).fill(11));
 const B = generateIdentity(new Uint8Array(128).fill(12));
@@ -169,6 +169,54 @@ describe("sessions", () => {
     expect(b.s.stats.rxBadTag).toBe(1);
     b.s.receive(fresh, A.public.id); // the genuine packet with the same counter still gets in
     expect(b.got.map(text)).toEqual(["first", "second"]);
+  });
+
+  test("a responder with large claims still never answers with more bytes than the initiation had", () => {
+    const big = new Uint8Array(12_000).fill(7);
+    const got: Uint8Array[] = [];
+    let a!: Sessions;
+    const b = new Sessions({
+      identity: B, claims: big, accept: () => true, deliver: () => {},
+      transmit: (_to, p) => { got.push(Uint8Array.from(p)); a.receive(p, B.public.id); },
+    });
+    const sentByA: Uint8Array[] = [];
+    a = new Sessions({
+      identity: A, claims: new Uint8Array(0), accept: () => true, deliver: () => {},
+      transmit: (_to, p) => { sentByA.push(Uint8Array.from(p)); b.receive(p, A.public.id); },
+    });
+    a.learn(B.public);
+    b.learn(A.public);
+    a.send(B.public.id, msg("x"));
+    const init = sentByA.filter(isHandshakePacket).reduce((n, p) => n + p.length, 0);
+    const resp = got.filter(isHandshakePacket).reduce((n, p) => n + p.length, 0);
+    expect(resp).toBeGreaterThan(0);
+    expect(resp).toBeLessThan(init);
+    expect(a.isEstablished(B.public.id)).toBe(true); // it still completes, without b's claims
+    expect(a.remote(B.public.id)!.claims.length).toBe(0);
+  });
+
+  test("a response for no handshake of ours is refused by its index, not by an exception", () => {
+    const { a, b } = pair();
+    a.s.send(B.public.id, msg("x"));
+    const warnings: string[] = [];
+    const c = new Sessions({
+      identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {},
+      log: (level, m) => void (level === "warn" && warnings.push(m)),
+    });
+    // b's response to a, replayed to another Sessions of A's that never initiated.
+    const resp = b.wire.filter((p) => p[0] === TYPE_RESP_FRAGMENT);
+    expect(resp.length).toBeGreaterThan(0);
+    for (const p of resp) c.receive(p, B.public.id);
+    expect(warnings).toEqual([]);
+    expect(c.stats.handshakeErrors).toBeGreaterThan(0);
+  });
+
+  test("packets waiting for a handshake are bounded per peer; the oldest are dropped and counted", () => {
+    const sent: Uint8Array[] = [];
+    const s = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => sent.push(p), deliver: () => {} });
+    for (let i = 0; i < 200; i++) s.send(B.public.id, msg(`p${i}`)); // no public identity yet: all wait
+    expect(s.stats.queueDropped).toBe(200 - 128);
+    expect(sent.length).toBe(0);
   });
 
   test("garbage never throws, and every piece is refused by a check, not by an accident", () => {
