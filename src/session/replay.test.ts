@@ -47,3 +47,13 @@ test("matches a reference set for a random sequence", () => {
     }
   }
 });
+
+test("counter 0 stays seen once the window moves past it", () => {
+  const w = new ReplayWindow();
+  expect(w.update(0)).toBe(true);
+  expect(w.update(1)).toBe(true);
+  expect(w.update(0)).toBe(false);
+  expect(w.update(40)).toBe(true); // the next word
+  expect(w.update(0)).toBe(false);
+  expect(w.update(1)).toBe(false);
+});

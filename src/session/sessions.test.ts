@@ -232,6 +232,8 @@ describe("sessions", () => {
       expect(() => b.receive(g, A.public.id)).not.toThrow();
     }
     b.receive(new Uint8Array(0));
+    // Short packets of every session type, down to the type byte alone.
+    for (const t of [0xc1, 0xc2, 0xc4]) for (let n = 1; n < 40; n++) b.receive(Uint8Array.from([t, ...new Uint8Array(n - 1)]), A.public.id);
     // receive() catches everything; an exception that is not a HandshakeError (a TypeError, a
     // RangeError from a short buffer) is logged as a warning: there must be none.
     expect(warnings).toEqual([]);

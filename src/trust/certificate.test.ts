@@ -65,6 +65,44 @@ describe("membership certificates", () => {
     expect(code(() => issueCertificate({ ...m, name: "Bad Name" }, root))).toBe("malformed");
     expect(code(() => issueCertificate({ ...m, ipv4: "300.1.1.1" }, root))).toBe("malformed");
     expect(code(() => issueCertificate({ ...m, tags: ["UPPER"] }, root))).toBe("malformed");
+    for (const ipv4Prefix of [0, 33, 1.5]) expect(code(() => issueCertificate({ ...m, ipv4Prefix }, root))).toBe("malformed");
+    for (const ipv4Prefix of [1, 32]) expect(code(() => issueCertificate({ ...m, ipv4Prefix }, root))).toBe("ok");
+    const tags = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
+    expect(code(() => issueCertificate({ ...m, tags: tags(33) }, root))).toBe("malformed");
+    expect(code(() => issueCertificate({ ...m, tags: tags(32) }, root))).toBe("ok");
+    const nets = (n: number) => Array.from({ length: n }, (_, i) => ({ family: 4 as const, address: `10.${i}.0.0`, prefix: 16 }));
+    expect(code(() => issueCertificate({ ...m, subnets: nets(33) }, root))).toBe("malformed");
+    expect(code(() => issueCertificate({ ...m, subnets: nets(32) }, root))).toBe("ok");
+    for (const sn of [{ family: 4 as const, address: "10.0.0.0", prefix: 33 }, { family: 6 as const, address: "fd00::", prefix: 129 }, { family: 4 as const, address: "10.0.0.0", prefix: -1 }, { family: 4 as const, address: "fd00::", prefix: 8 }])
+      expect(code(() => issueCertificate({ ...m, subnets: [sn] }, root))).toBe("malformed");
+    for (const sn of [{ family: 4 as const, address: "0.0.0.0", prefix: 0 }, { family: 6 as const, address: "fd00::", prefix: 128 }])
+      expect(code(() => issueCertificate({ ...m, subnets: [sn] }, root))).toBe("ok");
+  });
+
+  test("a root-signed certificate with an unknown subnet family or issuer kind is malformed", () => {
+    // Patch the encoding, then sign it properly: only the decoder's own checks can refuse it.
+    const resign = (patch: (b: Uint8Array) => void) => {
+      const c = issueCertificate({ ...m, subnets: [{ family: 6, address: "fd00:1::", prefix: 64 }] }, root);
+      const body = Uint8Array.from(c.subarray(0, c.length - 3309));
+      patch(body);
+      return Uint8Array.from([...body, ...ml_dsa65.sign(body, root.dsaSecret, { context: new TextEncoder().encode("trellis membership v1") })]);
+    };
+    // The end of the body: ... subnet count (1) | family (1) | prefix (1) | address (16) | issuer (1)
+    expect(code(() => verifyCertificate(resign(() => {}), root.rootPub, root.id, node, now))).toBe("ok");
+    expect(code(() => verifyCertificate(resign((b) => void (b[b.length - 19] = 5)), root.rootPub, root.id, node, now))).toBe("malformed");
+    expect(code(() => verifyCertificate(resign((b) => void (b[b.length - 1] = 2)), root.rootPub, root.id, node, now))).toBe("malformed");
+    // A name that is not a label (here "lAptop"), signed anyway: not in canonical form.
+    expect(code(() => verifyCertificate(resign((b) => void (b[55] = 0x41)), root.rootPub, root.id, node, now))).toBe("malformed");
+    // Trailing bytes after a proper signature.
+    const c = issueCertificate(m, root);
+    expect(code(() => verifyCertificate(Uint8Array.from([...c, 0]), root.rootPub, root.id, node, now))).toBe("malformed");
+  });
+
+  test("the validity window includes both its ends, and not a second more", () => {
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, node, m.notBefore))).toBe("ok");
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, node, m.notAfter))).toBe("ok");
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, node, m.notBefore - 1))).toBe("not-yet-valid");
+    expect(code(() => verifyCertificate(cert, root.rootPub, root.id, node, m.notAfter + 1))).toBe("expired");
   });
 });
 
@@ -90,6 +128,13 @@ describe("certificates signed through an invite's enrolment key", () => {
   test("the chain verifies to the root", () => {
     const c = issueCertificate(granted, key);
     expect(verifyCertificate(c, root.rootPub, root.id, node, now + 10).name).toBe("printer");
+  });
+
+  test("an invite's limits include their ends: made at the last usable second, for exactly what it grants", () => {
+    const edge = { ...granted, notBefore: now + 100, notAfter: now + 100 + 3600 + 600 };
+    expect(code(() => verifyCertificate(issueCertificate(edge, key), root.rootPub, root.id, node, now + 150))).toBe("ok");
+    expect(code(() => verifyCertificate(issueCertificate({ ...edge, notBefore: now + 101 }, key), root.rootPub, root.id, node, now + 150))).toBe("constraint");
+    expect(code(() => verifyCertificate(issueCertificate({ ...edge, notAfter: edge.notAfter + 1 }, key), root.rootPub, root.id, node, now + 150))).toBe("constraint");
   });
 
   test("granting more than the invite allowed, late, or for longer, is refused", () => {
