@@ -2,7 +2,7 @@
 // revocations and policies received from anyone: verified, stored on disk, handed on, kept after a restart.
 import { afterAll, describe, expect, test } from "bun:test";
 import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateIdentity, type NodeId } from "../identity/identity.ts";
@@ -90,6 +90,28 @@ describe("Networks.check: what a peer's certificates prove", () => {
     const t = Buffer.from(good, "base64");
     t[60] ^= 1;
     expect(typeof nets.check(peer, [t.toString("base64")])).toBe("string");
+  });
+});
+
+describe("our own certificates, loaded from the state directory", () => {
+  test("a tampered certificate, or another node's, on disk is not loaded (never presented), and the log says why", () => {
+    for (const [what, patch] of [
+      ["tampered", (c: Uint8Array) => void (c[60] ^= 1)],
+      ["another node's", null],
+    ] as const) {
+      const d = stateIn(home);
+      const file = join(d, "networks", home.id, "member.cert");
+      let cert = Uint8Array.from(Buffer.from(readFileSync(file, "utf8").trim(), "base64"));
+      if (patch) patch(cert);
+      else cert = issueCertificate(membership(home, peer), home);
+      writeFileSync(file, Buffer.from(cert).toString("base64"));
+      const logs: string[] = [];
+      const n = new Networks(d, self, (m) => logs.push(m));
+      expect(n.members.length).toBe(0);
+      expect(n.proofs()).toEqual([]);
+      expect(logs.join("\n")).toMatch(new RegExp(`network ${home.id}: not loaded`));
+      expect(what).toBeTruthy();
+    }
   });
 });
 

@@ -136,6 +136,11 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
       const dead = n.a.logs().split("\n").find((l) => Date.parse(l.split(" ")[0]) >= killedAt && l.includes(`link to ${victim.id} silent`));
       if (dead) console.log(`failover: a declared the killed relay dead ${Date.parse(dead.split(" ")[0]) - killedAt} ms after the kill`);
       for (const l of moves as string[]) console.log(`failover: ${l.slice(l.indexOf("path to"))} ${Date.parse(l.split(" ")[0]) - killedAt} ms after the relay was killed`);
+      // The README's "within about a second": the dead relay is declared dead within 1.5 s, and each
+      // path is off it within 2 s (the next packet may wait on TCP's own timers).
+      expect(dead).toBeDefined();
+      expect(Date.parse(dead!.split(" ")[0]) - killedAt).toBeLessThan(1500);
+      for (const l of moves as string[]) expect(Date.parse(l.split(" ")[0]) - killedAt).toBeLessThan(2000);
       expect(peer(n.a, n.b)?.path).toBe(`relay:${survivor.id}`);
     } finally {
       // Bring the relay back for the tests that follow.

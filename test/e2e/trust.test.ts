@@ -9,7 +9,6 @@ import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts
 import { loadIdentity } from "../../src/identity/identity.ts";
 import { createNetwork, encodeNetworkInfo, type Root } from "../../src/trust/root.ts";
 import { issueCertificate } from "../../src/trust/certificate.ts";
-import { issueRevocation } from "../../src/trust/revocation.ts";
 import { issuePolicy } from "../../src/trust/policy.ts";
 import { encodeBundle, Networks } from "../../src/trust/networks.ts";
 
@@ -185,8 +184,17 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
   test("a policy forbidding laptop → server blocks a's new flows to b but not b's to a; it spreads without restarts", async () => {
     await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
     expect(ping(nodes.a, "100.64.1.2", 1)).toBe(true); // no policy yet: everyone reaches everyone
-    const rec = Buffer.from(issuePolicy({ networkId: netA.id, version: 1, rules: [{ from: "server", to: "laptop" }] }, netA)).toString("base64");
-    expect(nodes.a.post("/v1/policy", rec)).toEqual({ version: 1 });
+    // `trellis policy sign --apply` on a machine running a member (here a itself, with the root dir).
+    const rules = join(dir, "rules.json");
+    writeFileSync(rules, JSON.stringify([{ from: "server", to: "laptop" }]));
+    const signed = nodes.a.cli(["policy", "sign", rules, "--root", join(dir, "root-home"), "--version", "1", "--apply", "--config", nodes.a.configPath]);
+    expect(signed.err).toContain("the local node installed policy version 1");
+    expect(signed.code).toBe(0);
+    await waitFor("a installs the policy", () => nodes.a.logs().includes(`policy version 1 of network home installed`), 10000);
+    // An older or equal version is refused with a reason (POST /v1/policy, what --apply uses).
+    const again = nodes.a.request("POST", "/v1/policy", Buffer.from(issuePolicy({ networkId: netA.id, version: 1, rules: [] }, netA)).toString("base64"));
+    expect(again.status).toBe(400);
+    expect(again.json.error).toContain("not a newer policy");
     // b enforces on receive, so the policy must have reached b through a.
     await waitFor("b installs the policy", () => nodes.b.logs().includes(`policy version 1 of network home installed`), 10000);
     const dropped = nodes.b.api("/v1/status").counters.outside_policy_dropped;
@@ -203,9 +211,13 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     // m has a session with a too (an overlay ping: the policy does not let laptop m open IP flows to a).
     nodes.m.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "2", "--config", nodes.m.configPath]);
     await waitFor("m ↔ a session", () => session(nodes.m, nodes.a), 15000);
-    const rec = Buffer.from(issueRevocation({ networkId: netA.id, nodeId: nodes.b.id, time: Math.floor(Date.now() / 1000), reason: "lost laptop" }, netA)).toString("base64");
-    expect(nodes.a.post("/v1/revocations", rec)).toEqual({ revoked: nodes.b.id, new: true });
+    // `trellis revoke --apply` on a machine running a member; it prints the record it handed over.
     const t0 = Date.now();
+    const revoked = nodes.a.cli(["revoke", nodes.b.id, "--root", join(dir, "root-home"), "--reason", "lost laptop", "--apply", "--config", nodes.a.configPath]);
+    expect(revoked.err).toContain("the local node took it and is passing it on");
+    expect(revoked.code).toBe(0);
+    // The printed record POSTed to a member again: known already.
+    expect(nodes.a.post("/v1/revocations", revoked.out.trim())).toEqual({ revoked: nodes.b.id, new: false });
     await waitFor("session cut", () => !session(nodes.a, nodes.b), 5000);
     console.log(`revocation cut the session in ${Date.now() - t0} ms`);
     expect(nodes.a.logs()).toContain(`revocation of ${nodes.b.id} (lost laptop) accepted`);

@@ -141,6 +141,31 @@ describe.skipIf(!root)("two nodes, one tunnel (namespaces)", () => {
     a.signal("SIGHUP");
     await established(a, b);
     await waitFor("ping after re-allow", () => ping(a, b.ipv6, 1), 20000);
+    // [paths] weights are re-read on SIGHUP too, and back to the defaults when the keys go.
+    expect(a.api("/v1/paths").weights).toEqual({ latency: 0.5, loss: 0.3, goodput: 0.2 });
+    await Bun.write(a.configPath, good + "\n[paths]\nlatency_weight = 0.8\nloss_weight = 0.1\ngoodput_weight = 0.1\n");
+    a.signal("SIGHUP");
+    await waitFor("new weights", () => JSON.stringify(a.api("/v1/paths").weights) === JSON.stringify({ latency: 0.8, loss: 0.1, goodput: 0.1 }), 10000);
+    await Bun.write(a.configPath, good);
+    a.signal("SIGHUP");
+    await waitFor("default weights", () => a.api("/v1/paths").weights.latency === 0.5, 10000);
+  });
+
+  test("an edge node listens on nothing public: TCP on loopback only, UDP only on ephemeral ICE ports or the overlay", () => {
+    const [lo, hi] = sh(["cat", "/proc/sys/net/ipv4/ip_local_port_range"]).trim().split(/\s+/).map(Number);
+    const overlay = (addr: string) => addr.startsWith("[fd74:") || addr.startsWith("100.64.") || addr.startsWith("127.") || addr.startsWith("[::1]");
+    for (const n of [a, b]) {
+      const tcp = sh(["ip", "netns", "exec", n.ns, "ss", "-ltnH"]).trim().split("\n").filter(Boolean).map((l) => l.split(/\s+/)[3]);
+      expect(tcp.length).toBeGreaterThan(0); // the API, at least
+      for (const local of tcp) expect(overlay(local) ? "ok" : local).toBe("ok");
+      const udp = sh(["ip", "netns", "exec", n.ns, "ss", "-lunH"]).trim().split("\n").filter(Boolean).map((l) => l.split(/\s+/)[3]);
+      for (const local of udp) {
+        const port = Number(local.slice(local.lastIndexOf(":") + 1));
+        expect(overlay(local) || (port >= lo && port <= hi) ? "ok" : local).toBe("ok");
+      }
+    }
+    // The seed, by contrast, listens on its public address: the check can tell the two apart.
+    expect(sh(["ip", "netns", "exec", seed.ns, "ss", "-ltnH"])).toMatch(/:7443\b/);
   });
 
   test("a packet with a spoofed inner source is dropped at the receiver (the key is the route) and counted", async () => {
