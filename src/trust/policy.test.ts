@@ -144,3 +144,55 @@ describe("firewall: IPv6 extension headers and fragments (issue 14, 8)", () => {
     expect(fw.inbound("p", ["laptop"], ["server"], frag4(6, 185, false, 0))).toBe(true);
   });
 });
+
+describe("policy edges the mutation run found untested", () => {
+  const code = (f: () => unknown) => {
+    try {
+      f();
+      return "ok";
+    } catch (e) {
+      if (e instanceof TrustError) return e.code;
+      throw e;
+    }
+  };
+
+  test("rules must be a list of at most 1000, each with from and to", () => {
+    const rule = { from: "a", to: "b" };
+    expect(code(() => issuePolicy({ networkId: root.id, version: 1, rules: Array(1000).fill(rule) }, root))).toBe("ok");
+    expect(code(() => issuePolicy({ networkId: root.id, version: 1, rules: Array(1001).fill(rule) }, root))).toBe("malformed");
+    expect(code(() => issuePolicy({ networkId: root.id, version: 1, rules: {} as never }, root))).toBe("malformed");
+    expect(code(() => issuePolicy({ networkId: root.id, version: 1, rules: [{ from: "a" }] as never }, root))).toBe("malformed");
+    expect(code(() => issuePolicy({ networkId: root.id, version: 1, rules: [{ to: "a" }] as never }, root))).toBe("malformed");
+  });
+
+  test("short, overlong and foreign records are refused by their checks, never by an exception", () => {
+    const rec = issuePolicy({ networkId: root.id, version: 3, rules: [] }, root);
+    for (const bad of [new Uint8Array(0), rec.subarray(0, 31), rec.subarray(0, rec.length - 1), Uint8Array.from([...rec, 0])]) expect(code(() => verifyPolicy(bad, root.rootPub, root.id))).toBe("malformed");
+    const wrongMagic = Uint8Array.from(rec);
+    wrongMagic[0] = 0x58;
+    expect(code(() => verifyPolicy(wrongMagic, root.rootPub, root.id))).toBe("malformed");
+    expect(code(() => verifyPolicy(rec, root.rootPub, "00".repeat(16)))).toBe("wrong-network");
+  });
+
+  test("a proto rule matches that protocol only: icmp lets ICMPv6 in, not IPv6 TCP", () => {
+    const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "icmp" }] });
+    const v6 = (next: number) => {
+      const p = new Uint8Array(48);
+      p[0] = 0x60;
+      p[6] = next;
+      return p;
+    };
+    expect(fw.inbound("x", [], [], v6(58))).toBe(true);
+    expect(fw.inbound("x", [], [], v6(6))).toBe(false);
+    expect(fw.inbound("y", [], [], v6(17))).toBe(false);
+    expect(fw.inbound("z", [], [], new Uint8Array([0x10, 0, 0]))).toBe(false); // not IP
+    expect(() => fw.outbound("z", new Uint8Array([0x10, 0, 0]))).not.toThrow(); // opens nothing
+  });
+
+  test("a port rule reads the port of the shortest packet that has one", () => {
+    const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "tcp", ports: "443" }] });
+    const p = tcp4(40000, 443).subarray(0, 24); // IPv4 header + exactly the two ports
+    expect(fw.inbound("x", [], [], p)).toBe(true);
+    expect(fw.inbound("y", [], [], tcp4(40000, 443).subarray(0, 23))).toBe(false); // no room for the ports: port 0
+  });
+});

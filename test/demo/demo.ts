@@ -98,6 +98,7 @@ try {
   step("What the host kept: only the overlay prefixes on alpha's TUN, no other routes");
   console.log(indent(sh(["ip", "netns", "exec", a.ns, "ip", "route"]) + sh(["ip", "netns", "exec", a.ns, "ip", "-6", "route"])));
 } catch (e) {
+  ok = false; // whatever step failed, the demo did not do what it says
   console.error(`\ndemo failed: ${(e as Error).message}`);
   for (const n of nodes) console.error(`\n--- ${n.spec.name} log (last lines) ---\n${n.tail(15)}`);
 } finally {

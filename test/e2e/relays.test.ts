@@ -2,13 +2,15 @@
 // reach each other through two relays on a "public" subnet; a relay dies mid-transfer and the TCP
 // stream completes intact; a non-member gets nothing from the relays; with the seed gone, a direct link
 // still forms (signalled through a relay) once the block is lifted, and traffic moves to it; the idle
-// link then closes. A second network checks a two-relay chain. Real nodes, NATs, TUN and werift.
+// link then closes. A second network checks a three-relay chain whose middle relay is no seed. Real
+// nodes, NATs, TUN and werift.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
+import { tcpTransfer } from "../lib/transfer.ts";
 import { enrol } from "../lib/members.ts";
 import { createNetwork } from "../../src/trust/root.ts";
 
@@ -176,28 +178,29 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
   });
 });
 
-describe.skipIf(!root)("a two-relay chain (namespaces)", () => {
+describe.skipIf(!root)("a three-relay chain, its middle relay no seed (namespaces)", () => {
   let net: TestNet, dir: string;
   const n: Record<string, TestNode> = {};
 
   beforeAll(async () => {
     dir = tempDir("e2e-chain");
     net = new TestNet("chn");
-    for (const h of ["r3", "r4"]) net.addHost(h);
+    for (const h of ["r3", "r4", "r5"]) net.addHost(h);
     net.addNatHost("d");
     net.addNatHost("e");
-    const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`;
+    const s3 = `http://${net.host("r3").ip}:7443`, s5 = `http://${net.host("r5").ip}:7443`;
     const home = createNetwork("chain", join(dir, "root"));
     n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3] }, dir);
-    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s4] }, dir);
+    // The middle relay serves no signalling or STUN ([relay] seed = false): it listens on nothing.
+    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s5], extra: "seed = false" }, dir);
+    n.r5 = new TestNode(net, { host: "r5", name: "relay-5", relay: true, seeds: [s5] }, dir);
     n.d = new TestNode(net, { host: "d", name: "delta", seeds: [s3] }, dir);
-    n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s4] }, dir);
-    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
-    // Each edge reaches only its own relay: d — r3 — r4 — e.
-    net.block("d", "e");
-    net.block("d", "r4");
-    net.block("e", "r3");
+    n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s5] }, dir);
+    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r5", "100.64.4.15"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
+    // Each node reaches only its neighbours: d — r3 — r4 — r5 — e.
+    for (const [x, y] of [["d", "e"], ["d", "r4"], ["d", "r5"], ["e", "r3"], ["e", "r4"], ["r3", "r5"]]) net.block(x, y);
     await n.r3.start();
+    await n.r5.start();
     await n.r4.start();
     await Promise.all([n.d.start(), n.e.start()]);
   });
@@ -206,14 +209,23 @@ describe.skipIf(!root)("a two-relay chain (namespaces)", () => {
     await teardown(Object.values(n), net, dir);
   });
 
-  test("d → r3 → r4 → e carries traffic, and ping shows both relays", async () => {
+  test("a relay with [relay] seed = false listens on nothing public (the seeds beside it do)", () => {
+    const listening = (x: TestNode) => sh(["ip", "netns", "exec", x.ns, "ss", "-ltnuH"]);
+    expect(listening(n.r3)).toMatch(/:7443\b/);
+    expect(listening(n.r4)).not.toMatch(/:7443\b/);
+    for (const l of sh(["ip", "netns", "exec", n.r4.ns, "ss", "-ltnH"]).trim().split("\n").filter(Boolean)) expect(l.split(/\s+/)[3]).toMatch(/^(127\.|\[::1\]|\[fd74:|100\.64\.)/);
+  });
+
+  test("d → r3 → r4 → r5 → e carries traffic, and ping shows the three relays", async () => {
     await waitFor("d attached to r3", () => liveRelays(n.d).includes(n.r3.id), 60_000);
-    await waitFor("e attached to r4", () => liveRelays(n.e).includes(n.r4.id), 60_000);
-    await waitFor("r3 ↔ r4", () => liveRelays(n.r3).includes(n.r4.id), 60_000);
+    await waitFor("e attached to r5", () => liveRelays(n.e).includes(n.r5.id), 60_000);
+    await waitFor("r3 ↔ r4 ↔ r5", () => liveRelays(n.r3).includes(n.r4.id) && liveRelays(n.r5).includes(n.r4.id), 60_000);
     await waitFor("d → e ping", () => ping(n.d, n.e.ipv6), 60_000);
     const out = n.d.cli(["ping", n.e.id, "--count", "1", "--config", n.d.configPath]);
     expect(out.code).toBe(0);
-    expect(out.out).toContain(`relay:${n.r3.id} relay:${n.r4.id}`);
-    expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id}`);
+    expect(out.out).toContain(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
+    expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
+    const { sent, recv } = await tcpTransfer(n.d, n.e, n.e.ipv6, 5202, 2 * 1024 * 1024);
+    expect(recv).toEqual(sent);
   });
 });
