@@ -101,7 +101,7 @@ describe("our own certificates, loaded from the state directory", () => {
     ] as const) {
       const d = stateIn(home);
       const file = join(d, "networks", home.id, "member.cert");
-      let cert = Uint8Array.from(Buffer.from(readFileSync(file, "utf8").trim(), "base64"));
+      let cert: Uint8Array = Uint8Array.from(Buffer.from(readFileSync(file, "utf8").trim(), "base64"));
       if (patch) patch(cert);
       else cert = issueCertificate(membership(home, peer), home);
       writeFileSync(file, Buffer.from(cert).toString("base64"));
