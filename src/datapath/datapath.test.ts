@@ -102,6 +102,26 @@ describe("outside: the key is the route", () => {
     expect(outside.stats.spoofed).toBe(2);
   });
 
+  test("the network policy has the last word: a packet it refuses is dropped and counted, not written", () => {
+    const peers = new PeerTable();
+    peers.ensure(A);
+    expect(peers.applyClaims(A, { name: "alpha", ipv4: "100.64.0.2" })).toBeUndefined();
+    const written: Uint8Array[] = [];
+    const asked: NodeId[] = [];
+    let allow = false;
+    const outside = new Outside(peers, { ipv6: ipv6BytesOf(ME), ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)] }, (p) => written.push(p), () => {}, () => {}, (from) => (asked.push(from), allow));
+    outside.fromPeer(A, v4("100.64.0.2", "100.64.0.1"));
+    expect(written.length).toBe(0);
+    expect(outside.stats.policyDropped).toBe(1);
+    expect(asked).toEqual([A]);
+    allow = true;
+    outside.fromPeer(A, v4("100.64.0.2", "100.64.0.1"));
+    expect(written.length).toBe(1);
+    // A spoofed packet never reaches the policy (the source check comes first).
+    outside.fromPeer(A, v4("100.64.0.9", "100.64.0.1"));
+    expect(asked.length).toBe(2);
+  });
+
   test("an IPv4 claim held by another peer is refused", () => {
     const { peers } = setup();
     expect(peers.applyClaims(B, { ipv4: "100.64.0.2" })).toMatch(/already held/);

@@ -117,3 +117,10 @@ test("a relay's load rides in the flags byte and is signed", () => {
   expect(r.relay).toBe(true);
   expect(r.load).toBe(42);
 });
+
+test("a record whose public identity does not even decode is refused, not waved through", () => {
+  const body = signed.subarray(0, signed.length - DSA_SIGNATURE_BYTES);
+  const sig = signed.subarray(signed.length - DSA_SIGNATURE_BYTES);
+  expect(crypto.verify(alice.public.id, new Uint8Array(10), body, sig)).toBe(false);
+  expect(crypto.verify(alice.public.id, new Uint8Array(PUBLIC_IDENTITY_BYTES + 1), body, sig)).toBe(false);
+});

@@ -1,7 +1,7 @@
 // Signed signalling: round trip, and every way a seed or an attacker could bend a message is refused.
 import { describe, expect, test } from "bun:test";
 import { generateIdentity } from "../identity/identity.ts";
-import { makeSignal, SignalError, SignalVerifier } from "./messages.ts";
+import { CLOCK_SKEW_MS, makeSignal, SignalError, SignalVerifier } from "./messages.ts";
 
 const A = generateIdentity(new Uint8Array(128).fill(31));
 const B = generateIdentity(new Uint8Array(128).fill(32));
@@ -81,6 +81,12 @@ describe("signal messages", () => {
     expect(code(() => v.verify(env))).toBe("replay");
     const old = makeSignal(A, "knock", B.public.id, undefined, Date.now() - 10 * 60_000);
     expect(code(() => v.verify(old))).toBe("stale");
+  });
+
+  test("the clock skew allowed is CLOCK_SKEW_MS either way, to the millisecond", () => {
+    const t = 1_800_000_000_000;
+    for (const [ts, want] of [[t - CLOCK_SKEW_MS, "ok"], [t + CLOCK_SKEW_MS, "ok"], [t - CLOCK_SKEW_MS - 1, "stale"], [t + CLOCK_SKEW_MS + 1, "stale"]] as const)
+      expect(code(() => new SignalVerifier(B.public.id, () => t).verify(makeSignal(A, "knock", B.public.id, undefined, ts)))).toBe(want);
   });
 
   test("garbage and oversized messages are malformed, never a crash", () => {

@@ -189,6 +189,13 @@ describe("policy edges the mutation run found untested", () => {
     expect(() => fw.outbound("z", new Uint8Array([0x10, 0, 0]))).not.toThrow(); // opens nothing
   });
 
+  test("a rule's 'to' tag must be ours: server → laptop does not let a server reach a db", () => {
+    const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "server", to: "laptop" }] });
+    expect(fw.inbound("s", ["server"], ["db"], icmp4())).toBe(false);
+    expect(fw.inbound("s", ["server"], ["laptop", "db"], icmp4())).toBe(true);
+    expect(fw.inbound("t", ["db"], ["laptop"], icmp4())).toBe(false);
+  });
+
   test("a port rule reads the port of the shortest packet that has one", () => {
     const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "tcp", ports: "443" }] });
     const p = tcp4(40000, 443).subarray(0, 24); // IPv4 header + exactly the two ports
