@@ -158,7 +158,6 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
 
   test("a renewed certificate is installed with SIGHUP: no restart, the session stays; peers get it at the next handshake", async () => {
     await waitFor("a ↔ b session", () => session(nodes.a, nodes.b), 30000);
-    const before = nodes.a.api("/v1/status").counters.session_handshakesCompleted;
     expect(nodes.b.api("/v1/status").peers.find((p: any) => p.id === nodes.a.id).name).toBe("node-a");
     // The renewal is told apart from the old certificate by its expiry and its name (peers take a
     // member's name from its certificate, never from what it says).
@@ -171,7 +170,9 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     expect(nodes.a.logs().slice(mark)).toContain("member of network home");
     expect(nodes.a.logs().slice(mark)).toContain(`certificate valid until ${validUntil}`);
     await waitFor("a → b after the reload", () => ping(nodes.a, "100.64.1.2", 1), 10000);
-    expect(nodes.a.api("/v1/status").counters.session_handshakesCompleted).toBe(before); // same session
+    // Same session: none closed (a handshake count would race the 2-minute rekey).
+    expect(nodes.a.logs().slice(mark)).not.toContain(`session with ${nodes.b.id} closed`);
+    expect(session(nodes.a, nodes.b)).toBe(true);
     // The next handshake (here: b restarts; in a running network, the rekey within 2 minutes)
     // carries the renewed certificate: b now knows a by the renewed name.
     await nodes.b.stop();
