@@ -12,7 +12,7 @@ import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
 import { tcpTransfer } from "../lib/transfer.ts";
 import { enrol } from "../lib/members.ts";
-import { createNetwork } from "../../src/trust/root.ts";
+import { createNetwork, type Root } from "../../src/trust/root.ts";
 
 setDefaultTimeout(180_000);
 const root = e2eReady(import.meta.file);
@@ -179,7 +179,7 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
 });
 
 describe.skipIf(!root)("a three-relay chain, its middle relay no seed (namespaces)", () => {
-  let net: TestNet, dir: string;
+  let net: TestNet, dir: string, home: Root;
   const n: Record<string, TestNode> = {};
 
   beforeAll(async () => {
@@ -189,8 +189,9 @@ describe.skipIf(!root)("a three-relay chain, its middle relay no seed (namespace
     net.addNatHost("d");
     net.addNatHost("e");
     const s3 = `http://${net.host("r3").ip}:7443`, s5 = `http://${net.host("r5").ip}:7443`;
-    const home = createNetwork("chain", join(dir, "root"));
-    n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3] }, dir);
+    home = createNetwork("chain", join(dir, "root"));
+    // r3 takes two links at most: d's and r4's. (A third node, f, is turned away: the max_peers test.)
+    n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3], extra: "max_peers = 2" }, dir);
     // The middle relay serves no signalling or STUN ([relay] seed = false): it listens on nothing.
     n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s5], extra: "seed = false" }, dir);
     n.r5 = new TestNode(net, { host: "r5", name: "relay-5", relay: true, seeds: [s5] }, dir);
@@ -227,5 +228,16 @@ describe.skipIf(!root)("a three-relay chain, its middle relay no seed (namespace
     expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
     const { sent, recv } = await tcpTransfer(n.d, n.e, n.e.ipv6, 5202, 2 * 1024 * 1024);
     expect(recv).toEqual(sent);
+  });
+
+  test("a relay at [relay] max_peers turns the next node away, and says why", async () => {
+    await waitFor("r3 full (d and r4)", () => liveRelays(n.d).includes(n.r3.id) && liveRelays(n.r3).includes(n.r4.id), 60_000);
+    net.addHost("f");
+    n.f = new TestNode(net, { host: "f", name: "foxtrot", seeds: [`http://${net.host("r3").ip}:7443`] }, dir);
+    enrol(n.f, home, "100.64.4.6");
+    await n.f.start();
+    await waitFor("r3 refuses f: full", () => n.r3.logs().includes(`from ${n.f.id} refused: relay is full ([relay] max_peers = 2)`), 60_000);
+    expect(liveRelays(n.f)).not.toContain(n.r3.id);
+    expect(n.r3.api("/v1/status").links.map((l: any) => l.peer)).not.toContain(n.f.id);
   });
 });
