@@ -1,6 +1,6 @@
 // Handshake fragmentation: reorder, duplicates, loss and time-out, garbage, bounded memory.
 import { expect, test } from "bun:test";
-import { fragment, MAX_FRAGMENT, Reassembler } from "./fragment.ts";
+import { fragment, FRAGMENT_HEADER, MAX_FRAGMENT, MAX_FRAGMENTS, Reassembler } from "./fragment.ts";
 
 const message = crypto.getRandomValues(new Uint8Array(8853));
 
@@ -80,4 +80,53 @@ test("many hostile links: a new link's message still fits (the biggest link give
   let whole: Uint8Array | undefined;
   for (const f of fragment(0xc1, message)) whole = r.add("honest", "honest", f) ?? whole;
   expect(whole).toEqual(message);
+});
+
+test("the limits hold at their exact ends: 24 fragments, 1200 bytes, the 5 s time-out", () => {
+  const chunk = MAX_FRAGMENT - FRAGMENT_HEADER;
+  expect(fragment(0xc1, new Uint8Array(MAX_FRAGMENTS * chunk)).length).toBe(MAX_FRAGMENTS);
+  expect(() => fragment(0xc1, new Uint8Array(MAX_FRAGMENTS * chunk + 1))).toThrow(/more than 24 fragments/);
+  const r = new Reassembler();
+  // A single full-size fragment is a whole message; one byte more is not a fragment.
+  const one = fragment(0xc1, new Uint8Array(chunk).fill(5))[0];
+  expect(one.length).toBe(MAX_FRAGMENT);
+  expect(r.add("x", "x", one)).toEqual(new Uint8Array(chunk).fill(5));
+  expect(r.add("x", "x", Uint8Array.from([...one, 0]))).toBeUndefined();
+  // A 24-fragment message reassembles; a fragment claiming 25 parts is dropped.
+  const big = crypto.getRandomValues(new Uint8Array(MAX_FRAGMENTS * chunk));
+  const fs = fragment(0xc1, big);
+  let out: Uint8Array | undefined;
+  for (const f of fs) out = r.add("x", "x", f) ?? out;
+  expect(out).toEqual(big);
+  const dropped = r.dropped;
+  const t25 = Uint8Array.from(fs[0]);
+  t25[6] = 25;
+  expect(r.add("x", "x", t25)).toBeUndefined();
+  expect(r.dropped).toBe(dropped + 1);
+  // Time-out: still there at exactly 5 s, gone after.
+  let t = 0;
+  const timed = new Reassembler(() => t);
+  const parts = fragment(0xc1, message);
+  timed.add("x", "x", parts[0]);
+  t = 5000;
+  timed.expire();
+  expect(timed.pending).toBe(1);
+  t = 5001;
+  timed.expire();
+  expect(timed.pending).toBe(0);
+});
+
+test("a fragment of the same message id with another count or type is dropped, not mixed in", () => {
+  const r = new Reassembler();
+  const fs = fragment(0xc1, message);
+  r.add("x", "x", fs[0]);
+  const otherCount = Uint8Array.from(fs[1]);
+  otherCount[6] = fs.length + 1;
+  const before = r.dropped;
+  expect(r.add("x", "x", otherCount)).toBeUndefined();
+  expect(r.dropped).toBe(before + 1);
+  // The genuine rest still completes it.
+  let out: Uint8Array | undefined;
+  for (const f of fs.slice(1)) out = r.add("x", "x", f) ?? out;
+  expect(out).toEqual(message);
 });
