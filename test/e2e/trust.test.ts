@@ -212,6 +212,8 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     // m has a session with a too (an overlay ping: the policy does not let laptop m open IP flows to a).
     nodes.m.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "2", "--config", nodes.m.configPath]);
     await waitFor("m ↔ a session", () => session(nodes.m, nodes.a), 15000);
+    // i is away while b is revoked: it must learn of it when it next meets a member.
+    await nodes.i.stop();
     // `trellis revoke --apply` on a machine running a member; it prints the record it handed over.
     const t0 = Date.now();
     const revoked = nodes.a.cli(["revoke", nodes.b.id, "--root", join(dir, "root-home"), "--reason", "lost laptop", "--apply", "--config", nodes.a.configPath]);
@@ -227,6 +229,11 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     expect(session(nodes.a, nodes.b)).toBe(false);
     // Handed on: m, a member that has a session with a, stored it too (and will refuse b).
     await waitFor("m stored the revocation", () => nodes.m.logs().includes(`revocation of ${nodes.b.id} (lost laptop) accepted`), 10000);
+    // Handed to new peers: i comes back, meets a, and is told.
+    const iMark = nodes.i.logMark();
+    await nodes.i.start();
+    nodes.i.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "2", "--config", nodes.i.configPath]);
+    await waitFor("i learns the revocation on meeting a", () => nodes.i.logs().slice(iMark).includes(`revocation of ${nodes.b.id} (lost laptop) accepted`), 30000);
     // b keeps trying; a refuses it now, and says why.
     nodes.b.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "1", "--config", nodes.b.configPath]);
     await waitFor("a logs b as revoked", () => nodes.a.logs().includes(`node ${nodes.b.id} is revoked in network home`), 15000);
