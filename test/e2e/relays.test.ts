@@ -2,8 +2,8 @@
 // reach each other through two relays on a "public" subnet; a relay dies mid-transfer and the TCP
 // stream completes intact; a non-member gets nothing from the relays; with the seed gone, a direct link
 // still forms (signalled through a relay) once the block is lifted, and traffic moves to it; the idle
-// link then closes. A second network checks a three-relay chain whose middle relay is no seed. Real
-// nodes, NATs, TUN and werift.
+// link then closes. A second network checks a three-relay chain, a relay with seed = false (listens on
+// nothing) and a relay at max_peers. Real nodes, NATs, TUN and werift.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
@@ -112,8 +112,10 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     const cpu = (cpu1[k].cpuS - cpu0[k].cpuS) / secs;
     console.log(`relay ${relays[k].spec.name} forwarding the stream: ${mbit.toFixed(1)} Mbit/s, CPU ${(cpu * 100).toFixed(0)}% of a core (${((cpu * 100) / Math.max(mbit, 0.001)).toFixed(2)}% per Mbit/s), RSS ${cpu1[k].rssMb.toFixed(0)} MB with ${relays[k].api("/v1/status").links.length} linked peers`);
     expect(mbit).toBeGreaterThan(0);
-    // Kill the relay a's packets to b take right now (the path policy may have moved since).
-    const victim = peer(n.a, n.b)?.path === `relay:${n.r1.id}` ? n.r1 : n.r2;
+    // Kill the relay a's packets to b take right now (the path policy may have moved since; under load a
+    // status read can fall between paths, so wait for one).
+    const now = await waitFor("a → b on a relay", () => [n.r1, n.r2].find((r) => peer(n.a, n.b)?.path === `relay:${r.id}`), 10_000);
+    const victim = now;
     const survivor = victim === n.r1 ? n.r2 : n.r1;
     const onVictim = [[n.a, n.b], [n.b, n.a]].filter(([x, y]) => peer(x, y)?.path === `relay:${victim.id}`);
     expect(sender.exitCode).toBeNull(); // the stream is still flowing when its relay dies
@@ -178,31 +180,31 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
   });
 });
 
-describe.skipIf(!root)("a three-relay chain, its middle relay no seed (namespaces)", () => {
+describe.skipIf(!root)("a three-relay chain, a relay that is no seed, a full relay (namespaces)", () => {
   let net: TestNet, dir: string, home: Root;
   const n: Record<string, TestNode> = {};
 
   beforeAll(async () => {
     dir = tempDir("e2e-chain");
     net = new TestNet("chn");
-    for (const h of ["r3", "r4", "r5"]) net.addHost(h);
+    for (const h of ["r3", "r4", "r5", "r6"]) net.addHost(h);
     net.addNatHost("d");
     net.addNatHost("e");
-    const s3 = `http://${net.host("r3").ip}:7443`, s5 = `http://${net.host("r5").ip}:7443`;
+    const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`, s5 = `http://${net.host("r5").ip}:7443`;
     home = createNetwork("chain", join(dir, "root"));
-    // r3 takes two links at most: d's and r4's. (A third node, f, is turned away: the max_peers test.)
+    // Each relay signals at its own seed and its predecessor's, as in the two-relay chain.
+    // r3 takes two links at most: d's and r4's (a third node, f, is turned away: the max_peers test).
     n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3], extra: "max_peers = 2" }, dir);
-    // The middle relay serves no signalling or STUN ([relay] seed = false): it listens on nothing.
-    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s5], extra: "seed = false" }, dir);
-    n.r5 = new TestNode(net, { host: "r5", name: "relay-5", relay: true, seeds: [s5] }, dir);
+    n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s4] }, dir);
+    n.r5 = new TestNode(net, { host: "r5", name: "relay-5", relay: true, seeds: [s4, s5] }, dir);
+    // r6 relays but serves no signalling or STUN ([relay] seed = false): it listens on nothing.
+    n.r6 = new TestNode(net, { host: "r6", name: "relay-6", relay: true, seeds: [s4], extra: "seed = false" }, dir);
     n.d = new TestNode(net, { host: "d", name: "delta", seeds: [s3] }, dir);
     n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s5] }, dir);
-    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r5", "100.64.4.15"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
-    // Each node reaches only its neighbours: d — r3 — r4 — r5 — e.
-    for (const [x, y] of [["d", "e"], ["d", "r4"], ["d", "r5"], ["e", "r3"], ["e", "r4"], ["r3", "r5"]]) net.block(x, y);
-    await n.r3.start();
-    await n.r5.start();
-    await n.r4.start();
+    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r5", "100.64.4.15"], ["r6", "100.64.4.16"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
+    // Each node reaches only its neighbours: d — r3 — r4 — r5 — e, and r6 only r4.
+    for (const [x, y] of [["d", "e"], ["d", "r4"], ["d", "r5"], ["d", "r6"], ["e", "r3"], ["e", "r4"], ["e", "r6"], ["r3", "r5"], ["r3", "r6"], ["r5", "r6"]]) net.block(x, y);
+    for (const r of ["r3", "r4", "r5", "r6"]) await n[r].start();
     await Promise.all([n.d.start(), n.e.start()]);
   });
 
@@ -210,11 +212,12 @@ describe.skipIf(!root)("a three-relay chain, its middle relay no seed (namespace
     await teardown(Object.values(n), net, dir);
   });
 
-  test("a relay with [relay] seed = false listens on nothing public (the seeds beside it do)", () => {
+  test("a relay with [relay] seed = false listens on nothing public (the seeds beside it do), and is linked as a relay", async () => {
     const listening = (x: TestNode) => sh(["ip", "netns", "exec", x.ns, "ss", "-ltnuH"]);
-    expect(listening(n.r3)).toMatch(/:7443\b/);
-    expect(listening(n.r4)).not.toMatch(/:7443\b/);
-    for (const l of sh(["ip", "netns", "exec", n.r4.ns, "ss", "-ltnH"]).trim().split("\n").filter(Boolean)) expect(l.split(/\s+/)[3]).toMatch(/^(127\.|\[::1\]|\[fd74:|100\.64\.)/);
+    expect(listening(n.r4)).toMatch(/:7443\b/);
+    expect(listening(n.r6)).not.toMatch(/:7443\b/);
+    for (const l of sh(["ip", "netns", "exec", n.r6.ns, "ss", "-ltnH"]).trim().split("\n").filter(Boolean)) expect(l.split(/\s+/)[3]).toMatch(/^(127\.|\[::1\]|\[fd74:|100\.64\.)/);
+    await waitFor("r4 ↔ r6 relay link", () => liveRelays(n.r4).includes(n.r6.id) && liveRelays(n.r6).includes(n.r4.id), 60_000);
   });
 
   test("d → r3 → r4 → r5 → e carries traffic, and ping shows the three relays", async () => {
