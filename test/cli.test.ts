@@ -1,9 +1,12 @@
 // The CLI as a person uses it: init, the offline join flow, help, and errors that name what is wrong.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUN, CLI } from "./lib/nodes.ts";
+
+// Each test spawns the CLI several times (~0.3 s each when idle, seconds on a loaded 2-core machine).
+setDefaultTimeout(60_000);
 
 const dir = mkdtempSync(join(tmpdir(), "trellis-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
