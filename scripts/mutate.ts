@@ -139,6 +139,11 @@ if (import.meta.main) {
   }
   // Baseline: every test set passes unmutated, in a workspace.
   const spaces = Array.from({ length: jobs }, workspace);
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.on(sig, () => {
+      for (const d of spaces) rmSync(d, { recursive: true, force: true });
+      process.exit(130);
+    });
   for (const tests of new Set(plan.map((p) => p.tests.join(" ")))) {
     const r = await runTests(spaces[0], tests.split(" "), Number(values.timeout) * 1000);
     if (r !== "survived") throw new Error(`baseline: ${tests} does not pass unmutated (${r}); fix the tests first`);
