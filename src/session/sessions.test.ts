@@ -211,6 +211,20 @@ describe("sessions", () => {
     expect(c.stats.handshakeErrors).toBeGreaterThan(0);
   });
 
+  test("packets sent while a handshake is in flight start no new one (one signature per retry interval, not per packet)", () => {
+    const clock = { t: 1_000_000 };
+    const s = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {}, now: () => clock.t });
+    s.learn(B.public); // nobody answers
+    for (let i = 0; i < 50; i++) s.send(B.public.id, msg(`p${i}`));
+    expect(s.stats.handshakesStarted).toBe(1);
+    clock.t += 100;
+    for (let i = 0; i < 50; i++) s.send(B.public.id, msg(`q${i}`));
+    expect(s.stats.handshakesStarted).toBe(1);
+    clock.t += 6000; // past the retry time (rekeyTimeout + jitter)
+    s.tick();
+    expect(s.stats.handshakesStarted).toBe(2);
+  });
+
   test("packets waiting for a handshake are bounded per peer; the oldest are dropped and counted", () => {
     const sent: Uint8Array[] = [];
     const s = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => sent.push(p), deliver: () => {} });
