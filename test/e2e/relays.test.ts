@@ -114,10 +114,13 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
     expect(mbit).toBeGreaterThan(0);
     // Kill the relay a's packets to b take right now (the path policy may have moved since; under load a
     // status read can fall between paths, so wait for one).
-    const now = await waitFor("a → b on a relay", () => [n.r1, n.r2].find((r) => peer(n.a, n.b)?.path === `relay:${r.id}`), 10_000);
-    const victim = now;
+    // Each side's path read once, and the victim chosen from those same reads.
+    const { victim, onVictim } = await waitFor("a → b on a relay", () => {
+      const pa = peer(n.a, n.b)?.path, pb = peer(n.b, n.a)?.path;
+      const v = [n.r1, n.r2].find((r) => pa === `relay:${r.id}`);
+      return v && { victim: v, onVictim: [[n.a, n.b], ...(pb === `relay:${v.id}` ? [[n.b, n.a]] : [])] };
+    }, 10_000);
     const survivor = victim === n.r1 ? n.r2 : n.r1;
-    const onVictim = [[n.a, n.b], [n.b, n.a]].filter(([x, y]) => peer(x, y)?.path === `relay:${victim.id}`);
     expect(sender.exitCode).toBeNull(); // the stream is still flowing when its relay dies
     const killedAt = Date.now();
     victim.kill();
