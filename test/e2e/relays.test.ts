@@ -190,24 +190,25 @@ describe.skipIf(!root)("a three-relay chain, a relay that is no seed, a full rel
   beforeAll(async () => {
     dir = tempDir("e2e-chain");
     net = new TestNet("chn");
-    for (const h of ["r3", "r4", "r5", "r6"]) net.addHost(h);
+    for (const h of ["r3", "r4", "r5", "r6", "r7"]) net.addHost(h);
     net.addNatHost("d");
     net.addNatHost("e");
     const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`, s5 = `http://${net.host("r5").ip}:7443`;
     home = createNetwork("chain", join(dir, "root"));
     // Each relay signals at its own seed and its predecessor's, as in the two-relay chain.
-    // r3 takes two links at most: d's and r4's (a third node, f, is turned away: the max_peers test).
-    n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3], extra: "max_peers = 2" }, dir);
+    n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3] }, dir);
     n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s4] }, dir);
     n.r5 = new TestNode(net, { host: "r5", name: "relay-5", relay: true, seeds: [s4, s5] }, dir);
     // r6 relays but serves no signalling or STUN ([relay] seed = false): it listens on nothing.
     n.r6 = new TestNode(net, { host: "r6", name: "relay-6", relay: true, seeds: [s4], extra: "seed = false" }, dir);
+    // r7 takes one link at most (r4's); a node that comes later is turned away (the max_peers test).
+    n.r7 = new TestNode(net, { host: "r7", name: "relay-7", relay: true, seeds: [s4], extra: "seed = false\nmax_peers = 1" }, dir);
     n.d = new TestNode(net, { host: "d", name: "delta", seeds: [s3] }, dir);
     n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s5] }, dir);
-    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r5", "100.64.4.15"], ["r6", "100.64.4.16"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
-    // Each node reaches only its neighbours: d — r3 — r4 — r5 — e, and r6 only r4.
-    for (const [x, y] of [["d", "e"], ["d", "r4"], ["d", "r5"], ["d", "r6"], ["e", "r3"], ["e", "r4"], ["e", "r6"], ["r3", "r5"], ["r3", "r6"], ["r5", "r6"]]) net.block(x, y);
-    for (const r of ["r3", "r4", "r5", "r6"]) await n[r].start();
+    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r5", "100.64.4.15"], ["r6", "100.64.4.16"], ["r7", "100.64.4.17"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
+    // Each node reaches only its neighbours: d — r3 — r4 — r5 — e; r6 and r7 only r4.
+    for (const [x, y] of [["d", "e"], ["d", "r4"], ["d", "r5"], ["d", "r6"], ["d", "r7"], ["e", "r3"], ["e", "r4"], ["e", "r6"], ["e", "r7"], ["r3", "r5"], ["r3", "r6"], ["r3", "r7"], ["r5", "r6"], ["r5", "r7"], ["r6", "r7"]]) net.block(x, y);
+    for (const r of ["r3", "r4", "r5", "r6", "r7"]) await n[r].start();
     await Promise.all([n.d.start(), n.e.start()]);
   });
 
@@ -232,18 +233,20 @@ describe.skipIf(!root)("a three-relay chain, a relay that is no seed, a full rel
     expect(out.code).toBe(0);
     expect(out.out).toContain(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
     expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
-    const { sent, recv } = await tcpTransfer(n.d, n.e, n.e.ipv6, 5202, 2 * 1024 * 1024);
+    const { sent, recv } = await tcpTransfer(n.d, n.e, n.e.ipv6, 5202, 256 * 1024); // small: four hops on a loaded machine
     expect(recv).toEqual(sent);
   });
 
   test("a relay at [relay] max_peers turns the next node away, and says why", async () => {
-    await waitFor("r3 full (d and r4)", () => liveRelays(n.d).includes(n.r3.id) && liveRelays(n.r3).includes(n.r4.id), 60_000);
+    await waitFor("r7 full (r4)", () => liveRelays(n.r7).includes(n.r4.id), 60_000);
     net.addHost("f");
-    n.f = new TestNode(net, { host: "f", name: "foxtrot", seeds: [`http://${net.host("r3").ip}:7443`] }, dir);
+    for (const h of ["d", "e", "r3", "r5", "r6"]) net.block("f", h); // f reaches r4 and r7
+    n.f = new TestNode(net, { host: "f", name: "foxtrot", seeds: [`http://${net.host("r4").ip}:7443`] }, dir);
     enrol(n.f, home, "100.64.4.6");
     await n.f.start();
-    await waitFor("r3 refuses f: full", () => n.r3.logs().includes(`from ${n.f.id} refused: relay is full ([relay] max_peers = 2)`), 60_000);
-    expect(liveRelays(n.f)).not.toContain(n.r3.id);
-    expect(n.r3.api("/v1/status").links.map((l: any) => l.peer)).not.toContain(n.f.id);
+    await waitFor("r7 refuses f: full", () => n.r7.logs().includes(`from ${n.f.id} refused: relay is full ([relay] max_peers = 1)`), 60_000);
+    expect(liveRelays(n.f)).not.toContain(n.r7.id);
+    expect(n.r7.api("/v1/status").links.map((l: any) => l.peer)).not.toContain(n.f.id);
+    expect(liveRelays(n.f)).toContain(n.r4.id); // f itself is fine: r4 took it
   });
 });
