@@ -5,7 +5,7 @@ import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { generateIdentity, type NodeId } from "../identity/identity.ts";
 import { issueCertificate, type Membership } from "../trust/certificate.ts";
 import { networkIdOf } from "../trust/root.ts";
-import { answerQuery, certFor, decodeQuery, encodeQuery, HELD_ADDRESSES, HELD_PER_ADDRESS, HOLD_MS, MemberWaits, type KnownMember } from "./members.ts";
+import { answerQuery, certFor, decodeQuery, encodeQuery, HELD_ADDRESSES, HELD_PER_ADDRESS, HOLD_MS, MemberForwards, MemberWaits, type KnownMember } from "./members.ts";
 
 const k1 = ml_dsa65.keygen(new Uint8Array(32).fill(1)), k2 = ml_dsa65.keygen(new Uint8Array(32).fill(2));
 const lab = { name: "lab", id: networkIdOf(k1.publicKey), rootPub: k1.publicKey, dsaSecret: k1.secretKey };
@@ -103,5 +103,21 @@ describe("member lookups", () => {
     expect(w.wants(b.membership)).toBe(true);
     w.answered(b.membership);
     await byIp;
+  });
+
+  test("a relay passes a lookup on once, and hands the answer to every neighbour that asked (bounded, for a while)", () => {
+    let t = 0;
+    const f = new MemberForwards(() => t);
+    expect(f.add({ ipv4: "100.64.0.3" }, ids[1])).toBe(true);
+    expect(f.add({ ipv4: "100.64.0.3" }, ids[2])).toBe(false); // already out: the asker just waits too
+    expect(f.take(elsewhere.membership)).toEqual([]);
+    expect(f.take(b.membership).sort()).toEqual([ids[1], ids[2]].sort());
+    expect(f.take(b.membership)).toEqual([]); // told once
+    expect(f.add({ name: "b" }, ids[1])).toBe(true);
+    t = MemberForwards.FORWARD_MS + 1;
+    expect(f.take(b.membership)).toEqual([]); // too late: forgotten
+    expect(f.add({ name: "b" }, ids[1])).toBe(true); // and asked again
+    for (let i = 1; i < HELD_ADDRESSES; i++) f.add({ ipv4: `10.1.${i >> 8}.${i & 255}` }, ids[0]);
+    expect(f.add({ ipv4: "10.9.9.9" }, ids[0])).toBe(false); // full
   });
 });

@@ -98,6 +98,44 @@ export function certFor(certs: string[], networkId: string, nodeId: NodeId): Uin
   return undefined;
 }
 
+/**
+ * A relay's lookups passed on to the other relays for neighbours that asked (one hop: lookups from
+ * relays are never passed on). Bounded: HELD_ADDRESSES queries, 8 askers each, FORWARD_MS each.
+ */
+export class MemberForwards {
+  private readonly asked = new Map<string, { at: number; askers: Set<NodeId> }>();
+  static readonly FORWARD_MS = 5_000;
+
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
+  /** Note that `asker` waits for `q`; true when the query should go out now (not already out). */
+  add(q: MemberQuery, asker: NodeId): boolean {
+    const now = this.now();
+    for (const [k, e] of this.asked) if (now - e.at > MemberForwards.FORWARD_MS) this.asked.delete(k);
+    const key = keyOf(q);
+    const e = this.asked.get(key);
+    if (e) {
+      if (e.askers.size < 8) e.askers.add(asker);
+      return false;
+    }
+    if (this.asked.size >= HELD_ADDRESSES) return false;
+    this.asked.set(key, { at: now, askers: new Set([asker]) });
+    return true;
+  }
+
+  /** The neighbours waiting for an answer this membership gives (each told once). */
+  take(m: Membership): NodeId[] {
+    const out = new Set<NodeId>();
+    for (const key of [keyOf({ name: m.name }), ...(m.ipv4 ? [keyOf({ ipv4: m.ipv4 })] : [])]) {
+      const e = this.asked.get(key);
+      if (!e || this.now() - e.at > MemberForwards.FORWARD_MS) continue;
+      this.asked.delete(key);
+      for (const a of e.askers) out.add(a);
+    }
+    return [...out];
+  }
+}
+
 const keyOf = (q: MemberQuery) => ("ipv4" in q ? `4:${q.ipv4}` : "router" in q ? `r:${q.router}` : `n:${q.name}`);
 
 interface Held {

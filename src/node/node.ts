@@ -22,7 +22,7 @@ import { formatIpv4 } from "../identity/address.ts";
 import { TooBigNotices } from "../datapath/toobig.ts";
 import { DATA_OVERHEAD } from "../session/keypair.ts";
 import { decodeClaims, encodeClaims, PeerTable, type Ipv4ClaimRules, type Peer } from "./peers.ts";
-import { answerQuery, certFor, decodeQuery, encodeQuery, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
+import { answerQuery, certFor, decodeQuery, encodeQuery, MemberForwards, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
 import { decodeCertificate } from "../trust/certificate.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { Router, type LinkReport } from "../route/router.ts";
@@ -675,6 +675,8 @@ export class Node {
   private readonly memberCerts = new Map<NodeId, Uint8Array>();
   /** Packets and people waiting for a member lookup (by IPv4 address or name). */
   private readonly waits = new MemberWaits();
+  /** Lookups this relay passed on to other relays for its neighbours. */
+  private readonly forwards = new MemberForwards();
 
   /**
    * A packet to an IPv4 address in one of our networks' prefixes that no known peer holds: hold it
@@ -724,7 +726,10 @@ export class Node {
       }
     }
     const answer = answerQuery(query, [asker.networkId], known(), (net, id) => this.networks.member(net)?.revocations.isRevoked(id) ?? true);
-    this.log("debug", `member lookup from ${from} for ${what}: ${answer ? "answered" : "nothing to say"}`);
+    // Not known here: a relay asks the other relays once for a member's lookup (never for a relay's: one
+    // hop), by address or name (router queries count routers per relay and are not passed on).
+    const passed = !answer && !("router" in query) && this.config.relay.enabled && !this.router.isRelay(from) && this.forwards.add(query, from) ? this.router.forwardMemberLookup(q, from) : 0;
+    this.log("debug", `member lookup from ${from} for ${what}: ${answer ? "answered" : passed ? `asked ${passed} other relay(s)` : "nothing to say"}`);
     return answer;
   }
 
@@ -736,6 +741,9 @@ export class Node {
     } catch {
       return;
     }
+    // Answers to lookups we passed on for neighbours go to those of the holder's network (they check it).
+    if (this.router.isRelay(from))
+      for (const asker of this.forwards.take(m)) if (this.memberships.get(asker)?.networkId === m.networkId) this.router.sendMemberAnswer(asker, answer);
     if (m.nodeId !== this.id && m.subnets.length && this.routes.wantsRouter(m.nodeId)) return this.onRouter(from, answer);
     if (m.nodeId === this.id || !this.waits.wants(m)) return;
     const r = this.networks.check(m.nodeId, [Buffer.from(answer).toString("base64")]);

@@ -606,6 +606,10 @@ export class Router {
     this.records.set(r.id, r);
     if (r.relay) this.adjacency = undefined;
     if (fresh && r.relay) this.log("debug", `learned relay ${r.id}`);
+    // A neighbour we linked to before knowing it relays: now it gets the edges' records linked() kept back
+    // (else it has no route to our edges until they republish, minutes later).
+    if (fresh && r.relay && this.opts.relay.enabled && this.info.has(r.id) && !this.announced.has(r.id))
+      for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.sendHop(r.id, HOP_RECORD, x.bytes);
     this.opts.onRecord?.(r);
     if (!this.opts.relay.enabled) return;
     for (const peer of this.info.keys()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.sendHop(peer, HOP_RECORD, r.bytes);
@@ -646,6 +650,21 @@ export class Router {
     let asked = false;
     for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) (this.sendHop(id, HOP_MEMBER_LOOKUP, query), (asked = true));
     if (asked) this.addressLookups.set(key, now);
+  }
+
+  /**
+   * A relay passes a member lookup it cannot answer to the other relays it links to (not `except`, the
+   * asker); the number asked. Relays link to every relay they know, so one hop of this reaches them all.
+   */
+  forwardMemberLookup(query: Uint8Array, except: NodeId): number {
+    let n = 0;
+    for (const id of this.info.keys()) if (id !== except && this.isRelay(id) && this.alive(id)) (this.sendHop(id, HOP_MEMBER_LOOKUP, query), n++);
+    return n;
+  }
+
+  /** Hand a member lookup's answer to the neighbour that asked us for it. */
+  sendMemberAnswer(to: NodeId, answer: Uint8Array): void {
+    if (this.info.has(to)) this.sendHop(to, HOP_MEMBER, answer);
   }
 
   /** Ask our relays for `dst`'s record (its public identity), at most once a second per destination. */
