@@ -126,8 +126,14 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
 
   test("the CLI pings with the token: a member not met yet is found by its signed record, then linked", async () => {
     await Bun.sleep(2500); // let the ping bucket refill after the burst
-    const r = a.cli(["ping", b.id, "--count", "1", "--timeout", "1", "--config", a.configPath]);
-    expect(r.err).not.toContain("needs the API token");
+    // b's record reaches the relay once b is attached to it; until then the id is unknown (404)
+    const onRelay = (x: TestNode) => (x.api("/v1/status").links ?? []).some((l: any) => l.relay && l.alive);
+    await waitFor("a and b attached to the relay", () => onRelay(a) && onRelay(b), 30_000);
+    await waitFor("a finds b by id", () => {
+      const r = a.cli(["ping", b.id, "--count", "1", "--timeout", "1", "--config", a.configPath]);
+      expect(r.err).not.toContain("needs the API token");
+      return !r.err.includes("no node matches");
+    }, 30_000);
     await waitFor("a ↔ b session", () => session(a, b), 30_000);
   });
 
@@ -157,7 +163,8 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     expect(st.uids).toEqual([65534, 65534, 65534, 65534]);
     expect(st.capEff).toBe((1n << 12n) | (1n << 10n)); // CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and nothing else
     expect(c.logs()).not.toContain("running as root");
-    c.cli(["ping", a.id, "--count", "1", "--timeout", "1", "--config", c.configPath]);
+    await waitFor("c attached to the relay", () => (c.api("/v1/status").links ?? []).some((l: any) => l.relay && l.alive), 30_000);
+    await waitFor("c finds a by id", () => !c.cli(["ping", a.id, "--count", "1", "--timeout", "1", "--config", c.configPath]).err.includes("no node matches"), 30_000);
     await waitFor("c ↔ a session", () => session(c, a), 30_000);
     await waitFor("c → a over the tunnel", () => /[1-9]\d* received/.test(sh(["ip", "netns", "exec", c.ns, "ping", "-c", "1", "-W", "2", "100.64.1.1"], { allowFail: true })), 10_000);
   });
