@@ -1,6 +1,6 @@
 // Fuzzing in every CI run: each decoder and entry point that takes network bytes gets a fixed-seed
 // stream of mutants (see targets.ts); each must be accepted or refused with its typed error, never
-// throw anything else, never take more than SLOW_INPUT_MS on one input, never grow the heap by much.
+// throw anything else, never take more than SLOW_INPUT_MS of CPU on one input, never grow the heap by much.
 // Longer runs: FUZZ_SCALE=N multiplies every count; FUZZ_LONG=1 gives each target 10^6 inputs (fewer
 // where each costs an ML-DSA verification or a KEM decapsulation: see longCount in targets.ts).
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -32,6 +32,6 @@ afterAll(() => {
   const total = results.reduce((n, r) => n + r.inputs, 0);
   const ms = results.reduce((n, r) => n + r.ms, 0);
   const w = Math.max(...results.map((r) => r.name.length));
-  const lines = results.map((r) => `  ${r.name.padEnd(w)}  ${String(r.inputs).padStart(8)} inputs  ${String(r.refused).padStart(7)} refused (typed)  ${(r.ms / 1000).toFixed(1).padStart(6)} s  max ${r.maxInputMs.toFixed(1).padStart(6)} ms/input  heap ${r.heapGrowthMb >= 0 ? "+" : ""}${r.heapGrowthMb.toFixed(1)} MB`);
+  const lines = results.map((r) => `  ${r.name.padEnd(w)}  ${String(r.inputs).padStart(8)} inputs  ${String(r.refused).padStart(7)} refused (typed)  ${(r.ms / 1000).toFixed(1).padStart(6)} s  max ${r.maxInputMs.toFixed(1).padStart(6)} ms CPU/input  heap ${r.heapGrowthMb >= 0 ? "+" : ""}${r.heapGrowthMb.toFixed(1)} MB`);
   console.log(`fuzz (seed ${SEED}, ${LONG ? "long run" : `scale ${SCALE}`}): ${total} inputs over ${results.length} targets in ${(ms / 1000).toFixed(1)} s\n${lines.join("\n")}`);
 });
