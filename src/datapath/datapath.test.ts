@@ -2,7 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { ipv6BytesOf, parseIpv4 } from "../identity/address.ts";
 import { parseNodeId, type NodeId } from "../identity/identity.ts";
-import { PeerTable } from "../node/peers.ts";
+import { PeerTable } from "./peers.ts";
 import { Inside } from "./inside.ts";
 import { Outside } from "./outside.ts";
 import { ipv4KeyOf } from "./ip.ts";

@@ -9,7 +9,7 @@
 // advertising the longest matching prefix (`viaRoute`). Packets to nobody are dropped and counted.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
-import type { PeerTable } from "../node/peers.ts";
+import type { PeerTable } from "./peers.ts";
 import { dstOffset, ipv4Key, ipVersion } from "./ip.ts";
 
 export interface InsideStats {

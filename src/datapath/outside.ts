@@ -7,7 +7,7 @@
 // Anything else is dropped and counted; non-IP payloads are overlay control messages for the node.
 import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
-import type { PeerTable } from "../node/peers.ts";
+import type { PeerTable } from "./peers.ts";
 import { dstOffset, inPrefix, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
 
 export interface OutsideStats {

@@ -13,7 +13,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LogFn } from "../log.ts";
+import type { Log } from "../log.ts";
 import type { Subnet } from "../trust/subnet.ts";
 import { fmtPrefix } from "../route/subnets.ts";
 
@@ -68,7 +68,7 @@ export class HostRoutes {
   constructor(
     private readonly stateDir: string,
     readonly tun: string,
-    private readonly log: LogFn,
+    private readonly log: Log,
     private readonly runner: Runner = systemRunner,
   ) {}
 

@@ -21,7 +21,7 @@ import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { formatIpv4 } from "../identity/address.ts";
 import { TooBigNotices } from "../datapath/toobig.ts";
 import { DATA_OVERHEAD } from "../session/keypair.ts";
-import { decodeClaims, encodeClaims, PeerTable, type Ipv4ClaimRules, type Peer } from "./peers.ts";
+import { decodeClaims, encodeClaims, PeerTable, type Ipv4ClaimRules, type Peer } from "../datapath/peers.ts";
 import { answerQuery, certFor, decodeQuery, encodeQuery, MemberForwards, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
 import { decodeCertificate } from "../trust/certificate.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
@@ -34,7 +34,7 @@ import type { PolicyView } from "../route/steering.ts";
 import { Networks } from "../trust/networks.ts";
 import { startDns } from "../trust/dns.ts";
 import type { Membership } from "../trust/certificate.ts";
-import { logger, type LogFn } from "../log.ts";
+import { logger, type Log } from "../log.ts";
 import { Routes, type RoutesStatus } from "./routes.ts";
 
 /** `[tun] mtu = "auto"`: Ethernet's 1500 whatever the underlay; a path that takes less says so (./toobig). */
@@ -112,7 +112,7 @@ export class Node {
   private decisions?: DecisionLog;
   /** The last path decisions and path changes, for the page. */
   readonly recent = new RecentPaths();
-  private readonly log: LogFn = logger("node");
+  private readonly log: Log = logger("node");
   readonly mtu: number;
 
   constructor(readonly config: Config, readonly identity: Identity, private readonly parts: NodeParts = {}) {
@@ -728,7 +728,7 @@ export class Node {
     const answer = answerQuery(query, [asker.networkId], known(), (net, id) => this.networks.member(net)?.revocations.isRevoked(id) ?? true);
     // Not known here: a relay asks the other relays once for a member's lookup (never for a relay's: one
     // hop), by address or name (router queries count routers per relay and are not passed on).
-    const passed = !answer && !("router" in query) && this.config.relay.enabled && !this.router.isRelay(from) && this.forwards.add(query, from) ? this.router.forwardMemberLookup(q, from) : 0;
+    const passed = !answer && !("router" in query) && this.config.relay.enabled && !this.router.isRelay(from) && this.forwards.add(query, from) ? this.router.discovery.forwardMemberLookup(q, from) : 0;
     this.log("debug", `member lookup from ${from} for ${what}: ${answer ? "answered" : passed ? `asked ${passed} other relay(s)` : "nothing to say"}`);
     return answer;
   }
@@ -743,7 +743,7 @@ export class Node {
     }
     // Answers to lookups we passed on for neighbours go to those of the holder's network (they check it).
     if (this.router.isRelay(from))
-      for (const asker of this.forwards.take(m)) if (this.memberships.get(asker)?.networkId === m.networkId) this.router.sendMemberAnswer(asker, answer);
+      for (const asker of this.forwards.take(m)) if (this.memberships.get(asker)?.networkId === m.networkId) this.router.discovery.sendMemberAnswer(asker, answer);
     if (m.nodeId !== this.id && m.subnets.length && this.routes.wantsRouter(m.nodeId)) return this.onRouter(from, answer);
     if (m.nodeId === this.id || !this.waits.wants(m)) return;
     const r = this.networks.check(m.nodeId, [Buffer.from(answer).toString("base64")]);

@@ -10,7 +10,7 @@
 import type { Config } from "../config/schema.ts";
 import type { NodeId } from "../identity/identity.ts";
 import { inOverlayPrefix6 } from "../identity/address.ts";
-import type { LogFn } from "../log.ts";
+import type { Log } from "../log.ts";
 import type { Membership } from "../trust/certificate.ts";
 import { subnetBytes, type Subnet } from "../trust/subnet.ts";
 import { inPrefix } from "../datapath/ip.ts";
@@ -43,7 +43,7 @@ export interface RoutesDeps {
   /** The membership `id` proved (its certificate), undefined for allow-listed nodes and strangers. */
   membership(id: NodeId): Membership | undefined;
   name(id: NodeId): string | null;
-  log: LogFn;
+  log: Log;
   runner?: Runner;
   now?: () => number;
 }

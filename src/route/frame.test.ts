@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { NODE_ID_BYTES, nodeIdBytes, type NodeId } from "../identity/identity.ts";
 import {
-  decodeForward, encodeForward, encodeHop, FORWARD_HEADER, HOP_PROBE, HOP_UNREACHABLE, idBody, MAX_RELAYS, readId, readU32, relayed, TYPE_FORWARD, TYPE_HOP, u32,
+  channelFor, decodeForward, encodeForward, encodeHop, FORWARD_HEADER, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, HOP_UNREACHABLE, idBody, MAX_RELAYS, readId, readU32, relayed, TYPE_DATA, TYPE_FORWARD, TYPE_HOP, TYPE_SIGNAL, u32,
 } from "./frame.ts";
 
 const id = (n: number) => n.toString(16).padStart(32, "0") as NodeId;
 const A = id(1), B = id(2), R1 = id(3), R2 = id(4), R3 = id(5);
-const inner = Uint8Array.from([0xc4, 1, 2, 3, 4]);
+const inner = Uint8Array.from([TYPE_DATA, 1, 2, 3, 4]);
 
 describe("forward frames", () => {
   test("round trip: destination, source, hops, empty trace, inner", () => {
@@ -64,7 +64,7 @@ describe("forward frames", () => {
     traceOverrun[2] = 1;
     expect(decodeForward(traceOverrun)).toBeUndefined();
     const wrongType = good.slice();
-    wrongType[0] = 0xc4;
+    wrongType[0] = TYPE_DATA;
     expect(decodeForward(wrongType)).toBeUndefined();
   });
 });
@@ -87,5 +87,19 @@ describe("hop frames", () => {
     expect(readId(new Uint8Array(NODE_ID_BYTES - 1))).toBeUndefined();
     expect(readId(new Uint8Array(NODE_ID_BYTES + 1))).toBeUndefined();
     expect(readU32(u32(2 ** 32 + 5))).toBe(5); // wraps like the probe counter
+  });
+});
+
+describe("channelFor: the one place a frame's channel is decided", () => {
+  test("sealed data rides the fast channel, alone or forwarded (after any trace); probes the packet channel; the rest control", () => {
+    expect(channelFor(inner)).toBe("fast");
+    expect(channelFor(encodeForward(B, A, inner))).toBe("fast");
+    expect(channelFor(relayed(relayed(encodeForward(B, A, inner, 2), R1, true), R2, true))).toBe("fast");
+    expect(channelFor(encodeForward(B, A, Uint8Array.from([TYPE_SIGNAL, 1])))).toBe("control");
+    expect(channelFor(encodeForward(B, A, Uint8Array.from([0xc1, 1])))).toBe("control");
+    expect(channelFor(encodeHop(HOP_PROBE, u32(1)))).toBe("probe");
+    expect(channelFor(encodeHop(HOP_PROBE_ACK, u32(1)))).toBe("probe");
+    expect(channelFor(encodeHop(HOP_RECORD, new Uint8Array(3)))).toBe("control");
+    expect(channelFor(encodeHop(HOP_UNREACHABLE, idBody(B)))).toBe("control");
   });
 });

@@ -16,7 +16,15 @@
 //   LOOKUP / MISS      16-byte node id, or the first 10 bytes of one (the bits in an overlay IPv6
 //                      address): ask an adjacent relay for that node's record
 //   UNREACHABLE        16-byte node id        "I have no route to this node": avoid me for it a while
+//
+// Channels: which of a link's channels a frame rides is decided here, and only here (channelFor):
+//   "fast"     sealed session data (0xC4), alone or inside a forward frame: the packet channel,
+//              unordered and unreliable, and the fast datagram channel when the link has one
+//   "probe"    PROBE / PROBE_ACK hop frames: the packet channel (they measure the packet path), the
+//              control channel when that is full; never the fast channel (they are not sealed)
+//   "control"  everything else (handshakes, signals, reports, records, lookups): reliable and ordered
 import { NODE_ID_BYTES, nodeIdBytes, nodeIdFromBytes, type NodeId } from "../identity/identity.ts";
+import { TYPE_DATA } from "../session/wire.ts";
 
 export const TYPE_FORWARD = 0xc5;
 export const TYPE_HOP = 0xc6;
@@ -29,6 +37,23 @@ export const TYPE_SIGNAL = 0xc7;
  * which relay is chosen, nothing more.
  */
 export const TYPE_REPORT = 0xc8;
+
+/** Every first byte a link carries for the router and session layers, by name (none written out bare). */
+export { TYPE_DATA };
+
+export type Channel = "fast" | "probe" | "control";
+
+/** The channel a frame rides on a link (see the top of this file). */
+export function channelFor(frame: Uint8Array): Channel {
+  const t = frame[0];
+  if (t === TYPE_DATA) return "fast";
+  if (t === TYPE_FORWARD) {
+    const at = FORWARD_HEADER + frame[2] * NODE_ID_BYTES;
+    return frame.length > at && frame[at] === TYPE_DATA ? "fast" : "control";
+  }
+  if (t === TYPE_HOP && (frame[1] === HOP_PROBE || frame[1] === HOP_PROBE_ACK)) return "probe";
+  return "control";
+}
 
 /** At most this many relays between source and destination. */
 export const MAX_RELAYS = 3;

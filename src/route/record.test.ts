@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { DSA_SIGNATURE_BYTES, generateIdentity, PUBLIC_IDENTITY_BYTES, type NodeId } from "../identity/identity.ts";
 import { rng } from "../sim/clock.ts";
+import { RouteError } from "./errors.ts";
 import { decodeRecord, encodeRecord, identityRecordCrypto, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, recordIdentity, type RecordFields } from "./record.ts";
 
 // ML-DSA signing is slow (tens of ms): this file signs three records in all.
@@ -106,7 +107,7 @@ describe("discovery records", () => {
   });
 
   test("too many relays is refused when encoding", () => {
-    expect(() => encodeRecord({ ...fields, relays: Array(MAX_RECORD_RELAYS + 1).fill(R1) }, crypto)).toThrow(RangeError);
+    expect(() => encodeRecord({ ...fields, relays: Array(MAX_RECORD_RELAYS + 1).fill(R1) }, crypto)).toThrow(RouteError);
   });
 });
 

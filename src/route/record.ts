@@ -10,6 +10,8 @@
 // met: the node id is the hash of those keys, so nobody can put their keys under another's id.
 import { decodePublicIdentity, encodePublicIdentity, nodeIdBytes, nodeIdFromBytes, sign, verify, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 
+import { RouteError } from "./errors.ts";
+
 export const RECORD_CONTEXT = "trellis record v1";
 const MAGIC = "TRD1";
 export const MAX_RECORD_RELAYS = 8;
@@ -83,7 +85,7 @@ export function recordIdentity(r: DiscoveryRecord): PublicIdentity | undefined {
 }
 
 export function encodeRecord(f: RecordFields, crypto: RecordCrypto): Uint8Array {
-  if (f.relays.length > MAX_RECORD_RELAYS) throw new RangeError(`a record lists at most ${MAX_RECORD_RELAYS} relays`);
+  if (f.relays.length > MAX_RECORD_RELAYS) throw new RouteError("too-many-relays", `encodeRecord: a record lists at most ${MAX_RECORD_RELAYS} relays`);
   const hints = new TextEncoder().encode(JSON.stringify(f.hints));
   const pub = crypto.publicBytes;
   const body = new Uint8Array(4 + 1 + 16 + 16 + 1 + 16 * f.relays.length + 2 + hints.length + 2 + pub.length);

@@ -1,122 +1,45 @@
-// The router: carries sealed packets to any member over the best path (direct, or through 1-3 relays),
-// forwards for others when this node is a relay, keeps every link probed and measured, and spreads
-// discovery records by gossip. It sees links only through LinkPort, so the same code runs over werift
-// in a real node and over in-memory links in the simulation (src/sim).
+// The router: carries sealed packets to any member over the best path (direct, or through 1-3 relays).
+// This file is sending and path selection; the other jobs sit beside it, each with its own state:
+//   ./linkhealth.ts  probes, RTT, loss, liveness of every link     ./forward.ts  relaying for others
+//   ./discovery.ts   records, gossip, lookups, relay attachment    ./steering.ts the path policy
+// It sees links only through LinkPort (./ports.ts), so the same code runs over werift in a real node
+// and over in-memory links in the simulation (src/sim) and in whole-node tests.
 //
 //   send(dst)  ── select: rule (choose.ts) ──▶ direct link              (inner as is)
 //                  or the path policy's relay ──▶ link to a relay    (forward frame, src/route/frame.ts)
+//              ── the frame's channel (frame.ts channelFor) ──▶ link.sendPacket / sendControl
 //   receive(from link) ── forward frame for us ──▶ deliver(src, inner)   (delivery reports taken here)
-//                      ── forward frame for another ──▶ relay: next hop by destination node id
-//                      ── hop frame ──▶ probe / probe ack / record / lookup / unreachable
+//                      ── forward frame for another ──▶ forward.ts: next hop by destination node id
+//                      ── hop frame ──▶ probe / probe ack (linkhealth) · record / lookup (discovery)
+//                                       · unreachable (forward)
 //   tick()  ── probes, liveness, relay attachment, idle links, records; every second a policy round
 //              (discounted UCB per destination, src/route/policy.ts) and delivery reports
 //
-// Relays route by node id: straight to the destination over a live link, else toward a relay that the
-// destination's record says it is attached to, over at most `hops` more relays (breadth-first over the
-// relay graph the relays' own records describe). The trace in the frame stops loops. docs/PROTOCOL.md
-// ("Paths and relays") has the wire format; docs/PATHS.md the policy.
+// docs/PROTOCOL.md ("Paths and relays") has the wire format; docs/PATHS.md the policy.
 import { NODE_ID_BYTES, type NodeId } from "../identity/identity.ts";
+import type { Log } from "../log.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
 import type { RewardWeights } from "./policy.ts";
-import { POLICY_ROUND_MS, Steering, type Decision, type PolicyView, type RelayPolicy } from "./steering.ts";
-import { FairShare } from "./fairness.ts";
+import { POLICY_ROUND_MS, Steering, type PolicyView } from "./steering.ts";
 import {
-  decodeForward, encodeForward, encodeHop, FORWARD_HEADER, MAX_RELAYS, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody, readId, readU32, relayed,
-  TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, u32, type HopKind,
+  channelFor, decodeForward, encodeForward, encodeHop, FORWARD_HEADER, MAX_RELAYS, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody,
+  TYPE_DATA, TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, type HopKind,
 } from "./frame.ts";
-import { decodeRecord, encodeRecord, peekRecord, MAX_RECORD_RELAYS, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
+import type { DiscoveryRecord } from "./record.ts";
+import { LinkHealth, type LinkReport } from "./linkhealth.ts";
+import { Discovery, LOOKUP_EVERY_MS } from "./discovery.ts";
+import { Forwarder } from "./forward.ts";
+import type { RouterOptions } from "./ports.ts";
 
-/** What the router needs of a link. */
-export interface RouterLink {
-  readonly peer: NodeId;
-  readonly state: "connecting" | "open" | "closed";
-  sendPacket(b: Uint8Array): boolean;
-  sendControl(b: Uint8Array): void;
-  /** The largest frame the link's fast channel takes now; undefined when any size goes. */
-  readonly fastMtu?: number;
-}
+export type { LinkPort, RouterLink, RouterOptions } from "./ports.ts";
+export type { LinkReport } from "./linkhealth.ts";
+export { DEAD_MS, PROBE_MS } from "./linkhealth.ts";
 
-/** How the router asks for links: the LinkManager in a node, the fabric in the simulation. */
-export interface LinkPort {
-  link(peer: NodeId): RouterLink | undefined;
-  /** Want a link to `peer` (idempotent, retried with backoff by the port). */
-  connect(peer: NodeId): void;
-  disconnect(peer: NodeId, reason: string): void;
-}
-
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
-
-export interface RouterOptions {
-  self: NodeId;
-  relay: { enabled: boolean; bandwidthBps: number; maxPeers?: number };
-  links: LinkPort;
-  /** Milliseconds since the Unix epoch, fractions welcome (records carry it; probes measure with it). */
-  now(): number;
-  crypto: RecordCrypto;
-  /** Close links to non-relays that carried no traffic for this long. */
-  idleTimeoutMs: number;
-  /** How many relays an edge node stays attached to. */
-  relaysWanted?: number;
-  /** Ways to reach us outside the overlay (seed URLs), put in our record. */
-  hints?(): string[];
-  /** An end-to-end payload for us: a session packet or a signal (TYPE_SIGNAL). */
-  deliver(src: NodeId, inner: Uint8Array): void;
-  /** A verified record we keep (a looked-up member's, or a relay's). */
-  onRecord?(r: DiscoveryRecord): void;
-  /**
-   * A neighbour asks which member holds an address or name (an opaque query): the answer to send back,
-   * or undefined for none. The router only carries these; who may learn what is the node's call.
-   */
-  memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
-  /** A neighbour answered one of our member lookups. */
-  onMember?(from: NodeId, answer: Uint8Array): void;
-  /** A link became usable: packets waiting for a path may go now. */
-  onPathUp?(peer: NodeId): void;
-  /** How the path policy weighs latency, loss and goodput (default DEFAULT_WEIGHTS). */
-  weights?: RewardWeights;
-  /** Each path-policy decision, for the decision log. */
-  onDecision?(d: Decision): void;
-  /** Packets to `dst` start taking another path (`from` undefined for the first). */
-  onPathChange?(dst: NodeId, from: string | undefined, to: string): void;
-  /** The relay-path policy: the bandit (default), or a fixed rule the simulation compares it with. */
-  relayPolicy?: RelayPolicy;
-  /** Randomness for the "random" rule (the simulation passes a seeded one). */
-  random?(): number;
-  log?: Log;
-}
-
-/** Probe every link this often; a link with nothing heard for DEAD_MS is dead; after CLOSE_DEAD_MS it is closed. */
-export const PROBE_MS = 150;
-export const DEAD_MS = 600;
-const PROBE_TIMEOUT_MS = 1_000;
-const CLOSE_DEAD_MS = 10_000;
 const CONNECT_EVERY_MS = 1_000;
-const LOOKUP_EVERY_MS = 1_000;
-const PUBLISH_MIN_MS = 1_000;
-/** A relay re-signs its record for a load change of 10 points at most this often. */
-const LOAD_PUBLISH_MIN_MS = 30_000;
-const LOAD_WINDOW_MS = 10_000;
-const MAX_EDGE_RELAY_RECORDS = 64;
-/** After a neighbour says it has no route to a node, avoid it for that node this long. */
-const NO_ROUTE_MS = 2_000;
-const UNREACHABLE_EVERY_MS = 250;
 /** Re-choose a flow's path at most this often (liveness changes only at ticks anyway). */
 const CHOICE_MS = 50;
 
-interface LinkInfo {
-  readonly openedAt: number;
-  lastRx: number;
-  nextProbe: number;
-  probeId: number;
-  readonly probes: Map<number, number>;
-  rttMs?: number;
-  rttVarMs: number;
-  loss: number;
-  alive: boolean;
-  /** Times the link went silent (alive → dead). */
-  failures: number;
-}
-
+/** What the router keeps per destination (or source) it exchanges end-to-end traffic with. */
 interface Flow {
   lastActive: number;
   path?: string;
@@ -146,54 +69,46 @@ export interface RouterStats {
   recordsRefused: number;
 }
 
-export interface LinkReport {
-  peer: NodeId;
-  relay: boolean;
-  alive: boolean;
-  rtt_ms: number | null;
-  jitter_ms: number | null;
-  loss: number;
-  uptime_s: number;
-  failures: number;
-}
-
 export interface PathReport extends PathCandidate {
   name: string;
   cost: number;
 }
 
 export class Router {
+  // State. The Router and its parts are owned by the node's event loop (every call comes from it).
+  /** Counters, shared with the parts (each counts its own). */
   readonly stats: RouterStats = {
     forwarded: 0, forwardedBytes: 0, droppedNoRoute: 0, droppedFairness: 0, droppedLoop: 0, droppedNotRelay: 0, droppedMalformed: 0,
     sentDirect: 0, sentRelayed: 0, noPath: 0, recordsAccepted: 0, recordsRefused: 0,
   };
-  private readonly info = new Map<NodeId, LinkInfo>();
+  /** Per destination/source of end-to-end traffic: activity, path in use, traces. Owned here. */
   private readonly flows = new Map<NodeId, Flow>();
-  private readonly records = new Map<NodeId, DiscoveryRecord>();
-  /** Relays announced by seeds we registered with (before their records arrive). */
-  private readonly announced = new Set<NodeId>();
-  private readonly fair: FairShare;
+  private lastPolicyRound = -Infinity;
+  /** Links and their measurements. */
+  private readonly health: LinkHealth;
+  /** Records, gossip, lookups, relay attachment (member lookups are passed on through it). */
+  readonly discovery: Discovery;
+  /** Frames for others, when we relay. */
+  private readonly forwarder: Forwarder;
+  /** The path policy among relay paths, and delivery reports. */
   private readonly steering: Steering;
   private readonly self: NodeId;
-  private own?: DiscoveryRecord;
-  private ownRelays = "";
-  private publishedAt = -Infinity;
-  private adjacency?: Map<NodeId, Set<NodeId>>;
-  /** "dst|neighbour" → until when the neighbour said it cannot reach dst (and when we last said so). */
-  private readonly noRoute = new Map<string, number>();
-  private readonly toldUnreachable = new Map<string, number>();
   private readonly log: Log;
 
   constructor(private readonly opts: RouterOptions) {
     this.self = opts.self;
-    this.fair = new FairShare(opts.relay.bandwidthBps, opts.now);
+    this.log = opts.log ?? (() => {});
+    const now = opts.now;
+    const sendHop = (peer: NodeId, kind: HopKind, body: Uint8Array) => this.sendHop(peer, kind, body);
+    this.health = new LinkHealth({ links: opts.links, now, sendHop, onChange: () => this.discovery.invalidate(), onAlive: (peer) => opts.onPathUp?.(peer), log: this.log });
+    this.discovery = new Discovery({
+      self: opts.self, relayEnabled: opts.relay.enabled, crypto: opts.crypto, now, links: opts.links, health: this.health, stats: this.stats, sendHop,
+      talksTo: (id) => this.flows.has(id), load: (t) => this.forwarder.load(t), hints: opts.hints, relaysWanted: opts.relaysWanted, onRecord: opts.onRecord,
+      memberLookup: opts.memberLookup, log: this.log,
+    });
+    this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendHop, log: this.log });
     this.steering = new Steering({ send: (dst, inner) => this.send(dst, inner), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: (m) => this.log("info", m) });
     if (opts.weights) this.steering.weights = opts.weights;
-    this.log = opts.log ?? (() => {});
-  }
-
-  get isRelayNode(): boolean {
-    return this.opts.relay.enabled;
   }
 
   private now(): number {
@@ -204,34 +119,23 @@ export class Router {
 
   /** A link to `peer` opened. */
   linked(peer: NodeId): void {
-    const now = this.now();
-    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0 });
-    this.adjacency = undefined;
-    if (this.own) this.sendHop(peer, HOP_RECORD, this.own.bytes);
-    // A relay tells a new relay neighbour everything it knows, and a new edge neighbour the relays.
-    if (this.opts.relay.enabled) for (const r of this.records.values()) if (r.id !== peer && (r.relay || this.isRelay(peer))) this.sendHop(peer, HOP_RECORD, r.bytes);
+    this.health.opened(peer);
+    this.discovery.linked(peer);
     this.opts.onPathUp?.(peer);
   }
 
   /** A link to `peer` closed. */
   unlinked(peer: NodeId): void {
-    if (this.info.delete(peer)) this.adjacency = undefined;
+    this.health.closed(peer);
   }
 
   /** A seed told us it relays: attach to it. */
   addRelay(id: NodeId): void {
-    if (id === this.self || this.announced.has(id)) return;
-    this.announced.add(id);
-    this.log("info", `relay ${id} announced by a seed`);
+    this.discovery.addRelay(id);
   }
 
   isRelay(id: NodeId): boolean {
-    return this.announced.has(id) || this.records.get(id)?.relay === true;
-  }
-
-  private alive(peer: NodeId): boolean {
-    const i = this.info.get(peer);
-    return i !== undefined && i.alive && this.opts.links.link(peer)?.state === "open";
+    return this.discovery.isRelay(id);
   }
 
   // ── sending ────────────────────────────────────────────────────────────────────────────────────────
@@ -239,19 +143,11 @@ export class Router {
   /** Every path to `dst` we could use now, with its measurements and cost. */
   candidates(dst: NodeId): PathCandidate[] {
     const out: PathCandidate[] = [];
-    const d = this.info.get(dst);
-    if (d) out.push({ path: { kind: "direct" }, alive: this.alive(dst), rttMs: d.rttMs, loss: d.loss });
-    for (const [id, i] of this.info)
-      if (id !== dst && this.isRelay(id)) out.push({ path: { kind: "relay", via: id }, alive: this.alive(id) && !this.avoided(dst, id), rttMs: i.rttMs, loss: i.loss });
+    const d = this.health.get(dst);
+    if (d) out.push({ path: { kind: "direct" }, alive: this.health.alive(dst), rttMs: d.rttMs, loss: d.loss });
+    for (const [id, i] of this.health.entries())
+      if (id !== dst && this.isRelay(id)) out.push({ path: { kind: "relay", via: id }, alive: this.health.alive(id) && !this.forwarder.avoided(dst, id), rttMs: i.rttMs, loss: i.loss });
     return out;
-  }
-
-  private avoided(dst: NodeId, via: NodeId): boolean {
-    const until = this.noRoute.get(`${dst}|${via}`);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.noRoute.delete(`${dst}|${via}`);
-    return false;
   }
 
   /** Whether any path to `dst` is live now (the same cached choice send() uses: no allocation per packet). */
@@ -322,14 +218,13 @@ export class Router {
       this.opts.onPathChange?.(dst, f.path, name);
       f.path = name;
     }
-    const reliable = inner[0] !== 0xc4;
     if (c.path.kind === "direct") {
       this.stats.sentDirect++;
-      return this.sendOn(dst, inner, reliable);
+      return this.sendFrame(dst, inner);
     }
     this.stats.sentRelayed++;
     this.steering.sent(dst, inner.length);
-    return this.sendOn(c.path.via, encodeForward(dst, this.self, inner), reliable);
+    return this.sendFrame(c.path.via, encodeForward(dst, this.self, inner));
   }
 
   /**
@@ -343,19 +238,6 @@ export class Router {
     const pick = this.steering.choice(dst);
     if (!rule || rule.path.kind === "direct" || !pick) return rule;
     return cands.find((c) => c.alive && c.path.kind === "relay" && pathName(c.path) === pick) ?? rule;
-  }
-
-  /**
-   * An end-to-end payload reached us: data is counted for the source's delivery report; a delivery
-   * report about our own traffic goes to steering and no further (true).
-   */
-  private arrived(src: NodeId, inner: Uint8Array, via: NodeId | undefined): boolean {
-    if (inner[0] === TYPE_REPORT) {
-      this.steering.report(src, inner);
-      return true;
-    }
-    if (inner[0] === 0xc4) this.steering.delivered(src, via, inner.length);
-    return false;
   }
 
   /** The path policy's weights (replaced on reload or by an outside policy). */
@@ -382,7 +264,7 @@ export class Router {
     const inner = new Uint8Array(1 + envelope.length);
     inner[0] = TYPE_SIGNAL;
     inner.set(envelope, 1);
-    return this.sendOn(c.path.via, encodeForward(dst, this.self, inner), true);
+    return this.sendFrame(c.path.via, encodeForward(dst, this.self, inner));
   }
 
   private wantDirect(dst: NodeId, f: Flow): void {
@@ -392,30 +274,33 @@ export class Router {
     this.opts.links.connect(dst);
   }
 
-  private sendOn(peer: NodeId, b: Uint8Array, reliable: boolean): boolean {
+  /** Put a frame on the link to `peer`, on the channel channelFor (frame.ts) says; false when not sent. */
+  private sendFrame(peer: NodeId, b: Uint8Array): boolean {
     const link = this.opts.links.link(peer);
     if (!link || link.state !== "open") return false;
-    if (reliable) {
-      link.sendControl(b);
-      return true;
+    switch (channelFor(b)) {
+      case "fast":
+        return link.sendPacket(b);
+      case "probe":
+        // Probes measure the packet path; when that queue is full, reliable beats silence.
+        if (link.sendPacket(b)) return true;
+        link.sendControl(b);
+        return true;
+      case "control":
+        link.sendControl(b);
+        return true;
     }
-    return link.sendPacket(b);
   }
 
   private sendHop(peer: NodeId, kind: HopKind, body: Uint8Array): void {
-    const b = encodeHop(kind, body);
-    // Probes go unreliable (they measure the packet path); when that queue is full, reliable beats silence.
-    if (kind === HOP_PROBE || kind === HOP_PROBE_ACK) {
-      if (!this.sendOn(peer, b, false)) this.sendOn(peer, b, true);
-    } else this.sendOn(peer, b, true);
+    this.sendFrame(peer, encodeHop(kind, body));
   }
 
   // ── receiving ──────────────────────────────────────────────────────────────────────────────────────
 
   /** Anything that arrived on the link to `peer`. Garbage is counted and dropped. */
   receive(peer: NodeId, b: Uint8Array): void {
-    const i = this.info.get(peer);
-    if (i) i.lastRx = this.now();
+    this.health.heard(peer);
     if (b.length === 0) return;
     if (b[0] === TYPE_FORWARD) return this.onForward(peer, b);
     if (b[0] === TYPE_HOP) return this.onHop(peer, b);
@@ -431,286 +316,93 @@ export class Router {
       this.stats.droppedMalformed++;
       return;
     }
-    if (f.dst === this.self) {
-      this.flow(f.src).inTrace = f.trace;
-      if (this.arrived(f.src, f.inner, f.trace[0])) return;
-      this.opts.deliver(f.src, f.inner);
-      return;
-    }
-    if (!this.opts.relay.enabled) {
-      this.stats.droppedNotRelay++;
-      return;
-    }
-    // The previous hop must be who handed us the frame; we must not be on its trace already.
-    const prev = f.trace.length ? f.trace[f.trace.length - 1] : f.src;
-    if (prev !== peer || f.src === this.self || f.trace.includes(this.self)) {
-      this.stats.droppedLoop++;
-      return;
-    }
-    if (!this.fair.allow(f.src, b.length)) {
-      this.stats.droppedFairness++;
-      return;
-    }
-    const next = this.nextHop(f.dst, f.hops, new Set([f.src, ...f.trace]));
-    if (!next) {
-      this.stats.droppedNoRoute++;
-      this.log("debug", `no route to ${f.dst} (hops ${f.hops}, record ${this.records.has(f.dst) ? this.records.get(f.dst)!.relays.join(",") : "none"}, from ${peer})`);
-      const key = `${f.dst}|${peer}`;
-      const now = this.now();
-      if (now - (this.toldUnreachable.get(key) ?? -Infinity) >= UNREACHABLE_EVERY_MS) {
-        this.toldUnreachable.set(key, now);
-        this.sendHop(peer, HOP_UNREACHABLE, idBody(f.dst));
-      }
-      return;
-    }
-    this.stats.forwarded++;
-    this.stats.forwardedBytes += b.length;
-    this.sendOn(next, relayed(b, this.self, next !== f.dst), f.inner[0] !== 0xc4);
+    if (f.dst !== this.self) return this.forwarder.forward(peer, b, f);
+    this.flow(f.src).inTrace = f.trace;
+    if (this.arrived(f.src, f.inner, f.trace[0])) return;
+    this.opts.deliver(f.src, f.inner);
   }
 
   /**
-   * The adjacent node to hand a frame for `dst` to: `dst` itself over a live link, else the neighbour
-   * relay closest (in relay hops, then RTT) to a relay that `dst`'s record lists, at most `hops` away.
+   * An end-to-end payload reached us: data is counted for the source's delivery report; a delivery
+   * report about our own traffic goes to steering and no further (true).
    */
-  nextHop(dst: NodeId, hops: number, exclude: ReadonlySet<NodeId> = new Set()): NodeId | undefined {
-    if (this.alive(dst)) return dst;
-    const rec = this.records.get(dst);
-    if (!rec || hops <= 0) return undefined;
-    // Distance from each relay to the nearest of dst's relays, breadth-first over the relay graph.
-    const adj = this.relayGraph();
-    const dist = new Map<NodeId, number>();
-    let frontier = rec.relays.filter((r) => r !== this.self && !exclude.has(r));
-    for (const r of frontier) dist.set(r, 0);
-    for (let d = 1; d < hops && frontier.length; d++) {
-      const nextFrontier: NodeId[] = [];
-      for (const r of frontier)
-        for (const n of adj.get(r) ?? [])
-          if (!dist.has(n) && n !== this.self && !exclude.has(n)) {
-            dist.set(n, d);
-            nextFrontier.push(n);
-          }
-      frontier = nextFrontier;
+  private arrived(src: NodeId, inner: Uint8Array, via: NodeId | undefined): boolean {
+    if (inner[0] === TYPE_REPORT) {
+      this.steering.report(src, inner);
+      return true;
     }
-    let best: NodeId | undefined;
-    let bestKey = [Infinity, Infinity];
-    for (const [id, i] of this.info) {
-      const d = dist.get(id);
-      if (d === undefined || !this.alive(id) || this.avoided(dst, id)) continue;
-      const key = [d, i.rttMs ?? 1e6];
-      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) [best, bestKey] = [id, key];
-    }
-    return best;
-  }
-
-  /** Relay adjacency from the relays' records (both directions), rebuilt when records or links change. */
-  private relayGraph(): Map<NodeId, Set<NodeId>> {
-    if (this.adjacency) return this.adjacency;
-    const adj = new Map<NodeId, Set<NodeId>>();
-    const add = (a: NodeId, b: NodeId) => {
-      if (!adj.has(a)) adj.set(a, new Set());
-      adj.get(a)!.add(b);
-    };
-    for (const r of this.records.values())
-      if (r.relay)
-        for (const n of r.relays) {
-          add(r.id, n);
-          add(n, r.id);
-        }
-    return (this.adjacency = adj);
+    if (inner[0] === TYPE_DATA) this.steering.delivered(src, via, inner.length);
+    return false;
   }
 
   private onHop(peer: NodeId, b: Uint8Array): void {
     const body = b.subarray(2);
     switch (b[1]) {
       case HOP_PROBE:
-        return this.sendHop(peer, HOP_PROBE_ACK, body);
-      case HOP_PROBE_ACK: {
-        const i = this.info.get(peer);
-        const id = readU32(body);
-        const sentAt = id === undefined ? undefined : i?.probes.get(id);
-        if (!i || sentAt === undefined) return;
-        i.probes.delete(id!);
-        const sample = this.now() - sentAt;
-        if (i.rttMs === undefined) [i.rttMs, i.rttVarMs] = [sample, sample / 2];
-        else {
-          i.rttVarMs = 0.75 * i.rttVarMs + 0.25 * Math.abs(i.rttMs - sample);
-          i.rttMs = 0.875 * i.rttMs + 0.125 * sample;
-        }
-        i.loss *= 0.9;
-        return;
-      }
+      case HOP_PROBE_ACK:
+        return this.health.onProbe(peer, b[1], body);
       case HOP_RECORD:
-        return this.onRecord(peer, body);
-      case HOP_LOOKUP: {
-        const r = body.length === 10 ? this.byAddressBits(body) : this.records.get(readId(body) ?? ("" as NodeId));
-        if (r) this.sendHop(peer, HOP_RECORD, r.bytes);
-        else this.sendHop(peer, HOP_MISS, body);
-        return;
-      }
-      case HOP_MEMBER_LOOKUP: {
-        const answer = this.opts.memberLookup?.(peer, body);
-        if (answer) this.sendHop(peer, HOP_MEMBER, answer);
-        return;
-      }
+        return this.discovery.onRecord(peer, body);
+      case HOP_LOOKUP:
+        return this.discovery.answerLookup(peer, body);
+      case HOP_MEMBER_LOOKUP:
+        return this.discovery.answerMember(peer, body);
       case HOP_MEMBER:
         return this.opts.onMember?.(peer, body);
       case HOP_MISS:
         return;
-      case HOP_UNREACHABLE: {
-        const id = readId(body);
-        if (id) this.noRoute.set(`${id}|${peer}`, this.now() + NO_ROUTE_MS);
-        return;
-      }
+      case HOP_UNREACHABLE:
+        return this.forwarder.onUnreachable(peer, body);
       default:
         this.stats.droppedMalformed++;
     }
   }
 
-  // ── discovery records ──────────────────────────────────────────────────────────────────────────────
+  /** The adjacent node to hand a frame for `dst` to, at most `hops` relays on (./forward.ts). */
+  nextHop(dst: NodeId, hops: number, exclude?: ReadonlySet<NodeId>): NodeId | undefined {
+    return this.forwarder.nextHop(dst, hops, exclude);
+  }
+
+  // ── discovery ──────────────────────────────────────────────────────────────────────────────────────
 
   /** The record we hold for `id`, if any. */
   record(id: NodeId): DiscoveryRecord | undefined {
-    return this.records.get(id);
+    return this.discovery.record(id);
   }
 
   /** The seed URLs relays put in their records (for STUN when our own seeds are gone). */
   relayHints(): string[] {
-    const out = new Set<string>();
-    for (const r of this.records.values()) if (r.relay) for (const h of r.hints) out.add(h);
-    return [...out];
+    return this.discovery.relayHints();
   }
 
   get recordCount(): number {
-    return this.records.size;
+    return this.discovery.count;
   }
 
-  private onRecord(from: NodeId, b: Uint8Array): void {
-    // Cheap duplicate check before the signature (gossip brings the same record from every side).
-    const peek = peekRecord(b);
-    if (peek) {
-      const have = peek.id === this.self ? this.own : this.records.get(peek.id);
-      if (have && have.issued >= peek.issued) return;
-      // An edge keeps only relays' records and those of nodes it talks to.
-      if (!this.opts.relay.enabled && !peek.relay && !this.flows.has(peek.id) && !this.announced.has(peek.id) && !this.addressLookups.has(peek.id.slice(0, 20))) return;
-    }
-    const r = decodeRecord(b, this.opts.crypto, this.now());
-    if (typeof r === "string") {
-      this.stats.recordsRefused++;
-      this.log("debug", `record from ${from} refused: ${r}`);
-      return;
-    }
-    if (r.id === this.self) return;
-    if (!this.opts.relay.enabled && r.relay && !this.records.has(r.id) && this.relayRecordCount() >= MAX_EDGE_RELAY_RECORDS) return;
-    this.stats.recordsAccepted++;
-    const fresh = !this.records.has(r.id);
-    this.records.set(r.id, r);
-    if (r.relay) this.adjacency = undefined;
-    if (fresh && r.relay) this.log("debug", `learned relay ${r.id}`);
-    // A neighbour we linked to before knowing it relays: now it gets the edges' records linked() kept back
-    // (else it has no route to our edges until they republish, minutes later).
-    if (fresh && r.relay && this.opts.relay.enabled && this.info.has(r.id) && !this.announced.has(r.id))
-      for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.sendHop(r.id, HOP_RECORD, x.bytes);
-    this.opts.onRecord?.(r);
-    if (!this.opts.relay.enabled) return;
-    for (const peer of this.info.keys()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.sendHop(peer, HOP_RECORD, r.bytes);
-  }
-
-  private relayRecordCount(): number {
-    let n = 0;
-    for (const r of this.records.values()) if (r.relay) n++;
-    return n;
-  }
-
-  private byAddressBits(bits: Uint8Array): DiscoveryRecord | undefined {
-    const prefix = Buffer.from(bits).toString("hex");
-    for (const r of this.records.values()) if (!r.relay && r.id.startsWith(prefix)) return r;
-    return undefined;
-  }
-
-  /**
-   * Ask our relays for the record of the node whose id starts with these 10 bytes (the node-id bits of
-   * an overlay IPv6 address), at most once a second per address.
-   */
+  /** Ask our relays for the owner of an overlay IPv6 address (its 10 node-id bytes), at most once a second. */
   lookupAddress(bits: Uint8Array): void {
-    const key = Buffer.from(bits).toString("hex");
-    const have = this.byAddressBits(bits);
-    if (have) return this.opts.onRecord?.(have);
-    const now = this.now();
-    if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
-    this.addressLookups.set(key, now);
-    for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) this.sendHop(id, HOP_LOOKUP, bits);
+    this.discovery.lookupAddress(bits);
   }
-  private readonly addressLookups = new Map<string, number>();
 
-  /** Ask our relays which member holds an address or name (`query` is the node's), at most once a second per query. */
+  /** Ask our relays which member holds an address or name (an opaque query), at most once a second per query. */
   lookupMember(query: Uint8Array): void {
-    const key = "m" + Buffer.from(query).toString("hex");
-    const now = this.now();
-    if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
-    let asked = false;
-    for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) (this.sendHop(id, HOP_MEMBER_LOOKUP, query), (asked = true));
-    if (asked) this.addressLookups.set(key, now);
-  }
-
-  /**
-   * A relay passes a member lookup it cannot answer to the other relays it links to (not `except`, the
-   * asker); the number asked. Relays link to every relay they know, so one hop of this reaches them all.
-   */
-  forwardMemberLookup(query: Uint8Array, except: NodeId): number {
-    let n = 0;
-    for (const id of this.info.keys()) if (id !== except && this.isRelay(id) && this.alive(id)) (this.sendHop(id, HOP_MEMBER_LOOKUP, query), n++);
-    return n;
-  }
-
-  /** Hand a member lookup's answer to the neighbour that asked us for it. */
-  sendMemberAnswer(to: NodeId, answer: Uint8Array): void {
-    if (this.info.has(to)) this.sendHop(to, HOP_MEMBER, answer);
+    this.discovery.lookupMember(query);
   }
 
   /** Ask our relays for `dst`'s record (its public identity), at most once a second per destination. */
   lookup(dst: NodeId): void {
-    const r = this.records.get(dst);
+    const r = this.discovery.record(dst);
     if (r) return this.opts.onRecord?.(r);
     const f = this.flow(dst);
     const now = this.now();
     if (now - f.lastLookup < LOOKUP_EVERY_MS) return;
     f.lastLookup = now;
-    for (const id of this.info.keys()) if (this.isRelay(id) && this.alive(id)) this.sendHop(id, HOP_LOOKUP, idBody(dst));
+    this.discovery.ask(idBody(dst));
   }
 
-  /**
-   * A relay's load in percent: the larger of its links over max_peers and, with a bandwidth cap, its
-   * forwarded rate over the cap (measured over the last LOAD_WINDOW_MS).
-   */
+  /** This relay's load in percent (./forward.ts). */
   load(now: number = this.now()): number {
-    if (!this.opts.relay.enabled) return 0;
-    if (now - this.loadMark.at >= LOAD_WINDOW_MS) {
-      this.loadMark.bps = ((this.stats.forwardedBytes - this.loadMark.bytes) * 8) / ((now - this.loadMark.at) / 1000);
-      this.loadMark.at = now;
-      this.loadMark.bytes = this.stats.forwardedBytes;
-    }
-    const peers = this.info.size / (this.opts.relay.maxPeers ?? 64);
-    const rate = this.opts.relay.bandwidthBps > 0 ? this.loadMark.bps / this.opts.relay.bandwidthBps : 0;
-    return Math.min(100, Math.round(100 * Math.max(peers, rate)));
-  }
-  private readonly loadMark = { at: -Infinity, bytes: 0, bps: 0 };
-
-  /** Sign and send our record when what it says changed (or it is getting old). */
-  private publish(now: number): void {
-    const relays = [...this.info.keys()].filter((id) => this.isRelay(id) && this.alive(id)).sort().slice(0, MAX_RECORD_RELAYS);
-    const key = relays.join();
-    const old = !this.own || now - this.own.issued > RECORD_LIFETIME_MS / 3;
-    const load = this.load(now);
-    const loadMoved = this.opts.relay.enabled && Math.abs(load - (this.own?.load ?? 0)) >= 10 && now - this.publishedAt >= LOAD_PUBLISH_MIN_MS;
-    if ((key === this.ownRelays && !old && !loadMoved) || now - this.publishedAt < PUBLISH_MIN_MS) return;
-    if (relays.length === 0 && !this.opts.relay.enabled) return;
-    this.ownRelays = key;
-    this.publishedAt = now;
-    const issued = Math.max(Math.floor(now), (this.own?.issued ?? 0) + 1);
-    const fields = { id: this.self, relay: this.opts.relay.enabled, load: this.opts.relay.enabled ? load : 0, relays, hints: this.opts.hints?.() ?? [], issued, expires: issued + RECORD_LIFETIME_MS };
-    const bytes = encodeRecord(fields, this.opts.crypto);
-    this.own = { ...fields, pub: this.opts.crypto.publicBytes, bytes };
-    for (const peer of this.info.keys()) if (this.opts.relay.enabled || this.isRelay(peer)) this.sendHop(peer, HOP_RECORD, bytes);
+    return this.forwarder.load(now);
   }
 
   // ── timers ─────────────────────────────────────────────────────────────────────────────────────────
@@ -718,38 +410,8 @@ export class Router {
   /** Run every ~100-250 ms: probes, liveness, relay attachment, idle links, records. */
   tick(): void {
     const now = this.now();
-    for (const [peer, i] of this.info) {
-      const link = this.opts.links.link(peer);
-      if (!link || link.state === "closed") {
-        this.unlinked(peer);
-        continue;
-      }
-      if (link.state !== "open") continue;
-      for (const [id, at] of i.probes)
-        if (now - at > PROBE_TIMEOUT_MS) {
-          i.probes.delete(id);
-          i.loss = 0.9 * i.loss + 0.1;
-        }
-      if (now >= i.nextProbe) {
-        i.nextProbe = now + PROBE_MS;
-        const id = i.probeId++ >>> 0;
-        i.probes.set(id, now);
-        this.sendHop(peer, HOP_PROBE, u32(id));
-      }
-      const alive = now - i.lastRx < DEAD_MS;
-      if (alive !== i.alive) {
-        i.alive = alive;
-        if (!alive) i.failures++;
-        this.adjacency = undefined;
-        this.log(alive ? "info" : "warn", `link to ${peer} ${alive ? "answers again" : `silent for ${now - i.lastRx} ms: paths through it are dead`}`);
-        if (alive) this.opts.onPathUp?.(peer);
-      }
-      if (now - i.lastRx > CLOSE_DEAD_MS) {
-        this.opts.links.disconnect(peer, "no answer to probes");
-        this.unlinked(peer);
-      }
-    }
-    this.attachRelays();
+    this.health.tick(now);
+    this.discovery.attachRelays();
     if (now - this.lastPolicyRound >= POLICY_ROUND_MS) {
       this.lastPolicyRound = now;
       this.steering.sendReports();
@@ -757,38 +419,10 @@ export class Router {
         if (now - f.lastActive < this.opts.idleTimeoutMs) this.steering.round(now, dst, this.candidates(dst).filter((c) => c.alive && c.path.kind === "relay"), f.path);
     }
     this.closeIdle(now);
-    this.expireRecords(now);
-    this.publish(now);
+    this.forwarder.expire(now);
+    this.discovery.expire(now);
+    this.discovery.publish(now);
   }
-
-  /**
-   * Keep links to our relays. A relay links to every relay it knows. An edge keeps `relaysWanted` live
-   * relay links; while it has fewer it tries that many more, the least recently tried first (seeds' relays
-   * first among equals) (the link port's backoff spaces the retries).
-   */
-  private attachRelays(): void {
-    const known = new Set<NodeId>(this.announced);
-    for (const r of this.records.values()) if (r.relay) known.add(r.id);
-    known.delete(this.self);
-    if (this.opts.relay.enabled) {
-      for (const r of known) if (!this.alive(r)) this.opts.links.connect(r);
-      return;
-    }
-    const want = this.opts.relaysWanted ?? 2;
-    let live = 0;
-    for (const r of known) if (this.alive(r)) live++;
-    if (live >= want) return;
-    const now = this.now();
-    const tries = [...known]
-      .filter((r) => !this.alive(r))
-      .sort((a, b) => (this.tried.get(a) ?? 0) - (this.tried.get(b) ?? 0) || Number(this.announced.has(b)) - Number(this.announced.has(a)));
-    for (const r of tries.slice(0, want - live)) {
-      this.tried.set(r, now);
-      this.opts.links.connect(r);
-    }
-  }
-  private readonly tried = new Map<NodeId, number>();
-  private lastPolicyRound = -Infinity;
 
   private closeIdle(now: number): void {
     const idle = this.opts.idleTimeoutMs;
@@ -797,33 +431,20 @@ export class Router {
       if (now - f.lastActive < idle || now - f.lastLookup < 10 * LOOKUP_EVERY_MS) continue;
       this.flows.delete(peer);
       this.steering.forget(peer);
-      const i = this.info.get(peer);
-      if (i && f.lastActive > -Infinity && !this.opts.relay.enabled && !this.isRelay(peer)) {
+      if (this.health.get(peer) && f.lastActive > -Infinity && !this.opts.relay.enabled && !this.isRelay(peer)) {
         this.log("info", `link to ${peer} idle for ${Math.round((now - f.lastActive) / 1000)} s: closing it`);
         this.opts.links.disconnect(peer, "idle");
         this.unlinked(peer);
       }
-      const r = this.records.get(peer);
-      if (r && !r.relay && !this.opts.relay.enabled) this.records.delete(peer);
+      this.discovery.forget(peer);
     }
     // A link nobody has sent on since it opened (the peer linked to us) idles out the same way.
     if (this.opts.relay.enabled) return;
-    for (const [peer, i] of this.info)
+    for (const [peer, i] of this.health.entries())
       if (!this.flows.has(peer) && !this.isRelay(peer) && now - i.openedAt > idle) {
         this.log("info", `link to ${peer} unused for ${Math.round((now - i.openedAt) / 1000)} s: closing it`);
         this.opts.links.disconnect(peer, "idle");
         this.unlinked(peer);
-      }
-  }
-
-  private expireRecords(now: number): void {
-    for (const [k, until] of this.noRoute) if (until <= now) this.noRoute.delete(k);
-    for (const [k, at] of this.toldUnreachable) if (now - at > NO_ROUTE_MS) this.toldUnreachable.delete(k);
-    for (const [k, at] of this.addressLookups) if (now - at > 10 * LOOKUP_EVERY_MS) this.addressLookups.delete(k);
-    for (const [id, r] of this.records)
-      if (r.expires <= now) {
-        this.records.delete(id);
-        this.adjacency = undefined;
       }
   }
 
@@ -857,18 +478,7 @@ export class Router {
 
   /** Links and their measurements: smoothed RTT and its mean deviation (jitter), loss, uptime, failures. */
   linksReport(): LinkReport[] {
-    const now = this.now();
-    const r3 = (x: number) => Math.round(x * 1000) / 1000;
-    return [...this.info].map(([peer, i]) => ({
-      peer,
-      relay: this.isRelay(peer),
-      alive: this.alive(peer),
-      rtt_ms: i.rttMs === undefined ? null : r3(i.rttMs),
-      jitter_ms: i.rttMs === undefined ? null : r3(i.rttVarMs),
-      loss: r3(i.loss),
-      uptime_s: Math.round((now - i.openedAt) / 1000),
-      failures: i.failures,
-    }));
+    return this.health.report((peer) => this.isRelay(peer));
   }
 
   get flowCount(): number {
@@ -876,10 +486,10 @@ export class Router {
   }
 
   get linkCount(): number {
-    return this.info.size;
+    return this.health.size;
   }
 
   get sources(): number {
-    return this.fair.sources;
+    return this.forwarder.sources;
   }
 }

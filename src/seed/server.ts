@@ -14,17 +14,17 @@ import { upgradeWebSocket, websocket } from "hono/bun";
 import type { WSContext } from "hono/ws";
 import { randomBytes } from "node:crypto";
 import { decodePublicIdentity, isNodeId, verify, type NodeId } from "../identity/identity.ts";
-import { MAX_SIGNAL_BYTES } from "../signal/messages.ts";
+import { MAX_SIGNAL_BYTES, REGISTER_CONTEXT } from "../signal/messages.ts";
 import { startStun } from "./stun.ts";
 import { enrolRoutes } from "./enrol.ts";
 
-export const REGISTER_CONTEXT = "trellis seed register v1";
+export { REGISTER_CONTEXT };
 const MAX_FRAME = MAX_SIGNAL_BYTES + 1024;
 const MAX_CLIENTS = 4096;
 const MESSAGES_PER_SECOND = 20;
 const REGISTER_TIMEOUT_MS = 10_000;
 
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+import type { Log } from "../log.ts";
 
 interface Client {
   ws: WSContext;

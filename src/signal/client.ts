@@ -1,10 +1,9 @@
 // A node's connection to its seeds: registers (proving its node id), sends and receives signal envelopes,
 // and reconnects with backoff. A dead or hostile seed costs reachability, never a crash.
 import { encodePublicIdentity, isNodeId, sign, type Identity, type NodeId } from "../identity/identity.ts";
-import { REGISTER_CONTEXT } from "../seed/server.ts";
-import type { SignalEnvelope } from "./messages.ts";
+import { REGISTER_CONTEXT, type SignalEnvelope } from "./messages.ts";
 
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+import type { Log } from "../log.ts";
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;

@@ -12,6 +12,8 @@ import {
 } from "../identity/identity.ts";
 
 export const SIGNAL_CONTEXT = "trellis signal v1";
+/** What a node signs to register with a seed (the seed's challenge nonce): ./client.ts signs, src/seed verifies. */
+export const REGISTER_CONTEXT = "trellis seed register v1";
 export const MAX_SIGNAL_BYTES = 32 * 1024;
 export const MAX_SDP = 8 * 1024;
 export const CLOCK_SKEW_MS = 120_000;

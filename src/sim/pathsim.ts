@@ -8,6 +8,7 @@
 import type { NodeId } from "../identity/identity.ts";
 import { reward, type RewardWeights } from "../route/policy.ts";
 import { Router } from "../route/router.ts";
+import { TYPE_DATA } from "../route/frame.ts";
 import type { RelayPolicy } from "../route/steering.ts";
 import { rng, SimClock } from "./clock.ts";
 import { Fabric } from "./fabric.ts";
@@ -90,7 +91,7 @@ export function runPathSim(s: Scenario, policy: RelayPolicy, seed = 1, seconds =
   clock.every(1000 / PACKETS_PER_S, () => {
     if (clock.now - clock.start < warmup) return;
     const p = new Uint8Array(PACKET_BYTES);
-    p[0] = 0xc4;
+    p[0] = TYPE_DATA;
     new DataView(p.buffer).setUint32(1, seq);
     sentAt.set(seq++, clock.now);
     a.active(B);

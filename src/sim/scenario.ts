@@ -8,6 +8,7 @@
 // edge pairs send a packet every FLOW_INTERVAL_MS; relays are killed at random times after warm-up.
 import type { NodeId } from "../identity/identity.ts";
 import { Router } from "../route/router.ts";
+import { TYPE_DATA } from "../route/frame.ts";
 import { peekRecord } from "../route/record.ts";
 import { rng, SimClock } from "./clock.ts";
 import { Fabric } from "./fabric.ts";
@@ -157,7 +158,7 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
     clock.every(FLOW_INTERVAL_MS, () => {
       if (clock.now < watchFrom || !fabric.isUp(f.src) || !fabric.isUp(f.dst)) return;
       const p = new Uint8Array(64);
-      p[0] = 0xc4;
+      p[0] = TYPE_DATA;
       const v = new DataView(p.buffer);
       v.setUint32(1, i);
       v.setUint32(5, seq);

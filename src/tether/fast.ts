@@ -32,16 +32,16 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes }
 import type { Socket } from "node:dgram";
 import { dontFragment } from "./sockopt.ts";
 import { TYPE_DATA } from "../session/wire.ts";
-import { TYPE_FORWARD } from "../route/frame.ts";
+import { channelFor } from "../route/frame.ts";
 import { ReplayWindow } from "../session/replay.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
 /** Bytes of each side's half of the probe key (sent on the control channel after TYPE_FAST_PROBE). */
 export const TOKEN_BYTES = 16;
 
-/** Whether a frame may ride the fast channel: sealed end to end (data packets and forward frames). */
+/** Whether a frame may ride the fast channel: session data, alone or forwarded (decided in route/frame.ts). */
 export function ridesFast(b: Uint8Array): boolean {
-  return b[0] === TYPE_DATA || b[0] === TYPE_FORWARD;
+  return channelFor(b) === "fast";
 }
 const KIND_PROBE = 1, KIND_ANSWER = 2;
 const MAC_BYTES = 16;
@@ -106,7 +106,7 @@ export interface FastStats {
   rxStaleAnswers: number;
   fallbacks: number;
 }
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+import type { Log } from "../log.ts";
 
 export class FastChannel {
   state: FastState = "keying";

@@ -13,7 +13,7 @@ import { SignalClient } from "../signal/client.ts";
 import { guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 import { parseSeed } from "../config/schema.ts";
 
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+import type { Log } from "../log.ts";
 
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;

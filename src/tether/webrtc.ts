@@ -11,7 +11,7 @@ import { RTCPeerConnection, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
 import { FastChannel, ridesFast, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+import type { Log } from "../log.ts";
 
 /** Bytes allowed to wait on the packet channel before sendPacket drops (a few messages). */
 export const PKT_QUEUE_LIMIT = 16 * 1024;

@@ -23,7 +23,7 @@ import { makeSignal, SignalError, SignalVerifier } from "../../src/signal/messag
 import { bindingResponse } from "../../src/seed/stun.ts";
 import { answerQuery } from "../../src/trust/dns.ts";
 import { ConfigError, parseConfig } from "../../src/config/load.ts";
-import { decodeClaims, encodeClaims, PeerTable } from "../../src/node/peers.ts";
+import { decodeClaims, encodeClaims, PeerTable } from "../../src/datapath/peers.ts";
 import { Prober, recordMessage, CONTROL_POLICY } from "../../src/node/control.ts";
 import { Outside } from "../../src/datapath/outside.ts";
 import { packetTooBig } from "../../src/datapath/toobig.ts";

@@ -1,7 +1,7 @@
 // The peer table: every node this node knows of, found by node id, overlay IPv6 or IPv4, or name.
 import { addressKey6, equal16, ipv6BytesOf, ipv6Of, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import { isNodeId, type NodeId, type PublicIdentity } from "../identity/identity.ts";
-import { ipv4KeyOf } from "../datapath/ip.ts";
+import { ipv4KeyOf } from "./ip.ts";
 
 /** What a peer claimed about itself in its (signed, encrypted) handshake. */
 export interface Claims {

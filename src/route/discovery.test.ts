@@ -1,0 +1,52 @@
+// Discovery (./discovery.ts): lookups by id and by address, and gossip, on in-memory links.
+import { describe, expect, test } from "bun:test";
+import { build } from "../sim/routers.ts";
+import type { NodeId } from "../identity/identity.ts";
+
+describe("discovery: records", () => {
+  test("lookup: an edge gets another node's record from its relay, even when the relay is further than a tick away", () => {
+    // 60 ms each way: the answer comes after the router's next tick (every 100 ms here, as in a node).
+    const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] }, delayMs: () => 60 });
+    n.run(4000);
+    expect(n.r.R.record(n.id("B"))?.relays).toEqual([n.id("R")]);
+    // Edges do not keep other edges' records unasked.
+    expect(n.r.A.record(n.id("B"))).toBeUndefined();
+    expect(n.records.A.some((r) => r.id === n.id("B"))).toBe(false);
+    n.r.A.lookup(n.id("B"));
+    n.run(500);
+    const got = n.records.A.filter((r) => r.id === n.id("B"));
+    expect(got.length).toBe(1);
+    expect(got[0].relays).toEqual([n.id("R")]);
+    expect(got[0].relay).toBe(false);
+    // Asked again, the record it now holds is handed back at once.
+    n.r.A.lookup(n.id("B"));
+    expect(n.records.A.filter((r) => r.id === n.id("B")).length).toBe(2);
+  });
+
+  test("lookupAddress: the node-id bits of an overlay address find the record too; an unknown node finds nothing", () => {
+    const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] } });
+    n.run(3000);
+    n.r.A.lookupAddress(Buffer.from(n.id("B"), "hex").subarray(0, 10));
+    n.r.A.lookup("f".repeat(32) as NodeId);
+    n.run(200);
+    expect(n.records.A.filter((r) => !r.relay).map((r) => r.id)).toEqual([n.id("B")]);
+  });
+
+  test("gossip: relays learn each other's and their edges' records; edges learn relays beyond their seeds", () => {
+    const n = build({
+      relays: ["R1", "R2", "R3"],
+      edges: ["A", "B"],
+      links: [["A", "R1"], ["A", "R3"], ["B", "R2"], ["R1", "R2"], ["R2", "R3"], ["R1", "R3"]],
+      seeds: { A: ["R1"], B: ["R2"], R1: ["R2"], R2: ["R3"], R3: ["R1"] },
+    });
+    n.run(5000);
+    for (const relay of ["R1", "R2", "R3"]) {
+      expect(n.r[relay].record(n.id("A"))?.relays.sort()).toEqual([n.id("R1"), n.id("R3")].sort());
+      expect(n.r[relay].record(n.id("B"))?.relays).toEqual([n.id("R2")]);
+    }
+    // A was told of R1 only, learned R3 by gossip and attached to it (two relays wanted).
+    expect(n.r.A.isRelay(n.id("R3"))).toBe(true);
+    expect(n.link("A", "R3")?.state).toBe("open");
+    expect(n.r.A.record(n.id("B"))).toBeUndefined();
+  });
+});

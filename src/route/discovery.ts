@@ -1,0 +1,289 @@
+// Discovery: signed records of who is reachable through which relays, spread by gossip, looked up on
+// demand, and the relay attachment that follows from them.
+//
+//   our record     re-signed when our relays (or a relay's load) change, or it ages: sent to every
+//                  relay we link to (a relay sends it to every link)
+//   a record in    duplicate check by (id, issued) before the signature; an edge keeps only relays'
+//                  records and those of nodes it talks to or looks up; a relay passes each new record
+//                  on to its other relay links (and relay records to its edges)
+//   lookups        HOP_LOOKUP by node id, or by the 10 node-id bytes of an overlay IPv6 address, to
+//                  our live relays; they answer with the record or HOP_MISS. HOP_MEMBER_LOOKUP (which
+//                  member holds an IPv4 address or name) is carried for the node, which answers it
+//   attachment     a relay links to every relay it knows; an edge keeps `relaysWanted` live relay links
+// The records' relay lists also give the relay graph the forwarder searches (./forward.ts).
+import type { NodeId } from "../identity/identity.ts";
+import type { Log } from "../log.ts";
+import { HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_RECORD, readId, type HopKind } from "./frame.ts";
+import type { LinkHealth } from "./linkhealth.ts";
+import type { LinkPort } from "./ports.ts";
+import { decodeRecord, encodeRecord, MAX_RECORD_RELAYS, peekRecord, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
+import type { RouterStats } from "./router.ts";
+
+export const LOOKUP_EVERY_MS = 1_000;
+const PUBLISH_MIN_MS = 1_000;
+/** A relay re-signs its record for a load change of 10 points at most this often. */
+const LOAD_PUBLISH_MIN_MS = 30_000;
+const MAX_EDGE_RELAY_RECORDS = 64;
+
+export interface DiscoveryOptions {
+  self: NodeId;
+  relayEnabled: boolean;
+  crypto: RecordCrypto;
+  now(): number;
+  links: LinkPort;
+  health: LinkHealth;
+  stats: RouterStats;
+  sendHop(peer: NodeId, kind: HopKind, body: Uint8Array): void;
+  /** Whether we talk to `id` (an edge keeps the records of those). */
+  talksTo(id: NodeId): boolean;
+  /** Our load in percent, put in our record when we relay. */
+  load(now: number): number;
+  /** Ways to reach us outside the overlay (seed URLs), put in our record. */
+  hints?(): string[];
+  /** How many relays an edge node stays attached to (default 2). */
+  relaysWanted?: number;
+  /** A verified record we keep (a looked-up member's, or a relay's). */
+  onRecord?(r: DiscoveryRecord): void;
+  /** The node's answer to a neighbour's member lookup (src/node/members.ts). */
+  memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
+  log: Log;
+}
+
+export class Discovery {
+  // State, owned by the Router that made this (every call comes from its event loop):
+  /** Verified records by node id (ours is `own`, never in here). */
+  private readonly records = new Map<NodeId, DiscoveryRecord>();
+  /** Relays announced by seeds we registered with (before their records arrive). */
+  private readonly announced = new Set<NodeId>();
+  /** Address lookups (hex of 10 node-id bytes) and when we last sent each. */
+  private readonly addressLookups = new Map<string, number>();
+  /** When an edge last tried to link to each relay (least recently tried goes first). */
+  private readonly tried = new Map<NodeId, number>();
+  private own?: DiscoveryRecord;
+  private ownRelays = "";
+  private publishedAt = -Infinity;
+  /** The relay graph from the relays' records, rebuilt after any change (invalidate()). */
+  private adjacency?: Map<NodeId, Set<NodeId>>;
+
+  constructor(private readonly opts: DiscoveryOptions) {}
+
+  /** A seed told us it relays: attach to it. */
+  addRelay(id: NodeId): void {
+    if (id === this.opts.self || this.announced.has(id)) return;
+    this.announced.add(id);
+    this.opts.log("info", `relay ${id} announced by a seed`);
+  }
+
+  isRelay(id: NodeId): boolean {
+    return this.announced.has(id) || this.records.get(id)?.relay === true;
+  }
+
+  /** The record we hold for `id`, if any. */
+  record(id: NodeId): DiscoveryRecord | undefined {
+    return this.records.get(id);
+  }
+
+  get count(): number {
+    return this.records.size;
+  }
+
+  /** The seed URLs relays put in their records (for STUN when our own seeds are gone). */
+  relayHints(): string[] {
+    const out = new Set<string>();
+    for (const r of this.records.values()) if (r.relay) for (const h of r.hints) out.add(h);
+    return [...out];
+  }
+
+  /** Links or records changed: the relay graph is rebuilt when next asked for. */
+  invalidate(): void {
+    this.adjacency = undefined;
+  }
+
+  /** Relay adjacency from the relays' records (both directions), rebuilt when records or links change. */
+  relayGraph(): Map<NodeId, Set<NodeId>> {
+    if (this.adjacency) return this.adjacency;
+    const adj = new Map<NodeId, Set<NodeId>>();
+    const add = (a: NodeId, b: NodeId) => {
+      if (!adj.has(a)) adj.set(a, new Set());
+      adj.get(a)!.add(b);
+    };
+    for (const r of this.records.values())
+      if (r.relay)
+        for (const n of r.relays) {
+          add(r.id, n);
+          add(n, r.id);
+        }
+    return (this.adjacency = adj);
+  }
+
+  /** A new link to `peer`: give it our record; a relay tells a relay everything, an edge the relays. */
+  linked(peer: NodeId): void {
+    if (this.own) this.opts.sendHop(peer, HOP_RECORD, this.own.bytes);
+    if (this.opts.relayEnabled) for (const r of this.records.values()) if (r.id !== peer && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+  }
+
+  /** A record from the link to `from` (HOP_RECORD). */
+  onRecord(from: NodeId, b: Uint8Array): void {
+    // Cheap duplicate check before the signature (gossip brings the same record from every side).
+    const peek = peekRecord(b);
+    if (peek) {
+      const have = peek.id === this.opts.self ? this.own : this.records.get(peek.id);
+      if (have && have.issued >= peek.issued) return;
+      // An edge keeps only relays' records and those of nodes it talks to.
+      if (!this.opts.relayEnabled && !peek.relay && !this.opts.talksTo(peek.id) && !this.announced.has(peek.id) && !this.addressLookups.has(peek.id.slice(0, 20))) return;
+    }
+    const r = decodeRecord(b, this.opts.crypto, this.opts.now());
+    if (typeof r === "string") {
+      this.opts.stats.recordsRefused++;
+      this.opts.log("debug", `record from ${from} refused: ${r}`);
+      return;
+    }
+    if (r.id === this.opts.self) return;
+    if (!this.opts.relayEnabled && r.relay && !this.records.has(r.id) && this.relayRecordCount() >= MAX_EDGE_RELAY_RECORDS) return;
+    this.opts.stats.recordsAccepted++;
+    const fresh = !this.records.has(r.id);
+    this.records.set(r.id, r);
+    if (r.relay) this.adjacency = undefined;
+    if (fresh && r.relay) this.opts.log("debug", `learned relay ${r.id}`);
+    // A neighbour we linked to before knowing it relays: now it gets the edges' records linked() kept back
+    // (else it has no route to our edges until they republish, minutes later).
+    if (fresh && r.relay && this.opts.relayEnabled && this.opts.health.get(r.id) && !this.announced.has(r.id))
+      for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.opts.sendHop(r.id, HOP_RECORD, x.bytes);
+    this.opts.onRecord?.(r);
+    if (!this.opts.relayEnabled) return;
+    for (const peer of this.opts.health.peers()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+  }
+
+  private relayRecordCount(): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.relay) n++;
+    return n;
+  }
+
+  private byAddressBits(bits: Uint8Array): DiscoveryRecord | undefined {
+    const prefix = Buffer.from(bits).toString("hex");
+    for (const r of this.records.values()) if (!r.relay && r.id.startsWith(prefix)) return r;
+    return undefined;
+  }
+
+  /** A neighbour asks for a record (HOP_LOOKUP): by node id, or by the 10 node-id bytes of an address. */
+  answerLookup(peer: NodeId, body: Uint8Array): void {
+    const r = body.length === 10 ? this.byAddressBits(body) : this.records.get(readId(body) ?? ("" as NodeId));
+    if (r) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+    else this.opts.sendHop(peer, HOP_MISS, body);
+  }
+
+  /** Ask every live relay we link to for a record (the caller spaces the asks). */
+  ask(body: Uint8Array): void {
+    for (const id of this.opts.health.peers()) if (this.isRelay(id) && this.opts.health.alive(id)) this.opts.sendHop(id, HOP_LOOKUP, body);
+  }
+
+  /**
+   * Ask our relays for the record of the node whose id starts with these 10 bytes (the node-id bits of
+   * an overlay IPv6 address), at most once a second per address.
+   */
+  lookupAddress(bits: Uint8Array): void {
+    const key = Buffer.from(bits).toString("hex");
+    const have = this.byAddressBits(bits);
+    if (have) return this.opts.onRecord?.(have);
+    const now = this.opts.now();
+    if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
+    this.addressLookups.set(key, now);
+    this.ask(bits);
+  }
+
+  /** Ask our relays which member holds an address or name (`query` is the node's), at most once a second per query. */
+  lookupMember(query: Uint8Array): void {
+    const key = "m" + Buffer.from(query).toString("hex");
+    const now = this.opts.now();
+    if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
+    let asked = false;
+    for (const id of this.opts.health.peers()) if (this.isRelay(id) && this.opts.health.alive(id)) (this.opts.sendHop(id, HOP_MEMBER_LOOKUP, query), (asked = true));
+    if (asked) this.addressLookups.set(key, now);
+  }
+
+  /**
+   * A relay passes a member lookup it cannot answer to the other relays it links to (not `except`, the
+   * asker); the number asked. Relays link to every relay they know, so one hop of this reaches them all.
+   */
+  forwardMemberLookup(query: Uint8Array, except: NodeId): number {
+    let n = 0;
+    for (const id of this.opts.health.peers()) if (id !== except && this.isRelay(id) && this.opts.health.alive(id)) (this.opts.sendHop(id, HOP_MEMBER_LOOKUP, query), n++);
+    return n;
+  }
+
+  /** Hand a member lookup's answer to the neighbour that asked us for it. */
+  sendMemberAnswer(to: NodeId, answer: Uint8Array): void {
+    if (this.opts.health.get(to)) this.opts.sendHop(to, HOP_MEMBER, answer);
+  }
+
+  /** A neighbour's member lookup (HOP_MEMBER_LOOKUP): the node's answer, if any, goes back (HOP_MEMBER). */
+  answerMember(peer: NodeId, query: Uint8Array): void {
+    const answer = this.opts.memberLookup?.(peer, query);
+    if (answer) this.opts.sendHop(peer, HOP_MEMBER, answer);
+  }
+
+  /** Sign and send our record when what it says changed (or it is getting old). */
+  publish(now: number): void {
+    const h = this.opts.health;
+    const relays = [...h.peers()].filter((id) => this.isRelay(id) && h.alive(id)).sort().slice(0, MAX_RECORD_RELAYS);
+    const key = relays.join();
+    const old = !this.own || now - this.own.issued > RECORD_LIFETIME_MS / 3;
+    const relaying = this.opts.relayEnabled;
+    const load = this.opts.load(now);
+    const loadMoved = relaying && Math.abs(load - (this.own?.load ?? 0)) >= 10 && now - this.publishedAt >= LOAD_PUBLISH_MIN_MS;
+    if ((key === this.ownRelays && !old && !loadMoved) || now - this.publishedAt < PUBLISH_MIN_MS) return;
+    if (relays.length === 0 && !relaying) return;
+    this.ownRelays = key;
+    this.publishedAt = now;
+    const issued = Math.max(Math.floor(now), (this.own?.issued ?? 0) + 1);
+    const fields = { id: this.opts.self, relay: relaying, load: relaying ? load : 0, relays, hints: this.opts.hints?.() ?? [], issued, expires: issued + RECORD_LIFETIME_MS };
+    const bytes = encodeRecord(fields, this.opts.crypto);
+    this.own = { ...fields, pub: this.opts.crypto.publicBytes, bytes };
+    for (const peer of h.peers()) if (relaying || this.isRelay(peer)) this.opts.sendHop(peer, HOP_RECORD, bytes);
+  }
+
+  /**
+   * Keep links to our relays. A relay links to every relay it knows. An edge keeps `relaysWanted` live
+   * relay links; while it has fewer it tries that many more, the least recently tried first (seeds' relays
+   * first among equals) (the link port's backoff spaces the retries).
+   */
+  attachRelays(): void {
+    const known = new Set<NodeId>(this.announced);
+    for (const r of this.records.values()) if (r.relay) known.add(r.id);
+    known.delete(this.opts.self);
+    const alive = (id: NodeId) => this.opts.health.alive(id);
+    if (this.opts.relayEnabled) {
+      for (const r of known) if (!alive(r)) this.opts.links.connect(r);
+      return;
+    }
+    const want = this.opts.relaysWanted ?? 2;
+    let live = 0;
+    for (const r of known) if (alive(r)) live++;
+    if (live >= want) return;
+    const now = this.opts.now();
+    const tries = [...known]
+      .filter((r) => !alive(r))
+      .sort((a, b) => (this.tried.get(a) ?? 0) - (this.tried.get(b) ?? 0) || Number(this.announced.has(b)) - Number(this.announced.has(a)));
+    for (const r of tries.slice(0, want - live)) {
+      this.tried.set(r, now);
+      this.opts.links.connect(r);
+    }
+  }
+
+  /** An edge forgets a non-relay's record once it stops talking to it. */
+  forget(id: NodeId): void {
+    const r = this.records.get(id);
+    if (r && !r.relay && !this.opts.relayEnabled) this.records.delete(id);
+  }
+
+  /** Drop expired records and stale address lookups. */
+  expire(now: number): void {
+    for (const [k, at] of this.addressLookups) if (now - at > 10 * LOOKUP_EVERY_MS) this.addressLookups.delete(k);
+    for (const [id, r] of this.records)
+      if (r.expires <= now) {
+        this.records.delete(id);
+        this.adjacency = undefined;
+      }
+  }
+}

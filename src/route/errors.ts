@@ -1,0 +1,11 @@
+// Errors of the route layer: what went wrong, as a code a caller can act on.
+export type RouteErrorCode =
+  | "too-many-relays" // a record may list at most MAX_RECORD_RELAYS relays
+  | "malformed"; // bytes that do not decode as the frame or record they claim to be
+
+export class RouteError extends Error {
+  constructor(readonly code: RouteErrorCode, message: string) {
+    super(message);
+    this.name = "RouteError";
+  }
+}

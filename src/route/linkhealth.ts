@@ -1,0 +1,170 @@
+// Link health: every link to an adjacent node probed (RTT, jitter, loss) and judged alive or dead.
+//
+// A probe (hop frame PROBE, a u32 id) goes on each open link every PROBE_MS; the answer (PROBE_ACK)
+// gives an RTT sample (smoothed like TCP's SRTT/RTTVAR) and lowers the loss estimate; a probe unanswered
+// after PROBE_TIMEOUT_MS raises it. Anything heard on a link counts as life (heard()): a link silent
+// for DEAD_MS is dead (paths through it are not used), and after CLOSE_DEAD_MS it is closed.
+import type { NodeId } from "../identity/identity.ts";
+import type { Log } from "../log.ts";
+import { HOP_PROBE, HOP_PROBE_ACK, readU32, u32, type HopKind } from "./frame.ts";
+import type { LinkPort } from "./ports.ts";
+
+/** Probe every link this often; a link with nothing heard for DEAD_MS is dead; after CLOSE_DEAD_MS it is closed. */
+export const PROBE_MS = 150;
+export const DEAD_MS = 600;
+const PROBE_TIMEOUT_MS = 1_000;
+const CLOSE_DEAD_MS = 10_000;
+
+export interface LinkInfo {
+  readonly openedAt: number;
+  lastRx: number;
+  nextProbe: number;
+  probeId: number;
+  readonly probes: Map<number, number>;
+  rttMs?: number;
+  rttVarMs: number;
+  loss: number;
+  alive: boolean;
+  /** Times the link went silent (alive → dead). */
+  failures: number;
+}
+
+export interface LinkReport {
+  peer: NodeId;
+  relay: boolean;
+  alive: boolean;
+  rtt_ms: number | null;
+  jitter_ms: number | null;
+  loss: number;
+  uptime_s: number;
+  failures: number;
+}
+
+export interface LinkHealthOptions {
+  links: LinkPort;
+  now(): number;
+  sendHop(peer: NodeId, kind: HopKind, body: Uint8Array): void;
+  /** The set of links, or whether one is alive, changed (the relay graph is rebuilt). */
+  onChange(): void;
+  /** A dead link answers again: packets waiting for a path may go. */
+  onAlive(peer: NodeId): void;
+  log: Log;
+}
+
+export class LinkHealth {
+  // State, owned by the Router that made this (every call comes from its event loop):
+  /** One entry per link we were told opened (linked()) and not yet closed. */
+  private readonly info = new Map<NodeId, LinkInfo>();
+
+  constructor(private readonly opts: LinkHealthOptions) {}
+
+  /** A link to `peer` opened: it starts alive, to be probed at once. */
+  opened(peer: NodeId): void {
+    const now = this.opts.now();
+    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0 });
+    this.opts.onChange();
+  }
+
+  /** A link to `peer` closed (or we closed it). */
+  closed(peer: NodeId): void {
+    if (this.info.delete(peer)) this.opts.onChange();
+  }
+
+  /** Something arrived on the link to `peer`: it lives. */
+  heard(peer: NodeId): void {
+    const i = this.info.get(peer);
+    if (i) i.lastRx = this.opts.now();
+  }
+
+  /** The link's measurements, if we have a link to `peer`. */
+  get(peer: NodeId): LinkInfo | undefined {
+    return this.info.get(peer);
+  }
+
+  /** Adjacent nodes we have a link to, alive or not. */
+  peers(): IterableIterator<NodeId> {
+    return this.info.keys();
+  }
+
+  entries(): IterableIterator<[NodeId, LinkInfo]> {
+    return this.info.entries();
+  }
+
+  get size(): number {
+    return this.info.size;
+  }
+
+  /** Whether the link to `peer` is open and answered lately. */
+  alive(peer: NodeId): boolean {
+    const i = this.info.get(peer);
+    return i !== undefined && i.alive && this.opts.links.link(peer)?.state === "open";
+  }
+
+  /** A probe or probe answer from `peer` (the hop frame's kind and body). */
+  onProbe(peer: NodeId, kind: typeof HOP_PROBE | typeof HOP_PROBE_ACK, body: Uint8Array): void {
+    if (kind === HOP_PROBE) return this.opts.sendHop(peer, HOP_PROBE_ACK, body);
+    const i = this.info.get(peer);
+    const id = readU32(body);
+    const sentAt = id === undefined ? undefined : i?.probes.get(id);
+    if (!i || sentAt === undefined) return;
+    i.probes.delete(id!);
+    const sample = this.opts.now() - sentAt;
+    if (i.rttMs === undefined) [i.rttMs, i.rttVarMs] = [sample, sample / 2];
+    else {
+      i.rttVarMs = 0.75 * i.rttVarMs + 0.25 * Math.abs(i.rttMs - sample);
+      i.rttMs = 0.875 * i.rttMs + 0.125 * sample;
+    }
+    i.loss *= 0.9;
+  }
+
+  /** Probe what is due, time out lost probes, judge each link alive or dead, close long-dead ones. */
+  tick(now: number): void {
+    for (const [peer, i] of this.info) {
+      const link = this.opts.links.link(peer);
+      if (!link || link.state === "closed") {
+        this.closed(peer);
+        continue;
+      }
+      if (link.state !== "open") continue;
+      for (const [id, at] of i.probes)
+        if (now - at > PROBE_TIMEOUT_MS) {
+          i.probes.delete(id);
+          i.loss = 0.9 * i.loss + 0.1;
+        }
+      if (now >= i.nextProbe) {
+        i.nextProbe = now + PROBE_MS;
+        const id = i.probeId++ >>> 0;
+        i.probes.set(id, now);
+        this.opts.sendHop(peer, HOP_PROBE, u32(id));
+      }
+      const alive = now - i.lastRx < DEAD_MS;
+      if (alive !== i.alive) {
+        i.alive = alive;
+        if (!alive) i.failures++;
+        this.opts.onChange();
+        this.opts.log(alive ? "info" : "warn", `link to ${peer} ${alive ? "answers again" : `silent for ${now - i.lastRx} ms: paths through it are dead`}`);
+        if (alive) this.opts.onAlive(peer);
+      }
+      if (now - i.lastRx > CLOSE_DEAD_MS) {
+        this.opts.links.disconnect(peer, "no answer to probes");
+        this.closed(peer);
+      }
+    }
+  }
+
+  /** Links and their measurements: smoothed RTT and its mean deviation (jitter), loss, uptime, failures. */
+  report(isRelay: (peer: NodeId) => boolean): LinkReport[] {
+    const now = this.opts.now();
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    return [...this.info].map(([peer, i]) => ({
+      peer,
+      relay: isRelay(peer),
+      alive: this.alive(peer),
+      rtt_ms: i.rttMs === undefined ? null : r3(i.rttMs),
+      jitter_ms: i.rttMs === undefined ? null : r3(i.rttVarMs),
+      loss: r3(i.loss),
+      uptime_s: Math.round((now - i.openedAt) / 1000),
+      failures: i.failures,
+    }));
+  }
+}

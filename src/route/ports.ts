@@ -1,0 +1,67 @@
+// What the router is given: links through LinkPort (the LinkManager in a node, the in-memory fabric in
+// the simulation and in whole-node tests), a clock, record crypto, and where to hand what arrives.
+import type { NodeId } from "../identity/identity.ts";
+import type { Log } from "../log.ts";
+import type { RewardWeights } from "./policy.ts";
+import type { DiscoveryRecord, RecordCrypto } from "./record.ts";
+import type { Decision, RelayPolicy } from "./steering.ts";
+
+/** What the router needs of a link. */
+export interface RouterLink {
+  readonly peer: NodeId;
+  readonly state: "connecting" | "open" | "closed";
+  /** Unreliable, unordered (and the fast channel when there is one); false when dropped. */
+  sendPacket(b: Uint8Array): boolean;
+  /** Reliable and ordered. */
+  sendControl(b: Uint8Array): void;
+  /** The largest frame the link's fast channel takes now; undefined when any size goes. */
+  readonly fastMtu?: number;
+}
+
+/** How the router asks for links. */
+export interface LinkPort {
+  link(peer: NodeId): RouterLink | undefined;
+  /** Want a link to `peer` (idempotent, retried with backoff by the port). */
+  connect(peer: NodeId): void;
+  disconnect(peer: NodeId, reason: string): void;
+}
+
+/** Everything a Router is given. */
+export interface RouterOptions {
+  self: NodeId;
+  relay: { enabled: boolean; bandwidthBps: number; maxPeers?: number };
+  links: LinkPort;
+  /** Milliseconds since the Unix epoch, fractions welcome (records carry it; probes measure with it). */
+  now(): number;
+  crypto: RecordCrypto;
+  /** Close links to non-relays that carried no traffic for this long. */
+  idleTimeoutMs: number;
+  /** How many relays an edge node stays attached to. */
+  relaysWanted?: number;
+  /** Ways to reach us outside the overlay (seed URLs), put in our record. */
+  hints?(): string[];
+  /** An end-to-end payload for us: a session packet or a signal (TYPE_SIGNAL). */
+  deliver(src: NodeId, inner: Uint8Array): void;
+  /** A verified record we keep (a looked-up member's, or a relay's). */
+  onRecord?(r: DiscoveryRecord): void;
+  /**
+   * A neighbour asks which member holds an address or name (an opaque query): the answer to send back,
+   * or undefined for none. The router only carries these; who may learn what is the node's call.
+   */
+  memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
+  /** A neighbour answered one of our member lookups. */
+  onMember?(from: NodeId, answer: Uint8Array): void;
+  /** A link became usable: packets waiting for a path may go now. */
+  onPathUp?(peer: NodeId): void;
+  /** How the path policy weighs latency, loss and goodput (default DEFAULT_WEIGHTS). */
+  weights?: RewardWeights;
+  /** Each path-policy decision, for the decision log. */
+  onDecision?(d: Decision): void;
+  /** Packets to `dst` start taking another path (`from` undefined for the first). */
+  onPathChange?(dst: NodeId, from: string | undefined, to: string): void;
+  /** The relay-path policy: the bandit (default), or a fixed rule the simulation compares it with. */
+  relayPolicy?: RelayPolicy;
+  /** Randomness for the "random" rule (the simulation passes a seeded one). */
+  random?(): number;
+  log?: Log;
+}
