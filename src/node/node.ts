@@ -10,7 +10,7 @@ import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, 
 import { isNodeId, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
-import { LinkManager } from "../tether/links.ts";
+import { LinkManager, type LinkFactory, type Links } from "../tether/links.ts";
 import type { Link } from "../tether/webrtc.ts";
 import { startSeed } from "../seed/server.ts";
 import type { TunDevice } from "../tun/device.ts";
@@ -76,9 +76,11 @@ export interface NodeStatus {
   routes: RoutesStatus;
 }
 
-/** Parts a test may replace (an in-memory TUN, say). */
+/** Parts given from outside: a test passes a memory TUN and in-memory links (src/tether/memory.ts). */
 export interface NodeParts {
   openTun?: typeof openTun;
+  /** The links to adjacent nodes (default: the LinkManager, WebRTC signalled through the seeds). */
+  links?: LinkFactory;
 }
 
 export class Node {
@@ -86,7 +88,7 @@ export class Node {
   readonly peers = new PeerTable();
   private allow: Set<NodeId>;
   private readonly sessions: Sessions;
-  private readonly links: LinkManager;
+  private readonly links: Links;
   private readonly router: Router;
   private readonly prober: Prober;
   private readonly inside: Inside;
@@ -141,7 +143,7 @@ export class Node {
       log: (level, msg) => sessionLog(level, msg),
     });
     const linkLog = logger("link");
-    this.links = new LinkManager({
+    this.links = (parts.links ?? ((o) => new LinkManager(o)))({
       identity,
       seeds: config.network.seeds,
       accept: (remote, certs) => this.admitLink(remote, certs),

@@ -38,7 +38,27 @@ export interface LinkManagerOptions {
   moreSeeds?(): string[];
 }
 
-export class LinkManager {
+/** What a node needs of its links: the LinkManager (WebRTC, signalled through seeds), or in-memory links (./memory.ts). */
+export interface Links {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** How many links exist (open or connecting). */
+  readonly count: number;
+  link(peer: NodeId): Link | undefined;
+  /** Want a link to `peer` (idempotent, retried with backoff unless `now`). */
+  connect(peer: NodeId, now?: boolean): void;
+  disconnect(peer: NodeId, reason: string): void;
+  /** A signal that came through the overlay. */
+  handleSignal(raw: unknown): void;
+  onLink(cb: (link: Link, remote: PublicIdentity) => void): void;
+  onIdentity(cb: (remote: PublicIdentity) => void): void;
+  onSeedRelay(cb: (relay: NodeId) => void): void;
+}
+
+/** How a node gets its Links (a test passes in-memory ones). */
+export type LinkFactory = (opts: LinkManagerOptions) => Links;
+
+export class LinkManager implements Links {
   private readonly links = new Map<NodeId, WebrtcLink>();
   private readonly remotes = new Map<NodeId, PublicIdentity>();
   private readonly attempts = new Map<NodeId, { at: number; backoff: number }>();

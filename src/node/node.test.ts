@@ -1,0 +1,195 @@
+// Whole nodes in one process (like wireguard-go's TestTwoDevicePing): real identities, handshakes,
+// sessions, router, datapath and admission, over in-memory links (src/tether/memory.ts) and memory TUNs.
+// No root, no werift, no seeds.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ipv6BytesOf, parseIpv4 } from "../identity/address.ts";
+import { generateIdentity, type NodeId } from "../identity/identity.ts";
+import { parseConfig } from "../config/load.ts";
+import { setLogLevel } from "../log.ts";
+import { MemoryNet } from "../tether/memory.ts";
+import { createMemoryTun, type MemoryTun } from "../tun/memory.ts";
+import { Node } from "./node.ts";
+
+setLogLevel("error");
+
+interface Whole {
+  node: Node;
+  tun: MemoryTun;
+  id: NodeId;
+  ipv4: string;
+}
+
+const dirs: string[] = [];
+const running: Node[] = [];
+afterEach(async () => {
+  for (const n of running.splice(0)) await n.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** Identities for up to three nodes (fixed seeds: the same ids every run), made before any clock starts. */
+const IDS = Array.from({ length: 3 }, (_, i) => generateIdentity(new Uint8Array(128).fill(i + 1)));
+const identities = (n: number) => IDS.slice(0, n);
+
+/** Build and start whole nodes over `net`, each allowing all the others; `relays` names who relays. */
+async function start(net: MemoryNet, ids: ReturnType<typeof identities>, relays: Set<number> = new Set()): Promise<Whole[]> {
+  const out: Whole[] = [];
+  for (const [i, identity] of ids.entries()) {
+    const dir = mkdtempSync(join(tmpdir(), "trellis-node-test-"));
+    dirs.push(dir);
+    const ipv4 = `100.64.0.${i + 1}`;
+    const allow = ids.filter((o) => o !== identity).map((o) => `"${o.public.id}"`).join(", ");
+    const config = parseConfig(
+      `[node]\nname = "n${i}"\nstate_dir = "${dir}"\nipv4 = "${ipv4}/24"\n[network]\nallow = [${allow}]\n[tun]\nname = "mem${i}"\n[relay]\nenabled = ${relays.has(i)}\nseed = false\n`,
+      `n${i}.toml`,
+    );
+    const tun = createMemoryTun(`mem${i}`, 1500);
+    const node = new Node(config, identity, { openTun: async () => tun, links: net.factory() });
+    running.push(node);
+    out.push({ node, tun, id: identity.public.id, ipv4 });
+  }
+  for (const w of out) await w.node.start();
+  return out;
+}
+
+/** An ICMPv6 echo request (or reply) from a to b with `seq` and `size` bytes of payload. */
+function echo6(a: NodeId, b: NodeId, seq: number, size = 56, reply = false): Uint8Array {
+  const p = new Uint8Array(40 + 8 + size);
+  p[0] = 0x60;
+  new DataView(p.buffer).setUint16(4, 8 + size);
+  p[6] = 58;
+  p[7] = 64;
+  p.set(ipv6BytesOf(a), 8);
+  p.set(ipv6BytesOf(b), 24);
+  p[40] = reply ? 129 : 128;
+  new DataView(p.buffer).setUint16(46, seq);
+  for (let i = 0; i < size; i++) p[48 + i] = (seq + i) & 255;
+  return p;
+}
+
+/** A UDP-over-IPv4 packet from a to b carrying `seq` and `size` bytes. */
+function udp4(a: string, b: string, seq: number, size: number): Uint8Array {
+  const p = new Uint8Array(20 + 8 + size);
+  p[0] = 0x45;
+  new DataView(p.buffer).setUint16(2, p.length);
+  p[8] = 64;
+  p[9] = 17;
+  p.set(parseIpv4(a)!, 12);
+  p.set(parseIpv4(b)!, 16);
+  new DataView(p.buffer).setUint32(28, seq);
+  for (let i = 4; i < size; i++) p[28 + i] = (seq * 7 + i) & 255;
+  return p;
+}
+
+/** The far side answers echo requests the way a kernel would. */
+function answerPings(w: Whole): void {
+  w.tun.onWrite = (p) => {
+    if (p[0] >> 4 === 6 && p[6] === 58 && p[40] === 128) {
+      const r = Uint8Array.from(p);
+      r.set(p.subarray(24, 40), 8);
+      r.set(p.subarray(8, 24), 24);
+      r[40] = 129;
+      w.tun.inject([r]);
+    }
+  };
+}
+
+/** Ping from a to b through the TUNs until a reply comes back; resolves to the wall time it took. */
+async function ping(a: Whole, b: Whole, seq: number, timeoutMs = 2000): Promise<number> {
+  const t0 = performance.now();
+  const end = t0 + timeoutMs;
+  while (performance.now() < end) {
+    const got = a.tun.written.findIndex((p) => p[40] === 129 && new DataView(p.buffer, p.byteOffset).getUint16(46) === seq);
+    if (got >= 0) {
+      a.tun.written.splice(got, 1);
+      return performance.now() - t0;
+    }
+    a.tun.inject([echo6(a.id, b.id, seq)]);
+    await Bun.sleep(5);
+  }
+  throw new Error(`no echo reply for seq ${seq} from ${b.id} within ${timeoutMs} ms`);
+}
+
+/** Send `n` IPv4 packets of `size` bytes from a to b; resolves when b's TUN has them all, in order and intact. */
+async function transfer(a: Whole, b: Whole, n: number, size: number): Promise<void> {
+  const want = Array.from({ length: n }, (_, i) => udp4(a.ipv4, b.ipv4, i, size));
+  const got: Uint8Array[] = [];
+  const before = b.tun.onWrite;
+  b.tun.onWrite = (p) => (p[0] >> 4 === 4 && p[9] === 17 ? got.push(p) : before?.(p));
+  for (let i = 0; i < n; i += 16) {
+    a.tun.inject(want.slice(i, i + 16));
+    await Bun.sleep(0);
+  }
+  const end = performance.now() + 2000;
+  while (got.length < n && performance.now() < end) await Bun.sleep(2);
+  b.tun.onWrite = before;
+  expect(got.length).toBe(n);
+  for (let i = 0; i < n; i++) expect(Buffer.compare(got[i], want[i])).toBe(0);
+}
+
+describe("whole nodes in one process", () => {
+  test("two nodes: ping both ways (IPv6), a transfer (IPv4), the path is direct", async () => {
+    const t0 = performance.now();
+    const T = (m: string) => console.log(`${(performance.now() - t0).toFixed(0)} ms: ${m}`);
+    const [a, b] = await start(new MemoryNet(), identities(2));
+    answerPings(a);
+    answerPings(b);
+    T("started");
+    await ping(a, b, 1);
+    T("pinged a→b");
+    await ping(b, a, 2);
+    T("pinged b→a");
+    await transfer(a, b, 256, 1200);
+    T("transferred");
+    const pa = (await a.node.ping(b.id)).path;
+    expect(pa).toBe("direct");
+    expect(a.node.status().peers.find((p) => p.id === b.id)?.session).toBe(true);
+    const wall = performance.now() - t0;
+    console.log(`two nodes: up, pinged both ways, moved 256 × 1200 B in ${wall.toFixed(0)} ms`);
+    // Well under a second on an idle machine; the bound leaves room for a loaded CI runner.
+    expect(wall).toBeLessThan(4000);
+  });
+
+  test("three nodes, one a relay: A and B without a direct link reach each other through R; when the direct link dies, traffic fails over to R", async () => {
+    const T = (m: string) => console.log(`${(performance.now() - t0).toFixed(0)} ms: ${m}`);
+    const t0 = performance.now();
+    const ids = identities(3);
+    const net = new MemoryNet({ relays: [ids[2].public.id] });
+    const [A0, B0] = [ids[0].public.id, ids[1].public.id];
+    // First: no direct link between A and B at all: everything through R (keys from R's records).
+    net.cut(A0, B0);
+    const [a, b, r] = await start(net, ids, new Set([2]));
+    answerPings(a);
+    answerPings(b);
+    T("started");
+    await ping(a, b, 1);
+    T("pinged");
+    expect((await a.node.ping(b.id)).path).toBe(`relay:${r.id}`);
+    await transfer(a, b, 128, 1200);
+    const relayOnly = performance.now() - t0;
+    T("transferred");
+
+    // Then: a direct link; traffic moves to it; cut it and traffic goes on through R.
+    net.heal(A0, B0);
+    (a.node as unknown as { links: { connect(p: NodeId): void } }).links.connect(b.id);
+    T("healed");
+    expect((await a.node.ping(b.id)).path).toBe("direct");
+    T("direct");
+    const t1 = performance.now();
+    net.cut(A0, B0);
+    await ping(a, b, 2).catch((e) => {
+      for (const w of [a, b, r]) console.log(JSON.stringify(w.node.status().counters), JSON.stringify(w.node.status().links));
+      throw e;
+    });
+    await transfer(a, b, 128, 1200);
+    const failover = performance.now() - t1;
+    expect((await a.node.ping(b.id)).path).toBe(`relay:${r.id}`);
+    expect(r.node.status().relay.forwarded).toBeGreaterThan(256);
+    const wall = performance.now() - t0;
+    console.log(`three nodes: relay path in ${relayOnly.toFixed(0)} ms, failover + ping + transfer in ${failover.toFixed(0)} ms, all in ${wall.toFixed(0)} ms`);
+    expect(failover).toBeLessThan(1000);
+    expect(wall).toBeLessThan(6000);
+  }, 20_000);
+});
