@@ -1,8 +1,11 @@
 // Inside (route by destination) and outside (the key is the route) on hand-made IPv4 and IPv6 packets.
 import { describe, expect, test } from "bun:test";
 import { ipv6BytesOf, parseIpv4 } from "../identity/address.ts";
-import { parseNodeId, type NodeId } from "../identity/identity.ts";
+import { parseNodeId, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import { PeerTable } from "./peers.ts";
+import { MemoryRoute, MemorySession, OpenPolicy } from "./ports.ts";
+import { createMemoryTun } from "../tun/memory.ts";
+import { TYPE_SIGNAL } from "../route/frame.ts";
 import { Inside } from "./inside.ts";
 import { Outside } from "./outside.ts";
 import { ipv4KeyOf } from "./ip.ts";
@@ -30,19 +33,19 @@ function v4(src: string, dst: string): Uint8Array {
 
 function setup() {
   const peers = new PeerTable();
-  peers.ensure(A);
-  peers.ensure(B);
+  for (const id of [A, B]) peers.ensure(id).pub = { id } as PublicIdentity;
   expect(peers.applyClaims(A, { name: "alpha", ipv4: "100.64.0.2" })).toBeUndefined();
   expect(peers.applyClaims(B, { name: "bravo", ipv4: "100.64.0.3" })).toBeUndefined();
-  const sent: [NodeId, Uint8Array][] = [], written: Uint8Array[] = [], control: [NodeId, Uint8Array][] = [];
-  const inside = new Inside(peers, (to, p) => sent.push([to, p]));
-  const outside = new Outside(
-    peers,
-    { ipv6: ipv6BytesOf(ME), ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)] },
-    (p) => written.push(p),
-    (from, p) => control.push([from, p]),
-  );
-  return { peers, inside, outside, sent, written, control };
+  const session = new MemorySession(), route = new MemoryRoute(), tun = createMemoryTun();
+  route.paths.add(A).add(B);
+  const control: [NodeId, Uint8Array][] = [], signals: [NodeId, Uint8Array][] = [];
+  const inside = new Inside(peers, { session, route, tun, policy: new OpenPolicy(false) });
+  const outside = new Outside(peers, { ipv6: ipv6BytesOf(ME), ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)] }, {
+    session, route, tun, policy: new OpenPolicy(),
+    control: (from, p) => control.push([from, p]),
+    signal: (from, e) => signals.push([from, e]),
+  });
+  return { peers, inside, outside, session, route, sent: session.sent, written: tun.written, control, signals };
 }
 
 describe("inside: route by destination", () => {
@@ -61,6 +64,73 @@ describe("inside: route by destination", () => {
     inside.fromTun([v6(ipv6BytesOf(ME), nearA)]);
     expect(sent.map(([to]) => to)).toEqual([A, B]);
     expect(inside.stats).toEqual({ txPackets: 2, noRoute: 3, notIp: 1 });
+  });
+});
+
+describe("inside: hold while keys, a path or an address's owner are missing", () => {
+  test("no path: held (bounded), a direct link asked for; a path comes up: sent in order", () => {
+    const { inside, route, sent } = setup();
+    route.paths.delete(A);
+    for (let i = 0; i < 70; i++) inside.fromTun([v6(ipv6BytesOf(ME), ipv6BytesOf(A))]);
+    expect(sent.length).toBe(0);
+    expect(inside.holds(A)).toBe(true);
+    expect(route.connects.length).toBe(70);
+    expect(route.lookups.length).toBe(0);
+    route.paths.add(A);
+    inside.pathUp();
+    expect(sent.length).toBe(64);
+    expect(inside.holds(A)).toBe(false);
+  });
+
+  test("no keys: held and looked up; a record whose keys do not hash to its id releases nothing", () => {
+    const { inside, route, peers, sent, session } = setup();
+    const C = parseNodeId("cccccccccccccccccccccccccccccccc");
+    peers.ensure(C);
+    inside.fromTun([v6(ipv6BytesOf(ME), ipv6BytesOf(C))]);
+    expect(route.lookups).toEqual([C]);
+    route.paths.add(C);
+    // A record whose keys do not hash to its id is ignored (recordIdentity), packets stay held.
+    inside.record({ id: C, relay: false, relays: [], hints: [], issued: 0, expires: 1, pub: new Uint8Array(8), bytes: new Uint8Array(0) });
+    expect(sent.length).toBe(0);
+    expect(session.learned.length).toBe(0);
+    expect(inside.holds(C)).toBe(true);
+  });
+
+  test("an overlay address of a node we never met: held and looked up by its node-id bits, only inside a network", () => {
+    const { inside, route, peers, session } = setup();
+    const C = parseNodeId("cccccccccccccccccccccccccccccccc");
+    inside.fromTun([v6(ipv6BytesOf(ME), ipv6BytesOf(C))]);
+    expect(route.addressLookups.length).toBe(0);
+    expect(inside.stats.noRoute).toBe(1);
+    const member = new Inside(peers, { session, route, tun: createMemoryTun(), policy: new OpenPolicy(true) });
+    member.fromTun([v6(ipv6BytesOf(ME), ipv6BytesOf(C))]);
+    expect(Buffer.from(route.addressLookups[0]).toString("hex")).toBe(C.slice(0, 20));
+  });
+
+  test("too big for the path: the sender is told through the TUN, the packet still goes", () => {
+    const { inside, route, sent, written } = setup();
+    route.limits.set(A, 1400);
+    const big = new Uint8Array(1500);
+    big.set(v6(ipv6BytesOf(ME), ipv6BytesOf(A)));
+    new DataView(big.buffer).setUint16(4, 1460);
+    big[6] = 17;
+    inside.fromTun([big]);
+    expect(sent.length).toBe(1);
+    expect(written.length).toBe(1);
+    expect(inside.tooBig.sent).toBe(1);
+  });
+});
+
+describe("outside: from the route layer", () => {
+  test("signals go to the link manager, everything else to the session layer; IP traffic marks the peer active", () => {
+    const { outside, session, signals, route } = setup();
+    outside.fromRoute(A, Uint8Array.from([TYPE_SIGNAL, 0x7b, 0x7d]));
+    outside.fromRoute(A, Uint8Array.from([0xc4, 0, 0, 0]));
+    expect(signals).toEqual([[A, Uint8Array.from([0x7b, 0x7d])]]);
+    expect(session.received.length).toBe(1);
+    outside.fromPeer(A, v6(ipv6BytesOf(A), ipv6BytesOf(ME)));
+    outside.fromPeer(A, Uint8Array.from([1, 0, 0, 0, 1]));
+    expect(route.activity).toEqual([A]);
   });
 });
 
@@ -106,10 +176,14 @@ describe("outside: the key is the route", () => {
     const peers = new PeerTable();
     peers.ensure(A);
     expect(peers.applyClaims(A, { name: "alpha", ipv4: "100.64.0.2" })).toBeUndefined();
-    const written: Uint8Array[] = [];
     const asked: NodeId[] = [];
     let allow = false;
-    const outside = new Outside(peers, { ipv6: ipv6BytesOf(ME), ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)] }, (p) => written.push(p), () => {}, () => {}, (from) => (asked.push(from), allow));
+    const tun = createMemoryTun();
+    const written = tun.written;
+    const outside = new Outside(peers, { ipv6: ipv6BytesOf(ME), ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)] }, {
+      session: new MemorySession(), route: new MemoryRoute(), tun, control: () => {}, signal: () => {},
+      policy: { inbound: (from) => (asked.push(from), allow) },
+    });
     outside.fromPeer(A, v4("100.64.0.2", "100.64.0.1"));
     expect(written.length).toBe(0);
     expect(outside.stats.policyDropped).toBe(1);

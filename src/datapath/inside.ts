@@ -1,16 +1,32 @@
-// Inside → out: packets the host sent into the TUN are routed by destination to a peer and sealed.
+// Inside → out: packets the host sent into the TUN, routed by destination to a peer, held or sealed.
 //
-// Outbound flow: the TUN reader worker hands over a batch → for each packet, read the version and
-// destination → the overlay IPv6 address names the peer directly (its node-id bits), an IPv4
-// destination is looked up in the peers' claimed addresses → the session layer seals it to that
-// peer (or queues it while a handshake runs). An overlay IPv6 address of a peer we do not know yet goes
-// to `unknown6` (the node looks it up through its relays), an IPv4 address of no known peer to
-// `unknown4` (the node asks its relays which member holds it); any other address goes to the router
-// advertising the longest matching prefix (`viaRoute`). Packets to nobody are dropped and counted.
+// Outbound flow (each step names the file that does it; → is a call, ⇐ a return):
+//   1. src/tun/linux.ts (reader worker, ring) hands a batch to Inside.fromTun (set up in src/node/node.ts)
+//   2. here, route(): the version and destination (./ip.ts); an overlay IPv6 address names the peer by
+//      its node-id bits, an IPv4 destination is a peer's claimed address (./peers.ts); nobody ⇐ dropped
+//      and counted; an overlay address of a node we have not met is held (./hold.ts) while the route
+//      layer asks our relays whose it is (src/route/discovery.ts); an IPv4 address in our network no
+//      known peer holds waits for a member lookup (MemberPort, src/node/lookups.ts); any other address
+//      goes to the router advertising the longest matching prefix (SubnetPort, src/route/subnets.ts)
+//   3. here, send(): the network's firewall notes the flow (PolicyPort, src/trust/policy.ts); the route
+//      layer marks the peer active; no keys or no path yet ⇒ held (./hold.ts) while a lookup and a
+//      direct link are asked for, sent from pathUp() / record() when they come
+//   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts), the packet still goes
+//   5. SessionPort.send → src/session/sessions.ts: seal (src/session/keypair.ts), or wait there for the
+//      handshake (src/handshake/) → src/route/router.ts send: direct or through a relay (frame.ts),
+//      the channel chosen in src/route/frame.ts → the link (src/tether/webrtc.ts, fast.ts) ⇐ returns
+//      all the way back to fromTun, which takes the next packet of the batch
+// ./outside.ts walks the way back in.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
-import type { PeerTable } from "./peers.ts";
+import type { Log } from "../log.ts";
+import { recordIdentity, type DiscoveryRecord } from "../route/record.ts";
+import { DATA_OVERHEAD } from "../session/keypair.ts";
+import { Hold } from "./hold.ts";
 import { dstOffset, ipv4Key, ipVersion } from "./ip.ts";
+import type { PeerTable } from "./peers.ts";
+import type { MemberPort, PolicyPort, RoutePort, SessionPort, SubnetPort, TunPort } from "./ports.ts";
+import { TooBigNotices } from "./toobig.ts";
 
 export interface InsideStats {
   txPackets: number;
@@ -18,19 +34,32 @@ export interface InsideStats {
   notIp: number;
 }
 
+export interface InsidePorts {
+  session: SessionPort;
+  route: RoutePort;
+  tun: TunPort;
+  policy: PolicyPort;
+  /** Member lookups for IPv4 addresses of members we never met (none: such packets are dropped). */
+  members?: MemberPort;
+  /** Subnet routes for destinations outside the overlay (none: such packets are dropped). */
+  subnets?: SubnetPort;
+}
+
 export class Inside {
+  // State, owned by the node's event loop (every call comes from it):
   readonly stats: InsideStats = { txPackets: 0, noRoute: 0, notIp: 0 };
+  /** Packets waiting for keys, a path, or an address's owner. */
+  private readonly hold = new Hold();
+  /** Packets larger than their path's fast channel: their senders are told (they still go, whole). */
+  readonly tooBig: TooBigNotices;
 
   constructor(
     private readonly peers: PeerTable,
-    private readonly send: (to: NodeId, packet: Uint8Array) => void,
-    /** A packet to an overlay IPv6 address of no known peer: the node may look its owner up. */
-    private readonly unknown6?: (packet: Uint8Array, dstOffset: number) => void,
-    /** A packet to an IPv4 address of no known peer: the node may look up which member holds it (true when held). */
-    private readonly unknown4?: (packet: Uint8Array, dstOffset: number) => boolean,
-    /** A packet to an address outside the overlay: the router advertising the best-matching prefix, if any (src/route/subnets.ts). */
-    private readonly viaRoute?: (packet: Uint8Array, dstOffset: number, v: 4 | 6) => NodeId | undefined,
-  ) {}
+    private readonly ports: InsidePorts,
+    private readonly log: Log = () => {},
+  ) {
+    this.tooBig = new TooBigNotices((msg) => ports.tun.writeOne(msg));
+  }
 
   /** Route and hand on one batch from the TUN. */
   fromTun(packets: Uint8Array[]): void {
@@ -51,9 +80,9 @@ export class Inside {
       peer = this.peers.byIpv4Key(ipv4Key(p, off));
     }
     if (!peer) {
-      if (v === 6 && this.unknown6 && inOverlayPrefix6(p, off)) return this.unknown6(p, off);
-      if (v === 4 && this.unknown4?.(p, off)) return;
-      const router = this.viaRoute?.(p, off, v);
+      if (v === 6 && inOverlayPrefix6(p, off)) return this.toUnknown(p, off);
+      if (v === 4 && this.ports.members?.holdForIpv4(p, off)) return;
+      const router = this.ports.subnets?.route(p, off, v);
       if (router) {
         this.stats.txPackets++;
         return this.send(router, p);
@@ -63,5 +92,69 @@ export class Inside {
     }
     this.stats.txPackets++;
     this.send(peer.id, p);
+  }
+
+  /**
+   * A packet for a peer: seal it now if we know its keys and have any path (direct or a relay), else
+   * hold it (bounded) while we look its record up through our relays and ask for a direct link.
+   */
+  send(to: NodeId, packet: Uint8Array): void {
+    const { policy, route, session } = this.ports;
+    const peer = this.peers.get(to);
+    policy.outbound(to, packet);
+    route.active(to);
+    if (peer) peer.txBytes += packet.length;
+    if (peer?.pub && route.hasPath(to)) {
+      const limit = route.packetLimit(to);
+      if (limit !== undefined && packet.length + DATA_OVERHEAD > limit && this.tooBig.notify(to, packet, limit - DATA_OVERHEAD)) {
+        this.log("debug", `packet of ${packet.length} bytes to ${to} is larger than its path takes (${limit - DATA_OVERHEAD}): told the sender`);
+      }
+      session.send(to, packet);
+      return;
+    }
+    this.hold.forPeer(to, packet);
+    if (!peer?.pub) route.lookup(to);
+    route.connect(to);
+  }
+
+  /**
+   * A packet to an overlay address of a node we have not met: members need not be listed anywhere, so
+   * hold it (bounded) and ask our relays whose address it is (only the owner's keys hash to it).
+   */
+  private toUnknown(packet: Uint8Array, off: number): void {
+    if (!this.ports.policy.lookupsAllowed()) {
+      this.stats.noRoute++;
+      return;
+    }
+    const bits = packet.slice(off + 6, off + 16);
+    if (!this.hold.forAddress(Buffer.from(bits).toString("hex"), packet)) return;
+    this.ports.route.lookupAddress(bits);
+  }
+
+  /** Whether packets wait for `to` (a link that opens then needs no handshake of its own to start). */
+  holds(to: NodeId): boolean {
+    return this.hold.holds(to);
+  }
+
+  /** A path came up: send what waits for peers that now have keys and a path. */
+  pathUp(): void {
+    for (const [to, q] of this.hold.takeReady((id) => this.peers.get(id)?.pub !== undefined && this.ports.route.hasPath(id))) for (const p of q) this.ports.session.send(to, p);
+  }
+
+  /** A record our relays gave us: a member's public identity lets us start a session through them. */
+  record(r: DiscoveryRecord): void {
+    if (r.relay) return;
+    // Take the keys only when we wait for them: packets held for this node (by id or by address), or
+    // a known peer without keys (an allow-listed one, or one being pinged).
+    const address = r.id.slice(0, 20);
+    const known = this.peers.get(r.id);
+    const byAddress = this.hold.holdsAddress(address);
+    if (!byAddress && !this.hold.holds(r.id) && !(known && !known.pub)) return;
+    const pub = recordIdentity(r);
+    if (!pub) return;
+    this.peers.ensure(pub.id).pub = pub;
+    this.ports.session.learn(pub);
+    for (const p of this.hold.takeAddress(address) ?? []) this.send(r.id, p);
+    this.pathUp();
   }
 }

@@ -1,14 +1,27 @@
-// Out → inside: a decrypted payload from a peer is checked (the key is the route) and written to the TUN.
+// Out → inside: what the route layer delivers to this node, opened, checked (the key is the route) and
+// written to the TUN.
 //
-// Inbound flow: the session layer authenticated and decrypted a payload from `from` → if it is an IP
-// packet, its inner source address must belong to that identity (the IPv6 address derived from its
-// node id, or the IPv4 address it claimed) and its destination must be this node, or a prefix this
-// node routes for (a subnet router's LAN; the kernel forwards it) → write to the TUN.
-// Anything else is dropped and counted; non-IP payloads are overlay control messages for the node.
+// Inbound flow (each step names the file that does it; → is a call, ⇐ a return):
+//   1. a link (src/tether/webrtc.ts: data channel, or the fast channel ./fast.ts) → src/route/router.ts
+//      receive: a frame for us, direct or a forward frame through relays (src/route/frame.ts); delivery
+//      reports stay in the router; frames for others go to src/route/forward.ts
+//   2. → Outside.fromRoute here: a signal through relays goes to the link manager (SignalPort); anything
+//      else → SessionPort.receive → src/session/sessions.ts: handshake messages (src/handshake/), or
+//      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open (keypair.ts)
+//   3. → Outside.fromPeer here: a non-IP payload is an overlay control message (ping, revocation,
+//      policy) for the node (src/node/control.ts); an IP packet marks the peer active, then its inner
+//      source must belong to the identity that sealed it (its overlay IPv6 address, its claimed IPv4
+//      address, or a subnet its certificate grants; ./peers.ts) and its destination must be us, or a
+//      prefix we route for (a subnet router's LAN, an exit's uplink: the kernel forwards it)
+//   4. the network's firewall has its say (PolicyPort, src/trust/policy.ts)
+//   5. TunPort.writeOne → src/tun/linux.ts (writer worker, ring) ⇐ returns all the way back to the link
+// Anything dropped on the way is counted. ./inside.ts walks the way out.
 import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
-import type { PeerTable } from "./peers.ts";
+import { TYPE_SIGNAL } from "../route/frame.ts";
 import { dstOffset, inPrefix, ipv4Key, ipVersion, srcOffset } from "./ip.ts";
+import type { PeerTable } from "./peers.ts";
+import type { PolicyPort, RoutePort, SessionPort, TunPort } from "./ports.ts";
 
 export interface OutsideStats {
   rxPackets: number;
@@ -25,27 +38,48 @@ export interface LocalAddresses {
   forwards?: (p: Uint8Array, off: number, v: 4 | 6) => boolean;
 }
 
+export interface OutsidePorts {
+  session: Pick<SessionPort, "receive">;
+  route: Pick<RoutePort, "active">;
+  tun: TunPort;
+  policy: Pick<PolicyPort, "inbound">;
+  /** An overlay control message (not an IP packet) from an authenticated peer. */
+  control(from: NodeId, payload: Uint8Array): void;
+  /** A signed signal envelope that came through relays (for the link manager). */
+  signal(from: NodeId, envelope: Uint8Array): void;
+  /** A packet whose inner source is not its sender's (dropped; for the log). */
+  spoofed?(from: NodeId, packet: Uint8Array): void;
+}
+
 export class Outside {
+  // State, owned by the node's event loop (every call comes from it):
   readonly stats: OutsideStats = { rxPackets: 0, spoofed: 0, notForUs: 0, policyDropped: 0 };
 
   constructor(
     private readonly peers: PeerTable,
     private readonly local: LocalAddresses,
-    private readonly write: (packet: Uint8Array) => void,
-    private readonly control: (from: NodeId, payload: Uint8Array) => void,
-    private readonly onSpoof: (from: NodeId, packet: Uint8Array) => void = () => {},
-    /** The network policy's say on a packet (stateful firewall); absent = allow. */
-    private readonly policy: (from: NodeId, packet: Uint8Array) => boolean = () => true,
+    private readonly ports: OutsidePorts,
   ) {}
 
-  /** One authenticated payload from `from`. */
+  /** An end-to-end payload the route layer delivered from `src`: a session packet, or a signal through relays. */
+  fromRoute(src: NodeId, inner: Uint8Array): void {
+    if (inner[0] === TYPE_SIGNAL) return this.ports.signal(src, inner.subarray(1));
+    this.ports.session.receive(inner, src);
+  }
+
+  /** One authenticated, decrypted payload from `from`. */
   fromPeer(from: NodeId, payload: Uint8Array): void {
+    const peer = this.peers.get(from);
+    const nibble = payload[0] >> 4;
+    if (nibble === 4 || nibble === 6) {
+      this.ports.route.active(from);
+      if (peer) peer.rxBytes += payload.length;
+    }
     const v = ipVersion(payload);
     if (v === 0) {
-      this.control(from, payload);
+      this.ports.control(from, payload);
       return;
     }
-    const peer = this.peers.get(from);
     const s = srcOffset(v), d = dstOffset(v);
     let owned = false, mine = false;
     if (v === 6) {
@@ -61,7 +95,7 @@ export class Outside {
     if (!owned) {
       this.stats.spoofed++;
       if (peer) peer.spoofDrops++;
-      this.onSpoof(from, payload);
+      this.ports.spoofed?.(from, payload);
       return;
     }
     if (!mine && this.local.forwards?.(payload, d, v as 4 | 6)) mine = true;
@@ -69,11 +103,11 @@ export class Outside {
       this.stats.notForUs++;
       return;
     }
-    if (!this.policy(from, payload)) {
+    if (!this.ports.policy.inbound(from, payload)) {
       this.stats.policyDropped++;
       return;
     }
     this.stats.rxPackets++;
-    this.write(payload);
+    this.ports.tun.writeOne(payload);
   }
 }

@@ -13,7 +13,7 @@ import { MemoryNet } from "../tether/memory.ts";
 import { createMemoryTun, type MemoryTun } from "../tun/memory.ts";
 import { Node } from "./node.ts";
 
-setLogLevel("error");
+setLogLevel((process.env.TRELLIS_TEST_LOG as "debug") ?? "error");
 
 interface Whole {
   node: Node;
@@ -97,7 +97,7 @@ function answerPings(w: Whole): void {
 }
 
 /** Ping from a to b through the TUNs until a reply comes back; resolves to the wall time it took. */
-async function ping(a: Whole, b: Whole, seq: number, timeoutMs = 2000): Promise<number> {
+async function ping(a: Whole, b: Whole, seq: number, timeoutMs = 10_000): Promise<number> {
   const t0 = performance.now();
   const end = t0 + timeoutMs;
   while (performance.now() < end) {
@@ -122,7 +122,7 @@ async function transfer(a: Whole, b: Whole, n: number, size: number): Promise<vo
     a.tun.inject(want.slice(i, i + 16));
     await Bun.sleep(0);
   }
-  const end = performance.now() + 2000;
+  const end = performance.now() + 5000;
   while (got.length < n && performance.now() < end) await Bun.sleep(2);
   b.tun.onWrite = before;
   expect(got.length).toBe(n);
@@ -148,9 +148,10 @@ describe("whole nodes in one process", () => {
     expect(a.node.status().peers.find((p) => p.id === b.id)?.session).toBe(true);
     const wall = performance.now() - t0;
     console.log(`two nodes: up, pinged both ways, moved 256 × 1200 B in ${wall.toFixed(0)} ms`);
-    // Well under a second on an idle machine; the bound leaves room for a loaded CI runner.
-    expect(wall).toBeLessThan(4000);
-  });
+    // Well under a second on an idle machine (ML-DSA handshakes are most of it); the bound leaves room
+    // for a loaded runner, where one handshake can take seconds.
+    expect(wall).toBeLessThan(10_000);
+  }, 20_000);
 
   test("three nodes, one a relay: A and B without a direct link reach each other through R; when the direct link dies, traffic fails over to R", async () => {
     const T = (m: string) => console.log(`${(performance.now() - t0).toFixed(0)} ms: ${m}`);
@@ -190,6 +191,6 @@ describe("whole nodes in one process", () => {
     const wall = performance.now() - t0;
     console.log(`three nodes: relay path in ${relayOnly.toFixed(0)} ms, failover + ping + transfer in ${failover.toFixed(0)} ms, all in ${wall.toFixed(0)} ms`);
     expect(failover).toBeLessThan(1000);
-    expect(wall).toBeLessThan(6000);
-  }, 20_000);
+    expect(wall).toBeLessThan(15_000);
+  }, 30_000);
 });

@@ -267,6 +267,11 @@ export class Router {
     return this.sendFrame(c.path.via, encodeForward(dst, this.self, inner));
   }
 
+  /** Want a direct link to `dst` (the link port retries with backoff). */
+  connect(dst: NodeId): void {
+    this.opts.links.connect(dst);
+  }
+
   private wantDirect(dst: NodeId, f: Flow): void {
     const now = this.now();
     if (now - f.lastConnect < CONNECT_EVERY_MS) return;

@@ -53,6 +53,8 @@ export interface Links {
   onLink(cb: (link: Link, remote: PublicIdentity) => void): void;
   onIdentity(cb: (remote: PublicIdentity) => void): void;
   onSeedRelay(cb: (relay: NodeId) => void): void;
+  /** This node runs a seed: signal through it in-process. */
+  attachLocalSeed?(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void;
 }
 
 /** How a node gets its Links (a test passes in-memory ones). */

@@ -26,6 +26,7 @@ import { ConfigError, parseConfig } from "../../src/config/load.ts";
 import { decodeClaims, encodeClaims, PeerTable } from "../../src/datapath/peers.ts";
 import { Prober, recordMessage, CONTROL_POLICY } from "../../src/node/control.ts";
 import { Outside } from "../../src/datapath/outside.ts";
+import { MemoryRoute, MemorySession } from "../../src/datapath/ports.ts";
 import { packetTooBig } from "../../src/datapath/toobig.ts";
 import { FastChannel, TOKEN_BYTES, type IceConnection } from "../../src/tether/fast.ts";
 import { readFileSync } from "node:fs";
@@ -245,7 +246,12 @@ export function targets(): Target[] {
     peers.ensure(alice.public.id).ipv4 = "100.64.0.2";
     const prober = new Prober(() => {}, () => performance.now());
     const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "laptop", to: "server", proto: "tcp", ports: "22" }] });
-    const outside = new Outside(peers, { ipv6: new Uint8Array(16), ipv4Keys: [] }, () => {}, (from, p) => void prober.receive(from, p), () => {}, (from, p) => fw.inbound(from, ["laptop"], ["server"], p));
+    const outside = new Outside(peers, { ipv6: new Uint8Array(16), ipv4Keys: [] }, {
+      session: new MemorySession(), route: new MemoryRoute(), tun: { writeOne: () => {} },
+      policy: { inbound: (from: string, p: Uint8Array) => fw.inbound(from, ["laptop"], ["server"], p) },
+      control: (from, p) => void prober.receive(from, p),
+      signal: () => {},
+    });
     const control = [new Uint8Array([1, 0, 0, 0, 9]), new Uint8Array([2, 0, 0, 0, 9]), recordMessage(CONTROL_POLICY, policy)];
     t.push({ name: "decrypted payloads (Outside: IP, control, firewall)", seeds: [...ipPackets(), ...control], count: 20000, run: (b) => outside.fromPeer(alice.public.id, b) });
     t.push({ name: "firewall flows (outbound + inbound)", seeds: ipPackets(), count: 20000, run: (b) => { fw.outbound("p", b); fw.inbound("p", ["laptop"], ["server"], b); } });
