@@ -4,7 +4,8 @@
 //                      └──ports──▶ session/ (handshakes, seal/open) · route/ (paths, relays) · tun/
 //        ──wires──▶ tether/ (links, signalled through seeds) ──▶ route/ (every frame a link carries)
 //   admission.ts  who may talk to us (allow-list, certificates, revocations, policy: the firewall port)
-//   status.ts   the views the API and CLI show        control.ts  pings, revocations and policy in sessions
+//   lookups.ts + members.ts  which member holds an IPv4 address or name (asked of relays, answered)
+//   status.ts     the views the API and CLI show      control.ts  pings, revocations and policy in sessions
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
 import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";

@@ -14,7 +14,6 @@
 //                                       · unreachable (forward)
 //   tick()  ── probes, liveness, relay attachment, idle links, records; every second a policy round
 //              (discounted UCB per destination, src/route/policy.ts) and delivery reports
-//
 // docs/PROTOCOL.md ("Paths and relays") has the wire format; docs/PATHS.md the policy.
 import { NODE_ID_BYTES, type NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
