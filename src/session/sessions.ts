@@ -13,6 +13,7 @@
 // `via` is the claimed end-to-end sender (the node id a relay says the packet is from); `link` is the
 // adjacent node it came in on (DTLS-authenticated; the same as `via` for a direct packet). Budgets are
 // kept per `link|via` and per link, so rotating claimed senders on one link buys nothing.
+import type { Level, Log } from "../log.ts";
 import { randomBytes, randomInt } from "node:crypto";
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { HandshakeError, type HandshakeErrorCode } from "../handshake/errors.ts";
@@ -47,7 +48,7 @@ export interface SessionsOptions {
    * go only to such senders, never to a sender a relay merely claims (default: all).
    */
   knows?(id: NodeId): boolean;
-  log?(level: "debug" | "info" | "warn", msg: string): void;
+  log?: Log;
   now?(): number;
   limits?: Partial<Limits>;
 }
@@ -117,7 +118,7 @@ export class Sessions {
     this.cookieSecret.at = this.now();
   }
 
-  private log(level: "debug" | "info" | "warn", msg: string): void {
+  private log(level: Level, msg: string): void {
     this.opts.log?.(level, msg);
   }
 
