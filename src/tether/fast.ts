@@ -32,16 +32,19 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes }
 import type { Socket } from "node:dgram";
 import { dontFragment } from "./sockopt.ts";
 import { TYPE_DATA } from "../session/wire.ts";
-import { channelFor } from "../route/frame.ts";
+import { TYPE_FORWARD } from "../route/frame.ts";
 import { ReplayWindow } from "../session/replay.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
 /** Bytes of each side's half of the probe key (sent on the control channel after TYPE_FAST_PROBE). */
 export const TOKEN_BYTES = 16;
 
-/** Whether a frame may ride the fast channel: session data, alone or forwarded (decided in route/frame.ts). */
+/**
+ * Whether a datagram belongs to the fast channel (not to werift: STUN, DTLS): session data and forward
+ * frames. Which frames are sent here is decided once, by the router (route/frame.ts channelFor).
+ */
 export function ridesFast(b: Uint8Array): boolean {
-  return channelFor(b) === "fast";
+  return b[0] === TYPE_DATA || b[0] === TYPE_FORWARD;
 }
 const KIND_PROBE = 1, KIND_ANSWER = 2;
 const MAC_BYTES = 16;
