@@ -7,10 +7,11 @@
 //      and counted; an overlay address of a node we have not met is held (./hold.ts) while the route
 //      layer asks our relays whose it is (src/route/discovery.ts); an IPv4 address in our network no
 //      known peer holds waits for a member lookup (MemberPort, src/node/lookups.ts); any other address
-//      goes to the router advertising the longest matching prefix (SubnetPort, src/route/subnets.ts)
-//   3. here, send(): the network's firewall notes the flow (PolicyPort, src/trust/policy.ts); the route
-//      layer marks the peer active; no keys or no path yet ⇒ held (./hold.ts) while a lookup and a
-//      direct link are asked for, sent from pathUp() / record() when they come
+//      goes to the router advertising the longest matching prefix (SubnetPort, src/node/routes.ts)
+//   3. here, send(): the network's firewall notes the flow (PolicyPort: src/node/admission.ts, with the
+//      firewalls of src/trust/policy.ts); the route layer marks the peer active; no keys or no path yet
+//      ⇒ held (./hold.ts) while a lookup and a direct link are asked for, sent from pathUp() / record()
+//      when they come
 //   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts), the packet still goes
 //   5. SessionPort.send → src/session/sessions.ts: seal (src/session/keypair.ts), or wait there for the
 //      handshake (src/handshake/) → src/route/router.ts send: direct or through a relay (frame.ts),

@@ -2,10 +2,10 @@
 // written to the TUN.
 //
 // Inbound flow (each step names the file that does it; → is a call, ⇐ a return):
-//   1. a link (src/tether/webrtc.ts: data channel, or the fast channel ./fast.ts) → src/route/router.ts
+//   1. a link (src/tether/webrtc.ts: data channel, or the fast channel src/tether/fast.ts) → src/route/router.ts
 //      receive: a frame for us, direct or a forward frame through relays (src/route/frame.ts); delivery
 //      reports stay in the router; frames for others go to src/route/forward.ts
-//   2. → Outside.fromRoute here: a signal through relays goes to the link manager (SignalPort); anything
+//   2. → Outside.fromRoute here: a signal through relays goes to the link manager (ports.signal); anything
 //      else → SessionPort.receive → src/session/sessions.ts: handshake messages (src/handshake/), or
 //      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open (keypair.ts)
 //   3. → Outside.fromPeer here: a non-IP payload is an overlay control message (ping, revocation,
@@ -13,8 +13,9 @@
 //      source must belong to the identity that sealed it (its overlay IPv6 address, its claimed IPv4
 //      address, or a subnet its certificate grants; ./peers.ts) and its destination must be us, or a
 //      prefix we route for (a subnet router's LAN, an exit's uplink: the kernel forwards it)
-//   4. the network's firewall has its say (PolicyPort, src/trust/policy.ts)
-//   5. TunPort.writeOne → src/tun/linux.ts (writer worker, ring) ⇐ returns all the way back to the link
+//   4. the network's firewall has its say (PolicyPort: src/node/admission.ts, src/trust/policy.ts)
+//   5. TunPort.writeOne (./ports.ts TunSlot) → src/tun/linux.ts (writer worker, ring) ⇐ returns all the
+//      way back to the link
 // Anything dropped on the way is counted. ./inside.ts walks the way out.
 import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
