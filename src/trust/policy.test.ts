@@ -203,3 +203,56 @@ describe("policy edges the mutation run found untested", () => {
     expect(fw.inbound("y", [], [], tcp4(40000, 443).subarray(0, 23))).toBe(false); // no room for the ports: port 0
   });
 });
+
+describe("firewall: extension headers and fragments at their edges (mutation survivors)", () => {
+  const fw443 = () => new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "tcp", ports: "443" }] });
+  const AH = 51, DEST = 60, TCP = 6, ICMP6 = 58;
+
+  test("AH's length is counted in 4-byte units (+2), other headers in 8-byte units (+1): the real port is read", () => {
+    const ah = new Uint8Array(24);
+    ah[0] = TCP;
+    ah[1] = 4; // (4 + 2) * 4 = 24 bytes; read as (4 + 1) * 8 it would be 40
+    expect(fw443().inbound("p", [], [], v6(AH, ah, ports(40000, 443)))).toBe(true);
+    expect(fw443().inbound("p", [], [], v6(AH, ah, ports(40000, 22)))).toBe(false);
+  });
+
+  test("an extension header that runs past the packet is dropped, even for a protocol with no ports", () => {
+    const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "icmp" }] });
+    const dest = new Uint8Array(8);
+    dest[0] = ICMP6;
+    dest[1] = 10; // (10 + 1) * 8 = 88 bytes: far past the end
+    expect(fw.inbound("p", [], [], v6(DEST, dest, new Uint8Array(8)))).toBe(false);
+    dest[1] = 0;
+    expect(fw.inbound("p", [], [], v6(DEST, dest, new Uint8Array(8)))).toBe(true);
+  });
+
+  test("a first fragment too short to hold the ports is dropped, even where any TCP port is allowed", () => {
+    const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "tcp" }] });
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 0, true, 9), new Uint8Array(2)))).toBe(false);
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 0, true, 10), ports(1, 2, 4)))).toBe(true);
+  });
+
+  test("later fragments of an allowed datagram pass however short, whatever their payload looks like, for 60 s", () => {
+    let t = 0;
+    const fw = new Firewall({ networkId: root.id, version: 1, rules: [{ from: "*", to: "*", proto: "tcp", ports: "443" }] }, () => t);
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 0, true, 7), ports(40000, 443)))).toBe(true);
+    // A 2-byte tail: no room for ports, and none needed.
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 3, false, 7), new Uint8Array(2)))).toBe(true);
+    // A datagram whose fragmentable part starts with destination options: the first fragment is
+    // read through them to TCP 443; a later fragment's payload is the middle of the datagram, not a
+    // header, however it would parse (here: as options running far past the end).
+    const opts = new Uint8Array(8);
+    opts[0] = TCP;
+    expect(fw.inbound("p", [], [], v6(44, Uint8Array.from([...fragHdr(DEST, 0, true, 9), ...opts]), ports(40000, 443)))).toBe(true);
+    const tail = new Uint8Array(4);
+    tail[1] = 200;
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(DEST, 4, false, 9), tail))).toBe(true);
+    t = 59_999;
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 5, false, 7), new Uint8Array(8)))).toBe(true);
+    t = 60_000;
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 6, false, 7), new Uint8Array(8)))).toBe(false);
+    // Another datagram's tail never passes on this one's account.
+    t = 0;
+    expect(fw.inbound("p", [], [], v6(44, fragHdr(TCP, 3, false, 8), new Uint8Array(8)))).toBe(false);
+  });
+});
