@@ -108,3 +108,26 @@ describe("handshake floods", () => {
     expect(b.isEstablished(A.public.id)).toBe(true);
   }, 60_000); // ~35 ML-DSA signatures: seconds on a busy machine
 });
+
+test("under load, cookie replies go only to senders the node can reach: none towards an unknown one", () => {
+  const clock = { t: 5_000_000 };
+  const sentTo: string[] = [];
+  const b = new Sessions({
+    identity: B, claims: new Uint8Array(0), accept: () => true, now: () => clock.t,
+    transmit: (to) => void sentTo.push(to), deliver: () => {},
+    knows: (id) => !id.startsWith("ff"), // senders the node has no path to (a claimed id behind a relay)
+  });
+  const valid = fragment(TYPE_INIT_FRAGMENT, createInitiation(M, B.public, new Uint8Array(0), 9, 1n).message);
+  for (let i = 0; i < 80 && !b.stats.cookieRepliesSent; i++) {
+    for (const f of valid) b.receive(f, fakeId(i), `hostile-link-${i % 10}` as NodeId); // known links: the node gets under load
+    clock.t += 1;
+  }
+  expect(b.stats.cookieRepliesSent).toBeGreaterThan(0); // under load now
+  const cookies = b.stats.cookieRepliesSent, limited = b.stats.rxRateLimited;
+  sentTo.length = 0;
+  const unknown = (i: number) => `ff${i.toString(16)}`.padEnd(32, "0") as NodeId;
+  for (let i = 0; i < 5; i++) for (const f of valid) b.receive(f, unknown(i), `hostile-link-${i}` as NodeId);
+  expect(b.stats.cookieRepliesSent).toBe(cookies);
+  expect(b.stats.rxRateLimited).toBe(limited + 5);
+  expect(sentTo.filter((t) => t.startsWith("ff"))).toEqual([]);
+});
