@@ -2,12 +2,13 @@
 // (packets to it wait meanwhile), answering neighbours who ask us, and taking an answer's certificate.
 // The wire form, who may learn what, and the bounded waits are in ./members.ts.
 import { formatIpv4, parseIpv4 } from "../identity/address.ts";
-import type { NodeId } from "../identity/identity.ts";
+import { isNodeId, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
-import type { PeerTable } from "../datapath/peers.ts";
+import type { Peer, PeerTable } from "../datapath/peers.ts";
 import type { MemberPort } from "../datapath/ports.ts";
 import type { Router } from "../route/router.ts";
+import { recordIdentity } from "../route/record.ts";
 import { decodeCertificate } from "../trust/certificate.ts";
 import type { Admission } from "./admission.ts";
 import { answerQuery, decodeQuery, encodeQuery, MemberForwards, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
@@ -21,6 +22,10 @@ export interface MemberLookupsOptions {
   router: () => Router;
   /** Subnet routes: whether we asked about a router, and taking one. */
   routes: () => { wantsRouter(id: NodeId): boolean; addRouter(id: NodeId): void };
+  /** A peer's public identity, learned from its record. */
+  learn(remote: PublicIdentity): void;
+  /** Want a link to `id` now. */
+  connect(id: NodeId): void;
   /** Send a packet that waited for the lookup (the data path's send). */
   send(to: NodeId, packet: Uint8Array): void;
   log: Log;
@@ -62,6 +67,46 @@ export class MemberLookups implements MemberPort {
     const done = this.waits.wait(q, ms);
     this.opts.router().lookupMember(query);
     await done;
+  }
+
+  /**
+   * A peer a person named (ping) that we do not know yet: a member of our networks, named by IPv4
+   * address or by name (NAME or NAME.NETWORK), asked of our relays; or by its full node id, which
+   * becomes a peer (and gets a link attempt) once a relay hands us its signed record (a made-up id
+   * costs nothing). Only with no relay to ask does the id go to the seeds as it is.
+   */
+  async find(target: string, timeoutMs: number): Promise<Peer | undefined> {
+    const { admission, peers } = this.opts;
+    if (!admission.networks.members.length) return undefined;
+    const t = target.trim().toLowerCase();
+    const [name, network] = t.split(".", 2);
+    let peer: Peer | undefined;
+    if (parseIpv4(t)) {
+      await this.lookup({ ipv4: t }, timeoutMs / 2);
+      peer = peers.resolve(t);
+    } else if (!network || admission.networks.members.some((m) => m.info.name === network)) {
+      await this.lookup({ name }, timeoutMs / 2);
+      peer = peers.resolve(name);
+    }
+    if (peer || !isNodeId(t)) return peer;
+    const id = t as NodeId;
+    const router = this.opts.router();
+    if (!router.linksReport().some((l) => l.relay && l.alive)) {
+      this.opts.connect(id);
+      return peers.ensure(id);
+    }
+    const end = performance.now() + timeoutMs;
+    let r = router.record(id);
+    while (!r && performance.now() < end) {
+      router.lookup(id);
+      await Bun.sleep(Math.min(100, Math.max(1, end - performance.now())));
+      r = router.record(id);
+    }
+    const pub = r && !r.relay ? recordIdentity(r) : undefined;
+    if (pub?.id !== id) return undefined;
+    this.opts.learn(pub);
+    this.opts.connect(id);
+    return peers.ensure(id);
   }
 
   /** Ask again for what still waits (every tick). */

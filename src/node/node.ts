@@ -9,7 +9,7 @@
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
 import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
-import { isNodeId, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
+import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
 import { LinkManager, type LinkFactory, type Links } from "../tether/links.ts";
@@ -29,7 +29,7 @@ import { Routes } from "./routes.ts";
 import { encodeQuery } from "./members.ts";
 import { nodeStatus, pathTo, pathViews, relayViews, type NodeStatus, type PathView, type StatusSource } from "./status.ts";
 import { Router, type LinkReport } from "../route/router.ts";
-import { identityRecordCrypto, recordIdentity } from "../route/record.ts";
+import { identityRecordCrypto } from "../route/record.ts";
 import { DecisionLog, RecentPaths } from "../route/decisions.ts";
 import type { RewardWeights } from "../route/policy.ts";
 import { startDns } from "../trust/dns.ts";
@@ -155,7 +155,8 @@ export class Node {
     });
     ports.session = this.sessions;
     ports.route = this.router;
-    this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, router: () => this.router, routes: () => this.routes, send: this.inside.send.bind(this.inside), log: logger("node") });
+    this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, router: () => this.router, routes: () => this.routes,
+      learn: (remote) => this.learn(remote), connect: (id) => this.links.connect(id, true), send: this.inside.send.bind(this.inside), log: logger("node") });
     ports.members = this.lookups;
     this.routes = new Routes({
       config,
@@ -283,43 +284,8 @@ export class Node {
 
   /** Measure the RTT to a peer through the overlay, connecting first if needed. */
   async ping(target: string, timeoutMs = 3000): Promise<{ peer: Peer; path: string | null; rttMs: number | null }> {
-    let peer = this.peers.resolve(target);
-    // A member we have not met, named by IPv4 address or by name (NAME or NAME.NETWORK): ask our relays.
-    if (!peer && this.admission.networks.members.length) {
-      const t = target.trim().toLowerCase();
-      const [name, network] = t.split(".", 2);
-      if (parseIpv4(t)) {
-        await this.lookups.lookup({ ipv4: t }, timeoutMs / 2);
-        peer = this.peers.resolve(t);
-      } else if (!network || this.admission.networks.members.some((m) => m.info.name === network)) {
-        await this.lookups.lookup({ name }, timeoutMs / 2);
-        peer = this.peers.resolve(name);
-      }
-    }
-    // A member of one of our networks need not be listed anywhere: its full node id is enough. It
-    // becomes a peer (and gets a link attempt) once a relay hands us its signed record; a made-up id
-    // costs nothing. Only with no relay to ask does the id go to the seeds as it is.
-    if (!peer && isNodeId(target.trim().toLowerCase()) && this.admission.networks.members.length) {
-      const id = target.trim().toLowerCase() as NodeId;
-      if (this.router.linksReport().some((l) => l.relay && l.alive)) {
-        const end = performance.now() + timeoutMs;
-        let r = this.router.record(id);
-        while (!r && performance.now() < end) {
-          this.router.lookup(id);
-          await Bun.sleep(Math.min(100, Math.max(1, end - performance.now())));
-          r = this.router.record(id);
-        }
-        const pub = r && !r.relay ? recordIdentity(r) : undefined;
-        if (pub?.id === id) {
-          this.learn(pub);
-          peer = this.peers.ensure(id);
-          this.links.connect(id, true);
-        }
-      } else {
-        peer = this.peers.ensure(id);
-        this.links.connect(peer.id, true);
-      }
-    }
+    // Not known yet: a member of our networks named by IPv4 address, name or node id is asked for (./lookups.ts).
+    const peer = this.peers.resolve(target) ?? (await this.lookups.find(target, timeoutMs));
     if (!peer)
       throw new NodeError("unknown-peer", `no node matches ${JSON.stringify(target)}: it is not a node id, id prefix, name or overlay address this node knows${this.admission.networks.members.length ? ", and no relay named a member of our networks by it" : ""}; check the spelling ('trellis status' lists known nodes)`);
     if (!peer.pub) this.router.lookup(peer.id);
