@@ -148,5 +148,8 @@ describe("CLI errors in the network flows", () => {
     expect(ping.code).toBe(1);
     expect(plain(ping.err)).toContain("refused the connection; start the node with 'trellis up'");
     expect(ping.out).toBe("");
+    const revoke = await cli("revoke", "0123456789abcdef0123456789abcdef", "--root", root, "--apply", "--api", closedUrl.slice(7));
+    expect(revoke.code).toBe(1);
+    expect(plain(revoke.err)).toContain("refused the connection; start the node with 'trellis up'");
   });
 });

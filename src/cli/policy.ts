@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { issuePolicy } from "../trust/policy.ts";
 import { loadRoot } from "../trust/root.ts";
-import { apiBase, apiHeaders } from "./api-client.ts";
+import { apiBase, apiHeaders, apiPost, ApiError } from "./api-client.ts";
 import { parse, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis policy sign RULES.json --root ROOTDIR --version N [--apply]
@@ -31,9 +31,13 @@ export async function run(argv: string[]): Promise<number> {
   const text = Buffer.from(issuePolicy({ networkId: root.id, version, rules: rules as never }, root)).toString("base64");
   console.log(text);
   if (values.apply) {
-    const res = await fetch(`${apiBase(values)}/v1/policy`, { method: "POST", body: text, headers: apiHeaders(values) });
-    const body = (await res.json().catch(() => ({}))) as { error?: string };
-    if (!res.ok) throw new UsageError(`the node refused the policy: ${body.error ?? res.status}`);
+    try {
+      await apiPost(apiBase(values), "/v1/policy", text, apiHeaders(values));
+    } catch (e) {
+      // Not reachable: the API error says so. Refused: say what the node said.
+      if (e instanceof ApiError && e.status !== undefined) throw new ApiError(`the node refused the policy: ${e.message}`, e.status);
+      throw e;
+    }
     console.error(`the local node installed policy version ${version} and is passing it on`);
   }
   return 0;

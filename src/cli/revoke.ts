@@ -2,7 +2,7 @@
 import { issueRevocation } from "../trust/revocation.ts";
 import { loadRoot } from "../trust/root.ts";
 import { parseNodeId } from "../identity/identity.ts";
-import { apiBase, apiHeaders } from "./api-client.ts";
+import { apiBase, apiHeaders, apiPost, ApiError } from "./api-client.ts";
 import { parse, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis revoke NODE --root ROOTDIR [--reason TEXT] [--apply] [--config FILE]
@@ -22,9 +22,13 @@ export async function run(argv: string[]): Promise<number> {
   const text = Buffer.from(rec).toString("base64");
   console.log(text);
   if (values.apply) {
-    const res = await fetch(`${apiBase(values)}/v1/revocations`, { method: "POST", body: text, headers: apiHeaders(values) });
-    const body = (await res.json().catch(() => ({}))) as { error?: string };
-    if (!res.ok) throw new UsageError(`the node refused the revocation: ${body.error ?? res.status}`);
+    try {
+      await apiPost(apiBase(values), "/v1/revocations", text, apiHeaders(values));
+    } catch (e) {
+      // Not reachable: the API error says so. Refused: say what the node said.
+      if (e instanceof ApiError && e.status !== undefined) throw new ApiError(`the node refused the revocation: ${e.message}`, e.status);
+      throw e;
+    }
     console.error("the local node took it and is passing it on");
   }
   return 0;
