@@ -41,13 +41,13 @@ export interface LocalAddresses {
 
 export interface OutsidePorts {
   session: Pick<SessionPort, "receive">;
-  route: Pick<RoutePort, "active">;
+  route: Pick<RoutePort, "active" | "opened">;
   tun: TunPort;
   policy: Pick<PolicyPort, "inbound">;
   /** An overlay control message (not an IP packet) from an authenticated peer. */
   control(from: NodeId, payload: Uint8Array): void;
-  /** A signed signal envelope that came through relays (for the link manager). */
-  signal(from: NodeId, envelope: Uint8Array): void;
+  /** A signed signal envelope that came through relays (for the link manager), on the link to `link`. */
+  signal(from: NodeId, envelope: Uint8Array, link: NodeId): void;
   /** A packet whose inner source is not its sender's (dropped; for the log). */
   spoofed?(from: NodeId, packet: Uint8Array): void;
 }
@@ -63,9 +63,11 @@ export class Outside {
   ) {}
 
   /** An end-to-end payload the route layer delivered from `src`: a session packet, or a signal through relays. */
-  fromRoute(src: NodeId, inner: Uint8Array): void {
-    if (inner[0] === TYPE_SIGNAL) return this.ports.signal(src, inner.subarray(1));
-    this.ports.session.receive(inner, src);
+  fromRoute(src: NodeId, inner: Uint8Array, link: NodeId = src, via?: NodeId): void {
+    if (inner[0] === TYPE_SIGNAL) return this.ports.signal(src, inner.subarray(1), link);
+    // Budgets and counts follow what is proven: the link it came on, and the peer whose keys opened it.
+    const opened = this.ports.session.receive(inner, src, link);
+    if (opened) this.ports.route.opened(opened, link, via, inner.length);
   }
 
   /** One authenticated, decrypted payload from `from`. */

@@ -7,8 +7,11 @@ import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 export interface SessionPort {
   /** Seal `payload` for `to` and hand it to the route layer (a handshake first, when keys are missing). */
   send(to: NodeId, payload: Uint8Array): void;
-  /** Open a session packet that arrived from `via` (decrypted payloads come back through Outside.fromPeer). */
-  receive(packet: Uint8Array, via: NodeId): void;
+  /**
+   * Open a session packet claimed to be from `via` that came in on the link to `link` (decrypted payloads
+   * come back through Outside.fromPeer); returns the peer whose keys opened a data packet.
+   */
+  receive(packet: Uint8Array, via: NodeId, link?: NodeId): NodeId | undefined;
   /** A peer's public identity: needed before a handshake to it can start. */
   learn(remote: PublicIdentity): void;
 }
@@ -21,6 +24,8 @@ export interface RoutePort {
   packetLimit(to: NodeId): number | undefined;
   /** IP traffic with `peer`: keeps its link from closing as idle. */
   active(peer: NodeId): void;
+  /** The session opened a data packet from `peer` (came in on `link`, first relay `via`): it counts now. */
+  opened(peer: NodeId, link: NodeId, via: NodeId | undefined, bytes: number): void;
   /** Ask our relays for `id`'s record (its keys). */
   lookup(id: NodeId): void;
   /** Ask our relays who owns an overlay address (its 10 node-id bytes). */
@@ -71,8 +76,9 @@ export class MemorySession implements SessionPort {
   send(to: NodeId, payload: Uint8Array): void {
     this.sent.push([to, payload]);
   }
-  receive(packet: Uint8Array, via: NodeId): void {
+  receive(packet: Uint8Array, via: NodeId): NodeId | undefined {
     this.received.push([via, packet]);
+    return undefined;
   }
   learn(remote: PublicIdentity): void {
     this.learned.push(remote);
@@ -95,6 +101,10 @@ export class MemoryRoute implements RoutePort {
   }
   active(peer: NodeId): void {
     this.activity.push(peer);
+  }
+  readonly opens: NodeId[] = [];
+  opened(peer: NodeId): void {
+    this.opens.push(peer);
   }
   lookup(id: NodeId): void {
     this.lookups.push(id);

@@ -23,6 +23,11 @@ import { TunSlot } from "../datapath/ports.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, PeerTable, type Peer } from "../datapath/peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
+import { TYPE_REPORT } from "../route/frame.ts";
+import { TokenBuckets } from "../session/ratelimit.ts";
+
+/** Signals through relays verified per second: per claimed sender on a link, per link, in all. */
+const SIGNALS_PER_SECOND_PER_SOURCE = 4, SIGNALS_PER_SECOND_PER_LINK = 10, SIGNALS_PER_SECOND_TOTAL = 40;
 import { Admission } from "./admission.ts";
 import { MemberLookups } from "./lookups.ts";
 import { Routes } from "./routes.ts";
@@ -97,7 +102,7 @@ export class Node {
       tun: this.tunSlot,
       policy: this.admission,
       control: (from, payload) => this.control(from, payload),
-      signal: (from, envelope) => this.signal(from, envelope),
+      signal: (from, envelope, link) => this.signal(from, envelope, link),
       spoofed: (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
     };
     this.inside = new Inside(this.peers, ports, logger("datapath"));
@@ -126,6 +131,12 @@ export class Node {
       // Our seed's URL, when it listens on a specific address (0.0.0.0 says nothing to others).
       hints: () => (this.seed && !["0.0.0.0", "::"].includes(config.relay.listen.host) ? [`http://${config.relay.listen.host.includes(":") ? `[${config.relay.listen.host}]` : config.relay.listen.host}:${this.seed.port}`] : []),
       deliver: this.outside.fromRoute.bind(this.outside),
+      // Delivery reports travel sealed in the session; unsealed ones (anyone linked could forge them) are dropped.
+      sealed: (dst, payload) => {
+        if (!this.sessions.isEstablished(dst)) return false;
+        this.sessions.send(dst, payload);
+        return true;
+      },
       onRecord: this.inside.record.bind(this.inside),
       onPathUp: this.inside.pathUp.bind(this.inside),
       weights: { ...config.paths.weights },
@@ -397,7 +408,14 @@ export class Node {
   }
 
   /** A signal that came through relays (not a seed): for the link manager. */
-  private signal(from: NodeId, envelope: Uint8Array): void {
+  /**
+   * A signal through relays costs an ML-DSA verification (~3.7 ms) before anything is known of its
+   * sender, so each link (and each claimed sender on it) gets a budget, as handshakes do.
+   */
+  private readonly signalBudget = new TokenBuckets(SIGNALS_PER_SECOND_PER_SOURCE, SIGNALS_PER_SECOND_PER_LINK, SIGNALS_PER_SECOND_TOTAL, () => performance.now());
+
+  private signal(from: NodeId, envelope: Uint8Array, link: NodeId = from): void {
+    if (!this.signalBudget.take(link, from)) return this.log("debug", `signal from ${from} through relays (link ${link}): over budget, dropped`);
     this.log("debug", `signal from ${from} through relays`);
     try {
       this.links.handleSignal(JSON.parse(new TextDecoder().decode(envelope)));
@@ -408,6 +426,7 @@ export class Node {
 
   /** An overlay control message in a session: a revocation or policy record, or a ping or pong. */
   private control(from: NodeId, payload: Uint8Array): void {
+    if (payload[0] === TYPE_REPORT) return this.router.sealedReport(from, payload);
     if (payload[0] === CONTROL_REVOCATION) {
       this.addRevocation(payload.subarray(1));
       return;

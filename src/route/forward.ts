@@ -60,7 +60,9 @@ export class Forwarder {
       stats.droppedLoop++;
       return;
     }
-    if (!this.fair.allow(f.src, b.length)) {
+    // Fair shares per link: the claimed source is only the previous hop's word (a relay or a forged
+    // trace could name any), but the link it came in on is authenticated; with no trace they are one.
+    if (!this.fair.allow(peer, b.length)) {
       stats.droppedFairness++;
       return;
     }

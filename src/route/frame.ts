@@ -37,6 +37,11 @@ export const TYPE_SIGNAL = 0xc7;
  * which relay is chosen, nothing more.
  */
 export const TYPE_REPORT = 0xc8;
+/**
+ * What a link may add to a frame it carries: the fast channel's per-link authentication (counter u64
+ * and a 16-byte tag, src/tether/fast.ts). Room for it is kept in the packet limit of relay paths.
+ */
+export const LINK_AUTH_BYTES = 8 + 16;
 
 /** Every first byte a link carries for the router and session layers, by name (none written out bare). */
 export { TYPE_DATA };

@@ -40,8 +40,18 @@ export interface RouterOptions {
   relaysWanted?: number;
   /** Ways to reach us outside the overlay (seed URLs), put in our record. */
   hints?(): string[];
-  /** An end-to-end payload for us: a session packet or a signal (TYPE_SIGNAL). */
-  deliver(src: NodeId, inner: Uint8Array): void;
+  /**
+   * An end-to-end payload for us: a session packet or a signal (TYPE_SIGNAL). `src` is what the frame
+   * claims (unproven until the session opens it), `link` the adjacent node it came in on, `via` the
+   * first relay it passed (undefined: direct).
+   */
+  deliver(src: NodeId, inner: Uint8Array, link: NodeId, via: NodeId | undefined): void;
+  /**
+   * Send a small control payload to `dst` sealed in its session (false when there is none). When given,
+   * delivery reports travel this way, unsealed ones are dropped, and deliveries and link liveness from
+   * data packets count only once the session opened them (Router.opened, Router.sealedReport).
+   */
+  sealed?(dst: NodeId, payload: Uint8Array): boolean;
   /** A verified record we keep (a looked-up member's, or a relay's). */
   onRecord?(r: DiscoveryRecord): void;
   /**

@@ -5,12 +5,12 @@ import type { Decision } from "./steering.ts";
 import type { NodeId } from "../identity/identity.ts";
 
 describe("router: packet limit", () => {
-  test("the fast channel's MTU on the path in use; on a relay path less the forward header and a full trace", () => {
+  test("the fast channel's MTU on the path in use; on a relay path less the forward header, a full trace and the per-link tag", () => {
     const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] }, fastMtu: 1472 });
     n.run(2000);
     n.stream("A", "B", 200);
     expect(n.r.A.pathTo(n.id("B"))).toBe(relayVia(n, "R"));
-    expect(n.r.A.packetLimit(n.id("B"))).toBe(1472 - (3 + 2 * 16) - 3 * 16);
+    expect(n.r.A.packetLimit(n.id("B"))).toBe(1472 - (3 + 2 * 16) - 3 * 16 - 24); // and the fast channel's per-link tag
     const d = build({ relays: [], edges: ["A", "B"], links: [["A", "B"]], seeds: {}, fastMtu: 1400 });
     d.fabric.port(d.id("A")).connect(d.id("B"));
     d.run(2000);

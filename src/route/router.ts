@@ -21,7 +21,7 @@ import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts"
 import type { RewardWeights } from "./policy.ts";
 import { POLICY_ROUND_MS, Steering, type PolicyView } from "./steering.ts";
 import {
-  channelFor, decodeForward, encodeForward, encodeHop, FORWARD_HEADER, MAX_RELAYS, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody,
+  channelFor, decodeForward, encodeForward, encodeHop, FORWARD_HEADER, LINK_AUTH_BYTES, MAX_RELAYS, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody,
   TYPE_DATA, TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, type HopKind,
 } from "./frame.ts";
 import type { DiscoveryRecord } from "./record.ts";
@@ -106,7 +106,7 @@ export class Router {
       memberLookup: opts.memberLookup, log: this.log,
     });
     this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendHop, log: this.log });
-    this.steering = new Steering({ send: (dst, inner) => this.send(dst, inner), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: (m) => this.log("info", m) });
+    this.steering = new Steering({ send: (dst, inner) => (opts.sealed ? opts.sealed(dst, inner) : this.send(dst, inner)), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: (m) => this.log("info", m) });
     if (opts.weights) this.steering.weights = opts.weights;
   }
 
@@ -165,7 +165,7 @@ export class Router {
     if (!c) return undefined;
     const mtu = this.opts.links.link(c.path.kind === "direct" ? dst : c.path.via)?.fastMtu;
     if (mtu === undefined) return undefined;
-    return c.path.kind === "direct" ? mtu : mtu - FORWARD_HEADER - MAX_RELAYS * NODE_ID_BYTES;
+    return c.path.kind === "direct" ? mtu : mtu - FORWARD_HEADER - MAX_RELAYS * NODE_ID_BYTES - LINK_AUTH_BYTES;
   }
 
   /** The flow's path choice, re-made at most every CHOICE_MS or at once when its link is gone. */
@@ -302,16 +302,21 @@ export class Router {
 
   // ── receiving ──────────────────────────────────────────────────────────────────────────────────────
 
-  /** Anything that arrived on the link to `peer`. Garbage is counted and dropped. */
+  /**
+   * Anything that arrived on the link to `peer`. Garbage is counted and dropped. Everything but a bare
+   * data packet is authenticated by the link (DTLS, or the fast channel's per-link tag), so it counts
+   * as life; a data packet may ride the fast channel unauthenticated (its AEAD is end to end), so with
+   * sealed reports on it counts only once its session opened it (opened()).
+   */
   receive(peer: NodeId, b: Uint8Array): void {
-    this.health.heard(peer);
+    if (b[0] !== TYPE_DATA || !this.opts.sealed) this.health.heard(peer);
     if (b.length === 0) return;
     if (b[0] === TYPE_FORWARD) return this.onForward(peer, b);
     if (b[0] === TYPE_HOP) return this.onHop(peer, b);
     const f = this.flows.get(peer);
     if (f && f.inTrace.length) f.inTrace = [];
     if (this.arrived(peer, b, undefined)) return;
-    this.opts.deliver(peer, b);
+    this.opts.deliver(peer, b, peer, undefined);
   }
 
   private onForward(peer: NodeId, b: Uint8Array): void {
@@ -321,9 +326,26 @@ export class Router {
       return;
     }
     if (f.dst !== this.self) return this.forwarder.forward(peer, b, f);
-    this.flow(f.src).inTrace = f.trace;
+    // The claimed source is unproven here: keep its trace only for a flow we already have (no state
+    // for a sender a frame merely names).
+    const known = this.flows.get(f.src);
+    if (known) known.inTrace = f.trace;
     if (this.arrived(f.src, f.inner, f.trace[0])) return;
-    this.opts.deliver(f.src, f.inner);
+    this.opts.deliver(f.src, f.inner, peer, f.trace[0]);
+  }
+
+  /**
+   * The session opened a data packet of `bytes` from `peer` that came in on `link` through relay `via`
+   * (undefined: direct): now it counts, for the link's liveness and for `peer`'s delivery report.
+   */
+  opened(peer: NodeId, link: NodeId, via: NodeId | undefined, bytes: number): void {
+    this.health.heard(link);
+    if (this.opts.sealed) this.steering.delivered(peer, via, bytes);
+  }
+
+  /** A delivery report that arrived sealed in `src`'s session. */
+  sealedReport(src: NodeId, payload: Uint8Array): void {
+    if (payload[0] === TYPE_REPORT) this.steering.report(src, payload);
   }
 
   /**
@@ -332,10 +354,13 @@ export class Router {
    */
   private arrived(src: NodeId, inner: Uint8Array, via: NodeId | undefined): boolean {
     if (inner[0] === TYPE_REPORT) {
-      this.steering.report(src, inner);
+      // Sealed reports on: an unsealed one proves nothing about its sender (any linked node can make one).
+      if (this.opts.sealed) this.stats.droppedMalformed++;
+      else this.steering.report(src, inner);
       return true;
     }
-    if (inner[0] === TYPE_DATA) this.steering.delivered(src, via, inner.length);
+    // Counted once the session opened it (opened()), when sealed reports are on.
+    if (inner[0] === TYPE_DATA && !this.opts.sealed) this.steering.delivered(src, via, inner.length);
     return false;
   }
 

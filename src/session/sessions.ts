@@ -204,30 +204,35 @@ export class Sessions {
 
   /**
    * Any session packet: claimed to be from `via`, arrived on the link to `link` (default: `via`, a
-   * direct packet). Garbage is dropped and counted, never thrown.
+   * direct packet). Garbage is dropped and counted, never thrown. Returns the peer whose keys opened
+   * it when it was a data packet that opened: the one sender a packet proves.
    */
-  receive(packet: Uint8Array, via?: NodeId, link: string | undefined = via): void {
+  receive(packet: Uint8Array, via?: NodeId, link: string | undefined = via): NodeId | undefined {
     try {
       switch (packet[0]) {
         case TYPE_DATA:
           return this.onData(packet);
         case TYPE_INIT_FRAGMENT: {
           const m = this.reassembler.add(link ?? "-", via ?? "-", packet);
-          return m && this.onInitiation(m, via, link ?? "-");
+          if (m) this.onInitiation(m, via, link ?? "-");
+          return;
         }
         case TYPE_RESP_FRAGMENT: {
           const m = this.reassembler.add(link ?? "-", via ?? "-", packet);
-          return m && this.onResponse(m);
+          if (m) this.onResponse(m);
+          return;
         }
         case TYPE_COOKIE_REPLY:
-          return this.onCookieReply(packet);
+          this.onCookieReply(packet);
+          return;
         default:
           this.stats.rxDropped++;
       }
     } catch (e) {
       if (!(e instanceof HandshakeError)) {
         this.stats.rxDropped++;
-        return this.log("warn", `dropped a packet${via ? ` from link ${via}` : ""}: ${(e as Error).message}`);
+        this.log("warn", `dropped a packet${via ? ` from link ${via}` : ""}: ${(e as Error).message}`);
+        return;
       }
       this.countHandshakeError(e.code);
       const level = e.code === "refused" || e.code === "bad-signature" || e.code === "replay" ? "info" : "debug";
@@ -324,7 +329,8 @@ export class Sessions {
     this.opts.onEstablished?.(p.id, p.pub!, p.claims ?? new Uint8Array(0));
   }
 
-  private onData(packet: Uint8Array): void {
+  /** Open a data packet; returns the peer whose keys opened it (the only sender it proves). */
+  private onData(packet: Uint8Array): NodeId | undefined {
     const entry = this.indexes.get(dataReceiver(packet));
     const kp = entry?.keypair;
     if (!entry || !kp || this.now() - kp.created >= this.limits.rejectAfterTime) {
@@ -332,8 +338,14 @@ export class Sessions {
       return;
     }
     const plain = kp.open(packet);
-    if (plain === null) return void this.stats.rxBadTag++;
-    if (plain === "replay") return void this.stats.rxReplay++;
+    if (plain === null) {
+      this.stats.rxBadTag++;
+      return;
+    }
+    if (plain === "replay") {
+      this.stats.rxReplay++;
+      return;
+    }
     const p = entry.peer;
     p.lastReceived = this.now();
     this.stats.rxData++;
@@ -348,6 +360,7 @@ export class Sessions {
     // The initiator of an old keypair renews it before the responder's side expires.
     const age = this.now() - kp.created;
     if (kp === p.current && kp.isInitiator && age >= this.limits.rejectAfterTime - this.limits.keepaliveTimeout - this.limits.rekeyTimeout) this.initiate(p);
+    return p.id;
   }
 
   /** Timers: handshake retries, keepalives, keypair expiry, reassembly time-outs. Call every ~250 ms. */

@@ -25,6 +25,12 @@ export interface Spec {
   onDecision?: Record<string, (d: Decision) => void>;
   /** The fast-channel MTU every link reports (none: any size goes). */
   fastMtu?: number;
+  /**
+   * Routers as a real node runs them: delivery reports sealed (here: handed straight to the other
+   * router, as an established session would), deliveries counted once "opened" — which a data packet
+   * is here only when its claimed source is one of the named nodes and it came the way that node sent it.
+   */
+  sealed?: boolean;
 }
 
 export function build(spec: Spec) {
@@ -56,10 +62,20 @@ export function build(spec: Spec) {
       now: () => clock.now,
       crypto: cheapCrypto(id(n)),
       idleTimeoutMs: spec.idleTimeoutMs ?? 60_000,
-      deliver: (src, inner) => {
+      deliver: (src, inner, link, via) => {
+        if (spec.sealed && !nameOf.has(src)) return; // a forged source: its session would not open this
+        if (spec.sealed && inner[0] === TYPE_DATA) r[n].opened(src, link, via, inner.length);
         r[n].active(src);
         got[n].push({ src: nameOf.get(src)!, seq: inner[1], bytes: inner.length });
       },
+      sealed: spec.sealed
+        ? (dst, payload) => {
+            const to = nameOf.get(dst);
+            if (!to) return false;
+            r[to].sealedReport(id(n), payload);
+            return true;
+          }
+        : undefined,
       onRecord: (rec) => records[n].push(rec),
       onDecision: spec.onDecision?.[n],
       onPathUp: (peer) => pathUps[n].push(nameOf.get(peer)!),
