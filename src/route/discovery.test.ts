@@ -2,6 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { build } from "../sim/routers.ts";
 import type { NodeId } from "../identity/identity.ts";
+import { encodeHop, HOP_RECORD } from "./frame.ts";
+import { encodeRecord, RECORD_LIFETIME_MS } from "./record.ts";
+import { simRecordCrypto } from "../sim/crypto.ts";
 
 describe("discovery: records", () => {
   test("lookup: an edge gets another node's record from its relay, even when the relay is further than a tick away", () => {
@@ -48,5 +51,32 @@ describe("discovery: records", () => {
     expect(n.r.A.isRelay(n.id("R3"))).toBe(true);
     expect(n.link("A", "R3")?.state).toBe("open");
     expect(n.r.A.record(n.id("B"))).toBeUndefined();
+  });
+});
+
+// Issue 14, 6: relays kept records from any identity, without a count cap; 64 fake relay records filled
+// an edge's relay slots. Now only a node itself, or a relay passing gossip on, may hand over a record,
+// and what one link may fill is capped.
+describe("discovery: records from hostile members", () => {
+  const fakeId = (i: number) => (0xe000_0000 + i).toString(16).padStart(32, "0") as NodeId;
+  const fakeRecord = (i: number, relay: boolean, now: number) =>
+    encodeRecord({ id: fakeId(i), relay, relays: [], hints: [], issued: now, expires: now + RECORD_LIFETIME_MS }, simRecordCrypto(fakeId(i)));
+
+  test("an edge cannot plant records of identities it made up", () => {
+    const n = build({ relays: ["R"], edges: ["A", "M"], links: [["A", "R"], ["M", "R"]], seeds: { A: ["R"], M: ["R"] } });
+    n.run(2000);
+    const refused = n.r.R.stats.recordsRefused;
+    for (let i = 0; i < 200; i++) n.r.R.receive(n.id("M"), encodeHop(HOP_RECORD, fakeRecord(i, i % 2 === 0, n.clock.now)));
+    expect(n.r.R.stats.recordsRefused - refused).toBe(200);
+    expect(n.r.R.record(fakeId(0))).toBeUndefined();
+  });
+
+  test("a hostile 'relay' fills at most a few of an edge's relay slots", () => {
+    const n = build({ relays: ["R", "M"], edges: ["A"], links: [["A", "R"], ["A", "M"]], seeds: { A: ["R", "M"] } });
+    n.run(3000);
+    for (let i = 0; i < 100; i++) n.r.A.receive(n.id("M"), encodeHop(HOP_RECORD, fakeRecord(i, true, n.clock.now)));
+    let kept = 0;
+    for (let i = 0; i < 100; i++) if (n.r.A.record(fakeId(i))) kept++;
+    expect(kept).toBeLessThanOrEqual(8);
   });
 });

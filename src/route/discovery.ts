@@ -24,6 +24,12 @@ const PUBLISH_MIN_MS = 1_000;
 /** A relay re-signs its record for a load change of 10 points at most this often. */
 const LOAD_PUBLISH_MIN_MS = 30_000;
 const MAX_EDGE_RELAY_RECORDS = 64;
+/** Records a node keeps in all; past it the one that expires first goes (not a relay's, when there is another). */
+const MAX_RECORDS = 8192;
+/** Records another node's than its own first learned through one link, kept at most (a relay's gossip). */
+const MAX_RECORDS_PER_LINK = 2048;
+/** Relay records an edge keeps that one link told it of (so one hostile "relay" cannot fill its slots). */
+const MAX_EDGE_RELAY_RECORDS_PER_LINK = 8;
 
 export interface DiscoveryOptions {
   self: NodeId;
@@ -53,6 +59,8 @@ export class Discovery {
   // State, owned by the Router that made this (every call comes from its event loop):
   /** Verified records by node id (ours is `own`, never in here). */
   private readonly records = new Map<NodeId, DiscoveryRecord>();
+  /** The link each kept record (not its owner's own) first came through, for the per-link caps. */
+  private readonly learnedVia = new Map<NodeId, NodeId>();
   /** Relays announced by seeds we registered with (before their records arrive). */
   private readonly announced = new Set<NodeId>();
   /** Address lookups (hex of 10 node-id bytes) and when we last sent each. */
@@ -132,6 +140,21 @@ export class Discovery {
       // An edge keeps only relays' records and those of nodes it talks to.
       if (!this.opts.relayEnabled && !peek.relay && !this.opts.talksTo(peek.id) && !this.announced.has(peek.id) && !this.addressLookups.has(peek.id.slice(0, 20))) return;
     }
+    // Only a node itself, or a relay passing on gossip, may hand us a record: an edge (anyone who
+    // merely linked) cannot plant records for identities it made up.
+    if (peek && peek.id !== from && !this.isRelay(from)) {
+      this.opts.stats.recordsRefused++;
+      return;
+    }
+    // Per-link caps before the signature: what one link may fill.
+    if (peek && peek.id !== from && !this.records.has(peek.id)) {
+      let n = 0, relays = 0;
+      for (const [id, via] of this.learnedVia) if (via === from) (n++, this.records.get(id)?.relay && relays++);
+      if (n >= MAX_RECORDS_PER_LINK || (!this.opts.relayEnabled && peek.relay && relays >= MAX_EDGE_RELAY_RECORDS_PER_LINK)) {
+        this.opts.stats.recordsRefused++;
+        return;
+      }
+    }
     const r = decodeRecord(b, this.opts.crypto, this.opts.now());
     if (typeof r === "string") {
       this.opts.stats.recordsRefused++;
@@ -142,7 +165,9 @@ export class Discovery {
     if (!this.opts.relayEnabled && r.relay && !this.records.has(r.id) && this.relayRecordCount() >= MAX_EDGE_RELAY_RECORDS) return;
     this.opts.stats.recordsAccepted++;
     const fresh = !this.records.has(r.id);
+    if (fresh && this.records.size >= MAX_RECORDS) this.evictOne();
     this.records.set(r.id, r);
+    if (fresh && r.id !== from) this.learnedVia.set(r.id, from);
     if (r.relay) this.adjacency = undefined;
     if (fresh && r.relay) this.opts.log("debug", `learned relay ${r.id}`);
     // A neighbour we linked to before knowing it relays: now it gets the edges' records linked() kept back
@@ -152,6 +177,19 @@ export class Discovery {
     this.opts.onRecord?.(r);
     if (!this.opts.relayEnabled) return;
     for (const peer of this.opts.health.peers()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+  }
+
+  /** Make room: drop the record that expires first, an edge's before a relay's. */
+  private evictOne(): void {
+    let victim: DiscoveryRecord | undefined;
+    for (const r of this.records.values()) if (!victim || (victim.relay && !r.relay) || (victim.relay === r.relay && r.expires < victim.expires)) victim = r;
+    if (victim) this.forgetRecord(victim.id);
+  }
+
+  private forgetRecord(id: NodeId): void {
+    this.records.delete(id);
+    this.learnedVia.delete(id);
+    this.adjacency = undefined;
   }
 
   private relayRecordCount(): number {
@@ -274,16 +312,13 @@ export class Discovery {
   /** An edge forgets a non-relay's record once it stops talking to it. */
   forget(id: NodeId): void {
     const r = this.records.get(id);
-    if (r && !r.relay && !this.opts.relayEnabled) this.records.delete(id);
+    if (r && !r.relay && !this.opts.relayEnabled) this.forgetRecord(id);
   }
 
   /** Drop expired records and stale address lookups. */
   expire(now: number): void {
     for (const [k, at] of this.addressLookups) if (now - at > 10 * LOOKUP_EVERY_MS) this.addressLookups.delete(k);
     for (const [id, r] of this.records)
-      if (r.expires <= now) {
-        this.records.delete(id);
-        this.adjacency = undefined;
-      }
+      if (r.expires <= now) this.forgetRecord(id);
   }
 }
