@@ -32,7 +32,7 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes }
 import type { Socket } from "node:dgram";
 import { dontFragment } from "./sockopt.ts";
 import { TYPE_DATA } from "../session/wire.ts";
-import { TYPE_FORWARD } from "../route/frame.ts";
+import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
 import { ReplayWindow } from "../session/replay.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
@@ -51,7 +51,7 @@ const MAC_BYTES = 16;
 const PROBE_HEADER = 8;
 const SMALL_PROBE = PROBE_HEADER + MAC_BYTES;
 /** What per-link authentication adds to a frame that is not a session data packet: counter u64 and GCM tag. */
-export const FRAME_AUTH_BYTES = 8 + 16;
+export const FRAME_AUTH_BYTES = LINK_AUTH_BYTES;
 /** An answer counts only for a probe sent this recently (ms), and only once. */
 const ANSWER_WITHIN_MS = 1_000;
 
