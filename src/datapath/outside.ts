@@ -66,15 +66,22 @@ export class Outside {
   fromRoute(src: NodeId, inner: Uint8Array, link: NodeId = src, via?: NodeId): void {
     if (inner[0] === TYPE_SIGNAL) return this.ports.signal(src, inner.subarray(1), link);
     // Budgets and counts follow what is proven: the link it came on, and the peer whose keys opened it.
+    // Only IP traffic counts as a delivery (fromPeer notes it while the session opens the packet):
+    // keepalives, pings and the delivery reports themselves do not, or reports would answer reports.
+    this.openedIp = false;
     const opened = this.ports.session.receive(inner, src, link);
-    if (opened) this.ports.route.opened(opened, link, via, inner.length);
+    if (opened) this.ports.route.opened(opened, link, via, this.openedIp ? inner.length : 0);
   }
+
+  /** Whether the payload the session just opened (inside fromRoute) was an IP packet. */
+  private openedIp = false;
 
   /** One authenticated, decrypted payload from `from`. */
   fromPeer(from: NodeId, payload: Uint8Array): void {
     const peer = this.peers.get(from);
     const nibble = payload[0] >> 4;
     if (nibble === 4 || nibble === 6) {
+      this.openedIp = true;
       this.ports.route.active(from);
       if (peer) peer.rxBytes += payload.length;
     }

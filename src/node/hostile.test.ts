@@ -132,3 +132,19 @@ test("a hostile member's flood on its link: the honest member keeps pinging and 
   // as often as the link's budget lets it reach the KEM (8 a second, 8 to start with).
   expect(vs.handshakeErrors - sent / 5).toBeLessThanOrEqual(8 + 8 * Math.ceil(wall / 1000) + 2);
 }, 120_000);
+
+test("sealed delivery reports do not answer each other: an idle pair goes quiet", async () => {
+  const [a, v] = await start(new MemoryNet());
+  answerPings(v);
+  for (let i = 0; i < 5; i++) await ping(a, v, 100 + i);
+  await Bun.sleep(2500); // the reports for the pings go out (once a second), then nothing more
+  const tx = () => insides(a).sessions.stats.txData + insides(v).sessions.stats.txData;
+  const seen: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    seen.push(tx());
+    await Bun.sleep(1000);
+  }
+  console.log(`session packets sent by both, each second while idle: ${seen.map((x, i) => (i ? x - seen[i - 1] : x)).join(" ")}`);
+  // RTT pings every 5 s and a keepalive are all; reports answering reports would be two or more a second.
+  expect(seen[5] - seen[0]).toBeLessThanOrEqual(6);
+}, 30_000);

@@ -336,11 +336,12 @@ export class Router {
 
   /**
    * The session opened a data packet of `bytes` from `peer` that came in on `link` through relay `via`
-   * (undefined: direct): now it counts, for the link's liveness and for `peer`'s delivery report.
+   * (undefined: direct): now it counts, for the link's liveness and (`bytes`: its IP payload, 0 for
+   * keepalives and control messages) for `peer`'s delivery report.
    */
   opened(peer: NodeId, link: NodeId, via: NodeId | undefined, bytes: number): void {
     this.health.heard(link);
-    if (this.opts.sealed) this.steering.delivered(peer, via, bytes);
+    if (this.opts.sealed && bytes > 0) this.steering.delivered(peer, via, bytes);
   }
 
   /** A delivery report that arrived sealed in `src`'s session. */
