@@ -39,7 +39,7 @@ export function fakeNode(now = () => Date.now()) {
       links: node.linksList,
       relay: { enabled: false, load: 0, forwarded: 0, forwarded_bytes: 0, sources: 0, records: 0 },
       counters: {},
-      routes: { advertise: [], healthy: false, health: "not a router", snat: true, exit: false, accept: false, routes: [] },
+      routes: { advertise: [], healthy: false, health: "not a router", snat: true, exit: false, accept: false, routes: [], exit_node: null },
     }),
     paths: () =>
       node.peersList.map((p) => ({

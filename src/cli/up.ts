@@ -6,9 +6,9 @@ import { serveApi } from "../api/app.ts";
 import { dropPrivileges, findUser, PrivilegeError, type Account, type KeptCap } from "../node/privileges.ts";
 import type { Config } from "../config/schema.ts";
 import { logger, setLogLevel } from "../log.ts";
-import { parse } from "./args.ts";
+import { parse, UsageError } from "./args.ts";
 
-export const help = `Usage: trellis up [--config FILE]
+export const help = `Usage: trellis up [--config FILE] [--exit-node NAME|auto]
 
 Run this node in the foreground: open the TUN interface, reach the seeds,
 link to the peers in [network] allow and carry their packets. Logs go to
@@ -17,12 +17,22 @@ SIGHUP re-reads the config and applies the allow-list without dropping
 sessions (a bad config is reported and the running one kept).
 
   --config FILE   config file (default ${DEFAULT_CONFIG_PATH}; see config/trellis.toml)
+  --exit-node N   send internet traffic through member N (or the best exit: auto),
+                  as [routes] exit_node does; this node's own links stay on the underlay
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { config: { type: "string", short: "c" } });
+  const { values } = parse(argv, { config: { type: "string", short: "c" }, "exit-node": { type: "string" } });
   if (values.help) return (process.stdout.write(help), 0);
-  const config = loadConfig(values.config);
+  const exitFlag = values["exit-node"];
+  if (exitFlag !== undefined && exitFlag !== "auto" && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(exitFlag)) throw new UsageError(`--exit-node ${JSON.stringify(exitFlag)}: a member's name, or auto`);
+  // The flag wins over [routes] exit_node, on SIGHUP too.
+  const load = () => {
+    const c = loadConfig(values.config);
+    if (exitFlag !== undefined) c.routes.exitNode = exitFlag;
+    return c;
+  };
+  const config = load();
   setLogLevel(config.node.logLevel);
   const log = logger("up");
   // werift and the sockets under it sometimes throw or reject from their own callbacks (a peer
@@ -66,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGHUP", () => {
       try {
-        const next = loadConfig(values.config);
+        const next = load();
         setLogLevel(next.node.logLevel);
         node.reload(next);
         log("info", `SIGHUP: reloaded ${next.file ?? "defaults"}`);

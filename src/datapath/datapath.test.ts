@@ -214,3 +214,38 @@ describe("peer table resolve", () => {
     expect(peers.resolve("nobody")).toBeUndefined();
   });
 });
+
+describe("subnet routes and exits on the data path", () => {
+  test("inside: a LAN address goes to the router the subnet port names; without one it is dropped", () => {
+    const { peers, session, route, sent } = setup();
+    const lan = parseIpv4("192.168.50.0")!;
+    const subnets = { route: (p: Uint8Array, off: number, v: 4 | 6) => (v === 4 && p[off] === lan[0] && p[off + 1] === lan[1] && p[off + 2] === lan[2] ? A : undefined) };
+    const inside = new Inside(peers, { session, route, tun: createMemoryTun(), policy: new OpenPolicy(false), subnets });
+    inside.fromTun([v4("100.64.0.1", "192.168.50.10"), v4("100.64.0.1", "10.9.9.9")]);
+    expect(sent.map(([to]) => to)).toEqual([A]);
+    expect(inside.stats.noRoute).toBe(1);
+  });
+
+  test("outside: a router takes members' packets for its prefixes only; a member takes any source only from its exit", () => {
+    const { peers, session, route } = setup();
+    const tun = createMemoryTun();
+    const outside = new Outside(
+      peers,
+      {
+        ipv6: ipv6BytesOf(ME),
+        ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)],
+        forwards: (p, off) => p[off] === 192 && p[off + 1] === 168,
+        fromExit: (from, p, off) => from === A && p[off] === 198,
+      },
+      { session, route, tun, policy: new OpenPolicy(), control: () => {}, signal: () => {} },
+    );
+    outside.fromPeer(A, v4("100.64.0.2", "192.168.50.10")); // forwarded to the LAN
+    outside.fromPeer(A, v4("100.64.0.2", "10.1.1.1")); // not ours to forward
+    outside.fromPeer(A, v4("198.51.100.1", "100.64.0.1")); // the internet through our exit
+    outside.fromPeer(B, v4("198.51.100.1", "100.64.0.1")); // ... but not through another member
+    outside.fromPeer(A, v4("100.64.0.3", "100.64.0.1")); // another member's address: spoofed
+    expect(tun.written.length).toBe(2);
+    expect(outside.stats.notForUs).toBe(1);
+    expect(outside.stats.spoofed).toBe(2);
+  });
+});

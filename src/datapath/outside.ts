@@ -37,6 +37,8 @@ export interface LocalAddresses {
   ipv4Keys: number[];
   /** Whether we forward to the destination at `p[off]` (a subnet router's LAN, an exit node's uplink). */
   forwards?: (p: Uint8Array, off: number, v: 4 | 6) => boolean;
+  /** Whether `from` is the exit node we use, so the source at `p[off]` (the internet) is its to send from. */
+  fromExit?: (from: NodeId, p: Uint8Array, off: number, v: 4 | 6) => boolean;
 }
 
 export interface OutsidePorts {
@@ -102,6 +104,7 @@ export class Outside {
     }
     // A subnet router (its certificate lists subnets) may also send from those prefixes.
     if (!owned && peer?.subnets) owned = peer.subnets.some((n) => n.family === v && inPrefix(payload, s, n.bytes, n.prefix));
+    if (!owned && this.local.fromExit?.(from, payload, s, v as 4 | 6)) owned = true;
     if (!owned) {
       this.stats.spoofed++;
       if (peer) peer.spoofDrops++;

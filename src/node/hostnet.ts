@@ -174,19 +174,22 @@ export class HostRoutes {
       else this.log("warn", `[routes] advertise: ${fmtPrefix(p)} is not reachable from this host (no route to ${probe}): advertised as down until it is`);
     }
     const devs = new Set([...lan.values(), ...(uplink ? [uplink] : [])]);
-    const families = new Set(prefixes.map((p) => p.family));
+    const families = new Set([...prefixes.map((p) => p.family), ...(uplink ? [4 as const] : [])]);
     for (const f of families) {
       const key = f === 4 ? "net.ipv4.conf" : "net.ipv6.conf";
       for (const d of [this.tun, ...devs]) this.setSysctl(`${key}.${d}.forwarding`, "1");
     }
     this.log("info", `host: forwarding between ${this.tun} and ${[...devs].join(", ") || "(no device yet)"} for ${prefixes.map(fmtPrefix).join(", ")}${uplink ? ` and as exit node via ${uplink}` : ""}`);
-    if (snat) {
+    // An exit node always masquerades to its uplink; LAN prefixes only with snat.
+    const masq = snat ? prefixes : [];
+    if (masq.some((p) => p.prefix > 0) || uplink) {
       const table = tableName(this.tun);
       this.runner.run(["nft", "delete", "table", "inet", table]);
       this.changes.table = `inet ${table}`;
       this.save();
-      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, prefixes, uplink))) this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...prefixes.filter((p) => p.prefix > 0).map(fmtPrefix), ...(uplink ? [`uplink ${uplink}`] : [])].join(", ")}`);
-    } else this.log("info", "host: snat = false: overlay sources are kept (LAN hosts need a route back to the overlay through this router)");
+      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, masq, uplink))) this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...masq.filter((p) => p.prefix > 0).map(fmtPrefix), ...(uplink ? [`uplink ${uplink}`] : [])].join(", ")}`);
+    }
+    if (!snat && prefixes.length) this.log("info", "host: snat = false: overlay sources are kept (LAN hosts need a route back to the overlay through this router)");
     return lan;
   }
 

@@ -107,7 +107,8 @@ export class Node {
     };
     this.inside = new Inside(this.peers, ports, logger("datapath"));
     const forwards = (packet: Uint8Array, off: number, v: 4 | 6) => this.routes.forwards(packet, off, v);
-    this.outside = new Outside(this.peers, { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.admission.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)), forwards }, ports);
+    const fromExit = (from: NodeId, packet: Uint8Array, off: number, v: 4 | 6) => this.routes.fromExit(from, packet, off, v);
+    this.outside = new Outside(this.peers, { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.admission.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)), forwards, fromExit }, ports);
     const linkLog = logger("link");
     this.links = (parts.links ?? ((o) => new LinkManager(o)))({
       identity,
@@ -179,6 +180,8 @@ export class Node {
       ask: (query) => this.router.lookupMember(encodeQuery(query)),
       membership: (id) => (this.admission.allow.has(id) ? undefined : this.admission.memberships.get(id)),
       name: (id) => (this.peers.get(id) ? (this.peers.get(id)!.name ?? this.admission.memberships.get(id)?.name ?? null) : null),
+      underlay: () => this.underlayAddresses(),
+      isOverlay4: (p, off) => this.admission.ipv4s.some((a) => inPrefix(p, off, parseIpv4(a.address)!, a.prefix)),
       log: logger("routes"),
     });
     ports.subnets = this.routes;
@@ -289,6 +292,8 @@ export class Node {
     if (JSON.stringify(next.tun) !== JSON.stringify(c.tun)) restart.push("[tun]");
     if (JSON.stringify(next.relay) !== JSON.stringify(c.relay)) restart.push("[relay]");
     if (JSON.stringify(next.api) !== JSON.stringify(c.api)) restart.push("[api]");
+    this.routes.setExitNode(next.routes.exitNode);
+    if (JSON.stringify({ ...next.routes, exitNode: null }) !== JSON.stringify({ ...c.routes, exitNode: null })) restart.push("[routes] (all but exit_node)");
     if (next.paths.decisionLog !== c.paths.decisionLog || next.paths.decisionLogMaxBytes !== c.paths.decisionLogMaxBytes) restart.push("[paths] decision_log");
     if (restart.length) this.log("warn", `reload: ${restart.join(", ")} changed; restart the node for that to take effect`);
   }
@@ -396,6 +401,20 @@ export class Node {
     this.router.linked(remote.id);
     // A link to a peer we mean to talk to: start the session now unless packets are about to.
     if (!this.inside.holds(remote.id) && !this.sessions.isEstablished(remote.id) && this.admission.allow.has(remote.id)) this.sessions.send(remote.id, new Uint8Array(0));
+  }
+
+  /** The IPv4 underlay addresses our links and seeds use (exit mode keeps them off the TUN). */
+  private underlayAddresses(): string[] {
+    const out = new Set<string>();
+    for (const s of this.config.network.seeds) {
+      const host = new URL(s).hostname;
+      if (parseIpv4(host)) out.add(host);
+    }
+    for (const l of this.router.linksReport()) {
+      const host = this.links.link(l.peer)?.remote?.split(" ")[0]?.replace(/:\d+$/, "");
+      if (host && parseIpv4(host) && !this.isOverlayAddress(host)) out.add(host);
+    }
+    return [...out];
   }
 
   /** Whether a router can be queried now; if not, start what it takes (its keys, a link). */

@@ -40,9 +40,13 @@ export interface RoutesDeps {
   resetSession(to: NodeId): void;
   /** Ask our relays a member query (routers by index). */
   ask(q: MemberQuery): void;
+  /** The underlay addresses our links and seeds use now (IPv4 literals): kept off the TUN in exit mode. */
+  underlay(): string[];
   /** The membership `id` proved (its certificate), undefined for allow-listed nodes and strangers. */
   membership(id: NodeId): Membership | undefined;
   name(id: NodeId): string | null;
+  /** Whether the IPv4 address at `p[off]` is in one of our networks' overlay prefixes. */
+  isOverlay4(p: Uint8Array, off: number): boolean;
   log: Log;
   runner?: Runner;
   now?: () => number;
@@ -58,6 +62,8 @@ export interface RoutesStatus {
   accept: boolean;
   /** Routes this member uses: each prefix, its routers and the one in use. */
   routes: RouteView[];
+  /** Exit node mode: what was asked ("NAME" or "auto"), the exit in use, and whether host routing is on. */
+  exit_node: { want: string; via: NodeId | null; name: string | null; active: boolean; candidates: { id: NodeId; name: string | null; rtt_ms: number | null }[] } | null;
 }
 
 export class Routes {
@@ -86,11 +92,19 @@ export class Routes {
       throw new RouteError("not-granted", `[routes] advertise: ${outside.map(fmtPrefix).join(", ")} ${outside.length > 1 ? "are" : "is"} not granted by this node's certificate (granted: ${d.grant.filter((g) => g.prefix > 0).map(fmtPrefix).join(", ") || "none"}; the root grants subnets with 'trellis sign/invite --subnets')`);
     if (r.exit && !grantsExit(d.grant)) throw new RouteError("not-granted", "[routes] exit: this node's certificate does not grant the exit right (the root grants it with 'trellis sign/invite --exit')");
     this.advertised = r.advertise.map((p) => ({ ...p, bytes: subnetBytes(p) }));
+    this.exitWant = r.exitNode;
+    if (r.exitDns) d.log("warn", "[routes] exit_dns is not supported yet: the host's resolver is left as it is");
   }
 
   private get member(): boolean {
-    return this.d.config.routes.accept;
+    return this.d.config.routes.accept || this.exitWant !== null;
   }
+
+  /** `[routes] exit_node` (or `trellis up --exit-node`): a member's name, "auto", or null. Changes on SIGHUP. */
+  private exitWant: string | null = null;
+  /** The exit in use, and the host routing of exit mode (kept while on, even when no exit is healthy: nothing leaks). */
+  private exitVia: NodeId | null = null;
+  private exitOn: { gw?: string; dev: string; kept: Set<string> } | null = null;
 
   private get router(): boolean {
     return this.advertised.length > 0 || this.d.config.routes.exit;
@@ -103,9 +117,11 @@ export class Routes {
     this.host = new HostRoutes(this.d.config.node.stateDir, tun, this.d.log, this.d.runner);
     this.host.recover();
     if (!this.router) return;
-    this.lan = this.host.router(r.advertise, r.snat);
+    this.uplinkDev = r.exit ? this.host.uplink()?.dev : undefined;
+    if (r.exit && !this.uplinkDev) this.d.log("warn", "[routes] exit: this host has no default route: nothing to offer until it has one");
+    this.lan = this.host.router(r.advertise, r.snat, this.uplinkDev);
     this.health = new LanHealth(
-      () => [...this.lan.values()],
+      () => [...this.lan.values(), ...(this.uplinkDev ? [this.uplinkDev] : [])],
       r.check,
       (ok, why) => {
         this.healthWhy = why;
@@ -114,11 +130,13 @@ export class Routes {
     );
     this.healthWhy = "healthy";
     this.health.start();
-    this.d.log("info", `advertising ${r.advertise.map(fmtPrefix).join(", ")} to members that ask${r.check ? `, while ${r.check} answers` : ""}`);
+    this.d.log("info", `advertising ${[...r.advertise.map(fmtPrefix), ...(r.exit ? [`an exit through ${this.uplinkDev ?? "(no uplink)"}`] : [])].join(", ")} to members that ask${r.check ? `, while ${r.check} answers` : ""}`);
   }
+  private uplinkDev?: string;
 
   stop(): void {
     this.health?.stop();
+    this.exitOff("stopping");
     for (const p of this.installed) this.host?.delRoute([p, "dev", this.tun]);
     this.installed.clear();
     this.host?.stop();
@@ -157,12 +175,65 @@ export class Routes {
     }
     this.table.expire();
     this.sync();
+    this.exitTick();
+  }
+
+  /** Exit mode: pick the exit (by name, or the best healthy one for "auto"), turn host routing on, keep our links' addresses off the TUN. */
+  private exitTick(): void {
+    if (this.exitWant === null) return;
+    const exits = this.table.exits();
+    const pick = this.exitWant === "auto" ? exits[0] : exits.find((e) => e.name === this.exitWant);
+    if ((pick?.id ?? null) !== this.exitVia) {
+      const before = this.exitVia;
+      this.exitVia = pick?.id ?? null;
+      if (pick) this.d.log("info", `exit node: ${pick.name ?? pick.id} (${pick.id})${before ? `, was ${this.d.name(before) ?? before}` : ""}`);
+      else this.d.log("warn", `exit node: ${this.exitWant === "auto" ? "no healthy exit" : `${this.exitWant} is not a healthy exit`}; traffic for the internet waits (nothing leaks to the underlay)`);
+    }
+    if (this.exitVia && !this.exitOn) this.exitOnHost();
+    if (this.exitOn) this.keepUnderlay();
+  }
+
+  private exitOnHost(): void {
+    const up = this.host?.uplink();
+    if (!this.host || !up) return this.d.log("warn", "exit node: this host has no default route to keep our own links on");
+    this.exitOn = { gw: up.via, dev: up.dev, kept: new Set() };
+    this.keepUnderlay();
+    for (const half of ["0.0.0.0/1", "128.0.0.0/1"]) this.host.addRoute([half, "dev", this.tun], true);
+    this.d.log("info", `exit mode on: routes 0.0.0.0/1 and 128.0.0.0/1 on ${this.tun} (the default route via ${up.via ?? up.dev} stays, for our own links: ${[...this.exitOn.kept].join(", ") || "none yet"})`);
+  }
+
+  /** Each underlay address our links use keeps its way out through the old default route (a /32 each). */
+  private keepUnderlay(): void {
+    const on = this.exitOn!;
+    for (const a of this.d.underlay()) {
+      if (on.kept.has(a)) continue;
+      on.kept.add(a);
+      this.host!.addRoute([`${a}/32`, ...(on.gw ? ["via", on.gw] : []), "dev", on.dev], false);
+      this.d.log("info", `exit mode: ${a} (one of our links) stays on the underlay via ${on.gw ?? on.dev}`);
+    }
+  }
+
+  private exitOff(why: string): void {
+    if (!this.exitOn || !this.host) return;
+    for (const half of ["0.0.0.0/1", "128.0.0.0/1"]) this.host.delRoute([half, "dev", this.tun]);
+    for (const a of this.exitOn.kept) this.host.delRoute([`${a}/32`, ...(this.exitOn.gw ? ["via", this.exitOn.gw] : []), "dev", this.exitOn.dev]);
+    this.d.log("info", `exit mode off (${why}): the routes it added are removed`);
+    this.exitOn = null;
+    this.exitVia = null;
+  }
+
+  /** SIGHUP: a new `[routes] exit_node` (null turns exit mode off and undoes its routes). */
+  setExitNode(want: string | null): void {
+    if (want === this.exitWant) return;
+    this.d.log("info", `exit node: ${want === null ? "off" : `now ${JSON.stringify(want)}`} (reload)`);
+    if (want === null || this.exitOn) this.exitOff("exit_node changed");
+    this.exitWant = want;
   }
 
   /** Make the TUN's routes match the accepted prefixes. */
   private sync(): void {
     if (!this.host) return;
-    const want = new Set(this.member ? this.table.prefixes().map(fmtPrefix) : []);
+    const want = new Set(this.d.config.routes.accept ? this.table.prefixes().map(fmtPrefix) : []);
     for (const p of want) {
       if (this.installed.has(p)) continue;
       if (this.host.addRoute([p, "dev", this.tun], true)) this.d.log("info", `route ${p} on ${this.tun} (advertised by ${this.table.view().find((v) => v.prefix === p)?.routers.map((r) => r.name ?? r.id).join(", ")})`);
@@ -180,7 +251,7 @@ export class Routes {
   control(from: NodeId, payload: Uint8Array): boolean {
     if (payload[0] === CONTROL_ROUTE_QUERY) {
       const seq = decodeQuerySeq(payload);
-      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit: false, prefixes: this.healthyPrefixes() }));
+      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit: this.d.config.routes.exit && this.uplinkDev !== undefined && (this.health?.healthy ?? false), prefixes: this.healthyPrefixes() }));
       return true;
     }
     if (payload[0] !== CONTROL_ROUTE_ADVERT) return false;
@@ -208,12 +279,18 @@ export class Routes {
   /** The router for a packet to an address outside the overlay (inside path), or undefined. */
   route(p: Uint8Array, off: number, v: 4 | 6): NodeId | undefined {
     if (!this.member || (v === 6 && inOverlayPrefix6(p, off))) return undefined;
-    return this.table.route(p, off, v);
+    return (this.d.config.routes.accept ? this.table.route(p, off, v) : undefined) ?? (v === 4 && this.exitOn && this.exitVia ? this.exitVia : undefined);
+  }
+
+  /** Whether a packet from `from` may carry the source at `p[off]` because `from` is our exit (the internet answers through it). */
+  fromExit(from: NodeId, p: Uint8Array, off: number, v: 4 | 6): boolean {
+    return v === 4 && this.exitOn !== null && from === this.exitVia && !this.d.isOverlay4(p, off);
   }
 
   /** Whether we, as a router, forward a member's packet to the destination at `p[off]` (outside path). */
   forwards(p: Uint8Array, off: number, v: 4 | 6): boolean {
     if (!this.router || (v === 6 && inOverlayPrefix6(p, off))) return false;
+    if (v === 4 && this.uplinkDev && !this.d.isOverlay4(p, off)) return true;
     return this.advertised.some((s) => s.family === v && inPrefix(p, off, s.bytes, s.prefix));
   }
 
@@ -227,6 +304,7 @@ export class Routes {
       exit: r.exit,
       accept: r.accept,
       routes: this.table.view(),
+      exit_node: this.exitWant === null ? null : { want: this.exitWant, via: this.exitVia, name: this.exitVia ? this.d.name(this.exitVia) : null, active: this.exitOn !== null, candidates: this.table.exits().map((e) => ({ id: e.id, name: e.name, rtt_ms: e.rttMs })) },
     };
   }
 }

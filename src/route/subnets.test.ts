@@ -101,4 +101,26 @@ describe("route table", () => {
     t.expire();
     expect(t.prefixes()).toEqual([]);
   });
+
+  test("exits: only with the exit right; 'auto' keeps the one in use while healthy, else the fastest", () => {
+    const c = clock();
+    const t = new RouteTable(c.now);
+    const exitGrant = [net("0.0.0.0/0"), net("::/0")];
+    const q1 = decodeQuerySeq(t.query(R1))!, q2 = decodeQuerySeq(t.query(R2))!;
+    c.step(20);
+    t.advert(R1, "r1", { seq: q1, exit: true, prefixes: [] }, exitGrant);
+    c.step(20);
+    t.advert(R2, "r2", { seq: q2, exit: true, prefixes: [] }, exitGrant);
+    expect(t.exits().map((e) => e.id)).toEqual([R1, R2]);
+    // r1 dies: r2 takes over; r1 back: r2 stays.
+    c.step(STALE_MS - 10);
+    t.advert(R2, "r2", { seq: 5, exit: true, prefixes: [] }, exitGrant);
+    c.step(20);
+    expect(t.exits().map((e) => e.id)).toEqual([R2]);
+    t.advert(R1, "r1", { seq: 6, exit: true, prefixes: [] }, exitGrant);
+    expect(t.exits()[0].id).toBe(R2);
+    // A router without the exit right offers none, whatever its advert says.
+    t.advert(R2, "r2", { seq: 7, exit: true, prefixes: [] }, [net("192.168.0.0/16")]);
+    expect(t.exits().map((e) => e.id)).toEqual([R1]);
+  });
 });
