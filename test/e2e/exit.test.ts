@@ -22,8 +22,8 @@ const ok = (r: { code: number; out: string; err: string }, what: string) => {
 };
 const inNs = (n: TestNode, cmd: string[], allowFail = false) => sh(["ip", "netns", "exec", n.ns, ...cmd], { allowFail });
 const pings = (from: TestNode, addr: string, wait = 20) => / [1-9]\d* received/.test(inNs(from, ["ping", "-c", "1", "-i", "0.5", "-w", String(wait), addr], true));
-/** What a stop must leave as it was: routes (all tables), rules, the nftables ruleset. */
-const hostState = (n: TestNode) => ["ip route show table all", "ip rule", "nft list ruleset"].map((c) => inNs(n, c.split(" "), true).split("\n").filter((l) => !/ trellis0 |dev trellis0|fd74:/.test(l)).join("\n")).join("\n---\n");
+/** What a stop must leave as it was: routes (all tables), rules, the nftables ruleset (the TUN's own and the kernel's link-local lines aside). */
+const hostState = (n: TestNode) => ["ip route show table all", "ip rule", "nft list ruleset"].map((c) => inNs(n, c.split(" "), true).split("\n").filter((l) => !/ trellis0 |dev trellis0|fd74:|fe80::/.test(l)).join("\n")).join("\n---\n");
 const exitStatus = () => nodes.m.api("/v1/status").routes?.exit_node;
 let http: ReturnType<typeof spawn> | undefined;
 
