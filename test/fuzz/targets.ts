@@ -28,6 +28,10 @@ import { Prober, recordMessage, CONTROL_POLICY } from "../../src/node/control.ts
 import { Outside } from "../../src/datapath/outside.ts";
 import { MemoryRoute, MemorySession } from "../../src/datapath/ports.ts";
 import { packetTooBig } from "../../src/datapath/toobig.ts";
+import { decodeAdvert, encodeAdvert, encodeQuery as encodeRouteQuery, RouteError } from "../../src/route/subnets.ts";
+import { Routes } from "../../src/node/routes.ts";
+import { EXIT_GRANT } from "../../src/trust/subnet.ts";
+import { decodeQuery as decodeMemberQuery, encodeQuery as encodeMemberQuery } from "../../src/node/members.ts";
 import { FastChannel, TOKEN_BYTES, type IceConnection } from "../../src/tether/fast.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -256,6 +260,22 @@ export function targets(): Target[] {
     t.push({ name: "decrypted payloads (Outside: IP, control, firewall)", seeds: [...ipPackets(), ...control], count: 20000, run: (b) => outside.fromPeer(alice.public.id, b) });
     t.push({ name: "firewall flows (outbound + inbound)", seeds: ipPackets(), count: 20000, run: (b) => { fw.outbound("p", b); fw.inbound("p", ["laptop"], ["server"], b); } });
     t.push({ name: "packet too big (from the TUN)", seeds: ipPackets(), count: 20000, run: (b) => void packetTooBig(b, 1280) });
+  }
+
+  // ── subnet routes: route queries and adverts inside the session, router lookups ─────────────────
+  {
+    const config = parseConfig('[routes]\naccept = true\nexit_node = "auto"\n', "fuzz.toml");
+    const grant = [{ family: 4 as const, address: "192.168.0.0", prefix: 16 }, ...EXIT_GRANT];
+    const routes = new Routes({
+      config, self: bob.public.id, grant: [], send: () => {}, reach: () => false, resetSession: () => {}, ask: () => {},
+      membership: () => ({ networkId: root.id, nodeId: alice.public.id, name: "alice", ipv4Prefix: 24, tags: [], subnets: grant, notBefore: 0, notAfter: 2 ** 40 }),
+      name: () => "alice", underlay: () => [], isOverlay4: () => false, log: () => {},
+    });
+    routes.addRouter(alice.public.id);
+    const adverts = [encodeAdvert({ seq: 1, exit: true, prefixes: [{ family: 4, address: "192.168.50.0", prefix: 24 }, { family: 6, address: "fd00:1::", prefix: 64 }] }), encodeAdvert({ seq: 2, exit: false, prefixes: [] }), encodeRouteQuery(7)];
+    t.push({ name: "route adverts (decode)", seeds: adverts, count: 20000, run: (b) => void decodeAdvert(b), allowed: [RouteError] });
+    t.push({ name: "route queries and adverts (Routes.control)", seeds: adverts, count: 20000, run: (b) => void routes.control(alice.public.id, b) });
+    t.push({ name: "member lookup queries (addresses, names, routers)", seeds: [encodeMemberQuery({ ipv4: "100.64.0.2" }), encodeMemberQuery({ name: "alice" }), encodeMemberQuery({ router: 3 })], count: 10000, run: (b) => void decodeMemberQuery(b) });
   }
 
   // ── the fast channel: raw datagrams on the ICE 5-tuple ───────────────────────────────────────────
