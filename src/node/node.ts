@@ -181,6 +181,7 @@ export class Node {
       membership: (id) => (this.admission.allow.has(id) ? undefined : this.admission.memberships.get(id)),
       name: (id) => (this.peers.get(id) ? (this.peers.get(id)!.name ?? this.admission.memberships.get(id)?.name ?? null) : null),
       underlay: () => this.underlayAddresses(),
+      rxBytes: (id) => this.peers.get(id)?.rxBytes ?? 0,
       isOverlay4: (p, off) => this.admission.ipv4s.some((a) => inPrefix(p, off, parseIpv4(a.address)!, a.prefix)),
       log: logger("routes"),
     });

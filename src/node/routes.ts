@@ -42,6 +42,8 @@ export interface RoutesDeps {
   ask(q: MemberQuery): void;
   /** The underlay addresses our links and seeds use now (IPv4 literals): kept off the TUN in exit mode. */
   underlay(): string[];
+  /** IP bytes received from `id` so far (a router that sends us its LAN's replies is alive). */
+  rxBytes(id: NodeId): number;
   /** The membership `id` proved (its certificate), undefined for allow-listed nodes and strangers. */
   membership(id: NodeId): Membership | undefined;
   name(id: NodeId): string | null;
@@ -72,6 +74,7 @@ export class Routes {
   /** When each router last answered, and when we last reset its session. */
   private readonly heard = new Map<NodeId, number>();
   private readonly reset = new Map<NodeId, number>();
+  private readonly rx = new Map<NodeId, number>();
   private readonly installed = new Set<string>();
   private host?: HostRoutes;
   private health?: LanHealth;
@@ -165,6 +168,9 @@ export class Routes {
     if (now - this.lastQuery >= QUERY_EVERY_MS) {
       this.lastQuery = now;
       for (const id of this.routers) {
+        const rx = this.d.rxBytes(id);
+        if (rx !== (this.rx.get(id) ?? 0)) this.table.touch(id);
+        this.rx.set(id, rx);
         const silent = now - (this.heard.get(id) ?? now), lastReset = this.reset.get(id) ?? 0;
         if (silent > RESET_SILENT_MS && now - lastReset > RESET_SILENT_MS) {
           this.reset.set(id, now);

@@ -96,6 +96,16 @@ describe("route table", () => {
     expect(t.route(to("192.168.50.10"), 16, 4)).toBe(R2);
     const v = t.view();
     expect(v).toEqual([{ prefix: "192.168.50.0/24", via: R2, routers: expect.arrayContaining([expect.objectContaining({ id: R1, healthy: false }), expect.objectContaining({ id: R2, healthy: true })]) }]);
+    // Replies from r1's LAN keep it alive though its adverts are late; a withdrawal still withdraws.
+    t.advert(R1, "r1", { seq: 12, exit: false, prefixes: lan }, lan);
+    c.step(STALE_MS - 10);
+    t.touch(R1);
+    c.step(STALE_MS - 10);
+    expect(t.view()[0].routers.find((r) => r.id === R1)?.healthy).toBe(true);
+    t.advert(R1, "r1", { seq: 13, exit: false, prefixes: [] }, lan);
+    t.touch(R1);
+    expect(t.prefixes()).toEqual([net("192.168.50.0/24")]); // r2 still has it
+    expect(t.view()[0].routers.map((r) => r.id)).toEqual([R2]);
     // Silent routers are forgotten; their prefixes leave the list.
     c.step(FORGET_MS + 1);
     t.expire();

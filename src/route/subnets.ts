@@ -146,6 +146,16 @@ export class RouteTable {
     return refused;
   }
 
+  /**
+   * IP packets arrived from `router` (replies from its LAN): it is alive, so what it last advertised
+   * stands even when its advert is late (queued behind bulk data on a loaded path). A withdrawal is
+   * still an advert, so this never brings back a prefix it withdrew.
+   */
+  touch(router: NodeId): void {
+    const r = this.routers.get(router);
+    if (r) r.seenAt = Math.max(r.seenAt, this.now());
+  }
+
   /** Forget a router (revoked, or its session closed for good). */
   forget(router: NodeId): void {
     this.routers.delete(router);

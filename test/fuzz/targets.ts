@@ -269,7 +269,7 @@ export function targets(): Target[] {
     const routes = new Routes({
       config, self: bob.public.id, grant: [], send: () => {}, reach: () => false, resetSession: () => {}, ask: () => {},
       membership: () => ({ networkId: root.id, nodeId: alice.public.id, name: "alice", ipv4Prefix: 24, tags: [], subnets: grant, notBefore: 0, notAfter: 2 ** 40 }),
-      name: () => "alice", underlay: () => [], isOverlay4: () => false, log: () => {},
+      name: () => "alice", underlay: () => [], rxBytes: () => 0, isOverlay4: () => false, log: () => {},
     });
     routes.addRouter(alice.public.id);
     const adverts = [encodeAdvert({ seq: 1, exit: true, prefixes: [{ family: 4, address: "192.168.50.0", prefix: 24 }, { family: 6, address: "fd00:1::", prefix: 64 }] }), encodeAdvert({ seq: 2, exit: false, prefixes: [] }), encodeRouteQuery(7)];
