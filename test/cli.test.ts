@@ -105,5 +105,5 @@ describe("invites (against a real seed on loopback)", () => {
     } finally {
       await seed.stop();
     }
-  });
+  }, 60_000); // spawns the CLI six times: slow on a loaded machine
 });

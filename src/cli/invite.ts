@@ -25,20 +25,27 @@ Anyone holding the token can use it once, until it expires: send it privately.
   --exit        the new node may serve as an exit node (grants 0.0.0.0/0 and ::/0)
   --expires D   how long the token can be used (default 24h)
   --valid D     how long the membership it grants lasts (default 365d)
+  --ca FILE     PEM bundle of a private CA for https:// seeds (beside the system's)
+
+A seed URL is http://HOST:PORT (labs), https://HOST:PORT (checked against the
+system's CAs and --ca), or https://HOST:PORT#sha256=FINGERPRINT for a
+self-signed seed: the fingerprint as 'openssl x509 -noout -fingerprint -sha256
+-in cert.pem' prints it. The URLs go into the token as given.
 `;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     root: { type: "string" }, seed: { type: "string", multiple: true }, name: { type: "string" }, tags: { type: "string" },
-    ipv4: { type: "string" }, subnets: { type: "string" }, exit: { type: "boolean" }, expires: { type: "string" }, valid: { type: "string" },
+    ipv4: { type: "string" }, subnets: { type: "string" }, exit: { type: "boolean" }, expires: { type: "string" }, valid: { type: "string" }, ca: { type: "string" },
   });
+  const ca = values.ca ?? null;
   if (values.help) return (process.stdout.write(help), 0);
   if (!values.root) throw new UsageError("invite needs --root ROOTDIR");
   const seeds = (values.seed ?? []).map((s) => {
     try {
       return parseSeed(s);
     } catch {
-      throw new UsageError(`--seed ${JSON.stringify(s)}: want http://HOST:PORT`);
+      throw new UsageError(`--seed ${JSON.stringify(s)}: want http://HOST:PORT, https://HOST:PORT or https://HOST:PORT#sha256=FINGERPRINT`);
     }
   });
   if (!seeds.length) throw new UsageError("invite needs at least one --seed URL to publish the grant on (or use 'trellis join --request' and 'trellis sign')");
@@ -64,12 +71,13 @@ export async function run(argv: string[]): Promise<number> {
     root,
   );
   const bundle = JSON.stringify({ network: JSON.parse(encodeNetworkInfo(root)), enrolment: Buffer.from(enrolment).toString("base64") });
-  const hash = sha256hex(Buffer.from(bundle));
+  // The store keys an invite by its enrolment's own hash (padding the JSON makes no new entry).
+  const hash = sha256hex(enrolment);
   let published = 0;
   const problems: SeedError[] = [];
   for (const s of seeds) {
     try {
-      const res = await seedFetch(s, `/v1/enrol/${hash}`, { method: "PUT", body: bundle });
+      const res = await seedFetch(s, `/v1/enrol/${hash}`, { method: "PUT", body: bundle }, undefined, ca);
       if (res.ok) published++;
       else throw httpError(s, res.status, res.text);
     } catch (e) {

@@ -33,7 +33,7 @@ function identityIn(dir: string) {
 }
 
 /** Redeem an invite token: fetch and check the grant, sign our certificate, burn the invite, install. */
-async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?: string): Promise<Membership> {
+async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?: string, ca: string | null = null): Promise<Membership> {
   const token = readToken(tokenText);
   const now = Math.floor(Date.now() / 1000);
   if (now > token.expires) throw new TrustError("expired", `this invite expired ${new Date(token.expires * 1000).toISOString()}; ask for a new one`);
@@ -41,11 +41,16 @@ async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?:
   const problems: string[] = [];
   for (const seed of token.seeds) {
     try {
-      const res = await seedFetch(seed, `/v1/enrol/${token.hash}`);
+      const res = await seedFetch(seed, `/v1/enrol/${token.hash}`, {}, undefined, ca);
       if (res.status === 409) throw usedError(res.text);
       if (res.status === 404) throw new SeedError(seed, "does not hold this invite (it may have restarted since the invite was made)", 404);
       if (!res.ok) throw httpError(seed, res.status, res.text);
-      if (sha256hex(Buffer.from(res.text)) !== token.hash) throw new SeedError(seed, "served a grant that does not match the token");
+      // The store keys an invite by its enrolment's own hash (src/seed/enrol.ts).
+      let served = "";
+      try {
+        served = String(JSON.parse(res.text)?.enrolment ?? "");
+      } catch {}
+      if (sha256hex(Uint8Array.from(Buffer.from(served, "base64"))) !== token.hash) throw new SeedError(seed, "served a grant that does not match the token");
       bundle = res.text;
       break;
     } catch (e) {
@@ -71,7 +76,7 @@ async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?:
   const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: e.subnets, notBefore: now - 60, notAfter: now - 60 + e.grantsFor, enrolment: enrolmentBytes }, key);
   // Burn the invite before installing: a used token must not work twice.
   const sig = Buffer.from(sign(key as never, USED_CONTEXT, Buffer.from(self))).toString("base64");
-  const burnt = await Promise.all(token.seeds.map((s) => seedFetch(s, `/v1/enrol/${token.hash}/used`, { method: "POST", body: JSON.stringify({ node: self, sig }) }).then((r) => [r.status, r.text] as const).catch(() => [0, ""] as const)));
+  const burnt = await Promise.all(token.seeds.map((s) => seedFetch(s, `/v1/enrol/${token.hash}/used`, { method: "POST", body: JSON.stringify({ node: self, sig }) }, undefined, ca).then((r) => [r.status, r.text] as const).catch(() => [0, ""] as const)));
   const used = burnt.find(([status]) => status === 409);
   if (used) throw usedError(used[1]);
   if (!burnt.some(([status]) => status === 200)) throw new TrustError("io", "no seed confirmed the invite as used, so this node did not join; check that the seed is reachable and run 'trellis join' again");
@@ -104,6 +109,7 @@ names this node and is validly signed, and stores it. The node presents it in
 every handshake from then on (restart or SIGHUP the node).
 
   --state DIR   state directory (default ${DEFAULT_STATE_DIR})
+  --ca FILE     PEM bundle of a private CA for the token's https:// seeds
 `;
 
 export function encodeRequest(pub: Uint8Array, name: string): string {
@@ -124,12 +130,12 @@ export function decodeRequest(s: string): { pub: ReturnType<typeof decodePublicI
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { request: { type: "boolean" }, install: { type: "string" }, name: { type: "string" }, state: { type: "string" } }, 1);
+  const { values, positionals } = parse(argv, { request: { type: "boolean" }, install: { type: "string" }, name: { type: "string" }, state: { type: "string" }, ca: { type: "string" } }, 1);
   if (values.help) return (process.stdout.write(help), 0);
   const dir = values.state ?? DEFAULT_STATE_DIR;
   const id = identityIn(dir);
   if (positionals[0]) {
-    const m = await redeem(positionals[0], id.public.id, dir, values.name);
+    const m = await redeem(positionals[0], id.public.id, dir, values.name, values.ca ?? null);
     console.error(`joined network ${m.networkId} as ${m.name}${m.ipv4 ? ` (${m.ipv4})` : ""}${m.tags.length ? ` tags ${m.tags.join(",")}` : ""}, valid until ${new Date(m.notAfter * 1000).toISOString()}`);
     return 0;
   }

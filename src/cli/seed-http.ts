@@ -1,6 +1,7 @@
 // Talking to a seed over HTTP from the CLI (invite publishes a grant, join fetches and burns it), with
 // failures told as one plain sentence: which seed, what went wrong (refused, no such host, no answer in
 // time, an HTTP status and the seed's own reason), and what to do. No JavaScript error text.
+import { seedEndpoint, seedTlsOptions, SeedTlsError } from "../signal/tls.ts";
 
 /** How long the CLI waits for a seed before saying it did not answer. */
 export const SEED_TIMEOUT_MS = 10_000;
@@ -42,13 +43,22 @@ export function seedReason(body: string): string | undefined {
   return undefined;
 }
 
-/** fetch() a seed; a network failure or timeout becomes a SeedError. HTTP errors are returned as they are. */
-export async function seedFetch(seed: string, path: string, init: RequestInit = {}, timeoutMs = SEED_TIMEOUT_MS): Promise<{ status: number; ok: boolean; text: string }> {
+/**
+ * fetch() a seed; a network failure or timeout becomes a SeedError. HTTP errors are returned as they are.
+ * An https:// seed is checked against the system's CAs plus `ca` (a PEM file), or by its #sha256= pin
+ * (src/signal/tls.ts).
+ */
+export async function seedFetch(seed: string, path: string, init: RequestInit = {}, timeoutMs = SEED_TIMEOUT_MS, ca?: string | null): Promise<{ status: number; ok: boolean; text: string }> {
   let res: Response;
+  const base = seedEndpoint(seed).base;
   try {
-    res = await fetch(`${seed}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    const tls = await seedTlsOptions(seed, ca);
+    res = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(timeoutMs), ...(tls ? { tls } : {}) } as RequestInit);
   } catch (e) {
-    throw new SeedError(seed, fetchFailure(e, timeoutMs));
+    if (e instanceof SeedTlsError) throw new SeedError(base, e.code === "pin-mismatch" ? "presented a certificate that does not match the pin in its URL" : e.message.replace(/^seed \S+: /, ""));
+    const why = fetchFailure(e, timeoutMs);
+    const detail = String((e as Error)?.message ?? "");
+    throw new SeedError(base, why.includes("TLS") && detail ? `${why} (${detail})` : why);
   }
   let text: string;
   try {

@@ -20,7 +20,7 @@ describe("config", () => {
     const c = parseConfig("", F);
     expect(c.tun).toEqual({ name: "trellis0", mtu: "auto" });
     expect(c.api.listen).toEqual({ host: "127.0.0.1", port: 7080 });
-    expect(c.relay).toEqual({ enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 });
+    expect(c.relay).toEqual({ enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0, tlsCert: null, tlsKey: null, networks: null });
     expect(c.node.stateDir).toBe("/var/lib/trellis");
     expect(c.node.idleTimeoutMs).toBe(60000);
     expect(c.node.name).toMatch(/^[a-z0-9-]+$/);
@@ -41,14 +41,23 @@ describe("config", () => {
   test("every key with a good value", () => {
     const c = parseConfig(
       `[node]\nname = "alpha"\nstate_dir = "/tmp/x"\nipv4 = "100.64.0.2/24"\nidle_timeout = "5m"\nlog_level = "debug"\n` +
-        `[network]\nseeds = ["http://198.18.0.2:7443", "https://seed.example.net"]\nallow = ["8643D9F24BAE2B468337ED99E5C45424"]\n` +
-        `[tun]\nname = "tl0"\nmtu = 1420\n[relay]\nenabled = true\nlisten = "[::]:7443"\nmax_peers = 10\nbandwidth = "100mbit"\n[api]\nlisten = "127.0.0.1:9000"\n`,
+        `[network]\nseeds = ["http://198.18.0.2:7443", "https://seed.example.net", "https://203.0.113.7:443#sha256=${"AB:".repeat(31)}AB"]\nallow = ["8643D9F24BAE2B468337ED99E5C45424"]\nca = "/etc/trellis/ca.pem"\n` +
+        `[tun]\nname = "tl0"\nmtu = 1420\n[relay]\nenabled = true\nlisten = "[::]:7443"\nmax_peers = 10\nbandwidth = "100mbit"\ntls_cert = "/etc/c.pem"\ntls_key = "/etc/k.pem"\nnetworks = ["8643D9F24BAE2B468337ED99E5C45424"]\n[api]\nlisten = "127.0.0.1:9000"\n`,
       F,
     );
     expect(c.node).toEqual({ name: "alpha", stateDir: "/tmp/x", ipv4: { address: "100.64.0.2", prefix: 24 }, idleTimeoutMs: 300000, logLevel: "debug" });
-    expect(c.network).toEqual({ seeds: ["http://198.18.0.2:7443", "https://seed.example.net"], allow: ["8643d9f24bae2b468337ed99e5c45424"] });
+    expect(c.network).toEqual({
+      seeds: ["http://198.18.0.2:7443", "https://seed.example.net", `https://203.0.113.7#sha256=${"ab".repeat(32)}`],
+      allow: ["8643d9f24bae2b468337ed99e5c45424"],
+      ca: "/etc/trellis/ca.pem",
+    });
     expect(c.tun).toEqual({ name: "tl0", mtu: 1420 });
-    expect(c.relay).toEqual({ enabled: true, seed: true, listen: { host: "::", port: 7443 }, maxPeers: 10, bandwidthBps: 100e6 });
+    expect(c.relay).toEqual({ enabled: true, seed: true, listen: { host: "::", port: 7443 }, maxPeers: 10, bandwidthBps: 100e6, tlsCert: "/etc/c.pem", tlsKey: "/etc/k.pem", networks: ["8643d9f24bae2b468337ed99e5c45424"] });
+    // A certificate without its key (or the reverse) names the key that is there.
+    expect(err(`[relay]\ntls_cert = "/etc/c.pem"\n`).message).toContain("needs [relay] tls_key");
+    // A pin is 64 hex digits on an https:// seed.
+    expect(err(`[network]\nseeds = ["https://h:1#sha256=abcd"]\n`).message).toContain("sha256=FINGERPRINT");
+    expect(err(`[network]\nseeds = ["http://h:1#sha256=${"ab".repeat(32)}"]\n`).message).toContain("sha256=FINGERPRINT");
     expect(c.api.listen).toEqual({ host: "127.0.0.1", port: 9000 });
     expect(parseConfig(`[node]\nipv4 = "100.64.0.9"\nidle_timeout = 30`, F).node).toMatchObject({ ipv4: { address: "100.64.0.9", prefix: 10 }, idleTimeoutMs: 30000 });
   });

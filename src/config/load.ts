@@ -66,6 +66,10 @@ export function parseConfig(text: string, file: string): Config {
       }
     }
   }
+  if (!c.relay.tlsCert !== !c.relay.tlsKey) {
+    const [have, missing] = c.relay.tlsCert ? ["tls_cert", "tls_key"] : ["tls_key", "tls_cert"];
+    throw new ConfigError("value", file, findLine(text, "relay", have), `[relay] ${have}`, `needs [relay] ${missing} too (the certificate and its private key, PEM files)`);
+  }
   return c;
 }
 

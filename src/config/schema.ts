@@ -14,9 +14,15 @@ export interface Config {
   file: string | null;
   node: { name: string; stateDir: string; ipv4?: { address: string; prefix: number }; idleTimeoutMs: number; logLevel: "debug" | "info" | "warn"; user?: string };
   /** allowIpv4: node id → the IPv4 address that allow-listed peer must have (its claim is ignored). */
-  network: { seeds: string[]; allow: string[]; allowIpv4?: Record<string, string> };
+  network: { seeds: string[]; allow: string[]; allowIpv4?: Record<string, string>; ca: string | null };
   tun: { name: string; mtu: number | "auto" };
-  relay: { enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number };
+  relay: {
+    enabled: boolean; seed: boolean; listen: HostPort; maxPeers: number; bandwidthBps: number;
+    /** PEM files: the seed serves HTTPS/WSS with them (re-read on SIGHUP). */
+    tlsCert: string | null; tlsKey: string | null;
+    /** Network ids the seed serves (registrations, invites); null: every network this node is in. */
+    networks: string[] | null;
+  };
   api: { listen: HostPort };
   paths: { weights: { latency: number; loss: number; goodput: number }; decisionLog: string | null; decisionLogMaxBytes: number };
   /** Subnet routes and exit nodes (src/route/subnets.ts, src/node/routes.ts). */
@@ -78,7 +84,11 @@ export function parseSeed(v: unknown): string {
   }
   if ((u.protocol !== "http:" && u.protocol !== "https:") || !u.hostname || (u.pathname !== "/" && u.pathname !== "") || u.search)
     throw value('a seed URL like "http://HOST:PORT"', v);
-  return `${u.protocol}//${u.host}`;
+  if (!u.hash) return `${u.protocol}//${u.host}`;
+  // A pinned certificate: "#sha256=" and the fingerprint openssl prints (src/signal/tls.ts).
+  const pin = /^#sha256=([0-9a-fA-F:]+)$/.exec(u.hash)?.[1].replace(/:/g, "").toLowerCase();
+  if (u.protocol !== "https:" || !pin || !/^[0-9a-f]{64}$/.test(pin)) throw value('a seed URL like "https://HOST:PORT" or "https://HOST:PORT#sha256=FINGERPRINT" (64 hex digits, colons allowed)', v);
+  return `${u.protocol}//${u.host}#sha256=${pin}`;
 }
 
 export function parseListen(v: unknown): HostPort {
@@ -158,6 +168,7 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
       }
       c.network.allowIpv4 = out;
     },
+    ca: (v, c) => void (c.network.ca = str(v) || null),
   },
   tun: {
     name: (v, c) => {
@@ -179,6 +190,14 @@ export const SCHEMA: Record<string, Record<string, (v: unknown, c: Config) => vo
     listen: (v, c) => void (c.relay.listen = parseListen(v)),
     max_peers: (v, c) => void (c.relay.maxPeers = int(v, 1, 1_000_000, "an integer ≥ 1")),
     bandwidth: (v, c) => void (c.relay.bandwidthBps = parseBandwidth(v)),
+    tls_cert: (v, c) => void (c.relay.tlsCert = str(v) || null),
+    tls_key: (v, c) => void (c.relay.tlsKey = str(v) || null),
+    networks: (v, c) =>
+      void (c.relay.networks = list(v, (x) => {
+        const s = str(x).toLowerCase();
+        if (!/^[0-9a-f]{32}$/.test(s)) throw value("a network id (32 hex characters, from 'trellis network create')", x);
+        return s;
+      })),
   },
   api: {
     listen: (v, c) => void (c.api.listen = parseListen(v)),
@@ -246,9 +265,9 @@ export function defaults(file: string | null): Config {
   return {
     file,
     node: { name: nodeName(), stateDir: "/var/lib/trellis", idleTimeoutMs: 60_000, logLevel: "info" },
-    network: { seeds: [], allow: [] },
+    network: { seeds: [], allow: [], ca: null },
     tun: { name: "trellis0", mtu: "auto" },
-    relay: { enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0 },
+    relay: { enabled: false, seed: true, listen: { host: "0.0.0.0", port: 7443 }, maxPeers: 64, bandwidthBps: 0, tlsCert: null, tlsKey: null, networks: null },
     api: { listen: { host: "127.0.0.1", port: 7080 } },
     paths: { weights: { latency: 0.5, loss: 0.3, goodput: 0.2 }, decisionLog: null, decisionLogMaxBytes: 10 * 1024 * 1024 },
     routes: { advertise: [], snat: true, accept: false, check: null, exit: false, exitNode: null, exitDns: false },

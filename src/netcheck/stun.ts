@@ -28,8 +28,14 @@ export class StunError extends Error {
   }
 }
 
+/**
+ * The smallest request a trellis seed answers: no answer is longer than its request (32 bytes for IPv4,
+ * 44 for IPv6), so a bare 20-byte request gets none (src/seed/stun.ts).
+ */
+export const ANSWERED_BYTES = 48;
+
 /** A Binding Request of exactly `size` bytes (20, or 24 and more in steps of 4), and its transaction id. */
-export function bindingRequest(size = HEADER_BYTES): { message: Uint8Array; txid: Uint8Array } {
+export function bindingRequest(size = ANSWERED_BYTES): { message: Uint8Array; txid: Uint8Array } {
   if (size !== HEADER_BYTES && (size < HEADER_BYTES + 4 || size % 4 !== 0)) throw new StunError("too-small", `bindingRequest: size ${size} is not 20 or a multiple of 4 from 24`);
   const message = new Uint8Array(size);
   const dv = new DataView(message.buffer);

@@ -9,12 +9,13 @@
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
 import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
-import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
+import { encodePublicIdentity, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
 import { LinkManager, type LinkFactory, type Links } from "../tether/links.ts";
 import type { Link } from "../tether/webrtc.ts";
-import { startSeed } from "../seed/server.ts";
+import { startSeed, type Seed } from "../seed/server.ts";
+import { seedScope } from "../seed/scope.ts";
 import type { TunDevice } from "../tun/device.ts";
 import { openTun } from "../tun/linux.ts";
 import { Inside, type InsidePorts } from "../datapath/inside.ts";
@@ -72,7 +73,7 @@ export class Node {
   private tun?: TunDevice;
   /** Where the data path writes: the TUN once start() opened it. */
   private readonly tunSlot = new TunSlot();
-  private seed?: { port: number; deliver(to: NodeId, msg: unknown): boolean; stop(): void | Promise<void> };
+  private seed?: Seed;
   private dns: { stop(): void }[] = [];
   private ticker?: ReturnType<typeof setInterval>;
   private lastProbe = 0;
@@ -120,6 +121,7 @@ export class Node {
       overlayReaches: (to) => this.router.hasRelayPath(to),
       avoidAddress: (host) => this.isOverlayAddress(host),
       moreSeeds: () => this.router.relayHints().filter((h) => !config.network.seeds.includes(h)),
+      ca: config.network.ca,
     });
     const routeLog = logger("route");
     this.router = new Router({
@@ -130,7 +132,7 @@ export class Node {
       crypto: identityRecordCrypto(identity),
       idleTimeoutMs: config.node.idleTimeoutMs,
       // Our seed's URL, when it listens on a specific address (0.0.0.0 says nothing to others).
-      hints: () => (this.seed && !["0.0.0.0", "::"].includes(config.relay.listen.host) ? [`http://${config.relay.listen.host.includes(":") ? `[${config.relay.listen.host}]` : config.relay.listen.host}:${this.seed.port}`] : []),
+      hints: () => (this.seed && !["0.0.0.0", "::"].includes(config.relay.listen.host) ? [`${config.relay.tlsCert ? "https" : "http"}://${config.relay.listen.host.includes(":") ? `[${config.relay.listen.host}]` : config.relay.listen.host}:${this.seed.port}`] : []),
       deliver: this.outside.fromRoute.bind(this.outside),
       // Delivery reports travel sealed in the session; unsealed ones (anyone linked could forge them) are dropped.
       sealed: (dst, payload) => {
@@ -198,9 +200,16 @@ export class Node {
     if (this.state !== "down") throw new Error(`node: start() in state ${this.state}`);
     const c = this.config;
     if (c.relay.enabled && c.relay.seed) {
-      // Members link to the relay the seed announces (this node): its signalling is served in-process.
-      this.seed = await startSeed({ listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: logger("seed"), relay: this.id, local: { id: this.id, receive: (m) => this.links.handleSignal(m) } });
-      this.log("info", `seed serving signalling and STUN on ${c.relay.listen.host}:${this.seed.port}`);
+      const seedLog = logger("seed");
+      const scope = seedScope({ self: this.id, networks: () => this.admission.networks, allow: () => this.admission.allow, ids: c.relay.networks, log: seedLog });
+      this.seed = await startSeed({
+        listen: `${c.relay.listen.host}:${c.relay.listen.port}`, log: seedLog, relay: this.id, relayPub: encodePublicIdentity(this.identity.public),
+        admit: scope.admit, invites: scope.invites, tether: this.links.tetherHost?.(),
+        // Members link to the relay the seed announces (this node): its signalling is served in-process.
+        local: { id: this.id, receive: (m) => this.links.handleSignal(m) },
+        tls: c.relay.tlsCert && c.relay.tlsKey ? { certFile: c.relay.tlsCert, keyFile: c.relay.tlsKey } : undefined,
+      });
+      this.log("info", `seed serving signalling${c.relay.tlsCert ? " over TLS" : ""} and STUN on ${c.relay.listen.host}:${this.seed.port}`);
     }
     if (c.relay.enabled) this.log("info", `relaying for members: max_peers ${c.relay.maxPeers}, bandwidth ${c.relay.bandwidthBps ? `${c.relay.bandwidthBps / 1e6} Mbit/s shared fairly` : "unlimited"}`);
     const open = this.parts.openTun ?? openTun;
@@ -284,6 +293,12 @@ export class Node {
       this.log("info", `peer ${id} added to the allow-list`);
     }
     if (JSON.stringify(next.paths.weights) !== JSON.stringify(this.router.weights)) this.setWeights(next.paths.weights);
+    // A renewed certificate (certbot) is taken without a restart: new connections get it.
+    try {
+      this.seed?.reloadTls();
+    } catch (e) {
+      this.log("warn", `reload: seed certificate not reloaded, the old one stays: ${(e as Error).message}`);
+    }
     const c = this.config;
     const restart: string[] = [];
     if (next.node.name !== c.node.name) restart.push("[node] name");

@@ -38,6 +38,8 @@ export interface LinkReport {
   loss: number;
   uptime_s: number;
   failures: number;
+  /** What carries the link now: UDP (WebRTC), or TCP (the WebSocket to a relay, where UDP fails). */
+  transport: "udp" | "tcp";
 }
 
 export interface LinkHealthOptions {
@@ -165,6 +167,7 @@ export class LinkHealth {
       loss: r3(i.loss),
       uptime_s: Math.round((now - i.openedAt) / 1000),
       failures: i.failures,
+      transport: this.opts.links.link(peer)?.transport ?? "udp",
     }));
   }
 }

@@ -16,6 +16,8 @@ export interface RouterLink {
   sendControl(b: Uint8Array): void;
   /** The largest frame the link's fast channel takes now; undefined when any size goes. */
   readonly fastMtu?: number;
+  /** What carries the link now: UDP (WebRTC), or TCP (the WebSocket to a relay, where UDP fails). */
+  readonly transport?: "udp" | "tcp";
 }
 
 /** How the router asks for links. */

@@ -1,11 +1,18 @@
-// The STUN responder: a Binding Request gets the sender's address back, XOR-mapped; junk gets nothing.
+// The STUN responder: a Binding Request gets the sender's address back, XOR-mapped; junk gets nothing,
+// and no answer is ever longer than its request.
 import { expect, test } from "bun:test";
 import { bindingResponse, startStun } from "./stun.ts";
 
-function request(): Uint8Array {
-  const r = new Uint8Array(20);
+/** A Binding Request with `pad` bytes of attributes (a SOFTWARE attribute, as our nodes send). */
+function request(pad = 48): Uint8Array {
+  const r = new Uint8Array(20 + pad);
   const dv = new DataView(r.buffer);
   dv.setUint16(0, 1);
+  dv.setUint16(2, pad);
+  if (pad) {
+    dv.setUint16(20, 0x8022);
+    dv.setUint16(22, pad - 4);
+  }
   dv.setUint32(4, 0x2112a442);
   r.set(crypto.getRandomValues(new Uint8Array(12)), 8);
   return r;
@@ -25,6 +32,16 @@ test("XOR-MAPPED-ADDRESS decodes to the requester's address", () => {
   const res = bindingResponse(req, "198.18.1.2", 40000)!;
   expect(res.subarray(8, 20)).toEqual(req.subarray(8, 20));
   expect(mapped(res)).toEqual({ address: "198.18.1.2", port: 40000 });
+});
+
+test("never more bytes out than in: a bare 20-byte request gets no answer", () => {
+  expect(bindingResponse(request(0), "198.18.1.2", 40000)).toBeNull();
+  expect(bindingResponse(request(8), "198.18.1.2", 40000)).toBeNull();
+  const v4 = bindingResponse(request(12), "198.18.1.2", 40000)!;
+  expect(v4.length).toBeLessThanOrEqual(32);
+  expect(bindingResponse(request(12), "2001:db8::1", 40000)).toBeNull();
+  const v6 = bindingResponse(request(24), "2001:db8::1", 40000)!;
+  expect(v6.length).toBeLessThanOrEqual(44);
 });
 
 test("anything but a Binding Request is ignored", () => {

@@ -1,5 +1,7 @@
 // A STUN responder (RFC 5389 Binding only): tells a node its server-reflexive address for ICE.
-// Anything that is not a well-formed Binding Request is ignored.
+// Anything that is not a well-formed Binding Request is ignored, and so is a request shorter than its
+// answer would be (32 bytes for IPv4, 44 for IPv6): the responder never reflects more than it received.
+// Our nodes pad their requests (src/tether/webrtc.ts, a SOFTWARE attribute).
 import type { Socket } from "bun";
 
 const MAGIC = 0x2112a442;
@@ -20,6 +22,7 @@ export function bindingResponse(req: Uint8Array, address: string, port: number):
   const txid = req.subarray(8, 20);
   const v4 = /^\d+\.\d+\.\d+\.\d+$/.test(address) ? address : address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : null;
   const addrLen = v4 ? 4 : 16;
+  if (req.length < 20 + 4 + 4 + addrLen) return null;
   const out = new Uint8Array(20 + 4 + 4 + addrLen);
   const o = new DataView(out.buffer);
   o.setUint16(0, BINDING_SUCCESS);

@@ -1,9 +1,34 @@
-// A node's connection to its seeds: registers (proving its node id), sends and receives signal envelopes,
-// and reconnects with backoff. A dead or hostile seed costs reachability, never a crash.
-import { encodePublicIdentity, isNodeId, sign, type Identity, type NodeId } from "../identity/identity.ts";
+// A node's connection to its seeds: registers (proving its node id, showing its certificates), sends
+// and receives signal envelopes, and reconnects with backoff. https:// seeds are checked as ./tls.ts
+// says; a seed that fails the check is logged with the reason and retried, the others carry on. When
+// the seed relays and grants it, the same socket carries this node's sealed packets (a tether, see
+// src/tether/wslink.ts). A dead or hostile seed costs reachability, never a crash.
+import { decodePublicIdentity, encodePublicIdentity, isNodeId, sign, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
 import { REGISTER_CONTEXT, type SignalEnvelope } from "./messages.ts";
+import { seedEndpoint, seedTlsOptions } from "./tls.ts";
 
 import type { Log } from "../log.ts";
+
+/** Bytes queued on a seed socket before tether packets are dropped (control frames still go). */
+const TETHER_QUEUE_BYTES = 256 * 1024;
+const TETHER_CONTROL_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/** What a seed connection offers a tether: its socket, while it stays registered. */
+export interface TetherSocket {
+  readonly seed: string;
+  send(frame: Uint8Array, control: boolean): boolean;
+  onData(cb: (frame: Uint8Array) => void): void;
+  onClose(cb: () => void): void;
+}
+
+export interface SignalClientOptions {
+  /** [network] ca: a PEM bundle trusted beside the system's CAs for https:// seeds. */
+  ca?: string | null;
+  /** Our membership certificates (base64), shown at registration. */
+  proofs?(): string[];
+  /** Ask seeds that relay to carry our packets on the signalling socket. */
+  tether?: boolean;
+}
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
@@ -14,37 +39,69 @@ class SeedConnection {
   private backoff = BACKOFF_MIN_MS;
   private stopped = false;
   private timer?: ReturnType<typeof setTimeout>;
+  private tether?: { data: ((f: Uint8Array) => void)[]; close: (() => void)[] };
+  /** The last failure, logged once until it changes (a seed down for an hour is one line, not 400). */
+  private lastError = "";
 
   constructor(
     readonly url: string,
     private readonly identity: Identity,
     private readonly onMessage: (msg: unknown) => void,
-    private readonly onRegistered: (relay?: NodeId) => void,
+    private readonly onRegistered: (relay?: NodeId, tether?: { socket: TetherSocket; relay: PublicIdentity }) => void,
     private readonly log: Log,
+    private readonly opts: SignalClientOptions,
   ) {}
 
   start(): void {
     if (this.stopped) return;
-    const wsUrl = this.url.replace(/^http/, "ws") + "/v1/signal";
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(wsUrl);
-    } catch (e) {
-      this.log("warn", `seed ${this.url}: ${(e as Error).message}`);
-      return this.retry();
-    }
+    void this.open().catch((e) => {
+      this.fail((e as Error).message);
+      this.retry();
+    });
+  }
+
+  private fail(why: string): void {
+    const msg = `seed ${seedEndpoint(this.url).base}: ${why}`;
+    if (msg === this.lastError) return this.log("debug", msg);
+    this.lastError = msg;
+    this.log("warn", `${msg}; trying it again later (other seeds carry on)`);
+  }
+
+  private async open(): Promise<void> {
+    const tls = await seedTlsOptions(this.url, this.opts.ca);
+    if (this.stopped) return;
+    const wsUrl = seedEndpoint(this.url).base.replace(/^http/, "ws") + "/v1/signal";
+    const ws = new (WebSocket as unknown as new (url: string, o?: object) => WebSocket)(wsUrl, tls ? { tls } : undefined);
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onmessage = (e) => {
+      if (typeof e.data !== "string") {
+        const f = new Uint8Array(e.data as ArrayBuffer);
+        for (const cb of this.tether?.data ?? []) cb(f);
+        return;
+      }
       try {
         const m = JSON.parse(String(e.data));
         if (m?.t === "challenge" && typeof m.nonce === "string") {
           const sig = sign(this.identity, REGISTER_CONTEXT, Buffer.from(m.nonce, "base64"));
-          ws.send(JSON.stringify({ t: "register", pub: Buffer.from(encodePublicIdentity(this.identity.public)).toString("base64"), sig: Buffer.from(sig).toString("base64") }));
+          ws.send(JSON.stringify({
+            t: "register", pub: Buffer.from(encodePublicIdentity(this.identity.public)).toString("base64"), sig: Buffer.from(sig).toString("base64"),
+            certs: this.opts.proofs?.() ?? [], ...(this.opts.tether ? { tether: true } : {}),
+          }));
         } else if (m?.t === "registered") {
           this.registered = true;
           this.backoff = BACKOFF_MIN_MS;
-          this.log("info", `registered with seed ${this.url}`);
-          this.onRegistered(typeof m.relay === "string" && isNodeId(m.relay) ? m.relay : undefined);
+          this.lastError = "";
+          const relay = typeof m.relay === "string" && isNodeId(m.relay) ? (m.relay as NodeId) : undefined;
+          let tether: { socket: TetherSocket; relay: PublicIdentity } | undefined;
+          if (m.tether === true && relay && typeof m.relayPub === "string") {
+            try {
+              const pub = decodePublicIdentity(Buffer.from(m.relayPub, "base64"));
+              if (pub.id === relay) tether = { socket: this.tetherSocket(ws), relay: pub };
+            } catch {}
+          }
+          this.log("info", `registered with seed ${seedEndpoint(this.url).base}${tether ? " (it carries our packets when UDP fails)" : ""}`);
+          this.onRegistered(relay, tether);
         } else if (m?.t === "msg") {
           this.onMessage(m.msg);
         } else if (m?.t === "undeliverable") {
@@ -54,12 +111,34 @@ class SeedConnection {
         this.log("debug", `seed ${this.url}: bad frame: ${(err as Error).message}`);
       }
     };
-    ws.onclose = () => {
-      if (this.registered) this.log("info", `lost seed ${this.url}; reconnecting`);
+    ws.onclose = (e) => {
+      if (this.registered) this.log("info", `lost seed ${seedEndpoint(this.url).base}; reconnecting`);
+      else if (e.code === 1008 && e.reason) this.fail(`refused us: ${e.reason}`);
       this.registered = false;
-      this.retry();
+      const t = this.tether;
+      this.tether = undefined;
+      for (const cb of t?.close ?? []) cb();
+      if (this.ws === ws) this.retry();
     };
-    ws.onerror = () => {};
+    ws.onerror = (e) => {
+      const why = (e as unknown as { message?: string }).message;
+      if (why) this.fail(why.replace(/^WebSocket connection to '[^']*' failed: /, ""));
+    };
+  }
+
+  private tetherSocket(ws: WebSocket): TetherSocket {
+    const t = (this.tether = { data: [] as ((f: Uint8Array) => void)[], close: [] as (() => void)[] });
+    return {
+      seed: this.url,
+      send: (frame, control) => {
+        if (this.tether !== t || ws.readyState !== WebSocket.OPEN) return false;
+        if (ws.bufferedAmount > (control ? TETHER_CONTROL_QUEUE_BYTES : TETHER_QUEUE_BYTES)) return false;
+        ws.send(frame);
+        return true;
+      },
+      onData: (cb) => void t.data.push(cb),
+      onClose: (cb) => void t.close.push(cb),
+    };
   }
 
   private retry(): void {
@@ -88,20 +167,20 @@ class SeedConnection {
 
 export class SignalClient {
   private conns: SeedConnection[];
-  private registeredCbs: ((relay?: NodeId) => void)[] = [];
+  private registeredCbs: ((relay?: NodeId, tether?: { socket: TetherSocket; relay: PublicIdentity }) => void)[] = [];
   /** The seed this node runs itself, reached in-process (no registration with itself needed). */
   private local?: (to: NodeId, envelope: SignalEnvelope) => boolean;
 
-  constructor(identity: Identity, seeds: string[], onMessage: (msg: unknown) => void, log: Log) {
-    this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay) => this.registeredCbs.forEach((f) => f(relay)), log));
+  constructor(identity: Identity, seeds: string[], onMessage: (msg: unknown) => void, log: Log, opts: SignalClientOptions = {}) {
+    this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay, tether) => this.registeredCbs.forEach((f) => f(relay, tether)), log, opts));
   }
 
   start(): void {
     for (const c of this.conns) c.start();
   }
 
-  /** Called each time a seed accepts our registration (new seed or reconnect), with the seed's relay id. */
-  onRegistered(cb: (relay?: NodeId) => void): void {
+  /** Called each time a seed accepts our registration (new seed or reconnect), with the seed's relay id and the tether it grants. */
+  onRegistered(cb: (relay?: NodeId, tether?: { socket: TetherSocket; relay: PublicIdentity }) => void): void {
     this.registeredCbs.push(cb);
   }
 
@@ -117,7 +196,7 @@ export class SignalClient {
 
   /** The seeds that hold our registration now (alive, as far as we can tell). */
   registeredUrls(): string[] {
-    return this.conns.filter((c) => c.registered).map((c) => c.url);
+    return this.conns.filter((c) => c.registered).map((c) => seedEndpoint(c.url).base);
   }
 
   /** Send through every seed we are registered with; false if none took it. */

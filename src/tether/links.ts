@@ -7,16 +7,26 @@
 // Signals go through every seed we are registered with and, when the node has a relay path to the
 // peer, through the overlay too (so members still form new links when every seed is gone); the
 // verifier drops the duplicate.
+//
+// Where the seed we register with relays, the signalling socket also carries packets between us and
+// that relay (a tether, ./wslink.ts), on both ends: the node's side from its SignalClient, the seed's
+// side from tetherHost(). Every link the node sees is a FallbackLink (./fallback.ts): the WebRTC link
+// while UDP answers, the socket otherwise, one link to the router either way.
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
+import type { TetherPort } from "../seed/server.ts";
 import { guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 import { parseSeed } from "../config/schema.ts";
+import { BEAT_MS, FallbackLink } from "./fallback.ts";
+import { WsLink, type WsSend } from "./wslink.ts";
 
 import type { Log } from "../log.ts";
 
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
+/** How often a node on its WebSocket alone tries UDP (a WebRTC link) again, at most. */
+const TETHER_RETRY_MS = 5_000;
 
 export interface LinkManagerOptions {
   identity: Identity;
@@ -36,6 +46,16 @@ export interface LinkManagerOptions {
   avoidAddress?(host: string): boolean;
   /** More seed URLs whose STUN to use for new links (seeds learned from relays' records). */
   moreSeeds?(): string[];
+  /** [network] ca for https:// seeds. */
+  ca?: string | null;
+  /** Ask relaying seeds to carry our packets on the signalling socket when UDP fails (default true). */
+  tether?: boolean;
+}
+
+/** A socket that carries frames to one peer: ours to the seed's relay, or the seed's to a node. */
+interface TetherSocketState {
+  send: WsSend;
+  current?: WsLink;
 }
 
 /** What a node needs of its links: the LinkManager (WebRTC, signalled through seeds), or in-memory links (./memory.ts). */
@@ -55,6 +75,8 @@ export interface Links {
   onSeedRelay(cb: (relay: NodeId) => void): void;
   /** This node runs a seed: signal through it in-process. */
   attachLocalSeed?(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void;
+  /** This node runs a seed: the seed's side of tethers (nodes whose packets ride their seed socket). */
+  tetherHost?(): TetherPort;
 }
 
 /** How a node gets its Links (a test passes in-memory ones). */
@@ -62,6 +84,11 @@ export type LinkFactory = (opts: LinkManagerOptions) => Links;
 
 export class LinkManager implements Links {
   private readonly links = new Map<NodeId, WebrtcLink>();
+  /** The links the node sees, one per peer (see FallbackLink). */
+  private readonly joined = new Map<NodeId, FallbackLink>();
+  private readonly sockets = new Map<NodeId, TetherSocketState>();
+  private beat?: ReturnType<typeof setInterval>;
+  private lastRetry = 0;
   private readonly remotes = new Map<NodeId, PublicIdentity>();
   private readonly attempts = new Map<NodeId, { at: number; backoff: number }>();
   private readonly wanted = new Set<NodeId>();
@@ -77,11 +104,92 @@ export class LinkManager implements Links {
     this.log = opts.log ?? (() => {});
     guardUdpSockets(this.log);
     this.verifier = new SignalVerifier(opts.identity.public.id);
-    this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log);
-    this.client.onRegistered((relay) => {
+    this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log, { ca: opts.ca, proofs: opts.proofs, tether: opts.tether ?? true });
+    this.client.onRegistered((relay, tether) => {
+      if (tether && relay) {
+        this.remotes.set(relay, tether.relay);
+        for (const cb of this.identityCbs) cb(tether.relay);
+        const state: TetherSocketState = { send: (f, control) => tether.socket.send(f, control) };
+        this.sockets.set(relay, state);
+        tether.socket.onData((f) => this.sockets.get(relay) === state && this.socketData(relay, state, f));
+        tether.socket.onClose(() => this.socketGone(relay, state, "seed socket closed"));
+        this.wsLink(relay, state);
+      }
       if (relay) for (const cb of this.seedRelayCbs) cb(relay);
       for (const p of this.wanted) if (!this.links.has(p)) this.attempt(p, true);
     });
+  }
+
+  /**
+   * The seed's side of tethers: a registered node asks for its packets to ride its signalling socket.
+   * It must pass accept() like any link; then its frames reach the router as a link to it.
+   */
+  tetherHost(): TetherPort {
+    return {
+      open: (remote, certs, send, close) => {
+        const verdict = this.opts.accept(remote, certs);
+        if (verdict !== true) return verdict;
+        this.remotes.set(remote.id, remote);
+        for (const cb of this.identityCbs) cb(remote);
+        const state: TetherSocketState = { send };
+        this.sockets.get(remote.id)?.current?.close("replaced by a new registration");
+        this.sockets.set(remote.id, state);
+        this.wsLink(remote.id, state);
+        void close;
+        return { data: (f) => this.sockets.get(remote.id) === state && this.socketData(remote.id, state, f), closed: () => this.socketGone(remote.id, state, "its seed socket closed") };
+      },
+    };
+  }
+
+  /** A WsLink on `state`'s socket, joined to the peer's link (made and announced when there is none). */
+  private wsLink(peer: NodeId, state: TetherSocketState): WsLink {
+    if (state.current?.state === "open") return state.current;
+    const ws = new WsLink(peer, state.send);
+    state.current = ws;
+    this.join(peer)?.attach(ws);
+    return ws;
+  }
+
+  private socketData(peer: NodeId, state: TetherSocketState, frame: Uint8Array): void {
+    if (this.stopped) return;
+    this.wsLink(peer, state).data(frame);
+  }
+
+  private socketGone(peer: NodeId, state: TetherSocketState, reason: string): void {
+    if (this.sockets.get(peer) !== state) return;
+    this.sockets.delete(peer);
+    state.current?.close(reason);
+  }
+
+  /** The peer's FallbackLink, made and announced if it has none open; undefined without its identity. */
+  private join(peer: NodeId): FallbackLink | undefined {
+    const j = this.joined.get(peer);
+    if (j && j.state === "open") return j;
+    const remote = this.remotes.get(peer);
+    if (!remote || this.stopped) return undefined;
+    const link = new FallbackLink(peer, this.log);
+    this.joined.set(peer, link);
+    link.onClose(() => {
+      if (this.joined.get(peer) === link) this.joined.delete(peer);
+    });
+    this.log("debug", `link to ${peer} open`);
+    for (const cb of this.linkCbs) cb(link, remote);
+    this.beat ??= setInterval(() => this.tickTethers(), BEAT_MS);
+    return link;
+  }
+
+  /** Beats on links with both transports; peers on the socket alone get a WebRTC attempt now and then. */
+  private tickTethers(): void {
+    for (const l of this.joined.values()) l.tick();
+    const now = Date.now();
+    if (now - this.lastRetry < TETHER_RETRY_MS) return;
+    this.lastRetry = now;
+    for (const [peer, l] of this.joined)
+      if (l.hasWs && !l.hasPrimary && !this.links.has(peer)) {
+        const a = this.attempts.get(peer);
+        if (a) a.backoff = Math.min(a.backoff, TETHER_RETRY_MS);
+        this.attempt(peer, false);
+      }
   }
 
   private get self(): NodeId {
@@ -110,20 +218,25 @@ export class LinkManager implements Links {
     this.seedRelayCbs.push(cb);
   }
 
-  /** How many links exist (open or connecting). */
+  /** How many peers have a link (open or connecting). */
   get count(): number {
-    return this.links.size;
+    let n = this.links.size;
+    for (const p of this.joined.keys()) if (!this.links.has(p)) n++;
+    return n;
   }
 
-  /** The link to `peer`, if one exists (open or still connecting). */
-  link(peer: NodeId): Link | undefined {
-    return this.links.get(peer);
+  /** The link to `peer`, if one exists (open, or a WebRTC link still connecting). */
+  link(peer: NodeId): (Link & { transport?: "udp" | "tcp" }) | undefined {
+    const j = this.joined.get(peer);
+    return j?.state === "open" ? j : this.links.get(peer);
   }
 
   /** Ensure a link to `peer` (idempotent; retried with backoff unless `now`). */
   connect(peer: NodeId, now = false): void {
     if (this.stopped || peer === this.self) return;
     this.wanted.add(peer);
+    const socket = this.sockets.get(peer);
+    if (socket) this.wsLink(peer, socket);
     if (this.links.has(peer)) return;
     this.attempt(peer, now);
   }
@@ -135,6 +248,7 @@ export class LinkManager implements Links {
     const link = this.links.get(peer);
     if (link?.state === "open") this.signal("bye", peer);
     link?.close(reason);
+    this.joined.get(peer)?.close(reason);
   }
 
   private attempt(peer: NodeId, force: boolean): void {
@@ -189,10 +303,9 @@ export class LinkManager implements Links {
     this.links.set(peer, link);
     link.onOpen(() => {
       this.attempts.delete(peer);
-      const remote = this.remotes.get(peer);
-      if (!remote) return link.close("no verified identity for the peer");
-      this.log("debug", `link to ${peer} open`);
-      for (const cb of this.linkCbs) cb(link, remote);
+      const joined = this.join(peer);
+      if (!joined) return link.close("no verified identity for the peer");
+      joined.adopt(link);
     });
     link.onClose((reason) => {
       if (this.links.get(peer) === link) this.links.delete(peer);
@@ -265,6 +378,8 @@ export class LinkManager implements Links {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.beat);
+    for (const l of this.joined.values()) l.close("node stopping");
     for (const [peer, link] of this.links) {
       if (link.state === "open") this.signal("bye", peer);
       link.close("node stopping");

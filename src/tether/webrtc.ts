@@ -7,7 +7,7 @@
 // Once open, sealed packets prefer the fast channel (raw datagrams on the ICE pair, ./fast.ts) and take
 // the "pkt" data channel while it is down or for frames larger than its MTU: the fallback is per packet.
 import dgram from "node:dgram";
-import { RTCPeerConnection, type RTCDataChannel } from "werift";
+import { classes, methods, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
 import { FastChannel, ridesFast, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
@@ -32,6 +32,31 @@ export function guardUdpSockets(log: Log): void {
     s.on("error", (e: NodeJS.ErrnoException) => log("debug", `udp socket error ignored: ${e.code ?? e.message}`));
     return s;
   };
+}
+
+let padded = false;
+/**
+ * Seeds answer a STUN Binding Request only when it is at least as long as the answer (no reflection
+ * gain, src/seed/stun.ts); werift sends a bare 20-byte one to STUN servers. Pad those with a SOFTWARE
+ * attribute (comprehension-optional: any STUN server ignores it) to 52 bytes.
+ */
+export function padStunRequests(): void {
+  if (padded) return;
+  padded = true;
+  const proto = StunProtocol.prototype as unknown as { request: (req: StunMessage, ...rest: unknown[]) => Promise<unknown> };
+  const request = proto.request;
+  proto.request = function (this: unknown, req: StunMessage, ...rest: unknown[]) {
+    if (!rest[1] && req.messageMethod === methods.BINDING && req.messageClass === classes.REQUEST && !req.rawAttributes?.length && !req.attributesKeys?.length)
+      req.appendRawAttribute(0x8022, Buffer.from("trellis".padEnd(28, " ")));
+    return request.call(this, req, ...rest);
+  };
+}
+interface StunMessage {
+  messageMethod: number;
+  messageClass: number;
+  rawAttributes?: unknown[];
+  attributesKeys?: string[];
+  appendRawAttribute(type: number, value: Buffer): unknown;
 }
 
 export interface Link {
@@ -74,6 +99,7 @@ export class WebrtcLink implements Link {
    * tunnel the overlay inside itself, over a relay).
    */
   constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[], avoid?: (host: string) => boolean) {
+    padStunRequests();
     this.pc = new RTCPeerConnection({
       iceServers: iceServers.map((urls) => ({ urls })),
       iceAdditionalHostAddresses: hostAddresses,

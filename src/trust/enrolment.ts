@@ -110,7 +110,7 @@ export function sha256hex(b: Uint8Array): string {
 export interface InviteToken {
   networkId: string;
   seed: Uint8Array; // the enrolment key's seed
-  hash: string; // SHA-256 of the published enrolment bundle
+  hash: string; // SHA-256 of the enrolment's bytes (the seed's store keys it so)
   expires: number; // unix seconds
   seeds: string[];
 }

@@ -1,0 +1,157 @@
+// One link to an adjacent node over two transports: its WebRTC link (UDP) when that answers, else the
+// WebSocket to the seed/relay (TCP, ./wslink.ts). The router sees one link of one more kind.
+//
+// Which transport a frame takes is decided per frame, on this side's own evidence: the UDP link is
+// "fresh" while something arrived on it within STALE_MS. While both transports exist each side sends a
+// one-byte beat (TYPE_TETHER_BEAT) on the UDP link every BEAT_MS, so freshness is known even while all
+// traffic rides the WebSocket: when UDP stops, frames move to the WebSocket within STALE_MS plus a beat;
+// when it answers again they move back. Sessions are end to end and never notice. Frames arriving on
+// either transport are taken.
+import type { NodeId } from "../identity/identity.ts";
+import type { FastStats } from "./fast.ts";
+import type { Link } from "./webrtc.ts";
+import type { WsLink } from "./wslink.ts";
+
+export const TYPE_TETHER_BEAT = 0xcb;
+export const BEAT_MS = 150;
+export const STALE_MS = 500;
+const BEAT = Uint8Array.of(TYPE_TETHER_BEAT);
+
+type Log = (level: "debug" | "info" | "warn", msg: string) => void;
+
+export class FallbackLink implements Link {
+  state: "connecting" | "open" | "closed" = "open";
+  readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
+  /** Times the transport changed (to TCP, back to UDP), for status and tests. */
+  readonly changes: { at: number; to: "udp" | "tcp" }[] = [];
+  private primary?: Link;
+  private ws?: WsLink;
+  private lastPrimaryRx = -Infinity;
+  private current: "udp" | "tcp" | undefined;
+  private packetCbs: ((b: Uint8Array) => void)[] = [];
+  private controlCbs: ((b: Uint8Array) => void)[] = [];
+  private closeCbs: ((reason: string) => void)[] = [];
+
+  constructor(readonly peer: NodeId, private readonly log: Log, private readonly now: () => number = Date.now) {}
+
+  /** Take `link` (WebRTC, open) as the UDP transport. */
+  adopt(link: Link): void {
+    if (this.state === "closed") return link.close("its tether closed");
+    this.primary = link;
+    this.lastPrimaryRx = this.now();
+    const rx = (b: Uint8Array, cbs: ((b: Uint8Array) => void)[]) => {
+      if (this.primary !== link) return;
+      this.lastPrimaryRx = this.now();
+      if (b.length === 1 && b[0] === TYPE_TETHER_BEAT) return;
+      this.deliver(b, cbs);
+    };
+    link.onPacket((b) => rx(b, this.packetCbs));
+    link.onControl((b) => rx(b, this.controlCbs));
+    link.onClose((reason) => {
+      if (this.primary !== link) return;
+      this.primary = undefined;
+      if (!this.ws) this.close(reason);
+      else this.tick();
+    });
+    this.tick();
+  }
+
+  /** Take `ws` as the TCP transport (the socket to the seed/relay). */
+  attach(ws: WsLink): void {
+    if (this.state === "closed") return ws.close("its tether closed");
+    this.ws = ws;
+    ws.onPacket((b) => this.ws === ws && this.deliver(b, this.packetCbs));
+    ws.onControl((b) => this.ws === ws && this.deliver(b, this.controlCbs));
+    ws.onClose((reason) => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      if (!this.primary || this.primary.state === "closed") this.close(reason);
+      else this.tick();
+    });
+    this.tick();
+  }
+
+  get hasPrimary(): boolean {
+    return this.primary?.state === "open";
+  }
+
+  get hasWs(): boolean {
+    return this.ws?.state === "open";
+  }
+
+  private deliver(b: Uint8Array, cbs: ((b: Uint8Array) => void)[]): void {
+    if (this.state === "closed") return;
+    if (cbs === this.packetCbs) this.stats.rxPackets++;
+    for (const cb of cbs) cb(b);
+  }
+
+  /** The transport frames take now. */
+  get transport(): "udp" | "tcp" {
+    const p = this.primary;
+    if (p?.state === "open" && (!this.hasWs || this.now() - this.lastPrimaryRx < STALE_MS)) return "udp";
+    return this.hasWs ? "tcp" : "udp";
+  }
+
+  private link(): Link | undefined {
+    return this.transport === "udp" ? this.primary : this.ws;
+  }
+
+  /** Every BEAT_MS: beat on UDP while the WebSocket is there too, and note transport changes. */
+  tick(): void {
+    if (this.state === "closed") return;
+    if (this.primary?.state === "open" && this.hasWs) this.primary.sendPacket(BEAT);
+    const t = this.transport;
+    if (t === this.current) return;
+    if (this.current !== undefined) {
+      this.changes.push({ at: this.now(), to: t });
+      if (this.changes.length > 32) this.changes.shift();
+      this.log("info", t === "tcp" ? `link ${this.peer}: UDP silent for ${Math.round(this.now() - this.lastPrimaryRx)} ms, packets ride the WebSocket to the relay` : `link ${this.peer}: UDP answers, packets move back to it`);
+    }
+    this.current = t;
+  }
+
+  get fastMtu(): number | undefined {
+    return this.transport === "udp" ? this.primary?.fastMtu : undefined;
+  }
+
+  get fastStats(): FastStats | undefined {
+    return this.primary?.fastStats;
+  }
+
+  sendPacket(b: Uint8Array): boolean {
+    if (this.state !== "open" || !this.link()?.sendPacket(b)) {
+      this.stats.txDropped++;
+      return false;
+    }
+    this.stats.txPackets++;
+    return true;
+  }
+
+  sendControl(b: Uint8Array): void {
+    if (this.state === "open") this.link()?.sendControl(b);
+  }
+
+  onPacket(cb: (b: Uint8Array) => void): void {
+    this.packetCbs.push(cb);
+  }
+  onControl(cb: (b: Uint8Array) => void): void {
+    this.controlCbs.push(cb);
+  }
+  onOpen(cb: () => void): void {
+    if (this.state === "open") cb();
+  }
+  onClose(cb: (reason: string) => void): void {
+    this.closeCbs.push(cb);
+  }
+
+  /** Close both transports' parts of this link (the seed socket itself stays: it signals too). */
+  close(reason = "closed"): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    const [p, w] = [this.primary, this.ws];
+    this.primary = this.ws = undefined;
+    p?.close(reason);
+    w?.close(reason);
+    for (const cb of this.closeCbs) cb(reason);
+  }
+}
