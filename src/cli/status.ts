@@ -6,7 +6,9 @@ import { parse } from "./args.ts";
 export const help = `Usage: trellis status [--config FILE] [--api HOST:PORT] [--json]
 
 Show this node (id, name, addresses) and each peer: its addresses, the path
-packets take to it ("direct", or "relay:<node id>" per hop) and the last RTT.
+packets take to it ("direct", or "relay:<node id>" per hop) and the last RTT,
+and each link's transport: udp, or tcp where UDP is blocked and the link rides
+the WebSocket to the seed's relay.
 
   --config FILE    config file, to find [api] listen (default /etc/trellis/trellis.toml)
   --api HOST:PORT  talk to the API at this address instead
@@ -39,6 +41,10 @@ export async function run(argv: string[]): Promise<number> {
     rows.push([p.id.slice(0, 12), p.name ?? "-", p.ipv6, p.ipv4 ?? "-", p.link, p.path ?? "-", p.rtt_ms === null ? "-" : `${p.rtt_ms.toFixed(2)} ms`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  if (s.links?.length) {
+    // Each link's transport: UDP (WebRTC), or TCP (the WebSocket to a relay, where UDP does not get through).
+    console.log("\nlinks: " + s.links.map((l) => `${l.peer.slice(0, 12)} ${l.transport ?? "udp"}${l.relay ? " (relay)" : ""}${l.alive ? "" : " dead"}`).join(", "));
+  }
   const why = s.peers.filter((p) => p.why);
   if (why.length) {
     console.log("\nwhy each path:");

@@ -71,8 +71,8 @@ describe.skipIf(!root)("a seed under a flood (namespaces)", () => {
       // Legitimate members come up now: register, signal, link, session, ping.
       await Promise.all([d.start(), e.start()]);
       await waitFor("delta → echo session", () => d.api("/v1/status").peers?.find((p: any) => p.id === e.id && p.session), 90_000);
-      const ping = sh(["ip", "netns", "exec", d.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", "100.64.0.6"], { allowFail: true });
-      expect(ping).toMatch(/[1-9]\d* received/);
+      // The first reply within 20 s (a loaded machine can hold the first packets a while).
+      await waitFor("delta's ping answered", () => /[1-9]\d* received/.test(sh(["ip", "netns", "exec", d.ns, "ping", "-c", "1", "-W", "2", "100.64.0.6"], { allowFail: true })), 20_000);
       const legitDone = (performance.now() - t0) / 1000;
       // An invite made and redeemed through the same seed, over TLS with the private CA.
       const cli = (ns: string, args: string[]) => Bun.spawnSync(["ip", "netns", "exec", ns, ...trellisCommand(), ...args]);
@@ -97,7 +97,8 @@ describe.skipIf(!root)("a seed under a flood (namespaces)", () => {
     expect(report.stun.bytesIn).toBeLessThanOrEqual(report.stun.bytesOut);
     expect(report.stun.amplification).toBeLessThanOrEqual(1);
     expect(report.registrations.registered).toBe(0);
-    expect(report.connections.opened).toBeLessThanOrEqual(64);
+    // At most 64 at once from one address (over the run more open, as the seed closes those that never register).
+    expect(report.connections.maxOpenAtOnce).toBeLessThanOrEqual(64);
     expect(report.invites.codes["200"] ?? 0).toBe(0);
     expect(peak).toBeLessThan(400);
   });

@@ -115,7 +115,7 @@ const invites = async () => {
 
 // 5. 1,000 connections, held.
 const connections = async () => {
-  let opened = 0, refused = 0, closedEarly = 0;
+  let opened = 0, refused = 0, closedEarly = 0, open = 0, maxOpen = 0;
   const socks: WebSocket[] = [];
   await Promise.all(
     Array.from({ length: 1000 }, () =>
@@ -123,14 +123,15 @@ const connections = async () => {
         const w = new WS(wsUrl, { tls });
         socks.push(w);
         const t = setTimeout(res, 5000);
-        w.onopen = () => (opened++, clearTimeout(t), res());
+        let up = false;
+        w.onopen = () => ((up = true), opened++, (maxOpen = Math.max(maxOpen, ++open)), clearTimeout(t), res());
         w.onerror = () => (refused++, clearTimeout(t), res());
-        w.onclose = () => void closedEarly++;
+        w.onclose = () => void (closedEarly++, up && open--, (up = false));
       }),
     ),
   );
   await Bun.sleep(HOLD_S * 1000);
-  out.connections = { tried: 1000, opened, refused, closedByServer: closedEarly };
+  out.connections = { tried: 1000, opened, maxOpenAtOnce: maxOpen, refused, closedByServer: closedEarly };
   for (const w of socks) w.close();
 };
 
