@@ -25,8 +25,8 @@ export function fakeNode(now = () => Date.now()) {
     peer(IDS.charlie, "charlie", `relay:${IDS.seed}`, { rtt_ms: 1.9, why: "policy (discounted UCB, round 12)", paths: [{ name: `relay:${IDS.seed}`, alive: true, rtt_ms: 0.41, loss: 0.01, cost: 5.41 }] }),
   ];
   const links: Status["links"] = [
-    { peer: IDS.seed as Peer["id"], relay: true, alive: true, rtt_ms: 0.41, jitter_ms: 0.05, loss: 0, uptime_s: 120, failures: 0 },
-    { peer: IDS.bravo as Peer["id"], relay: false, alive: true, rtt_ms: 0.55, jitter_ms: 0.04, loss: 0, uptime_s: 60, failures: 0 },
+    { peer: IDS.seed as Peer["id"], relay: true, alive: true, rtt_ms: 0.41, jitter_ms: 0.05, loss: 0, uptime_s: 120, failures: 0, transport: "udp" },
+    { peer: IDS.bravo as Peer["id"], relay: false, alive: true, rtt_ms: 0.55, jitter_ms: 0.04, loss: 0, uptime_s: 60, failures: 0, transport: "udp" },
   ];
   const node: ViewSource & { peersList: Peer[]; linksList: Status["links"] } = {
     peersList: peers,
