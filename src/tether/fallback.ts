@@ -114,6 +114,11 @@ export class FallbackLink implements Link {
     return this.transport === "udp" ? this.primary?.fastMtu : undefined;
   }
 
+  /** The UDP link's far end on the underlay ("198.18.1.2:40000 srflx"), while UDP carries the link. */
+  get remote(): string | undefined {
+    return this.transport === "udp" ? this.primary?.remote : undefined;
+  }
+
   get fastStats(): FastStats | undefined {
     return this.primary?.fastStats;
   }
