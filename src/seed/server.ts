@@ -364,7 +364,13 @@ export async function startSeed(opts: SeedOptions & { listen: string; tls?: Seed
       if (!opts.tls) return;
       // A second listener on the same port with the new certificate, then the old one stops listening
       // (its open sockets carry on): no connection is dropped.
-      const next = serve(port);
+      let next: ReturnType<typeof serve>;
+      try {
+        next = serve(port);
+      } catch (e) {
+        // Started as root and dropped to [node] user: a port below 1024 cannot be bound again.
+        throw new Error(`cannot listen on port ${port} again with the new certificate (${(e as Error).message}); restart the node to use it`);
+      }
       const old = server;
       server = next;
       void old.stop(false);
