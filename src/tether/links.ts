@@ -106,6 +106,8 @@ export class LinkManager implements Links {
     this.verifier = new SignalVerifier(opts.identity.public.id);
     this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log, { ca: opts.ca, proofs: opts.proofs, tether: opts.tether ?? true });
     this.client.onRegistered((relay, tether) => {
+      // The relay is announced before its link opens, as when a WebRTC link to it opens later.
+      if (relay) for (const cb of this.seedRelayCbs) cb(relay);
       if (tether && relay) {
         this.remotes.set(relay, tether.relay);
         for (const cb of this.identityCbs) cb(tether.relay);
@@ -115,7 +117,6 @@ export class LinkManager implements Links {
         tether.socket.onClose(() => this.socketGone(relay, state, "seed socket closed"));
         this.wsLink(relay, state);
       }
-      if (relay) for (const cb of this.seedRelayCbs) cb(relay);
       for (const p of this.wanted) if (!this.links.has(p)) this.attempt(p, true);
     });
   }
@@ -134,7 +135,9 @@ export class LinkManager implements Links {
         const state: TetherSocketState = { send };
         this.sockets.get(remote.id)?.current?.close("replaced by a new registration");
         this.sockets.set(remote.id, state);
-        this.wsLink(remote.id, state);
+        // After the seed's "registered" went out: the router speaks on a new link at once, and the node
+        // takes binary frames only once it knows the socket carries them.
+        queueMicrotask(() => this.sockets.get(remote.id) === state && !this.stopped && this.wsLink(remote.id, state));
         void close;
         return { data: (f) => this.sockets.get(remote.id) === state && this.socketData(remote.id, state, f), closed: () => this.socketGone(remote.id, state, "its seed socket closed") };
       },
@@ -146,7 +149,7 @@ export class LinkManager implements Links {
     if (state.current?.state === "open") return state.current;
     const ws = new WsLink(peer, state.send);
     state.current = ws;
-    this.join(peer)?.attach(ws);
+    this.join(peer, (l) => l.attach(ws));
     return ws;
   }
 
@@ -161,13 +164,17 @@ export class LinkManager implements Links {
     state.current?.close(reason);
   }
 
-  /** The peer's FallbackLink, made and announced if it has none open; undefined without its identity. */
-  private join(peer: NodeId): FallbackLink | undefined {
+  /**
+   * Give `peer`'s FallbackLink a transport (`take`), making it if it has none open and announcing it only
+   * then (whoever hears of a link speaks on it at once); undefined without the peer's identity.
+   */
+  private join(peer: NodeId, take: (l: FallbackLink) => void): FallbackLink | undefined {
     const j = this.joined.get(peer);
-    if (j && j.state === "open") return j;
+    if (j && j.state === "open") return (take(j), j);
     const remote = this.remotes.get(peer);
     if (!remote || this.stopped) return undefined;
     const link = new FallbackLink(peer, this.log);
+    take(link);
     this.joined.set(peer, link);
     link.onClose(() => {
       if (this.joined.get(peer) === link) this.joined.delete(peer);
@@ -303,9 +310,7 @@ export class LinkManager implements Links {
     this.links.set(peer, link);
     link.onOpen(() => {
       this.attempts.delete(peer);
-      const joined = this.join(peer);
-      if (!joined) return link.close("no verified identity for the peer");
-      joined.adopt(link);
+      if (!this.join(peer, (l) => l.adopt(link))) link.close("no verified identity for the peer");
     });
     link.onClose((reason) => {
       if (this.links.get(peer) === link) this.links.delete(peer);
