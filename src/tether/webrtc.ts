@@ -21,16 +21,22 @@ export const CONNECT_TIMEOUT_MS = 15_000;
 let guarded = false;
 /**
  * An ICMP "unreachable" for an ICE check makes Bun's UDP socket emit 'error', and werift's sockets have
- * no error listener: one ICMP would kill the process. Give every UDP socket a listener that logs.
+ * no error listener: one ICMP would kill the process. werift binds `createSocket` by a named import,
+ * which a patched `dgram.createSocket` does not reach in Bun, so the guard sits on the class every
+ * node:dgram socket shares: an 'error' nobody listens for is logged, not thrown.
  */
 export function guardUdpSockets(log: Log): void {
   if (guarded) return;
   guarded = true;
-  const create = dgram.createSocket as (...a: unknown[]) => dgram.Socket;
-  (dgram as { createSocket: unknown }).createSocket = (...args: unknown[]) => {
-    const s = create(...args);
-    s.on("error", (e: NodeJS.ErrnoException) => log("debug", `udp socket error ignored: ${e.code ?? e.message}`));
-    return s;
+  const proto = dgram.Socket.prototype as unknown as { emit: (this: dgram.Socket, event: string | symbol, ...args: unknown[]) => boolean };
+  const emit = proto.emit;
+  proto.emit = function (event, ...args) {
+    if (event === "error" && this.listenerCount("error") === 0) {
+      const e = args[0] as NodeJS.ErrnoException | undefined;
+      log("debug", `udp socket error ignored: ${e?.code ?? e?.message ?? e}`);
+      return true;
+    }
+    return emit.call(this, event, ...args);
   };
 }
 

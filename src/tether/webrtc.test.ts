@@ -1,0 +1,23 @@
+// The UDP guard: an ICMP "port unreachable" on a socket made the way werift makes its own (a named
+// `createSocket` import) is logged, and the process lives on.
+import { expect, test } from "bun:test";
+import { createSocket } from "node:dgram";
+import { guardUdpSockets } from "./webrtc.ts";
+
+test("an ICMP error on a socket werift made (named createSocket import) is logged, not thrown", async () => {
+  const logs: string[] = [];
+  guardUdpSockets((_level, msg) => logs.push(msg));
+  // A port nobody listens on: the kernel picks one for a socket we then close.
+  const probe = createSocket("udp4");
+  await new Promise<void>((r) => probe.bind(0, "127.0.0.1", () => r()));
+  const port = probe.address().port;
+  probe.close();
+  const s = createSocket("udp4"); // no 'error' listener, as werift's
+  await new Promise<void>((r) => s.connect(port, "127.0.0.1", () => r()));
+  for (let i = 0; i < 5 && !logs.some((l) => l.includes("ECONNREFUSED")); i++) {
+    s.send(Buffer.from("x"));
+    await Bun.sleep(50);
+  }
+  s.close();
+  expect(logs.some((l) => l === "udp socket error ignored: ECONNREFUSED")).toBe(true);
+});
