@@ -2,16 +2,17 @@
 // reach each other through two relays on a "public" subnet; a relay dies mid-transfer and the TCP
 // stream completes intact; a non-member gets nothing from the relays; with the seed gone, a direct link
 // still forms (signalled through a relay) once the block is lifted, and traffic moves to it; the idle
-// link then closes. A second network checks a two-relay chain and a relay with seed = false (listens on
-// nothing). Real nodes, NATs, TUN and werift.
+// link then closes. A second network checks a three-relay chain, a relay with seed = false (listens on
+// nothing) and a relay at max_peers. Real nodes, NATs, TUN and werift.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
+import { tcpTransfer } from "../lib/transfer.ts";
 import { enrol } from "../lib/members.ts";
-import { createNetwork } from "../../src/trust/root.ts";
+import { createNetwork, type Root } from "../../src/trust/root.ts";
 
 setDefaultTimeout(180_000);
 const root = e2eReady(import.meta.file);
@@ -182,30 +183,32 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
   });
 });
 
-describe.skipIf(!root)("a two-relay chain, and a relay that is no seed (namespaces)", () => {
-  let net: TestNet, dir: string;
+describe.skipIf(!root)("a three-relay chain, a relay that is no seed, a full relay (namespaces)", () => {
+  let net: TestNet, dir: string, home: Root;
   const n: Record<string, TestNode> = {};
 
   beforeAll(async () => {
     dir = tempDir("e2e-chain");
     net = new TestNet("chn");
-    for (const h of ["r3", "r4", "r6"]) net.addHost(h);
+    for (const h of ["r3", "r4", "r5", "r6", "r7"]) net.addHost(h);
     net.addNatHost("d");
     net.addNatHost("e");
-    const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`;
-    const home = createNetwork("chain", join(dir, "root"));
+    const s3 = `http://${net.host("r3").ip}:7443`, s4 = `http://${net.host("r4").ip}:7443`, s5 = `http://${net.host("r5").ip}:7443`;
+    home = createNetwork("chain", join(dir, "root"));
+    // Each relay signals at its own seed and its predecessor's, as in the two-relay chain.
     n.r3 = new TestNode(net, { host: "r3", name: "relay-3", relay: true, seeds: [s3] }, dir);
     n.r4 = new TestNode(net, { host: "r4", name: "relay-4", relay: true, seeds: [s3, s4] }, dir);
+    n.r5 = new TestNode(net, { host: "r5", name: "relay-5", relay: true, seeds: [s4, s5] }, dir);
     // r6 relays but serves no signalling or STUN ([relay] seed = false): it listens on nothing.
     n.r6 = new TestNode(net, { host: "r6", name: "relay-6", relay: true, seeds: [s4], extra: "seed = false" }, dir);
+    // r7 takes one link at most (r4's); a node that comes later is turned away (the max_peers test).
+    n.r7 = new TestNode(net, { host: "r7", name: "relay-7", relay: true, seeds: [s4], extra: "seed = false\nmax_peers = 1" }, dir);
     n.d = new TestNode(net, { host: "d", name: "delta", seeds: [s3] }, dir);
-    n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s4] }, dir);
-    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r6", "100.64.4.16"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
-    // Each edge reaches only its own relay: d — r3 — r4 — e; r6 reaches only r4.
-    for (const [x, y] of [["d", "e"], ["d", "r4"], ["e", "r3"], ["d", "r6"], ["e", "r6"], ["r3", "r6"]]) net.block(x, y);
-    await n.r3.start();
-    await n.r4.start();
-    await n.r6.start();
+    n.e = new TestNode(net, { host: "e", name: "echo", seeds: [s5] }, dir);
+    [["r3", "100.64.4.13"], ["r4", "100.64.4.14"], ["r5", "100.64.4.15"], ["r6", "100.64.4.16"], ["r7", "100.64.4.17"], ["d", "100.64.4.1"], ["e", "100.64.4.2"]].forEach(([h, ip]) => enrol(n[h], home, ip));
+    // Each node reaches only its neighbours: d — r3 — r4 — r5 — e; r6 and r7 only r4.
+    for (const [x, y] of [["d", "e"], ["d", "r4"], ["d", "r5"], ["d", "r6"], ["d", "r7"], ["e", "r3"], ["e", "r4"], ["e", "r6"], ["e", "r7"], ["r3", "r5"], ["r3", "r6"], ["r3", "r7"], ["r5", "r6"], ["r5", "r7"], ["r6", "r7"]]) net.block(x, y);
+    for (const r of ["r3", "r4", "r5", "r6", "r7"]) await n[r].start();
     await Promise.all([n.d.start(), n.e.start()]);
   });
 
@@ -221,14 +224,29 @@ describe.skipIf(!root)("a two-relay chain, and a relay that is no seed (namespac
     await waitFor("r4 ↔ r6 relay link", () => liveRelays(n.r4).includes(n.r6.id) && liveRelays(n.r6).includes(n.r4.id), 60_000);
   });
 
-  test("d → r3 → r4 → e carries traffic, and ping shows both relays", async () => {
+  test("d → r3 → r4 → r5 → e carries traffic, and ping shows the three relays", async () => {
     await waitFor("d attached to r3", () => liveRelays(n.d).includes(n.r3.id), 60_000);
-    await waitFor("e attached to r4", () => liveRelays(n.e).includes(n.r4.id), 60_000);
-    await waitFor("r3 ↔ r4", () => liveRelays(n.r3).includes(n.r4.id), 60_000);
+    await waitFor("e attached to r5", () => liveRelays(n.e).includes(n.r5.id), 60_000);
+    await waitFor("r3 ↔ r4 ↔ r5", () => liveRelays(n.r3).includes(n.r4.id) && liveRelays(n.r5).includes(n.r4.id), 60_000);
     await waitFor("d → e ping", () => ping(n.d, n.e.ipv6), 60_000);
     const out = n.d.cli(["ping", n.e.id, "--count", "1", "--config", n.d.configPath]);
     expect(out.code).toBe(0);
-    expect(out.out).toContain(`relay:${n.r3.id} relay:${n.r4.id}`);
-    expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id}`);
+    expect(out.out).toContain(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
+    expect(peer(n.d, n.e)?.path).toBe(`relay:${n.r3.id} relay:${n.r4.id} relay:${n.r5.id}`);
+    const { sent, recv } = await tcpTransfer(n.d, n.e, n.e.ipv6, 5202, 256 * 1024); // small: four hops on a loaded machine
+    expect(recv).toEqual(sent);
+  });
+
+  test("a relay at [relay] max_peers turns the next node away, and says why", async () => {
+    await waitFor("r7 full (r4)", () => liveRelays(n.r7).includes(n.r4.id), 60_000);
+    net.addHost("f");
+    for (const h of ["d", "e", "r3", "r5", "r6"]) net.block("f", h); // f reaches r4 and r7
+    n.f = new TestNode(net, { host: "f", name: "foxtrot", seeds: [`http://${net.host("r4").ip}:7443`] }, dir);
+    enrol(n.f, home, "100.64.4.6");
+    await n.f.start();
+    await waitFor("r7 refuses f: full", () => n.r7.logs().includes(`from ${n.f.id} refused: relay is full ([relay] max_peers = 1)`), 60_000);
+    expect(liveRelays(n.f)).not.toContain(n.r7.id);
+    expect(n.r7.api("/v1/status").links.map((l: any) => l.peer)).not.toContain(n.f.id);
+    expect(liveRelays(n.f)).toContain(n.r4.id); // f itself is fine: r4 took it
   });
 });
