@@ -210,7 +210,7 @@ describe.skipIf(!root)("router appliance: subnet routes with failover on health 
   test("a router stopped cleanly leaves the host as it found it", async () => {
     // The router in use was killed in the test before (a crash leaves its changes until its next
     // start): stop the one still running, whichever it is.
-    const r = [nodes.r1, nodes.r2].find((n) => n.pid !== undefined);
+    const r = [nodes.r1, nodes.r2].find((n) => n.running);
     if (!r) throw new Error("no router still running to stop cleanly");
     await r.stop();
     expect(inNs(r, ["nft", "list", "tables"])).not.toContain("trellis_");

@@ -1,17 +1,9 @@
 // Fuzzing machinery: a seeded PRNG, byte mutators in the style of AFL/libFuzzer, and a runner that
 // checks each input is accepted or refused with a typed error, none hangs, and memory stays bounded.
+import { rng } from "../../src/sim/clock.ts";
 
-/** mulberry32: a small, fast, seedable PRNG; the same seed gives the same inputs on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulation's seeded PRNG (mulberry32): the same seed gives the same inputs on every run. */
+export const prng = rng;
 
 const INTERESTING8 = [0, 1, 2, 0x7f, 0x80, 0xff, 0x10, 0x20, 0x40, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xca];
 const INTERESTING16 = [0, 1, 0x7fff, 0x8000, 0xffff, 0x0100, 1200, 1500, 16384, 65535];

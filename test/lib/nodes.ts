@@ -116,17 +116,22 @@ export class TestNode {
 
   /** SIGTERM and wait for a clean exit. */
   async stop(): Promise<number | null> {
-    if (!this.proc || this.proc.exitCode !== null) return this.proc?.exitCode ?? null;
-    this.proc.kill("SIGTERM");
+    if (!this.running) return this.proc?.exitCode ?? null;
+    this.proc!.kill("SIGTERM");
     const t = setTimeout(() => this.proc?.kill("SIGKILL"), 5000);
     const code = await this.exited!;
     clearTimeout(t);
     return code;
   }
 
+  /** Whether the process still runs (one killed by a signal has exitCode null too: signalCode says so). */
+  get running(): boolean {
+    return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   /** The node's process id (`ip netns exec` execs trellis in place), while it runs. */
   get pid(): number | undefined {
-    return this.proc?.exitCode === null ? this.proc.pid : undefined;
+    return this.running ? this.proc!.pid : undefined;
   }
 
   signal(sig: NodeJS.Signals): void {
