@@ -11,6 +11,9 @@ set -u
 PEERS=$1; shift
 # shellcheck disable=SC1090  # the shared script's functions, without its main section
 source <(sed '/^# -* main/,$d' "$PEERS")
+# Sourced through a pipe, peers.sh's BASH_SOURCE names the pipe, not its folder: point wggo2 at the
+# current wireguard-go beside it ourselves.
+sys_wggo2() { wg_with "$(dirname "$(readlink -f "$PEERS")")/wireguard-go-modern/wireguard-go"; }
 set +e
 UDP_RATES=${UDP_RATES:-"50 100 200 300 400 500 600 800 1000 1500 2000"}
 
