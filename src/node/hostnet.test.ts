@@ -1,6 +1,6 @@
 // Host changes for routes: the nftables ruleset, sysctls remembered and restored, a crashed run's leftovers undone.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { firstHost, HostRoutes, LanHealth, snatRuleset, tableName, type Runner } from "./hostnet.ts";
@@ -44,10 +44,11 @@ describe("host changes for a router", () => {
   test("the SNAT ruleset is one table masquerading what leaves the TUN for the prefixes", () => {
     expect(tableName("trellis0")).toBe("trellis_trellis0");
     expect(tableName("tr.x-1")).toBe("trellis_tr_x_1");
-    const r = snatRuleset("trellis_trellis0", "trellis0", [lan, { family: 6, address: "fd00:1::", prefix: 64 }], "eth0");
+    const r = snatRuleset("trellis_trellis0", "trellis0", [lan, { family: 6, address: "fd00:1::", prefix: 64 }], ["eth0", "eth0"]);
     expect(r).toContain('iifname "trellis0" ip daddr { 192.168.50.0/24 } masquerade');
     expect(r).toContain('iifname "trellis0" ip6 daddr { fd00:1::/64 } masquerade');
     expect(r).toContain('iifname "trellis0" oifname "eth0" masquerade');
+    expect(r.match(/oifname/g)?.length).toBe(1); // one rule per uplink device, both families
     expect(r.startsWith("table inet trellis_trellis0 {")).toBe(true);
     expect(firstHost(lan)).toBe("192.168.50.1");
   });
@@ -95,6 +96,62 @@ describe("host changes for a router", () => {
     h.cmds.length = 0;
     host.stop();
     expect(h.cmds).toEqual(["ip route del 198.18.0.2/32 via 10.0.0.1"]);
+  });
+});
+
+describe("exit nodes and exit DNS on the host", () => {
+  test("an exit with an IPv6 uplink turns IPv6 forwarding on host-wide, keeps the uplink's RAs, masquerades both; stop restores", () => {
+    const h = fakeHost();
+    h.sysctls.set("net.ipv4.conf.up1.forwarding", "0");
+    h.sysctls.set("net.ipv6.conf.all.forwarding", "0");
+    h.sysctls.set("net.ipv6.conf.up6.accept_ra", "1");
+    const host = new HostRoutes(tmp(), "trellis0", quiet, h.runner);
+    host.router([], true, "up1", "up6");
+    expect(h.sysctls.get("net.ipv4.conf.up1.forwarding")).toBe("1");
+    expect(h.sysctls.get("net.ipv6.conf.all.forwarding")).toBe("1");
+    expect(h.sysctls.get("net.ipv6.conf.up6.accept_ra")).toBe("2");
+    expect(h.sysctls.has("net.ipv4.conf.up6.forwarding")).toBe(false);
+    host.stop();
+    expect(h.sysctls.get("net.ipv6.conf.all.forwarding")).toBe("0");
+    expect(h.sysctls.get("net.ipv6.conf.up6.accept_ra")).toBe("1");
+    expect(h.sysctls.get("net.ipv4.conf.up1.forwarding")).toBe("0");
+  });
+
+  test("exit_dns rewrites resolv.conf in place (search and options kept) and puts it back on stop and after a crash", () => {
+    const dir = tmp();
+    const path = join(dir, "resolv.conf");
+    const before = "search lab.example\nnameserver 10.0.0.53\noptions edns0\n";
+    writeFileSync(path, before);
+    const h = fakeHost();
+    const host = new HostRoutes(dir, "trellis0", quiet, h.runner);
+    expect(host.openResolv(path)).toBe(true);
+    expect(host.setResolver("100.64.0.30", "exit node x")).toBe(true);
+    const now = readFileSync(path, "utf8");
+    expect(now).toContain("nameserver 100.64.0.30\n");
+    expect(now).not.toContain("10.0.0.53");
+    expect(now).toContain("search lab.example");
+    expect(now).toContain("options edns0");
+    host.setResolver("100.64.0.31", "exit node y"); // a failover: the first content is what comes back
+    host.stop();
+    expect(readFileSync(path, "utf8")).toBe(before);
+    // A crash: the next start's recover() writes it back.
+    const crashed = new HostRoutes(dir, "trellis0", quiet, h.runner);
+    crashed.openResolv(path);
+    crashed.setResolver("100.64.0.30", "exit node x");
+    new HostRoutes(dir, "trellis0", quiet, h.runner).recover();
+    expect(readFileSync(path, "utf8")).toBe(before);
+  });
+
+  test("a resolv.conf that is a symlink (managed by another tool) is left alone", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "stub"), "nameserver 127.0.0.53\n");
+    symlinkSync(join(dir, "stub"), join(dir, "resolv.conf"));
+    const warned: string[] = [];
+    const host = new HostRoutes(dir, "trellis0", (_l, m) => warned.push(m), fakeHost().runner);
+    expect(host.openResolv(join(dir, "resolv.conf"))).toBe(false);
+    expect(host.setResolver("100.64.0.30", "x")).toBe(false);
+    expect(warned.join()).toContain("symlink");
+    expect(readFileSync(join(dir, "stub"), "utf8")).toBe("nameserver 127.0.0.53\n");
   });
 });
 

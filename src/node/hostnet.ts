@@ -5,13 +5,23 @@
 // own routes vanish with it; sysctls, the nftables table and routes outside the TUN do not).
 // Commands run through a Runner so that tests can record them without touching a host.
 //
-// What a router changes: net.ipv4.conf.<dev>.forwarding = 1 (net.ipv6.conf.<dev>.forwarding for
-// IPv6 prefixes) on the TUN and on each LAN device that reaches an advertised prefix (IPv4
-// forwarding is per receiving interface: nothing else on the host starts forwarding), and with
-// `snat = true` one table, `inet trellis_<tun>`, whose postrouting chain masquerades what comes
-// out of the TUN towards those prefixes (or, for an exit node, towards its uplink).
+// What a router changes: net.ipv4.conf.<dev>.forwarding = 1 on the TUN and on each LAN device that
+// reaches an advertised prefix (IPv4 forwarding is per receiving interface: nothing else on the host
+// starts forwarding). IPv6 (an IPv6 prefix, or an exit with an IPv6 uplink) needs
+// net.ipv6.conf.all.forwarding = 1: Linux has no per-interface switch for IPv6 forwarding, so it is
+// host-wide, and said in the log; an uplink or LAN device that took router advertisements
+// (accept_ra = 1, ignored once forwarding is on) gets accept_ra = 2 so that it keeps its SLAAC
+// address and default route. With `snat = true` one table, `inet trellis_<tun>`, whose postrouting
+// chain masquerades what comes out of the TUN towards those prefixes (or, for an exit node, towards
+// its uplinks, IPv4 and IPv6).
+//
+// A member in exit mode with `[routes] exit_dns` points /etc/resolv.conf at the exit (its previous
+// content is recorded first and written back on stop, on leaving exit mode, and after a crash). The
+// file is opened for writing at start, while the node still has root: after the privilege drop it is
+// written through that descriptor. A resolv.conf that is a symlink (systemd-resolved, resolvconf)
+// belongs to the tool that manages it and is left alone (with a warning saying what to do).
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Log } from "../log.ts";
 import type { Subnet } from "../trust/subnet.ts";
@@ -38,6 +48,8 @@ export interface HostChanges {
   routes: string[][];
   /** `ip rule` arguments added (exit mode), removed with `ip rule del ARGS`. */
   rules: string[][];
+  /** /etc/resolv.conf rewritten for exit_dns: its path and what it held before. */
+  resolv?: { path: string; before: string };
 }
 
 const FILE = "host-routes.json";
@@ -46,7 +58,7 @@ const FILE = "host-routes.json";
 export const tableName = (tun: string) => `trellis_${tun.replace(/[^a-zA-Z0-9_]/g, "_")}`;
 
 /** The nftables ruleset for a router: masquerade what leaves the TUN for the LAN prefixes or the uplink. */
-export function snatRuleset(table: string, tun: string, prefixes: Subnet[], uplink?: string): string {
+export function snatRuleset(table: string, tun: string, prefixes: Subnet[], uplinks: string[] = []): string {
   const v4 = prefixes.filter((p) => p.family === 4 && p.prefix > 0).map(fmtPrefix);
   const v6 = prefixes.filter((p) => p.family === 6 && p.prefix > 0).map(fmtPrefix);
   const lines = [
@@ -55,7 +67,7 @@ export function snatRuleset(table: string, tun: string, prefixes: Subnet[], upli
     `  type nat hook postrouting priority 100; policy accept;`,
     ...(v4.length ? [`  iifname "${tun}" ip daddr { ${v4.join(", ")} } masquerade`] : []),
     ...(v6.length ? [`  iifname "${tun}" ip6 daddr { ${v6.join(", ")} } masquerade`] : []),
-    ...(uplink ? [`  iifname "${tun}" oifname "${uplink}" masquerade`] : []),
+    ...[...new Set(uplinks)].map((u) => `  iifname "${tun}" oifname "${u}" masquerade`),
     ` }`,
     `}`,
   ];
@@ -104,6 +116,7 @@ export class HostRoutes {
   }
 
   private undo(c: HostChanges): void {
+    if (c.resolv) this.writeResolv(c.resolv.path, c.resolv.before);
     for (const r of [...(c.rules ?? [])].reverse()) this.runner.run(["ip", "rule", "del", ...r]);
     for (const r of [...(c.routes ?? [])].reverse()) this.runner.run(["ip", "route", "del", ...r]);
     if (c.table) this.runner.run(["nft", "delete", "table", ...c.table.split(" ")]);
@@ -149,9 +162,9 @@ export class HostRoutes {
     }
   }
 
-  /** The device of the host's default route (an exit node's uplink). */
-  uplink(): { dev: string; via?: string } | undefined {
-    const r = this.runner.run(["ip", "-j", "route", "show", "default"]);
+  /** The device of the host's default route (an exit node's uplink), IPv4 or (`v` = 6) IPv6. */
+  uplink(v: 4 | 6 = 4): { dev: string; via?: string } | undefined {
+    const r = this.runner.run(["ip", ...(v === 6 ? ["-6"] : []), "-j", "route", "show", "default"]);
     try {
       const d = JSON.parse(r.out).find((x: { dev?: string }) => x.dev && x.dev !== this.tun);
       return d ? { dev: d.dev, via: d.gateway } : undefined;
@@ -164,7 +177,7 @@ export class HostRoutes {
    * Make this host a router for `prefixes` (and an exit through `uplink`): forwarding on the TUN and
    * on the devices that lead there, and with `snat` the masquerade table. Returns the LAN devices.
    */
-  router(prefixes: Subnet[], snat: boolean, uplink?: string): Map<string, string> {
+  router(prefixes: Subnet[], snat: boolean, uplink?: string, uplink6?: string): Map<string, string> {
     const lan = new Map<string, string>();
     for (const p of prefixes) {
       if (p.prefix === 0) continue;
@@ -173,21 +186,27 @@ export class HostRoutes {
       if (dev) lan.set(fmtPrefix(p), dev);
       else this.log("warn", `[routes] advertise: ${fmtPrefix(p)} is not reachable from this host (no route to ${probe}): advertised as down until it is`);
     }
-    const devs = new Set([...lan.values(), ...(uplink ? [uplink] : [])]);
-    const families = new Set([...prefixes.map((p) => p.family), ...(uplink ? [4 as const] : [])]);
-    for (const f of families) {
-      const key = f === 4 ? "net.ipv4.conf" : "net.ipv6.conf";
-      for (const d of [this.tun, ...devs]) this.setSysctl(`${key}.${d}.forwarding`, "1");
+    const devs = new Set([...lan.values(), ...(uplink ? [uplink] : []), ...(uplink6 ? [uplink6] : [])]);
+    const v4 = prefixes.some((p) => p.family === 4 && p.prefix > 0) || uplink !== undefined;
+    const v6 = prefixes.some((p) => p.family === 6 && p.prefix > 0) || uplink6 !== undefined;
+    const lan4 = prefixes.filter((p) => p.family === 4 && p.prefix > 0).map((p) => lan.get(fmtPrefix(p))).filter((d): d is string => !!d);
+    if (v4) for (const d of new Set([this.tun, ...lan4, ...(uplink ? [uplink] : [])])) this.setSysctl(`net.ipv4.conf.${d}.forwarding`, "1");
+    if (v6) {
+      // Host-wide (see the top of this file); devices that took router advertisements keep taking them.
+      const lan6 = prefixes.filter((p) => p.family === 6 && p.prefix > 0).map((p) => lan.get(fmtPrefix(p))).filter((d): d is string => !!d);
+      for (const d of new Set([...lan6, ...(uplink6 ? [uplink6] : [])])) if (this.readSysctl(`net.ipv6.conf.${d}.accept_ra`) === "1") this.setSysctl(`net.ipv6.conf.${d}.accept_ra`, "2");
+      if (this.setSysctl("net.ipv6.conf.all.forwarding", "1")) this.log("info", "host: IPv6 forwarding is on host-wide (net.ipv6.conf.all.forwarding: Linux has no per-interface switch for it)");
     }
-    this.log("info", `host: forwarding between ${this.tun} and ${[...devs].join(", ") || "(no device yet)"} for ${prefixes.map(fmtPrefix).join(", ")}${uplink ? ` and as exit node via ${uplink}` : ""}`);
+    this.log("info", `host: forwarding between ${this.tun} and ${[...devs].join(", ") || "(no device yet)"} for ${prefixes.map(fmtPrefix).join(", ")}${uplink ? ` and as exit node via ${uplink}` : ""}${uplink6 ? `${uplink ? "," : " and as exit node"} IPv6 via ${uplink6}` : ""}`);
     // An exit node always masquerades to its uplink; LAN prefixes only with snat.
     const masq = snat ? prefixes : [];
-    if (masq.some((p) => p.prefix > 0) || uplink) {
+    const uplinks = [...(uplink ? [uplink] : []), ...(uplink6 ? [uplink6] : [])];
+    if (masq.some((p) => p.prefix > 0) || uplinks.length) {
       const table = tableName(this.tun);
       this.runner.run(["nft", "delete", "table", "inet", table]);
       this.changes.table = `inet ${table}`;
       this.save();
-      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, masq, uplink))) this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...masq.filter((p) => p.prefix > 0).map(fmtPrefix), ...(uplink ? [`uplink ${uplink}`] : [])].join(", ")}`);
+      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, masq, uplinks))) this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...masq.filter((p) => p.prefix > 0).map(fmtPrefix), ...[...new Set(uplinks)].map((u) => `uplink ${u}`)].join(", ")}`);
     }
     if (!snat && prefixes.length) this.log("info", "host: snat = false: overlay sources are kept (LAN hosts need a route back to the overlay through this router)");
     return lan;
@@ -226,14 +245,76 @@ export class HostRoutes {
     }
   }
 
+  private resolvFd?: number;
+
+  /**
+   * Open `path` (/etc/resolv.conf) for writing now, while the node has root (exit_dns: it is rewritten
+   * later, after the privilege drop). False, with a warning, when it is a symlink or cannot be opened.
+   */
+  openResolv(path: string): boolean {
+    try {
+      if (lstatSync(path).isSymbolicLink()) {
+        this.log("warn", `[routes] exit_dns: ${path} is a symlink (managed by systemd-resolved or resolvconf): left alone; point that tool at the exit's overlay address (e.g. resolvectl dns ${this.tun} ADDRESS; resolvectl domain ${this.tun} '~.')`);
+        return false;
+      }
+      this.resolvFd = openSync(path, "r+");
+      this.resolvPath = path;
+      return true;
+    } catch (e) {
+      this.log("warn", `[routes] exit_dns: cannot open ${path} for writing: ${(e as Error).message}`);
+      return false;
+    }
+  }
+  private resolvPath = "/etc/resolv.conf";
+
+  /** Write `content` into resolv.conf in place (the file may be a bind mount: never renamed over). */
+  private writeResolv(path: string, content: string): boolean {
+    try {
+      if (this.resolvFd !== undefined && path === this.resolvPath) {
+        ftruncateSync(this.resolvFd, 0);
+        writeSync(this.resolvFd, content, 0);
+      } else writeFileSync(path, content);
+      return true;
+    } catch (e) {
+      this.log("warn", `host: cannot write ${path}: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Point the resolver at `nameserver` (exit_dns), keeping the file's search and options lines; the old content is recorded first. */
+  setResolver(nameserver: string, why: string): boolean {
+    if (this.resolvFd === undefined) return false;
+    const before = this.changes.resolv?.before ?? readFileSync(this.resolvPath, "utf8");
+    if (!this.changes.resolv) {
+      this.changes.resolv = { path: this.resolvPath, before };
+      this.save();
+    }
+    const kept = before.split("\n").filter((l) => /^\s*(search|domain|options)\b/.test(l));
+    const ok = this.writeResolv(this.resolvPath, [`# written by trellis (${why}); the previous content comes back when exit mode ends`, `nameserver ${nameserver}`, ...kept, ""].join("\n"));
+    if (ok) this.log("info", `host: ${this.resolvPath}: nameserver ${nameserver} (${why})`);
+    return ok;
+  }
+
+  /** Put resolv.conf back as it was (leaving exit mode). */
+  restoreResolver(): void {
+    const r = this.changes.resolv;
+    if (!r) return;
+    if (this.writeResolv(r.path, r.before)) this.log("info", `host: ${r.path} restored`);
+    delete this.changes.resolv;
+    this.save();
+  }
+
   /** Undo everything (stop). */
   stop(): void {
     const c = this.changes;
-    if (!c.table && !c.sysctls.length && !c.routes.length && !c.rules.length) return;
-    this.undo(c);
-    this.log("info", `host: undone: ${describe(c)}`);
-    this.changes = { sysctls: [], routes: [], rules: [] };
-    rmSync(this.file, { force: true });
+    if (c.table || c.sysctls.length || c.routes.length || c.rules.length || c.resolv) {
+      this.undo(c);
+      this.log("info", `host: undone: ${describe(c)}`);
+      this.changes = { sysctls: [], routes: [], rules: [] };
+      rmSync(this.file, { force: true });
+    }
+    if (this.resolvFd !== undefined) closeSync(this.resolvFd);
+    this.resolvFd = undefined;
   }
 
   get current(): HostChanges {
@@ -247,6 +328,7 @@ function describe(c: HostChanges): string {
     ...(c.sysctls ?? []).map((s) => `${s.key} back to ${s.before}`),
     ...(c.routes ?? []).map((r) => `route ${r.join(" ")}`),
     ...(c.rules ?? []).map((r) => `rule ${r.join(" ")}`),
+    ...(c.resolv ? [`${c.resolv.path} as it was`] : []),
   ];
   return parts.join(", ") || "nothing";
 }

@@ -253,7 +253,7 @@ export class Node {
     const hosts = [ipv6Of(this.id), ...this.admission.ipv4s.map((a) => a.address)];
     for (const host of hosts) {
       try {
-        this.dns.push(await startDns(host, (name, type) => this.admission.dnsLookup(name, type), 53, (name) => this.resolveName(name)));
+        this.dns.push(await startDns(host, (name, type) => this.admission.dnsLookup(name, type), 53, (name) => this.resolveName(name), this.routes.dnsForward((n) => this.admission.networks.members.some((m) => n.endsWith(`.${m.info.name}`)))));
       } catch (e) {
         this.log("warn", `dns: cannot listen on ${host}:53: ${(e as Error).message}`);
       }
@@ -419,16 +419,16 @@ export class Node {
     if (!this.inside.holds(remote.id) && !this.sessions.isEstablished(remote.id) && this.admission.allow.has(remote.id)) this.sessions.send(remote.id, new Uint8Array(0));
   }
 
-  /** The IPv4 underlay addresses our links and seeds use (exit mode keeps them off the TUN). */
+  /** The underlay addresses (IP literals) our links and seeds use (exit mode keeps them off the TUN; routes.ts adds seeds named by hostname). */
   private underlayAddresses(): string[] {
     const out = new Set<string>();
     for (const s of this.config.network.seeds) {
-      const host = new URL(s).hostname;
-      if (parseIpv4(host)) out.add(host);
+      const host = new URL(s).hostname.replace(/^\[|\]$/g, "");
+      if (parseIpv4(host) || parseIpv6(host)) out.add(host);
     }
     for (const l of this.router.linksReport()) {
-      const host = this.links.link(l.peer)?.remote?.split(" ")[0]?.replace(/:\d+$/, "");
-      if (host && parseIpv4(host) && !this.isOverlayAddress(host)) out.add(host);
+      const host = this.links.link(l.peer)?.remote?.split(" ")[0]?.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+      if (host && (parseIpv4(host) || parseIpv6(host)) && !this.isOverlayAddress(host)) out.add(host);
     }
     return [...out];
   }

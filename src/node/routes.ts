@@ -7,9 +7,17 @@
 // certificates grant subnets (members.ts, QUERY_ROUTER), queried every QUERY_EVERY_MS through the
 // end-to-end session; their adverts (bounded by their certificates, route/subnets.ts) become routes
 // on our TUN and nothing else, and the inside path sends each packet to the best router.
+// Exit mode (`[routes] exit_node`): 0.0.0.0/1 and 128.0.0.0/1 (and ::/1, 8000::/1) on our TUN, each
+// underlay address our links and seeds use kept on the old default route (seeds named by hostname are
+// resolved, and again now and then); with `exit_dns` the resolver points at the exit, which forwards
+// names that are not ours to its own resolver (trust/dns.ts). IPv6 goes to an exit that carries it,
+// else it is refused at once (an unreachable route: programs fall back to IPv4, nothing leaks).
+import { lookup as dnsLookup } from "node:dns/promises";
+import { readFileSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { NodeId } from "../identity/identity.ts";
-import { inOverlayPrefix6 } from "../identity/address.ts";
+import { inOverlayPrefix6, ipv6Of, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import type { DnsForward } from "../trust/dns.ts";
 import type { Log } from "../log.ts";
 import type { Membership } from "../trust/certificate.ts";
 import { subnetBytes, type Subnet } from "../trust/subnet.ts";
@@ -17,7 +25,7 @@ import { inPrefix } from "../datapath/ip.ts";
 import type { MemberQuery } from "./members.ts";
 import { HostRoutes, LanHealth, type Runner } from "./hostnet.ts";
 import {
-  CONTROL_ROUTE_ADVERT, CONTROL_ROUTE_QUERY, decodeAdvert, decodeQuerySeq, encodeAdvert, fmtPrefix, grantsExit, outsideGrant, QUERY_EVERY_MS, RouteError, RouteTable, type RouteView,
+  CONTROL_ROUTE_ADVERT, CONTROL_ROUTE_QUERY, decodeAdvert, decodeQuerySeq, encodeAdvert, fmtPrefix, grantsExit, outsideGrant, QUERY_EVERY_MS, RouteError, RouteTable, type ExitView, type RouteView,
 } from "../route/subnets.ts";
 
 /** How often a member asks its relays for routers: often until it knows one, then now and then. */
@@ -26,6 +34,11 @@ const ASK_KNOWN_EVERY_MS = 10_000;
 const ROUTER_INDICES = 8;
 /** A router silent this long gets a fresh handshake (a restarted router cannot open the old session's packets). */
 const RESET_SILENT_MS = 3000;
+/** Seeds named by hostname are looked up again this often in exit mode (their addresses keep the underlay). */
+const SEED_LOOKUP_EVERY_MS = 60_000;
+/** The resolver file exit_dns rewrites. */
+export const RESOLV_CONF = "/etc/resolv.conf";
+const V6_HALVES = ["::/1", "8000::/1"];
 
 export interface RoutesDeps {
   config: Config;
@@ -40,7 +53,7 @@ export interface RoutesDeps {
   resetSession(to: NodeId): void;
   /** Ask our relays a member query (routers by index). */
   ask(q: MemberQuery): void;
-  /** The underlay addresses our links and seeds use now (IPv4 literals): kept off the TUN in exit mode. */
+  /** The underlay addresses our links and seeds use now (IP literals): kept off the TUN in exit mode. */
   underlay(): string[];
   /** IP bytes received from `id` so far (a router that sends us its LAN's replies is alive). */
   rxBytes(id: NodeId): number;
@@ -65,7 +78,7 @@ export interface RoutesStatus {
   /** Routes this member uses: each prefix, its routers and the one in use. */
   routes: RouteView[];
   /** Exit node mode: what was asked ("NAME" or "auto"), the exit in use, and whether host routing is on. */
-  exit_node: { want: string; via: NodeId | null; name: string | null; active: boolean; candidates: { id: NodeId; name: string | null; rtt_ms: number | null }[] } | null;
+  exit_node: { want: string; via: NodeId | null; name: string | null; active: boolean; ipv6: boolean; dns: string | null; candidates: { id: NodeId; name: string | null; rtt_ms: number | null; ipv6: boolean; dns: boolean }[] } | null;
 }
 
 export class Routes {
@@ -96,7 +109,6 @@ export class Routes {
     if (r.exit && !grantsExit(d.grant)) throw new RouteError("not-granted", "[routes] exit: this node's certificate does not grant the exit right (the root grants it with 'trellis sign/invite --exit')");
     this.advertised = r.advertise.map((p) => ({ ...p, bytes: subnetBytes(p) }));
     this.exitWant = r.exitNode;
-    if (r.exitDns) d.log("warn", "[routes] exit_dns is not supported yet: the host's resolver is left as it is");
   }
 
   private get member(): boolean {
@@ -107,7 +119,14 @@ export class Routes {
   private exitWant: string | null = null;
   /** The exit in use, and the host routing of exit mode (kept while on, even when no exit is healthy: nothing leaks). */
   private exitVia: NodeId | null = null;
-  private exitOn: { gw?: string; dev: string; kept: Set<string> } | null = null;
+  private exitOn: { gw?: string; dev: string; kept: Set<string>; up6?: { gw?: string; dev: string }; v6: string[][] } | null = null;
+  /** The exit in use as the table last listed it (IPv6, DNS), and the resolver we pointed at (exit_dns). */
+  private exitPick: ExitView | null = null;
+  private resolver: string | null = null;
+  /** Seeds named by hostname, resolved (exit mode keeps these addresses on the underlay too). */
+  private readonly seedAddrs = new Set<string>();
+  private lastSeedLookup = -Infinity;
+  private dnsOffered = false;
 
   private get router(): boolean {
     return this.advertised.length > 0 || this.d.config.routes.exit;
@@ -119,12 +138,17 @@ export class Routes {
     const r = this.d.config.routes;
     this.host = new HostRoutes(this.d.config.node.stateDir, tun, this.d.log, this.d.runner);
     this.host.recover();
+    // Opened now, while we have root: exit mode rewrites it after the privilege drop.
+    if (r.exitDns) this.host.openResolv(RESOLV_CONF);
+    if (this.exitWant !== null) void this.lookupSeeds();
     if (!this.router) return;
     this.uplinkDev = r.exit ? this.host.uplink()?.dev : undefined;
+    this.uplink6Dev = r.exit ? this.host.uplink(6)?.dev : undefined;
     if (r.exit && !this.uplinkDev) this.d.log("warn", "[routes] exit: this host has no default route: nothing to offer until it has one");
-    this.lan = this.host.router(r.advertise, r.snat, this.uplinkDev);
+    if (r.exit && this.uplinkDev && !this.uplink6Dev) this.d.log("info", "[routes] exit: no IPv6 default route: members get IPv4 only through this exit");
+    this.lan = this.host.router(r.advertise, r.snat, this.uplinkDev, this.uplink6Dev);
     this.health = new LanHealth(
-      () => [...this.lan.values(), ...(this.uplinkDev ? [this.uplinkDev] : [])],
+      () => [...this.lan.values(), ...(this.uplinkDev ? [this.uplinkDev] : []), ...(this.uplink6Dev && this.uplink6Dev !== this.uplinkDev ? [this.uplink6Dev] : [])],
       r.check,
       (ok, why) => {
         this.healthWhy = why;
@@ -136,6 +160,61 @@ export class Routes {
     this.d.log("info", `advertising ${[...r.advertise.map(fmtPrefix), ...(r.exit ? [`an exit through ${this.uplinkDev ?? "(no uplink)"}`] : [])].join(", ")} to members that ask${r.check ? `, while ${r.check} answers` : ""}`);
   }
   private uplinkDev?: string;
+  private uplink6Dev?: string;
+
+  /**
+   * An exit node's DNS: names that are not ours (`ours`: NAME.NETWORK), asked by overlay addresses,
+   * go to this host's own resolver (the first nameserver of its resolv.conf that is not in the
+   * overlay). Undefined when this node is not an exit.
+   */
+  dnsForward(ours: (name: string) => boolean): DnsForward | undefined {
+    if (!this.d.config.routes.exit) return undefined;
+    this.dnsOffered = true;
+    let cached: { at: number; ns?: string } = { at: -Infinity };
+    const overlay = (addr: string) => {
+      const a = addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+      const v4 = parseIpv4(a), v6 = v4 ? null : parseIpv6(a);
+      return v4 ? this.d.isOverlay4(v4, 0) : v6 !== null && inOverlayPrefix6(v6);
+    };
+    return {
+      ours,
+      from: overlay,
+      upstream: () => {
+        if (this.now() - cached.at > 5000) {
+          let text = "";
+          try {
+            text = readFileSync(RESOLV_CONF, "utf8");
+          } catch {}
+          const ns = [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1].replace(/%.*$/, "")).find((a) => !overlay(a));
+          cached = { at: this.now(), ns };
+        }
+        return cached.ns;
+      },
+    };
+  }
+
+  /** Seeds named by hostname: their addresses now (from /etc/hosts or DNS), kept on the underlay in exit mode. */
+  private async lookupSeeds(): Promise<void> {
+    this.lastSeedLookup = this.now();
+    for (const s of this.d.config.network.seeds) {
+      let host: string;
+      try {
+        host = new URL(s).hostname.replace(/^\[|\]$/g, "");
+      } catch {
+        continue;
+      }
+      if (parseIpv4(host) || parseIpv6(host)) continue;
+      try {
+        for (const a of await dnsLookup(host, { all: true })) {
+          if (this.seedAddrs.has(a.address)) continue;
+          this.seedAddrs.add(a.address);
+          this.d.log("info", `seed ${host} is ${a.address}: kept on the underlay in exit mode`);
+        }
+      } catch (e) {
+        this.d.log("warn", `seed ${host}: cannot look it up (${(e as Error).message}); its tether may not survive exit mode`);
+      }
+    }
+  }
 
   stop(): void {
     this.health?.stop();
@@ -187,45 +266,96 @@ export class Routes {
   /** Exit mode: pick the exit (by name, or the best healthy one for "auto"), turn host routing on, keep our links' addresses off the TUN. */
   private exitTick(): void {
     if (this.exitWant === null) return;
+    if (this.now() - this.lastSeedLookup >= SEED_LOOKUP_EVERY_MS) void this.lookupSeeds();
     const exits = this.table.exits();
     const pick = this.exitWant === "auto" ? exits[0] : exits.find((e) => e.name === this.exitWant);
     if ((pick?.id ?? null) !== this.exitVia) {
       const before = this.exitVia;
       this.exitVia = pick?.id ?? null;
-      if (pick) this.d.log("info", `exit node: ${pick.name ?? pick.id} (${pick.id})${before ? `, was ${this.d.name(before) ?? before}` : ""}`);
+      if (pick) this.d.log("info", `exit node: ${pick.name ?? pick.id} (${pick.id})${before ? `, was ${this.d.name(before) ?? before}` : ""}${pick.exit6 ? "" : " (IPv4 only: it has no IPv6 uplink)"}`);
       else this.d.log("warn", `exit node: ${this.exitWant === "auto" ? "no healthy exit" : `${this.exitWant} is not a healthy exit`}; traffic for the internet waits (nothing leaks to the underlay)`);
     }
+    if (pick) this.exitPick = pick;
     if (this.exitVia && !this.exitOn) this.exitOnHost();
-    if (this.exitOn) this.keepUnderlay();
+    if (this.exitOn) {
+      this.keepUnderlay();
+      if (pick) {
+        this.exitV6(pick.exit6);
+        this.exitResolver(pick);
+      }
+    }
+  }
+
+  /** IPv6 in exit mode: ::/1 and 8000::/1 on the TUN when the exit carries IPv6, else unreachable (refused at once, never leaked). */
+  private exitV6(on: boolean): void {
+    const x = this.exitOn!;
+    const want = V6_HALVES.map((h) => (on ? [h, "dev", this.tun] : ["unreachable", h]));
+    if (want.map((a) => a.join(" ")).join() === x.v6.map((a) => a.join(" ")).join()) return;
+    for (const a of x.v6) this.host!.delRoute(a);
+    for (const a of want) this.host!.addRoute(a, on);
+    x.v6 = want;
+    this.d.log("info", on ? `exit mode: ::/1 and 8000::/1 on ${this.tun} (IPv6 through the exit)` : "exit mode: ::/1 and 8000::/1 unreachable (the exit carries no IPv6: programs fall back to IPv4, nothing leaks)");
+  }
+
+  /** exit_dns: the resolver points at the exit in use when it answers DNS, else back as it was. */
+  private exitResolver(pick: ExitView): void {
+    if (!this.d.config.routes.exitDns || !this.host) return;
+    const ipv4 = this.d.membership(pick.id)?.ipv4;
+    const want = pick.dns ? (ipv4 ?? ipv6Of(pick.id)) : null;
+    if (want === this.resolver) return;
+    this.resolver = want;
+    if (want) this.host.setResolver(want, `exit_dns: the resolver of exit node ${pick.name ?? pick.id}`);
+    else {
+      this.host.restoreResolver();
+      this.d.log("warn", `exit_dns: exit node ${pick.name ?? pick.id} does not answer DNS: the resolver is left as it was (its queries still go through the exit)`);
+    }
   }
 
   private exitOnHost(): void {
     const up = this.host?.uplink();
     if (!this.host || !up) return this.d.log("warn", "exit node: this host has no default route to keep our own links on");
-    this.exitOn = { gw: up.via, dev: up.dev, kept: new Set() };
+    const up6 = this.host.uplink(6);
+    this.exitOn = { gw: up.via, dev: up.dev, kept: new Set(), up6: up6 && { gw: up6.via, dev: up6.dev }, v6: [] };
     this.keepUnderlay();
     for (const half of ["0.0.0.0/1", "128.0.0.0/1"]) this.host.addRoute([half, "dev", this.tun], true);
     this.d.log("info", `exit mode on: routes 0.0.0.0/1 and 128.0.0.0/1 on ${this.tun} (the default route via ${up.via ?? up.dev} stays, for our own links: ${[...this.exitOn.kept].join(", ") || "none yet"})`);
   }
 
-  /** Each underlay address our links use keeps its way out through the old default route (a /32 each). */
+  /** The `ip route` arguments that keep underlay address `a` on the old default route (/32 or /128), or undefined (no such route for its family). */
+  private keepArgs(a: string): string[] | undefined {
+    const on = this.exitOn!;
+    const v6 = a.includes(":");
+    const via = v6 ? on.up6 : { gw: on.gw, dev: on.dev };
+    return via && [`${a}/${v6 ? 128 : 32}`, ...(via.gw ? ["via", via.gw] : []), "dev", via.dev];
+  }
+
+  /** Each underlay address our links and seeds use keeps its way out through the old default route (a /32 or /128 each). */
   private keepUnderlay(): void {
     const on = this.exitOn!;
-    for (const a of this.d.underlay()) {
+    for (const a of new Set([...this.d.underlay(), ...this.seedAddrs])) {
       if (on.kept.has(a)) continue;
       on.kept.add(a);
-      this.host!.addRoute([`${a}/32`, ...(on.gw ? ["via", on.gw] : []), "dev", on.dev], false);
-      this.d.log("info", `exit mode: ${a} (one of our links) stays on the underlay via ${on.gw ?? on.dev}`);
+      const args = this.keepArgs(a);
+      if (!args) continue; // an IPv6 address with no IPv6 default route: exit mode does not route it either way
+      this.host!.addRoute(args, false);
+      this.d.log("info", `exit mode: ${a} (one of our links${this.seedAddrs.has(a) ? ": a seed" : ""}) stays on the underlay via ${args.slice(1).join(" ")}`);
     }
   }
 
   private exitOff(why: string): void {
     if (!this.exitOn || !this.host) return;
     for (const half of ["0.0.0.0/1", "128.0.0.0/1"]) this.host.delRoute([half, "dev", this.tun]);
-    for (const a of this.exitOn.kept) this.host.delRoute([`${a}/32`, ...(this.exitOn.gw ? ["via", this.exitOn.gw] : []), "dev", this.exitOn.dev]);
+    for (const a of this.exitOn.v6) this.host.delRoute(a);
+    for (const a of this.exitOn.kept) {
+      const args = this.keepArgs(a);
+      if (args) this.host.delRoute(args);
+    }
+    this.host.restoreResolver();
+    this.resolver = null;
     this.d.log("info", `exit mode off (${why}): the routes it added are removed`);
     this.exitOn = null;
     this.exitVia = null;
+    this.exitPick = null;
   }
 
   /** SIGHUP: a new `[routes] exit_node` (null turns exit mode off and undoes its routes). */
@@ -257,7 +387,8 @@ export class Routes {
   control(from: NodeId, payload: Uint8Array): boolean {
     if (payload[0] === CONTROL_ROUTE_QUERY) {
       const seq = decodeQuerySeq(payload);
-      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit: this.d.config.routes.exit && this.uplinkDev !== undefined && (this.health?.healthy ?? false), prefixes: this.healthyPrefixes() }));
+      const exit = this.d.config.routes.exit && this.uplinkDev !== undefined && (this.health?.healthy ?? false);
+      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit, exit6: exit && this.uplink6Dev !== undefined, dns: exit && this.dnsOffered, prefixes: this.healthyPrefixes() }));
       return true;
     }
     if (payload[0] !== CONTROL_ROUTE_ADVERT) return false;
@@ -285,18 +416,19 @@ export class Routes {
   /** The router for a packet to an address outside the overlay (inside path), or undefined. */
   route(p: Uint8Array, off: number, v: 4 | 6): NodeId | undefined {
     if (!this.member || (v === 6 && inOverlayPrefix6(p, off))) return undefined;
-    return (this.d.config.routes.accept ? this.table.route(p, off, v) : undefined) ?? (v === 4 && this.exitOn && this.exitVia ? this.exitVia : undefined);
+    return (this.d.config.routes.accept ? this.table.route(p, off, v) : undefined) ?? (this.exitOn && this.exitVia && (v === 4 || this.exitPick?.exit6) ? this.exitVia : undefined);
   }
 
   /** Whether a packet from `from` may carry the source at `p[off]` because `from` is our exit (the internet answers through it). */
   fromExit(from: NodeId, p: Uint8Array, off: number, v: 4 | 6): boolean {
-    return v === 4 && this.exitOn !== null && from === this.exitVia && !this.d.isOverlay4(p, off);
+    return this.exitOn !== null && from === this.exitVia && (v === 4 ? !this.d.isOverlay4(p, off) : !inOverlayPrefix6(p, off));
   }
 
   /** Whether we, as a router, forward a member's packet to the destination at `p[off]` (outside path). */
   forwards(p: Uint8Array, off: number, v: 4 | 6): boolean {
     if (!this.router || (v === 6 && inOverlayPrefix6(p, off))) return false;
     if (v === 4 && this.uplinkDev && !this.d.isOverlay4(p, off)) return true;
+    if (v === 6 && this.uplink6Dev) return true; // not in the overlay (above)
     return this.advertised.some((s) => s.family === v && inPrefix(p, off, s.bytes, s.prefix));
   }
 
@@ -310,7 +442,10 @@ export class Routes {
       exit: r.exit,
       accept: r.accept,
       routes: this.table.view(),
-      exit_node: this.exitWant === null ? null : { want: this.exitWant, via: this.exitVia, name: this.exitVia ? this.d.name(this.exitVia) : null, active: this.exitOn !== null, candidates: this.table.exits().map((e) => ({ id: e.id, name: e.name, rtt_ms: e.rttMs })) },
+      exit_node: this.exitWant === null ? null : {
+        want: this.exitWant, via: this.exitVia, name: this.exitVia ? this.d.name(this.exitVia) : null, active: this.exitOn !== null, ipv6: this.exitOn !== null && (this.exitPick?.exit6 ?? false), dns: this.resolver,
+        candidates: this.table.exits().map((e) => ({ id: e.id, name: e.name, rtt_ms: e.rttMs, ipv6: e.exit6, dns: e.dns })),
+      },
     };
   }
 }

@@ -21,7 +21,7 @@ const to = (dst: string) => {
 
 describe("route adverts on the wire", () => {
   test("round trip, and exact lengths", () => {
-    const a = { seq: 0xdeadbeef, exit: true, prefixes: [net("192.168.50.0/24"), net("fd00:1::/64")] };
+    const a = { seq: 0xdeadbeef, exit: true, exit6: true, dns: false, prefixes: [net("192.168.50.0/24"), net("fd00:1::/64")] };
     const b = encodeAdvert(a);
     expect(decodeAdvert(b)).toEqual(a);
     expect(() => decodeAdvert(b.subarray(0, b.length - 1))).toThrow(RouteError);
@@ -29,6 +29,9 @@ describe("route adverts on the wire", () => {
     const bad = b.slice();
     bad[5] = 0x80;
     expect(() => decodeAdvert(bad)).toThrow("unknown flags");
+    // IPv6 and DNS are said only by an exit.
+    expect(decodeAdvert(encodeAdvert({ seq: 1, exit: false, exit6: true, dns: true, prefixes: [] }))).toEqual({ seq: 1, exit: false, exit6: false, dns: false, prefixes: [] });
+    expect(decodeAdvert(encodeAdvert({ seq: 1, exit: true, exit6: false, dns: true, prefixes: [] })).dns).toBe(true);
     expect(decodeQuerySeq(encodeQuery(7))).toBe(7);
     expect(decodeQuerySeq(encodeQuery(7).subarray(0, 4))).toBeUndefined();
   });
@@ -132,5 +135,10 @@ describe("route table", () => {
     // A router without the exit right offers none, whatever its advert says.
     t.advert(R2, "r2", { seq: 7, exit: true, prefixes: [] }, [net("192.168.0.0/16")]);
     expect(t.exits().map((e) => e.id)).toEqual([R1]);
+    // IPv6 through an exit only with ::/0 granted too; DNS as it says.
+    t.advert(R1, "r1", { seq: 8, exit: true, exit6: true, dns: true, prefixes: [] }, exitGrant);
+    expect(t.exits()[0]).toMatchObject({ id: R1, exit6: true, dns: true });
+    t.advert(R1, "r1", { seq: 9, exit: true, exit6: true, dns: false, prefixes: [] }, [net("0.0.0.0/0")]);
+    expect(t.exits()[0]).toMatchObject({ id: R1, exit6: false, dns: false });
   });
 });

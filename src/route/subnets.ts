@@ -6,8 +6,10 @@
 //
 //   query   0x05 | seq u32                                  (member → router, every QUERY_EVERY_MS)
 //   advert  0x06 | seq u32 | flags u8 | count u8 | (family u8 | prefix length u8 | address 4 or 16)*
-//           flags bit 0: offers itself as an exit node; the list holds only what is healthy now, so a
-//           router whose LAN is down answers with an empty list (a withdrawal).
+//           flags bit 0: offers itself as an exit node; bit 1: the exit also carries IPv6 (it has an
+//           IPv6 uplink); bit 2: the exit answers DNS for any name on its overlay addresses (it
+//           forwards to its own resolver: `[routes] exit_dns` on a member uses it). The list holds
+//           only what is healthy now, so a router whose LAN is down answers with an empty list (a withdrawal).
 //
 // A prefix is used only when the router's certificate grants it (each advertised prefix inside a
 // granted one); an advertisement not refreshed for STALE_MS counts as withdrawn (the router died or
@@ -19,7 +21,8 @@ import { decodeSubnets, encodeSubnets, subnetBytes, subnetWithin, type Subnet } 
 
 export const CONTROL_ROUTE_QUERY = 0x05;
 export const CONTROL_ROUTE_ADVERT = 0x06;
-const FLAG_EXIT = 1;
+const FLAG_EXIT = 1, FLAG_EXIT6 = 2, FLAG_DNS = 4;
+const FLAGS = FLAG_EXIT | FLAG_EXIT6 | FLAG_DNS;
 /** How often a member asks each router it knows; an advert older than STALE_MS is a withdrawal. */
 export const QUERY_EVERY_MS = 250;
 export const STALE_MS = 1000;
@@ -36,6 +39,9 @@ export class RouteError extends Error {
 export interface Advert {
   seq: number;
   exit: boolean;
+  /** The exit carries IPv6 too, and answers DNS on its overlay addresses (both only with `exit`). */
+  exit6?: boolean;
+  dns?: boolean;
   prefixes: Subnet[];
 }
 
@@ -52,7 +58,7 @@ export function decodeQuerySeq(b: Uint8Array): number | undefined {
 }
 
 export function encodeAdvert(a: Advert): Uint8Array {
-  const out: number[] = [CONTROL_ROUTE_ADVERT, (a.seq >>> 24) & 255, (a.seq >>> 16) & 255, (a.seq >>> 8) & 255, a.seq & 255, a.exit ? FLAG_EXIT : 0];
+  const out: number[] = [CONTROL_ROUTE_ADVERT, (a.seq >>> 24) & 255, (a.seq >>> 16) & 255, (a.seq >>> 8) & 255, a.seq & 255, (a.exit ? FLAG_EXIT : 0) | (a.exit && a.exit6 ? FLAG_EXIT6 : 0) | (a.exit && a.dns ? FLAG_DNS : 0)];
   encodeSubnets(a.prefixes, out);
   return Uint8Array.from(out);
 }
@@ -76,8 +82,9 @@ export function decodeAdvert(b: Uint8Array): Advert {
     throw new RouteError("malformed", `route advert: ${(e as Error).message}`);
   }
   if (off !== b.length) throw new RouteError("malformed", "route advert: trailing bytes");
-  if (b[5] & ~FLAG_EXIT) throw new RouteError("malformed", "route advert: unknown flags");
-  return { seq: new DataView(b.buffer, b.byteOffset).getUint32(1), exit: (b[5] & FLAG_EXIT) !== 0, prefixes };
+  if (b[5] & ~FLAGS) throw new RouteError("malformed", "route advert: unknown flags");
+  const exit = (b[5] & FLAG_EXIT) !== 0;
+  return { seq: new DataView(b.buffer, b.byteOffset).getUint32(1), exit, exit6: exit && (b[5] & FLAG_EXIT6) !== 0, dns: exit && (b[5] & FLAG_DNS) !== 0, prefixes };
 }
 
 export const isDefault = (s: Subnet) => s.prefix === 0;
@@ -95,9 +102,20 @@ interface RouterEntry {
   name: string | null;
   prefixes: (Subnet & { bytes: Uint8Array })[];
   exit: boolean;
+  exit6: boolean;
+  dns: boolean;
   /** When the last advert arrived (ms), and its query's round trip. */
   seenAt: number;
   rttMs: number | null;
+}
+
+/** A healthy exit: whether it carries IPv6 and answers DNS, and its query RTT. */
+export interface ExitView {
+  id: NodeId;
+  name: string | null;
+  rttMs: number | null;
+  exit6: boolean;
+  dns: boolean;
 }
 
 export interface RouteView {
@@ -142,7 +160,7 @@ export class RouteTable {
       rttMs = this.now() - sent.at;
       this.sent.delete(router);
     }
-    this.routers.set(router, { id: router, name, prefixes: ok.map((p) => ({ ...p, bytes: subnetBytes(p) })), exit, seenAt: this.now(), rttMs });
+    this.routers.set(router, { id: router, name, prefixes: ok.map((p) => ({ ...p, bytes: subnetBytes(p) })), exit, exit6: exit && (a.exit6 ?? false) && grant.some((g) => g.family === 6 && g.prefix === 0), dns: exit && (a.dns ?? false), seenAt: this.now(), rttMs });
     return refused;
   }
 
@@ -201,12 +219,12 @@ export class RouteTable {
   }
 
   /** Healthy exit nodes, best first (the current `auto` pick first while healthy). */
-  exits(): { id: NodeId; name: string | null; rttMs: number | null }[] {
+  exits(): ExitView[] {
     const list = [...this.routers.values()].filter((r) => r.exit && this.healthy(r));
     const current = this.inUse.get("exit");
     list.sort((a, b) => (a.id === current ? -1 : b.id === current ? 1 : (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity)));
     if (list[0]) this.inUse.set("exit", list[0].id);
-    return list.map((r) => ({ id: r.id, name: r.name, rttMs: r.rttMs }));
+    return list.map((r) => ({ id: r.id, name: r.name, rttMs: r.rttMs, exit6: r.exit6, dns: r.dns }));
   }
 
   /** Whether `router` is a healthy exit now. */

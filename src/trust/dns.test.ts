@@ -58,3 +58,39 @@ test("the UDP server answers on loopback", async () => {
   c.close();
   dns.stop();
 });
+
+test("an exit forwards other names to its resolver, under fresh IDs, only for overlay askers", async () => {
+  // A fake upstream resolver: answers every query with its own bytes plus a marker, from port `up.port`.
+  const seenIds: number[] = [];
+  const up = await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    socket: { data: (s, d, p, a) => void (seenIds.push((d[0] << 8) | d[1]), s.send(Uint8Array.from([...d, 0xee]), p, a)) },
+  });
+  let allowed = true;
+  const forward = { ours: (n: string) => n.endsWith(".home"), from: () => allowed, upstream: () => "127.0.0.1" };
+  const dns = await startDns("127.0.0.1", lookup, 0, undefined, forward, up.port);
+  const got: Uint8Array[] = [];
+  const c = await Bun.udpSocket({ socket: { data: (_s, d) => void got.push(new Uint8Array(d)) } });
+  const q = query("example.org", 1);
+  q[0] = 0x12;
+  q[1] = 0x34;
+  c.send(q, dns.port, "127.0.0.1");
+  for (let i = 0; i < 50 && !got.length; i++) await Bun.sleep(20);
+  expect(got.length).toBe(1);
+  expect([...got[0]]).toEqual([...q, 0xee]); // the asker's ID restored
+  expect(seenIds.length).toBe(1);
+  // Our own names are answered here, never forwarded (an unknown one is NXDOMAIN).
+  c.send(query("nobody.home", 1), dns.port, "127.0.0.1");
+  for (let i = 0; i < 50 && got.length < 2; i++) await Bun.sleep(20);
+  expect(got[1][3] & 15).toBe(3);
+  expect(seenIds.length).toBe(1);
+  // A stranger (not an overlay address) gets no forwarding: NXDOMAIN from here.
+  allowed = false;
+  c.send(query("example.org", 1), dns.port, "127.0.0.1");
+  for (let i = 0; i < 50 && got.length < 3; i++) await Bun.sleep(20);
+  expect(got[2][3] & 15).toBe(3);
+  expect(seenIds.length).toBe(1);
+  c.close();
+  up.close();
+  dns.stop();
+});

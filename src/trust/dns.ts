@@ -1,6 +1,9 @@
 // A tiny DNS responder (RFC 1035): A and AAAA for NAME.NETWORK, answered on the node's overlay address.
 // It changes nothing on the host; point a resolver at it (e.g. systemd-resolved's per-link DNS) to use it.
-// Anything that is not a well-formed single-question query gets no answer.
+// Anything that is not a well-formed single-question query gets no answer. On an exit node (DnsForward)
+// any other name, asked by an overlay address, goes to the host's own resolver and its answer back
+// (a member with `[routes] exit_dns` points its resolver here: its queries and their answers travel
+// through the tunnel, and the internet sees the exit's resolver ask).
 const TYPE_A = 1, TYPE_AAAA = 28, CLASS_IN = 1;
 const RCODE_NXDOMAIN = 3, RCODE_NOTIMP = 4;
 const TTL = 60;
@@ -66,12 +69,86 @@ export function answerQuery(q: Uint8Array, lookup: Lookup, onMiss?: (name: strin
   return reply(0, lookup(name, want) ?? [], qtype);
 }
 
+/** Forwarding names that are not ours (an exit node's, for its members). */
+export interface DnsForward {
+  /** Whether `name` belongs to one of our networks (NAME.NETWORK): answered here, never forwarded. */
+  ours(name: string): boolean;
+  /** Whether a query from `addr` may be forwarded (overlay sources only). */
+  from(addr: string): boolean;
+  /** The resolver to ask (an IP address: the host's first nameserver), or undefined. */
+  upstream(): string | undefined;
+}
+
+/** Queries waiting for the upstream resolver: bounded, each forgotten after FORWARD_WAIT_MS. */
+const FORWARD_MAX = 512;
+const FORWARD_WAIT_MS = 5000;
+
+/** Relays queries to the upstream resolver under fresh IDs and hands each answer back to its asker. */
+export class Forwarder {
+  private readonly pending = new Map<number, { id: number; port: number; addr: string; at: number; upstream: string }>();
+  private socks = new Map<4 | 6, Promise<Bun.udp.Socket<"buffer">>>();
+  forwarded = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly reply: (data: Uint8Array, port: number, addr: string) => void,
+    private readonly upstreamPort = 53,
+  ) {}
+
+  private sock(family: 4 | 6): Promise<Bun.udp.Socket<"buffer">> {
+    let s = this.socks.get(family);
+    if (!s) {
+      s = Bun.udpSocket({ hostname: family === 4 ? "0.0.0.0" : "::", port: 0, socket: { data: (_s, data, rport, raddr) => this.answer(data, rport, raddr) } });
+      this.socks.set(family, s);
+    }
+    return s;
+  }
+
+  /** Forward query `q` from addr:port to `upstream`; false when it is dropped (too many waiting). */
+  send(q: Uint8Array, port: number, addr: string, upstream: string): boolean {
+    const now = Date.now();
+    for (const [k, p] of this.pending) if (now - p.at > FORWARD_WAIT_MS) this.pending.delete(k);
+    if (this.pending.size >= FORWARD_MAX || q.length < 12) return (this.dropped++, false);
+    let key: number;
+    do key = (Math.random() * 0x10000) | 0;
+    while (this.pending.has(key));
+    const out = Uint8Array.from(q);
+    this.pending.set(key, { id: (q[0] << 8) | q[1], port, addr, at: now, upstream });
+    out[0] = key >> 8;
+    out[1] = key & 255;
+    void this.sock(upstream.includes(":") ? 6 : 4).then((s) => s.send(out, this.upstreamPort, upstream)).catch(() => this.pending.delete(key));
+    this.forwarded++;
+    return true;
+  }
+
+  private answer(data: Uint8Array, rport: number, raddr: string): void {
+    if (data.length < 12 || rport !== this.upstreamPort) return;
+    const key = (data[0] << 8) | data[1];
+    const p = this.pending.get(key);
+    if (!p || p.upstream !== raddr.replace(/^::ffff:/, "")) return;
+    this.pending.delete(key);
+    const out = Uint8Array.from(data);
+    out[0] = p.id >> 8;
+    out[1] = p.id & 255;
+    try {
+      this.reply(out, p.port, p.addr);
+    } catch {}
+  }
+
+  stop(): void {
+    for (const s of this.socks.values()) void s.then((x) => x.close()).catch(() => {});
+    this.socks.clear();
+    this.pending.clear();
+  }
+}
+
 /**
  * Serve DNS on UDP host:53 (or `port`; 0: one the kernel picks, reported as `port`). A name not known
  * yet goes to `resolve` (the node asks its relays, bounded) and is answered after it settles,
  * NXDOMAIN if still unknown.
  */
-export async function startDns(host: string, lookup: Lookup, port = 53, resolve?: (name: string) => Promise<void>): Promise<{ port: number; stop(): void }> {
+export async function startDns(host: string, lookup: Lookup, port = 53, resolve?: (name: string) => Promise<void>, forward?: DnsForward, upstreamPort = 53): Promise<{ port: number; stop(): void }> {
+  let fwd: Forwarder | undefined;
   const sock = await Bun.udpSocket({
     hostname: host,
     port,
@@ -80,6 +157,12 @@ export async function startDns(host: string, lookup: Lookup, port = 53, resolve?
         try {
           let missed: string | undefined;
           const r = answerQuery(data, lookup, (name) => (missed = name));
+          const upstream = missed !== undefined && forward && !forward.ours(missed) && forward.from(raddr) ? forward.upstream() : undefined;
+          if (upstream) {
+            fwd ??= new Forwarder((d, p, a) => s.send(d, p, a), upstreamPort);
+            fwd.send(data, rport, raddr, upstream);
+            return;
+          }
           if (missed === undefined || !resolve) {
             if (r) s.send(r, rport, raddr);
             return;
@@ -95,5 +178,11 @@ export async function startDns(host: string, lookup: Lookup, port = 53, resolve?
       },
     },
   });
-  return { port: sock.port, stop: () => sock.close() };
+  return {
+    port: sock.port,
+    stop: () => {
+      fwd?.stop();
+      sock.close();
+    },
+  };
 }
