@@ -6,6 +6,7 @@ import { PeerTable } from "./peers.ts";
 import { MemoryRoute, MemorySession, OpenPolicy } from "./ports.ts";
 import { createMemoryTun } from "../tun/memory.ts";
 import { TYPE_SIGNAL } from "../route/frame.ts";
+import { Hold, HOLD_MS } from "./hold.ts";
 import { Inside } from "./inside.ts";
 import { Outside } from "./outside.ts";
 import { ipv4KeyOf } from "./ip.ts";
@@ -102,9 +103,17 @@ describe("inside: hold while keys, a path or an address's owner are missing", ()
     inside.fromTun([v6(ipv6BytesOf(ME), ipv6BytesOf(C))]);
     expect(route.addressLookups.length).toBe(0);
     expect(inside.stats.noRoute).toBe(1);
-    const member = new Inside(peers, { session, route, tun: createMemoryTun(), policy: new OpenPolicy(true) });
+    let t = 0;
+    const hold = new Hold(() => t);
+    const member = new Inside(peers, { session, route, tun: createMemoryTun(), policy: new OpenPolicy(true) }, undefined, hold);
     member.fromTun([v6(ipv6BytesOf(ME), ipv6BytesOf(C))]);
     expect(Buffer.from(route.addressLookups[0]).toString("hex")).toBe(C.slice(0, 20));
+    expect(hold.stats.address.held).toBe(1);
+    // Nobody answers: the packet does not wait for ever.
+    t = HOLD_MS + 1;
+    member.tick();
+    expect(hold.size).toBe(0);
+    expect(hold.stats.address.dropped).toBe(1);
   });
 
   test("too big for the path: the sender is told through the TUN, the packet still goes", () => {

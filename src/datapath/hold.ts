@@ -1,68 +1,117 @@
-// The hold queue: packets from the TUN that wait for a peer's keys or a path, or for the owner of an
-// overlay address to be looked up. Bounded: the oldest go first, and only so many addresses wait.
-import type { NodeId } from "../identity/identity.ts";
+// The hold queue: every packet that waits for something pending before it can be sealed and sent.
+// One owner for the whole node (made by the node, expired by Inside.tick), keyed by what is pending:
+//   path       a peer's keys (its record, from our relays) or any path to it       ./inside.ts
+//   handshake  a session handshake with a peer that has keys and a path           src/session/sessions.ts
+//   address    whose an overlay IPv6 address is (its owner's record)               ./inside.ts
+//   member     which member holds an IPv4 address of our network                   src/node/lookups.ts
+// Bounded: HOLD_PER_KEY packets per peer or address (the oldest go first), HOLD_STRANGERS addresses
+// of each stranger kind (address, member) at once, HOLD_TOTAL packets in all, and none for longer than
+// HOLD_MS. Every packet held and every packet dropped is counted per kind (status: hold_*).
+/** Packets held per peer or per address at most; older ones are dropped. */
+export const HOLD_PER_KEY = 64;
+/** Unknown addresses (IPv6 owners, IPv4 members) held for at once, per kind. */
+export const HOLD_STRANGERS = 256;
+/** Packets held in all (every kind): about 6 MB of full-size packets. */
+export const HOLD_TOTAL = 4096;
+/** How long a packet waits at most. */
+export const HOLD_MS = 10_000;
 
-/** Packets held per peer (or per address) at most; older ones are dropped. */
-export const HOLD_PER_PEER = 64;
-/** Unknown overlay addresses held for at most. */
-export const HOLD_ADDRESSES = 256;
+export type HoldKind = "path" | "handshake" | "address" | "member";
+const KINDS: HoldKind[] = ["path", "handshake", "address", "member"];
+
+export interface HoldCounters {
+  /** Packets put on hold. */
+  held: number;
+  /** Packets dropped from the hold: refused (full), pushed out by newer ones, expired, or given up on. */
+  dropped: number;
+}
+
+interface Queue {
+  packets: Uint8Array[];
+  /** When each packet was held (same order). */
+  at: number[];
+}
 
 export class Hold {
-  // State, owned by Inside (the node's event loop):
-  /** By peer: waiting for its keys (a record) or for any path to it. */
-  private readonly byPeer = new Map<NodeId, Uint8Array[]>();
-  /** By the hex of an overlay address's 10 node-id bytes: waiting to learn whose it is. */
-  private readonly byAddress = new Map<string, Uint8Array[]>();
-  dropped = 0;
+  // State, owned by the node's event loop (the data path, the sessions and the member lookups share it):
+  private readonly queues = new Map<HoldKind, Map<string, Queue>>(KINDS.map((k) => [k, new Map()]));
+  private total = 0;
+  readonly stats = Object.fromEntries(KINDS.map((k) => [k, { held: 0, dropped: 0 }])) as Record<HoldKind, HoldCounters>;
 
-  /** Hold a packet for `to`. */
-  forPeer(to: NodeId, packet: Uint8Array): void {
-    let q = this.byPeer.get(to);
-    if (!q) this.byPeer.set(to, (q = []));
-    this.push(q, packet);
-  }
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** Hold a packet for the owner of `address` (hex node-id bits); false when too many addresses wait. */
-  forAddress(address: string, packet: Uint8Array): boolean {
-    let q = this.byAddress.get(address);
-    if (!q) {
-      if (this.byAddress.size >= HOLD_ADDRESSES) return false;
-      this.byAddress.set(address, (q = []));
+  /** Hold `packet` until `key` (a node id, or an address) is no longer pending; false when refused (dropped). */
+  put(kind: HoldKind, key: string, packet: Uint8Array): boolean {
+    const byKey = this.queues.get(kind)!;
+    let q = byKey.get(key);
+    if (!q && (kind === "address" || kind === "member") && byKey.size >= HOLD_STRANGERS) {
+      this.stats[kind].dropped++;
+      return false;
     }
-    this.push(q, packet);
+    if (q && q.packets.length >= HOLD_PER_KEY) {
+      q.packets.shift();
+      q.at.shift();
+      this.total--;
+      this.stats[kind].dropped++;
+    } else if (this.total >= HOLD_TOTAL) {
+      this.stats[kind].dropped++;
+      return false;
+    }
+    if (!q) byKey.set(key, (q = { packets: [], at: [] }));
+    q.packets.push(packet);
+    q.at.push(this.now());
+    this.total++;
+    this.stats[kind].held++;
     return true;
   }
 
-  private push(q: Uint8Array[], packet: Uint8Array): void {
-    if (q.length >= HOLD_PER_PEER) {
-      q.shift();
-      this.dropped++;
-    }
-    q.push(packet);
+  /** Whether packets wait for `key`. */
+  has(kind: HoldKind, key: string): boolean {
+    return this.queues.get(kind)!.has(key);
   }
 
-  /** Whether packets wait for `to`. */
-  holds(to: NodeId): boolean {
-    return this.byPeer.has(to);
+  /** Take (remove and return, oldest first) what waits for `key`; empty when nothing does. */
+  take(kind: HoldKind, key: string): Uint8Array[] {
+    const byKey = this.queues.get(kind)!;
+    const q = byKey.get(key);
+    if (!q) return [];
+    byKey.delete(key);
+    this.total -= q.packets.length;
+    return q.packets;
   }
 
-  holdsAddress(address: string): boolean {
-    return this.byAddress.has(address);
+  /** Drop what waits for `key` (what it waited for will not come); counted. */
+  drop(kind: HoldKind, key: string): number {
+    const n = this.take(kind, key).length;
+    this.stats[kind].dropped += n;
+    return n;
   }
 
-  /** Take (remove and return) what waits for the owner of `address`. */
-  takeAddress(address: string): Uint8Array[] | undefined {
-    const q = this.byAddress.get(address);
-    this.byAddress.delete(address);
-    return q;
+  /** The keys packets of `kind` wait for. */
+  keys(kind: HoldKind): string[] {
+    return [...this.queues.get(kind)!.keys()];
   }
 
-  /** Take what waits for every peer that `ready` says can be sent to now. */
-  *takeReady(ready: (to: NodeId) => boolean): Generator<[NodeId, Uint8Array[]]> {
-    for (const [to, q] of this.byPeer) {
-      if (!ready(to)) continue;
-      this.byPeer.delete(to);
-      yield [to, q];
+  /** Packets waiting now (every kind). */
+  get size(): number {
+    return this.total;
+  }
+
+  /** Drop what has waited longer than HOLD_MS (call every tick). */
+  expire(): void {
+    const old = this.now() - HOLD_MS;
+    for (const kind of KINDS) {
+      const byKey = this.queues.get(kind)!;
+      for (const [key, q] of byKey) {
+        if (q.at[0] > old) continue;
+        let n = 0;
+        while (n < q.at.length && q.at[n] <= old) n++;
+        q.packets.splice(0, n);
+        q.at.splice(0, n);
+        this.total -= n;
+        this.stats[kind].dropped += n;
+        if (q.packets.length === 0) byKey.delete(key);
+      }
     }
   }
 }

@@ -6,15 +6,15 @@
 //      its node-id bits, an IPv4 destination is a peer's claimed address (./peers.ts); nobody ⇐ dropped
 //      and counted; an overlay address of a node we have not met is held (./hold.ts) while the route
 //      layer asks our relays whose it is (src/route/discovery.ts); an IPv4 address in our network no
-//      known peer holds waits for a member lookup (MemberPort, src/node/lookups.ts); any other address
+//      known peer waits (./hold.ts) for a member lookup (MemberPort, src/node/lookups.ts); any other address
 //      goes to the router advertising the longest matching prefix (SubnetPort, src/node/routes.ts)
 //   3. here, send(): the network's firewall notes the flow (PolicyPort: src/node/admission.ts, with the
 //      firewalls of src/trust/policy.ts); the route layer marks the peer active; no keys or no path yet
 //      ⇒ held (./hold.ts) while a lookup and a direct link are asked for, sent from pathUp() / record()
 //      when they come
 //   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts), the packet still goes
-//   5. SessionPort.send → src/session/sessions.ts: seal (src/session/keypair.ts), or wait there for the
-//      handshake (src/handshake/) → src/route/router.ts send: direct or through a relay (frame.ts),
+//   5. SessionPort.send → src/session/sessions.ts: seal (src/session/keypair.ts), or wait (./hold.ts,
+//      the same hold) for the handshake (src/handshake/) → src/route/router.ts send: direct or through a relay (frame.ts),
 //      the channel chosen in src/route/frame.ts → the link (src/tether/webrtc.ts, fast.ts) ⇐ returns
 //      all the way back to fromTun, which takes the next packet of the batch
 // ./outside.ts walks the way back in.
@@ -49,8 +49,6 @@ export interface InsidePorts {
 export class Inside {
   // State, owned by the node's event loop (every call comes from it):
   readonly stats: InsideStats = { txPackets: 0, noRoute: 0, notIp: 0 };
-  /** Packets waiting for keys, a path, or an address's owner. */
-  private readonly hold = new Hold();
   /** Packets larger than their path's fast channel: their senders are told (they still go, whole). */
   readonly tooBig: TooBigNotices;
 
@@ -58,6 +56,8 @@ export class Inside {
     private readonly peers: PeerTable,
     private readonly ports: InsidePorts,
     private readonly log: Log = () => {},
+    /** Packets waiting for keys, a path, or an address's owner (the node's one hold, shared with the sessions and member lookups). */
+    readonly hold: Hold = new Hold(),
   ) {
     this.tooBig = new TooBigNotices((msg) => ports.tun.writeOne(msg));
   }
@@ -113,7 +113,7 @@ export class Inside {
       session.send(to, packet);
       return;
     }
-    this.hold.forPeer(to, packet);
+    this.hold.put("path", to, packet);
     if (!peer?.pub) route.lookup(to);
     route.connect(to);
   }
@@ -128,18 +128,26 @@ export class Inside {
       return;
     }
     const bits = packet.slice(off + 6, off + 16);
-    if (!this.hold.forAddress(Buffer.from(bits).toString("hex"), packet)) return;
+    if (!this.hold.put("address", Buffer.from(bits).toString("hex"), packet)) return;
     this.ports.route.lookupAddress(bits);
   }
 
-  /** Whether packets wait for `to` (a link that opens then needs no handshake of its own to start). */
+  /** Whether packets wait for `to`'s keys or a path (a link that opens then needs no handshake of its own to start). */
   holds(to: NodeId): boolean {
-    return this.hold.holds(to);
+    return this.hold.has("path", to);
+  }
+
+  /** Timers: drop what waited too long (every tick of the node). */
+  tick(): void {
+    this.hold.expire();
   }
 
   /** A path came up: send what waits for peers that now have keys and a path. */
   pathUp(): void {
-    for (const [to, q] of this.hold.takeReady((id) => this.peers.get(id)?.pub !== undefined && this.ports.route.hasPath(id))) for (const p of q) this.ports.session.send(to, p);
+    for (const to of this.hold.keys("path") as NodeId[]) {
+      if (this.peers.get(to)?.pub === undefined || !this.ports.route.hasPath(to)) continue;
+      for (const p of this.hold.take("path", to)) this.ports.session.send(to, p);
+    }
   }
 
   /** A record our relays gave us: a member's public identity lets us start a session through them. */
@@ -149,13 +157,12 @@ export class Inside {
     // a known peer without keys (an allow-listed one, or one being pinged).
     const address = r.id.slice(0, 20);
     const known = this.peers.get(r.id);
-    const byAddress = this.hold.holdsAddress(address);
-    if (!byAddress && !this.hold.holds(r.id) && !(known && !known.pub)) return;
+    if (!this.hold.has("address", address) && !this.hold.has("path", r.id) && !(known && !known.pub)) return;
     const pub = recordIdentity(r);
     if (!pub) return;
     this.peers.ensure(pub.id).pub = pub;
     this.ports.session.learn(pub);
-    for (const p of this.hold.takeAddress(address) ?? []) this.send(r.id, p);
+    for (const p of this.hold.take("address", address)) this.send(r.id, p);
     this.pathUp();
   }
 }

@@ -7,6 +7,7 @@ import type { Log } from "../log.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import type { Peer, PeerTable } from "../datapath/peers.ts";
 import type { MemberPort } from "../datapath/ports.ts";
+import type { Hold } from "../datapath/hold.ts";
 import type { Router } from "../route/router.ts";
 import { recordIdentity } from "../route/record.ts";
 import { decodeCertificate } from "../trust/certificate.ts";
@@ -19,6 +20,8 @@ export interface MemberLookupsOptions {
   relaying: boolean;
   admission: Admission;
   peers: PeerTable;
+  /** The node's one hold: packets wait there (kind "member", by IPv4 address) for an answer. */
+  hold: Hold;
   router: () => Router;
   /** Subnet routes: whether we asked about a router, and taking one. */
   routes: () => { wantsRouter(id: NodeId): boolean; addRouter(id: NodeId): void };
@@ -33,16 +36,18 @@ export interface MemberLookupsOptions {
 
 export class MemberLookups implements MemberPort {
   // State, owned by the node's event loop:
-  /** Packets and people waiting for a member lookup (by IPv4 address or name). */
-  readonly waits = new MemberWaits();
+  /** People waiting for a member lookup (by IPv4 address or name); packets wait in the hold. */
+  private readonly waits: MemberWaits;
   /** Lookups this relay passed on to other relays for its neighbours. */
   private readonly forwards = new MemberForwards();
 
-  constructor(private readonly opts: MemberLookupsOptions) {}
+  constructor(private readonly opts: MemberLookupsOptions) {
+    this.waits = new MemberWaits((ipv4) => opts.hold.has("member", ipv4));
+  }
 
   /**
    * A packet to an IPv4 address in one of our networks' prefixes that no known peer holds: hold it
-   * (bounded, ./members.ts) and ask our relays which member holds the address.
+   * (bounded, src/datapath/hold.ts) and ask our relays which member holds the address.
    */
   holdForIpv4(packet: Uint8Array, off: number): boolean {
     const { admission } = this.opts;
@@ -50,7 +55,7 @@ export class MemberLookups implements MemberPort {
     const dst = packet.subarray(off, off + 4);
     if (!admission.ipv4s.some((a) => inPrefix(dst, 0, parseIpv4(a.address)!, a.prefix)) || admission.ipv4s.some((a) => ipv4KeyOf(parseIpv4(a.address)!) === ipv4KeyOf(dst))) return false;
     const ipv4 = formatIpv4(dst);
-    if (!this.waits.hold(ipv4, packet.slice())) return false;
+    if (!this.opts.hold.put("member", ipv4, packet.slice())) return true; // refused (the hold is full): dropped and counted
     this.opts.router().lookupMember(encodeQuery({ ipv4 }));
     return true;
   }
@@ -109,9 +114,15 @@ export class MemberLookups implements MemberPort {
     return peers.ensure(id);
   }
 
-  /** Ask again for what still waits (every tick). */
+  /** Ask again for what still waits (every tick; the hold expires what waited too long). */
   tick(): void {
-    for (const q of this.waits.pending()) this.opts.router().lookupMember(encodeQuery(q));
+    const router = this.opts.router();
+    const asked = new Set<string>();
+    for (const ipv4 of this.opts.hold.keys("member")) {
+      asked.add(ipv4);
+      router.lookupMember(encodeQuery({ ipv4 }));
+    }
+    for (const q of this.waits.pending()) if (!("ipv4" in q && asked.has(q.ipv4))) router.lookupMember(encodeQuery(q));
   }
 
   /** A neighbour asks which member holds an address or name: answered only within a network it proved it is in. */
@@ -174,6 +185,7 @@ export class MemberLookups implements MemberPort {
     const refused = peers.applyClaims(m.nodeId, { name: r.membership.name, ipv4: r.membership.ipv4 });
     if (refused) log("warn", `member ${m.nodeId}: ${refused}`);
     log("debug", `member lookup: ${r.membership.name}${r.membership.ipv4 ? ` (${r.membership.ipv4})` : ""} is ${m.nodeId}, said ${from}`);
-    for (const p of this.waits.answered(r.membership)) this.opts.send(m.nodeId, p);
+    this.waits.answered(r.membership);
+    if (r.membership.ipv4) for (const p of this.opts.hold.take("member", r.membership.ipv4)) this.opts.send(m.nodeId, p);
   }
 }

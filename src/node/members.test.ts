@@ -5,7 +5,7 @@ import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { generateIdentity, type NodeId } from "../identity/identity.ts";
 import { issueCertificate, type Membership } from "../trust/certificate.ts";
 import { networkIdOf } from "../trust/root.ts";
-import { answerQuery, certFor, decodeQuery, encodeQuery, HELD_ADDRESSES, HELD_PER_ADDRESS, HOLD_MS, MemberForwards, MemberWaits, type KnownMember } from "./members.ts";
+import { answerQuery, certFor, decodeQuery, encodeQuery, WAITS, MemberForwards, MemberWaits, type KnownMember } from "./members.ts";
 
 const k1 = ml_dsa65.keygen(new Uint8Array(32).fill(1)), k2 = ml_dsa65.keygen(new Uint8Array(32).fill(2));
 const lab = { name: "lab", id: networkIdOf(k1.publicKey), rootPub: k1.publicKey, dsaSecret: k1.secretKey };
@@ -71,25 +71,17 @@ describe("member lookups", () => {
     expect(certFor(["garbage"], lab.id, ids[0])).toBeUndefined();
   });
 
-  test("held packets are bounded per address, in addresses, and in time", () => {
-    let t = 0;
-    const w = new MemberWaits(() => t);
-    for (let i = 0; i < HELD_PER_ADDRESS + 5; i++) w.hold("100.64.0.3", Uint8Array.of(i));
-    expect(w.dropped).toBe(5);
-    for (let i = 1; i < HELD_ADDRESSES; i++) expect(w.hold(`10.0.${i >> 8}.${i & 255}`, Uint8Array.of(0))).toBe(true);
-    expect(w.hold("100.65.0.1", Uint8Array.of(0))).toBe(false);
-    expect(w.pending().length).toBe(HELD_ADDRESSES);
-    // The answer releases what waited for that address, oldest dropped first.
-    const out = w.answered(b.membership);
-    expect(out.length).toBe(HELD_PER_ADDRESS);
-    expect(out[0][0]).toBe(5);
-    t = HOLD_MS + 1;
-    expect(w.pending()).toEqual([]);
-    expect(w.size).toBe(0);
+  test("packets held for an address are wanted: an answer for it is taken", () => {
+    const held = new Set<string>();
+    const w = new MemberWaits((ipv4) => held.has(ipv4));
+    expect(w.wants(b.membership)).toBe(false);
+    held.add("100.64.0.3");
+    expect(w.wants(b.membership)).toBe(true);
+    expect(w.wants(elsewhere.membership)).toBe(false);
   });
 
   test("an answer is wanted only for what was asked; waiters wake on it", async () => {
-    const w = new MemberWaits();
+    const w = new MemberWaits(() => false);
     expect(w.wants(b.membership)).toBe(false);
     const waited = w.wait({ name: "b" }, 5000);
     expect(w.wants(b.membership)).toBe(true);
@@ -117,7 +109,7 @@ describe("member lookups", () => {
     t = MemberForwards.FORWARD_MS + 1;
     expect(f.take(b.membership)).toEqual([]); // too late: forgotten
     expect(f.add({ name: "b" }, ids[1])).toBe(true); // and asked again
-    for (let i = 1; i < HELD_ADDRESSES; i++) f.add({ ipv4: `10.1.${i >> 8}.${i & 255}` }, ids[0]);
+    for (let i = 1; i < WAITS; i++) f.add({ ipv4: `10.1.${i >> 8}.${i & 255}` }, ids[0]);
     expect(f.add({ ipv4: "10.9.9.9" }, ids[0])).toBe(false); // full
   });
 });

@@ -20,10 +20,9 @@ export const QUERY_NAME = 1;
 /** kind 2: key = an index (1 byte): the index-th member whose certificate grants subnets (a router). */
 export const QUERY_ROUTER = 2;
 export const MAX_ROUTER_INDEX = 16;
-/** Packets held per unknown IPv4 address, addresses held at once, and how long they wait. */
-export const HELD_PER_ADDRESS = 64;
-export const HELD_ADDRESSES = 256;
-export const HOLD_MS = 10_000;
+/** Lookups waited for (people) and passed on (for neighbours) at once; how long people wait at most. */
+export const WAITS = 256;
+export const WAIT_MS = 10_000;
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -100,7 +99,7 @@ export function certFor(certs: string[], networkId: string, nodeId: NodeId): Uin
 
 /**
  * A relay's lookups passed on to the other relays for neighbours that asked (one hop: lookups from
- * relays are never passed on). Bounded: HELD_ADDRESSES queries, 8 askers each, FORWARD_MS each.
+ * relays are never passed on). Bounded: WAITS queries, 8 askers each, FORWARD_MS each.
  */
 export class MemberForwards {
   private readonly asked = new Map<string, { at: number; askers: Set<NodeId> }>();
@@ -118,7 +117,7 @@ export class MemberForwards {
       if (e.askers.size < 8) e.askers.add(asker);
       return false;
     }
-    if (this.asked.size >= HELD_ADDRESSES) return false;
+    if (this.asked.size >= WAITS) return false;
     this.asked.set(key, { at: now, askers: new Set([asker]) });
     return true;
   }
@@ -138,42 +137,18 @@ export class MemberForwards {
 
 const keyOf = (q: MemberQuery) => ("ipv4" in q ? `4:${q.ipv4}` : "router" in q ? `r:${q.router}` : `n:${q.name}`);
 
-interface Held {
-  since: number;
-  packets: Uint8Array[];
-}
-
 /**
- * The asker's side: packets held for IPv4 addresses being looked up, and people waiting for a name
- * (ping, DNS). Bounded: HELD_ADDRESSES addresses × HELD_PER_ADDRESS packets, each for HOLD_MS.
+ * The asker's side: people waiting for a name or an address (ping, DNS); bounded: WAITS lookups, each
+ * for WAIT_MS at most. Packets waiting for an IPv4 address are in the node's hold (src/datapath/hold.ts,
+ * kind "member"): `held` says which addresses those wait for.
  */
 export class MemberWaits {
-  private readonly held = new Map<string, Held>();
   private readonly waiters = new Map<string, { since: number; wake: (() => void)[] }>();
-  /** Packets held for a lookup, and those dropped (table full, over HELD_PER_ADDRESS, or unanswered for HOLD_MS). */
-  heldTotal = 0;
-  dropped = 0;
 
-  constructor(private readonly now: () => number = () => Date.now()) {}
-
-  /** Hold a packet for `ipv4`; false when the table is full (the packet is dropped). */
-  hold(ipv4: string, packet: Uint8Array): boolean {
-    let h = this.held.get(ipv4);
-    if (!h) {
-      if (this.held.size >= HELD_ADDRESSES) {
-        this.dropped++;
-        return false;
-      }
-      this.held.set(ipv4, (h = { since: this.now(), packets: [] }));
-    }
-    if (h.packets.length >= HELD_PER_ADDRESS) {
-      h.packets.shift();
-      this.dropped++;
-    }
-    h.packets.push(packet);
-    this.heldTotal++;
-    return true;
-  }
+  constructor(
+    private readonly held: (ipv4: string) => boolean,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
 
   /** Wait until `q` is answered (or `ms` passes); resolves either way. */
   wait(q: MemberQuery, ms: number): Promise<void> {
@@ -181,7 +156,7 @@ export class MemberWaits {
     return new Promise((resolve) => {
       let w = this.waiters.get(key);
       if (!w) {
-        if (this.waiters.size >= HELD_ADDRESSES) return resolve();
+        if (this.waiters.size >= WAITS) return resolve();
         this.waiters.set(key, (w = { since: this.now(), wake: [] }));
       }
       const t = setTimeout(resolve, ms);
@@ -194,40 +169,26 @@ export class MemberWaits {
 
   /** Whether a certificate naming this membership answers something we asked. */
   wants(m: Membership): boolean {
-    return (m.ipv4 !== undefined && (this.held.has(m.ipv4) || this.waiters.has(keyOf({ ipv4: m.ipv4 })))) || this.waiters.has(keyOf({ name: m.name }));
+    return (m.ipv4 !== undefined && (this.held(m.ipv4) || this.waiters.has(keyOf({ ipv4: m.ipv4 })))) || this.waiters.has(keyOf({ name: m.name }));
   }
 
-  /** The membership is known now: the packets held for its IPv4 address; waiters are woken. */
-  answered(m: Membership): Uint8Array[] {
+  /** The membership is known now: its waiters are woken. */
+  answered(m: Membership): void {
     for (const key of [keyOf({ name: m.name }), ...(m.ipv4 ? [keyOf({ ipv4: m.ipv4 })] : [])]) {
       const w = this.waiters.get(key);
       this.waiters.delete(key);
       for (const f of w?.wake ?? []) f();
     }
-    if (!m.ipv4) return [];
-    const h = this.held.get(m.ipv4);
-    this.held.delete(m.ipv4);
-    return h?.packets ?? [];
   }
 
-  /** What is still asked (to ask again), after dropping what waited longer than HOLD_MS. */
+  /** What people still wait for (to ask again), after dropping what waited longer than WAIT_MS. */
   pending(): MemberQuery[] {
     const now = this.now();
     const out: MemberQuery[] = [];
-    for (const [ipv4, h] of this.held) {
-      if (now - h.since > HOLD_MS) {
-        this.dropped += h.packets.length;
-        this.held.delete(ipv4);
-      } else out.push({ ipv4 });
-    }
     for (const [key, w] of this.waiters) {
-      if (now - w.since > HOLD_MS) this.waiters.delete(key);
-      else if (!(key.startsWith("4:") && this.held.has(key.slice(2)))) out.push(key.startsWith("4:") ? { ipv4: key.slice(2) } : { name: key.slice(2) });
+      if (now - w.since > WAIT_MS) this.waiters.delete(key);
+      else out.push(key.startsWith("4:") ? { ipv4: key.slice(2) } : { name: key.slice(2) });
     }
     return out;
-  }
-
-  get size(): number {
-    return this.held.size;
   }
 }

@@ -21,6 +21,7 @@ import { openTun } from "../tun/linux.ts";
 import { Inside, type InsidePorts } from "../datapath/inside.ts";
 import { Outside, type OutsidePorts } from "../datapath/outside.ts";
 import { TunSlot } from "../datapath/ports.ts";
+import { Hold } from "../datapath/hold.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, PeerTable, type Peer } from "../datapath/peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
@@ -68,6 +69,8 @@ export class Node {
   private readonly prober: Prober;
   private readonly inside: Inside;
   private readonly outside: Outside;
+  /** Every packet waiting for something pending: keys, a path, a handshake, an address's owner. */
+  private readonly hold = new Hold();
   /** Allow-listed peers we have had a session with (no longer retried in the background). */
   private readonly met = new Set<NodeId>();
   private tun?: TunDevice;
@@ -106,7 +109,7 @@ export class Node {
       signal: (from, envelope, link) => this.signal(from, envelope, link),
       spoofed: (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
     };
-    this.inside = new Inside(this.peers, ports, logger("datapath"));
+    this.inside = new Inside(this.peers, ports, logger("datapath"), this.hold);
     const forwards = (packet: Uint8Array, off: number, v: 4 | 6) => this.routes.forwards(packet, off, v);
     const fromExit = (from: NodeId, packet: Uint8Array, off: number, v: 4 | 6) => this.routes.fromExit(from, packet, off, v);
     this.outside = new Outside(this.peers, { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.admission.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)), forwards, fromExit }, ports);
@@ -156,6 +159,7 @@ export class Node {
     const sessionLog = logger("session");
     this.sessions = new Sessions({
       identity,
+      hold: this.hold,
       claims: this.admission.claims.full,
       responseClaims: (_remote, theirs) => this.admission.responseClaims(theirs),
       accept: (remote, claims) => this.admission.admit(remote, decodeCerts(claims)),
@@ -169,7 +173,7 @@ export class Node {
     });
     ports.session = this.sessions;
     ports.route = this.router;
-    this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, router: () => this.router, routes: () => this.routes,
+    this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, hold: this.hold, router: () => this.router, routes: () => this.routes,
       learn: (remote) => this.learn(remote), connect: (id) => this.links.connect(id, true), send: this.inside.send.bind(this.inside), log: logger("node") });
     ports.members = this.lookups;
     this.routes = new Routes({
@@ -330,7 +334,7 @@ export class Node {
     return {
       id: this.id, config: this.config, mtu: this.mtu, startedAt: this.startedAt, seed: this.seed !== undefined, tun: this.tun,
       peers: this.peers, admission: this.admission, sessions: this.sessions, router: this.router, links: this.links, inside: this.inside, outside: this.outside,
-      memberLookups: this.lookups.waits,
+      hold: this.hold,
       routes: this.routes,
     };
   }
@@ -495,6 +499,7 @@ export class Node {
 
   private tick(): void {
     this.sessions.tick();
+    this.inside.tick();
     this.router.tick();
     this.routes.tick();
     this.lookups.tick();

@@ -3,6 +3,7 @@ import { ipv6Of } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import type { Inside } from "../datapath/inside.ts";
+import type { Hold } from "../datapath/hold.ts";
 import type { Outside } from "../datapath/outside.ts";
 import type { Peer, PeerTable } from "../datapath/peers.ts";
 import type { LinkReport, Router } from "../route/router.ts";
@@ -68,8 +69,8 @@ export interface StatusSource {
   links: Links;
   inside: Inside;
   outside: Outside;
-  /** Packets held for member lookups, and dropped from that hold (src/node/members.ts). */
-  memberLookups: { heldTotal: number; dropped: number };
+  /** Packets waiting for something pending, held and dropped per kind (src/datapath/hold.ts). */
+  hold: Hold;
   routes: Routes;
 }
 
@@ -149,8 +150,11 @@ export function nodeStatus(s: StatusSource): NodeStatus {
       tun_tx_dropped: s.tun?.stats.txDropped ?? 0,
       too_big_sent: s.inside.tooBig.sent,
       inside_no_route: s.inside.stats.noRoute,
-      member_lookup_held: s.memberLookups.heldTotal,
-      member_lookup_dropped: s.memberLookups.dropped,
+      member_lookup_held: s.hold.stats.member.held,
+      member_lookup_dropped: s.hold.stats.member.dropped,
+      session_queueDropped: s.hold.stats.handshake.dropped,
+      ...Object.fromEntries(Object.entries(s.hold.stats).flatMap(([k, c]) => [[`hold_${k}_held`, c.held], [`hold_${k}_dropped`, c.dropped]])),
+      hold_waiting: s.hold.size,
       outside_spoofed: s.outside.stats.spoofed,
       outside_not_for_us: s.outside.stats.notForUs,
       outside_policy_dropped: s.outside.stats.policyDropped,

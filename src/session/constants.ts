@@ -28,8 +28,6 @@ export const WIREGUARD_LIMITS: Limits = {
 
 /** Random extra wait on each handshake retry (ms), so two sides do not retry in lockstep. */
 export const REKEY_JITTER = 333;
-/** Packets held per peer while a handshake runs; the oldest is dropped first. */
-export const QUEUE_PER_PEER = 128;
 /**
  * Handshake responses per second from one claimed source on one link, from one link, and for the whole
  * node (ML-DSA costs ~22 ms). Past half the node's budget an initiation needs a cookie (mac2).

@@ -1,4 +1,5 @@
 // Two Sessions wired back to back in memory: handshake, data both ways, refusals, rekey, replay, garbage.
+import { Hold, HOLD_PER_KEY } from "../datapath/hold.ts";
 import { describe, expect, test } from "bun:test";
 import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import { Sessions, type SessionsOptions } from "./sessions.ts";
@@ -20,7 +21,7 @@ function pair(opts: { accept?: SessionsOptions["accept"]; clock?: { t: number };
   const sides: Record<string, Side> = {};
   const make = (me: Identity, name: string, other: string): Side => {
     const side: Side = { got: [], wire: [], established: [], s: undefined as unknown as Sessions };
-    side.s = new Sessions({
+    side.s = new Sessions({ hold: new Hold(),
       identity: me,
       claims: new TextEncoder().encode(`{"name":"${name}"}`),
       accept: opts.accept ?? (() => true),
@@ -80,7 +81,7 @@ describe("sessions", () => {
   test("an initiation from someone who does not know our public key gets silence (bad mac1)", () => {
     const { a, b } = pair();
     // C thinks it is talking to B but uses A's public identity in place of B's: mac1 is keyed wrong.
-    const c = new Sessions({
+    const c = new Sessions({ hold: new Hold(),
       identity: C, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => b.s.receive(p, C.public.id), deliver: () => {},
     });
@@ -94,7 +95,7 @@ describe("sessions", () => {
     const { a, b } = pair();
     // The forger holds C's signing key and presents A's public identity: everything but the
     // signature checks out, so only the ML-DSA verification can stop it.
-    const forger = new Sessions({
+    const forger = new Sessions({ hold: new Hold(),
       identity: { ...C, public: A.public }, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => b.s.receive(p, C.public.id), deliver: () => {},
     });
@@ -113,13 +114,13 @@ describe("sessions", () => {
     const a: Side = { got: [], wire: [], established: [], s: undefined as unknown as Sessions };
     let fake!: Sessions;
     const logs: string[] = [];
-    a.s = new Sessions({
+    a.s = new Sessions({ hold: new Hold(),
       identity: A, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => fake.receive(p, A.public.id), deliver: (_f, p) => a.got.push(p),
       onEstablished: (peer) => a.established.push(peer), log: (_l, m) => logs.push(m),
     });
     const fakeGot: Uint8Array[] = [];
-    fake = new Sessions({
+    fake = new Sessions({ hold: new Hold(),
       identity: { ...B, dsaSecret: C.dsaSecret }, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => a.s.receive(p, B.public.id), deliver: (_f, p) => fakeGot.push(p),
     });
@@ -175,12 +176,12 @@ describe("sessions", () => {
     const big = new Uint8Array(12_000).fill(7);
     const got: Uint8Array[] = [];
     let a!: Sessions;
-    const b = new Sessions({
+    const b = new Sessions({ hold: new Hold(),
       identity: B, claims: big, accept: () => true, deliver: () => {},
       transmit: (_to, p) => { got.push(Uint8Array.from(p)); a.receive(p, B.public.id); },
     });
     const sentByA: Uint8Array[] = [];
-    a = new Sessions({
+    a = new Sessions({ hold: new Hold(),
       identity: A, claims: new Uint8Array(0), accept: () => true, deliver: () => {},
       transmit: (_to, p) => { sentByA.push(Uint8Array.from(p)); b.receive(p, A.public.id); },
     });
@@ -199,7 +200,7 @@ describe("sessions", () => {
     const { a, b } = pair();
     a.s.send(B.public.id, msg("x"));
     const warnings: string[] = [];
-    const c = new Sessions({
+    const c = new Sessions({ hold: new Hold(),
       identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {},
       log: (level, m) => void (level === "warn" && warnings.push(m)),
     });
@@ -213,7 +214,7 @@ describe("sessions", () => {
 
   test("packets sent while a handshake is in flight start no new one (one signature per retry interval, not per packet)", () => {
     const clock = { t: 1_000_000 };
-    const s = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {}, now: () => clock.t });
+    const s = new Sessions({ hold: new Hold(), identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {}, now: () => clock.t });
     s.learn(B.public); // nobody answers
     for (let i = 0; i < 50; i++) s.send(B.public.id, msg(`p${i}`));
     expect(s.stats.handshakesStarted).toBe(1);
@@ -227,15 +228,20 @@ describe("sessions", () => {
 
   test("packets waiting for a handshake are bounded per peer; the oldest are dropped and counted", () => {
     const sent: Uint8Array[] = [];
-    const s = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => sent.push(p), deliver: () => {} });
+    const hold = new Hold();
+    const s = new Sessions({ hold, identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => sent.push(p), deliver: () => {} });
     for (let i = 0; i < 200; i++) s.send(B.public.id, msg(`p${i}`)); // no public identity yet: all wait
-    expect(s.stats.queueDropped).toBe(200 - 128);
+    expect(hold.stats.handshake).toEqual({ held: 200, dropped: 200 - HOLD_PER_KEY });
     expect(sent.length).toBe(0);
+    // Closing the session gives up what waited: counted too.
+    s.close(B.public.id, "test");
+    expect(hold.stats.handshake.dropped).toBe(200);
+    expect(hold.size).toBe(0);
   });
 
   test("garbage never throws, and every piece is refused by a check, not by an accident", () => {
     const warnings: string[] = [];
-    const b = new Sessions({
+    const b = new Sessions({ hold: new Hold(),
       identity: B, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {},
       log: (level, m) => void (level === "warn" && warnings.push(m)),
     });
@@ -306,8 +312,8 @@ describe("sessions", () => {
   test("without the remote's public identity, packets wait; learning it starts the handshake", () => {
     const got: string[] = [];
     let bs: Sessions;
-    const as = new Sessions({ identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => bs.receive(p, A.public.id), deliver: () => {} });
-    bs = new Sessions({ identity: B, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => as.receive(p, B.public.id), deliver: (_f, p) => got.push(text(p)) });
+    const as = new Sessions({ hold: new Hold(), identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => bs.receive(p, A.public.id), deliver: () => {} });
+    bs = new Sessions({ hold: new Hold(), identity: B, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => as.receive(p, B.public.id), deliver: (_f, p) => got.push(text(p)) });
     as.send(B.public.id, msg("queued"));
     expect(got).toEqual([]);
     as.learn(B.public);

@@ -23,13 +23,25 @@ import {
   initiationMac1Valid, initiationMac2Valid, mac1Key, responseReceiver, type InitiatorState,
 } from "../handshake/machine.ts";
 import {
-  COOKIE_LIFETIME, COOKIE_SECRET_LIFETIME, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL, QUEUE_PER_PEER,
+  COOKIE_LIFETIME, COOKIE_SECRET_LIFETIME, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL,
   REKEY_JITTER, WIREGUARD_LIMITS, type Limits,
 } from "./constants.ts";
 import { dataReceiver, Keypair } from "./keypair.ts";
 import { TokenBuckets } from "./ratelimit.ts";
 import { TYPE_COOKIE_REPLY, TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
 import { RESP_FIXED } from "../handshake/messages.ts";
+
+/**
+ * Where packets wait for a handshake: the node's one hold (src/datapath/hold.ts: bounded per peer and
+ * in all, expired, counted), named here as a port so the session layer imports nothing above it.
+ */
+export interface HandshakeHold {
+  put(kind: "handshake", peer: NodeId, packet: Uint8Array): boolean;
+  has(kind: "handshake", peer: NodeId): boolean;
+  take(kind: "handshake", peer: NodeId): Uint8Array[];
+  /** Drop (and count) what waits: the handshake was given up. */
+  drop(kind: "handshake", peer: NodeId): number;
+}
 
 export interface SessionsOptions {
   identity: Identity;
@@ -51,6 +63,7 @@ export interface SessionsOptions {
   log?: Log;
   now?(): number;
   limits?: Partial<Limits>;
+  hold: HandshakeHold;
 }
 
 interface PeerSession {
@@ -63,7 +76,6 @@ interface PeerSession {
   handshake?: { state: InitiatorState; firstSent: number; retryAt: number; withCookie: boolean };
   /** The responder's cookie (from a cookie reply) and when we got it: put into mac2 while fresh. */
   cookie?: { value: Uint8Array; at: number };
-  queue: Uint8Array[];
   lastInitTimestamp: bigint;
   lastSent: number;
   lastReceived: number;
@@ -86,13 +98,12 @@ export interface SessionStats {
   handshakeErrors: number;
   handshakesStarted: number;
   handshakesCompleted: number;
-  queueDropped: number;
 }
 
 export class Sessions {
   readonly stats: SessionStats = {
     rxData: 0, txData: 0, rxDropped: 0, rxReplay: 0, rxBadTag: 0, rxBadMac1: 0, rxRefused: 0, rxRateLimited: 0, cookieRepliesSent: 0, cookieRepliesReceived: 0,
-    handshakeErrors: 0, handshakesStarted: 0, handshakesCompleted: 0, queueDropped: 0,
+    handshakeErrors: 0, handshakesStarted: 0, handshakesCompleted: 0,
   };
   private readonly peers = new Map<NodeId, PeerSession>();
   private readonly indexes = new Map<number, IndexEntry>();
@@ -106,11 +117,14 @@ export class Sessions {
   private cookieSecret = { current: randomBytes(32), previous: randomBytes(32), at: -Infinity };
   private lastTimestamp = 0n;
   private claims: Uint8Array;
+  /** Packets waiting for a handshake, by peer (kind "handshake"). */
+  private readonly hold: HandshakeHold;
 
   constructor(private readonly opts: SessionsOptions) {
     this.now = opts.now ?? Date.now;
     this.claims = opts.claims;
     this.limits = { ...WIREGUARD_LIMITS, ...opts.limits };
+    this.hold = opts.hold;
     this.reassembler = new Reassembler(this.now);
     this.ownMac1 = mac1Key(opts.identity.public);
     this.buckets = new TokenBuckets(HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_TOTAL, this.now);
@@ -124,7 +138,7 @@ export class Sessions {
 
   private peer(id: NodeId): PeerSession {
     let p = this.peers.get(id);
-    if (!p) this.peers.set(id, (p = { id, queue: [], lastInitTimestamp: -1n, lastSent: 0, lastReceived: 0 }));
+    if (!p) this.peers.set(id, (p = { id, lastInitTimestamp: -1n, lastSent: 0, lastReceived: 0 }));
     return p;
   }
 
@@ -132,7 +146,7 @@ export class Sessions {
   learn(remote: PublicIdentity): void {
     const p = this.peer(remote.id);
     p.pub = remote;
-    if (p.queue.length && !this.usable(p.current)) this.initiate(p);
+    if (this.hold.has("handshake", p.id) && !this.usable(p.current)) this.initiate(p);
   }
 
   /** Replace the claims sent in later handshakes (a renewed certificate); current sessions stay. */
@@ -165,24 +179,19 @@ export class Sessions {
       if (old || kp.sendCounter >= this.limits.rekeyAfterMessages) this.initiate(p);
       return;
     }
-    if (p.queue.length >= QUEUE_PER_PEER) {
-      p.queue.shift();
-      this.stats.queueDropped++;
-    }
-    p.queue.push(payload);
+    this.hold.put("handshake", to, payload);
     this.initiate(p);
   }
 
   /** Start (or, when its retry time has come, restart) a handshake with `p`. */
   private initiate(p: PeerSession, retry = false): void {
     const now = this.now();
-    if (!p.pub) return this.log("debug", `no public identity for ${p.id} yet; holding ${p.queue.length} packet(s)`);
+    if (!p.pub) return this.log("debug", `no public identity for ${p.id} yet; holding its packets`);
     if (p.handshake && !retry && now < p.handshake.retryAt) return;
     if (p.handshake && now - p.handshake.firstSent > this.limits.rekeyAttemptTime) {
-      this.log("info", `handshake with ${p.id} abandoned after ${this.limits.rekeyAttemptTime / 1000}s; dropping ${p.queue.length} queued packet(s)`);
       this.dropHandshake(p);
-      this.stats.queueDropped += p.queue.length;
-      p.queue = [];
+      const n = this.hold.drop("handshake", p.id);
+      this.log("info", `handshake with ${p.id} abandoned after ${this.limits.rekeyAttemptTime / 1000}s; dropped ${n} queued packet(s)`);
       return;
     }
     const sender = this.newIndex();
@@ -294,8 +303,7 @@ export class Sessions {
     this.indexes.set(kp.localIndex, { peer: p, keypair: kp });
     this.install(p, kp);
     // The responder sends only after our first packet confirms the keys: give it one now.
-    const queued = p.queue;
-    p.queue = [];
+    const queued = this.hold.take("handshake", p.id);
     if (queued.length === 0) this.send(p.id, new Uint8Array(0));
     for (const q of queued) this.send(p.id, q);
   }
@@ -352,9 +360,7 @@ export class Sessions {
     if (kp === p.next) {
       p.next = undefined;
       this.install(p, kp);
-      const queued = p.queue;
-      p.queue = [];
-      for (const q of queued) this.send(p.id, q);
+      for (const q of this.hold.take("handshake", p.id)) this.send(p.id, q);
     }
     if (plain.length > 0) this.opts.deliver(p.id, plain);
     // The initiator of an old keypair renews it before the responder's side expires.
@@ -389,7 +395,7 @@ export class Sessions {
     this.dropHandshake(p);
     for (const kp of [p.current, p.previous, p.next]) if (kp) this.indexes.delete(kp.localIndex);
     p.current = p.previous = p.next = undefined;
-    p.queue = [];
+    this.hold.drop("handshake", id);
     this.opts.onClosed?.(id, reason);
   }
 

@@ -1,5 +1,6 @@
 // Every decoder and entry point that takes bytes from the network (or from a file a stranger could
 // hand us), each with valid seeds made by the real encoders and the only errors it may throw.
+import { Hold } from "../../src/datapath/hold.ts";
 import { generateIdentity, encodePublicIdentity, decodePublicIdentity, IdentityError, type NodeId } from "../../src/identity/identity.ts";
 import { HandshakeError } from "../../src/handshake/errors.ts";
 import { decodeInitiation, decodeResponse, MAC1_BYTES } from "../../src/handshake/messages.ts";
@@ -94,8 +95,8 @@ export function targets(): Target[] {
   const bobMac1 = mac1Key(bob.public);
   // A response, from a real handshake between two Sessions.
   const wire: { to: NodeId; p: Uint8Array }[] = [];
-  const sa = new Sessions({ identity: alice, claims, accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
-  const sb = new Sessions({ identity: bob, claims: encodeClaims({ name: "bob" }), accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
+  const sa = new Sessions({ hold: new Hold(), identity: alice, claims, accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
+  const sb = new Sessions({ hold: new Hold(), identity: bob, claims: encodeClaims({ name: "bob" }), accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
   sa.learn(bob.public);
   sb.learn(alice.public);
   sa.send(bob.public.id, new Uint8Array([0x60, 0, 0, 0]));
@@ -141,7 +142,7 @@ export function targets(): Target[] {
   // The whole session entry point: fragments, data packets, anything, from a linked peer.
   {
     const warned: string[] = [];
-    const victim = new Sessions({ identity: bob, claims, accept: () => true, transmit: () => {}, deliver: () => {}, log: (level, m) => level === "warn" && m.startsWith("dropped a packet") && warned.push(m) });
+    const victim = new Sessions({ hold: new Hold(), identity: bob, claims, accept: () => true, transmit: () => {}, deliver: () => {}, log: (level, m) => level === "warn" && m.startsWith("dropped a packet") && warned.push(m) });
     victim.learn(alice.public);
     // give the victim a live session with alice so data packets reach the keypair and the replay window
     for (const f of initFragments) victim.receive(f, alice.public.id);
