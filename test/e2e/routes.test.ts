@@ -193,18 +193,42 @@ describe.skipIf(!root)("router appliance: subnet routes with failover on health 
     const lanHost = { ns: lanNs } as TestNode;
     let moved = 0;
     const t0 = Date.now();
-    const { sent, recv } = await tcpTransfer(nodes.m, lanHost, LAN_HOST, 9000, 6_000_000, async () => {
-      await Bun.sleep(1500);
-      const killedAt = Date.now();
-      nodes[first].kill();
-      lan(["ip", "route", "replace", "100.64.0.0/24", "via", LAN_ADDR[other]]);
-      await waitFor("m to move off the dead router", () => nameOf(via()) === other, 5000);
-      moved = Date.now() - killedAt;
-    });
-    console.log(`snat off: router ${first} killed mid-transfer, m moved in ${moved} ms; ${sent.bytes} bytes in ${Date.now() - t0} ms`);
+    let done: Awaited<ReturnType<typeof tcpTransfer>> | undefined;
+    // Echo replies are timed too (the same measure as with SNAT), while the stream flows.
+    const { gapMs } = await replyGap(async () => {
+      done = await tcpTransfer(nodes.m, lanHost, LAN_HOST, 9000, 6_000_000, async () => {
+        await Bun.sleep(1500);
+        const killedAt = Date.now();
+        nodes[first].kill();
+        lan(["ip", "route", "replace", "100.64.0.0/24", "via", LAN_ADDR[other]]);
+        await waitFor("m to move off the dead router", () => nameOf(via()) === other, 5000);
+        moved = Date.now() - killedAt;
+      });
+    }, 1000);
+    const { sent, recv } = done!;
+    console.log(`router ${first} killed (snat off): m moved in ${moved} ms; longest gap between echo replies ${gapMs} ms; the TCP stream survived: ${sent.bytes} bytes in ${Date.now() - t0} ms`);
     expect(recv).toEqual(sent);
     expect(moved).toBeLessThan(2000);
     for (const r of ["r1", "r2"]) tc(r, false);
+  });
+
+  test("snat = false: the router in use loses its LAN side; traffic moves within 2 s", async () => {
+    const dead = [nodes.r1, nodes.r2].find((n) => !n.running);
+    if (dead) await dead.start(); // killed in the test before
+    await waitFor("both routers healthy at m", () => nodes.m.api("/v1/status").routes.routes[0]?.routers.filter((r: any) => r.healthy).length === 2, 30_000);
+    const cur = nameOf(via())!;
+    const other = cur === "r1" ? "r2" : "r1";
+    lan(["ip", "route", "replace", "100.64.0.0/24", "via", LAN_ADDR[cur]]);
+    expect(await waitFor("HTTP without SNAT", () => fetchLan(nodes.m))).toBe("lan host; you are 100.64.0.20");
+    const { gapMs, replies } = await replyGap(async () => {
+      inNs(nodes[cur], ["ip", "link", "set", "lan0", "down"]);
+      lan(["ip", "route", "replace", "100.64.0.0/24", "via", LAN_ADDR[other]]);
+      await waitFor("m to move off the router whose LAN is down", () => nameOf(via()) === other, 5000);
+    });
+    console.log(`LAN failure on ${cur} (snat off): longest gap between replies ${gapMs} ms (${replies} replies)`);
+    expect(gapMs).toBeLessThan(2000);
+    inNs(nodes[cur], ["ip", "link", "set", "lan0", "up"]);
+    await waitFor(`${cur} healthy again`, () => nodes[cur].api("/v1/status").routes.healthy, 10_000);
   });
 
   test("a router stopped cleanly leaves the host as it found it", async () => {
