@@ -132,6 +132,18 @@ export class FallbackLink implements Link {
     return true;
   }
 
+  sendPackets(batch: readonly Uint8Array[]): number {
+    const link = this.link();
+    if (this.state !== "open" || !link) {
+      this.stats.txDropped += batch.length;
+      return 0;
+    }
+    const sent = link.sendPackets ? link.sendPackets(batch) : batch.filter((b) => link.sendPacket(b)).length;
+    this.stats.txPackets += sent;
+    this.stats.txDropped += batch.length - sent;
+    return sent;
+  }
+
   sendControl(b: Uint8Array): void {
     if (this.state === "open") this.link()?.sendControl(b);
   }

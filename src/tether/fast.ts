@@ -31,6 +31,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { dontFragment } from "./sockopt.ts";
+import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, GsoSocket } from "./udpgso.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
 import { ReplayWindow } from "../session/replay.ts";
@@ -87,6 +88,13 @@ interface NativeUdp {
   readonly fd?: number;
 }
 const natives = new WeakMap<Socket, NativeUdp | null>();
+/** Per native socket: its GSO sender (undefined where GSO is not available); a refusal stays with it. */
+const gsos = new WeakMap<NativeUdp, GsoSocket | null>();
+function gsoFor(n: NativeUdp): GsoSocket | undefined {
+  let g = gsos.get(n);
+  if (g === undefined) gsos.set(n, (g = GsoSocket.open(n.fd) ?? null));
+  return g ?? undefined;
+}
 function nativeUdp(s: Socket): NativeUdp | null {
   let n = natives.get(s);
   if (n !== undefined) return n;
@@ -108,6 +116,11 @@ export interface FastStats {
   /** Probe answers refused: for no probe of ours in the last second, or answered already (a replay). */
   rxStaleAnswers: number;
   fallbacks: number;
+  /** sendmsg calls that carried several datagrams with UDP_SEGMENT, and the datagrams in them. */
+  txGsoSends: number;
+  txGsoDatagrams: number;
+  /** Segmentation offload on this link's socket: "gso" in use, or why not ("gso refused: EIO", …). */
+  offload: string[];
 }
 import type { Log } from "../log.ts";
 
@@ -115,7 +128,7 @@ export class FastChannel {
   state: FastState = "keying";
   /** The largest datagram known to get through (0 until a probe round says). */
   mtu = 0;
-  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0 };
+  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0, txGsoSends: 0, txGsoDatagrams: 0 };
   /** Our half of the probe key; sent to the peer over the control channel. */
   readonly token = randomBytes(TOKEN_BYTES);
   private key?: Buffer;
@@ -181,6 +194,36 @@ export class FastChannel {
     return true;
   }
 
+  /**
+   * Send a batch of frames for this link (sealed session data, forward frames) at once: runs of equal
+   * size go to the kernel in one sendmsg each (UDP GSO) where the socket takes it. Returns how many went;
+   * each one the channel does not take (down, larger than its MTU) goes to `rejected`, for the caller to
+   * send another way, in order.
+   */
+  sendBatch(frames: readonly Uint8Array[], rejected?: (b: Uint8Array) => void): number {
+    let sent = 0;
+    for (const b of frames) {
+      if (this.send(b)) sent++;
+      else rejected?.(b);
+    }
+    this.flush();
+    return sent;
+  }
+
+  /** Send what is queued now rather than at the end of the task. */
+  flushNow(): void {
+    this.flush();
+  }
+
+  /** Offload features in use on the nominated pair's socket, for status. */
+  get offload(): string[] {
+    const socket = this.conn.nominated?.protocol.transport?.socket;
+    const native = socket && nativeUdp(socket);
+    if (!native) return [];
+    const g = gsoFor(native);
+    return g ? [g.refused ? `gso refused: ${g.refused}` : "gso"] : ["gso unavailable"];
+  }
+
   /** `b` ‖ counter ‖ GMAC(send key, nonce 0^4 ‖ counter, ad = b ‖ counter). */
   private authenticate(b: Uint8Array): Uint8Array {
     const out = Buffer.allocUnsafe(b.length + FRAME_AUTH_BYTES);
@@ -239,25 +282,76 @@ export class FastChannel {
         return false;
       }
     }
-    if (this.queue.length === 0) queueMicrotask(this.flush);
+    if (this.qData.length === 0) queueMicrotask(this.flush);
     else if (native !== this.queueSocket) this.flush();
     this.queueSocket = native;
-    this.queue.push(b, n.remoteAddr[1], n.remoteAddr[0]);
-    if (this.queue.length >= SEND_BATCH * 3) this.flush();
+    this.qData.push(b);
+    this.qPort.push(n.remoteAddr[1]);
+    this.qHost.push(n.remoteAddr[0]);
+    if (this.qData.length >= SEND_BATCH) this.flush();
     return true;
   }
 
-  private queue: (Uint8Array | number | string)[] = [];
+  private qData: Uint8Array[] = [];
+  private qPort: number[] = [];
+  private qHost: string[] = [];
   private queueSocket?: NativeUdp;
+  /**
+   * Send the queue: each run of equal-size frames to one address (the last may be shorter) in one
+   * sendmsg with UDP_SEGMENT; single datagrams and probes in sendMany calls, in order.
+   */
   private readonly flush = (): void => {
-    const q = this.queue, socket = this.queueSocket;
-    if (q.length === 0 || !socket) return;
-    this.queue = [];
-    let sent = 0;
-    try {
-      sent = socket.sendMany(q);
-    } catch {}
-    this.stats.txFailed += q.length / 3 - sent;
+    const data = this.qData, ports = this.qPort, hosts = this.qHost, socket = this.queueSocket;
+    const count = data.length;
+    if (count === 0 || !socket) return;
+    this.qData = [];
+    this.qPort = [];
+    this.qHost = [];
+    const gso = gsoFor(socket);
+    let plain: (Uint8Array | number | string)[] = [];
+    const many = (): void => {
+      if (plain.length === 0) return;
+      let sent = 0;
+      try {
+        sent = socket.sendMany(plain);
+      } catch {}
+      this.stats.txFailed += plain.length / 3 - sent;
+      plain = [];
+    };
+    for (let i = 0; i < count; ) {
+      const first = data[i], size = first.length, host = hosts[i], port = ports[i];
+      let j = i + 1;
+      if (gso && !gso.refused && first[0] !== TYPE_FAST_PROBE) {
+        let bytes = size;
+        while (j < count && j - i < GSO_MAX_SEGMENTS && ports[j] === port && hosts[j] === host && data[j][0] !== TYPE_FAST_PROBE) {
+          const len = data[j].length;
+          if (len > size || bytes + len > GSO_MAX_BYTES) break;
+          bytes += len;
+          j++;
+          if (len < size) break; // a shorter one ends the run
+        }
+      }
+      if (j - i >= 2) {
+        many();
+        const r = gso!.send(data, i, j, size, host, port);
+        if ("sent" in r) {
+          this.stats.txFailed += j - i - r.sent;
+          this.stats.txGsoSends++;
+          this.stats.txGsoDatagrams += r.sent;
+        } else {
+          // Refused: the same datagrams one by one; if they all go, GSO was the problem here.
+          for (let k = i; k < j; k++) plain.push(data[k], ports[k], hosts[k]);
+          const before = this.stats.txFailed;
+          many();
+          if (this.stats.txFailed === before && !gso!.refused) {
+            gso!.refuse(r.refused);
+            this.log("info", `${this.label}: UDP GSO refused on this socket (${r.refused}): datagrams go one by one`);
+          } else if (gso!.refused) this.log("info", `${this.label}: UDP GSO refused on this socket (${gso!.refused}): datagrams go one by one`);
+        }
+      } else plain.push(first, port, host);
+      i = j;
+    }
+    many();
   };
 
   /** Take our datagram types off each of the connection's UDP sockets before werift parses them. */

@@ -69,6 +69,12 @@ export interface Link {
   readonly peer: NodeId;
   readonly state: "connecting" | "open" | "closed";
   sendPacket(b: Uint8Array): boolean;
+  /**
+   * Send a batch of packets for this peer at once (sealed datagrams from one TUN read): where the fast
+   * channel carries them, runs of equal size leave in one sendmsg (UDP GSO). Returns how many went.
+   * Optional: a link without it takes them one by one through sendPacket.
+   */
+  sendPackets?(batch: readonly Uint8Array[]): number;
   sendControl(b: Uint8Array): void;
   onPacket(cb: (b: Uint8Array) => void): void;
   onControl(cb: (b: Uint8Array) => void): void;
@@ -169,7 +175,7 @@ export class WebrtcLink implements Link {
 
   /** The fast channel's state and counters (for status). */
   get fastStats(): FastStats | undefined {
-    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats } : undefined;
+    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats, offload: this.fast.offload } : undefined;
   }
 
   private async gathered(): Promise<string> {
@@ -216,6 +222,13 @@ export class WebrtcLink implements Link {
       this.stats.txDropped++;
       return false;
     }
+  }
+
+  sendPackets(batch: readonly Uint8Array[]): number {
+    let sent = 0;
+    for (const b of batch) if (this.sendPacket(b)) sent++;
+    this.fast?.flushNow();
+    return sent;
   }
 
   sendControl(b: Uint8Array): void {

@@ -27,8 +27,14 @@ function blockFast(net: TestNet, on: boolean): void {
   sh(["ip", "netns", "exec", net.router, "nft", "-f", "-"], { input: rules });
 }
 
-/** nftables at the router: a path-MTU black hole, dropping forwarded IPv4 UDP longer than `bytes`. */
+/**
+ * nftables at the router: a path-MTU black hole, dropping forwarded IPv4 UDP longer than `bytes`.
+ * The hosts' eth0 cut UDP GSO batches into datagrams as a NIC does (on a veth a batch crosses whole,
+ * and the rule would see its total length, not each datagram's); `bytes` 0 lifts both.
+ */
 function blackHole(net: TestNet, bytes: number): void {
+  for (const h of net.hosts.values()) sh(["ip", "-n", h.ns, "link", "set", "eth0", "gso_max_segs", bytes ? "1" : "65535"]);
+  if (!bytes) return void sh(["ip", "netns", "exec", net.router, "nft", "delete", "table", "inet", "trl_mtu"], { allowFail: true });
   const rules = `table inet trl_mtu {\n chain drops {\n  type filter hook forward priority -10; policy accept;\n  meta l4proto udp ip length > ${bytes} drop\n }\n}\n`;
   sh(["ip", "netns", "exec", net.router, "nft", "-f", "-"], { input: rules });
 }
@@ -122,7 +128,7 @@ describe.skipIf(!root)("the fast channel and the MTU (namespaces)", () => {
       const u = await udpDatagram(a, b, "100.64.0.3", 5304, 1472);
       expect(u.recv).toEqual(u.sent);
     } finally {
-      sh(["ip", "netns", "exec", net.router, "nft", "delete", "table", "inet", "trl_mtu"], { allowFail: true });
+      blackHole(net, 0);
     }
   });
 
