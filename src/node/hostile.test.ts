@@ -18,10 +18,24 @@ import { encodeForward, relayed, TYPE_REPORT } from "../route/frame.ts";
 import type { Sessions } from "../session/sessions.ts";
 import type { Router } from "../route/router.ts";
 import type { Link } from "../tether/webrtc.ts";
+import { encodeHop, HOP_RECORD } from "../route/frame.ts";
+import { encodeRecord, type RecordCrypto } from "../route/record.ts";
+import { encodePublicIdentity, nodeIdBytes } from "../identity/identity.ts";
+import { issueCertificate } from "../trust/certificate.ts";
+import { encodeBundle, Networks } from "../trust/networks.ts";
+import { issueRevocation } from "../trust/revocation.ts";
+import { issuePolicy } from "../trust/policy.ts";
+import { networkIdOf } from "../trust/root.ts";
+import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
+import { CONTROL_POLICY, CONTROL_REVOCATION, recordMessage } from "./control.ts";
+import type { Admission } from "./admission.ts";
+import type { Discovery } from "../route/discovery.ts";
 import { Node } from "./node.ts";
 
 setLogLevel((process.env.TRELLIS_TEST_LOG as "debug") ?? "error");
 
+const ROOT_KEYS = ml_dsa65.keygen(new Uint8Array(32).fill(77));
+const HOME = { name: "home", id: networkIdOf(ROOT_KEYS.publicKey), rootPub: ROOT_KEYS.publicKey, dsaSecret: ROOT_KEYS.secretKey };
 const IDS = Array.from({ length: 3 }, (_, i) => generateIdentity(new Uint8Array(128).fill(i + 40)));
 const running: Node[] = [];
 const dirs: string[] = [];
@@ -35,14 +49,17 @@ interface Whole {
   tun: MemoryTun;
   id: NodeId;
 }
-type Insides = { sessions: Sessions; router: Router; links: { link(peer: NodeId): Link | undefined } };
+type Insides = { sessions: Sessions; router: Router & { discovery: Discovery }; links: { link(peer: NodeId): Link | undefined }; admission: Admission };
 const insides = (w: Whole) => w.node as unknown as Insides;
 
-async function start(net: MemoryNet): Promise<Whole[]> {
+/** The three nodes, allow-listing each other; with `root`, also members of its network (certificates). */
+async function start(net: MemoryNet, root?: typeof HOME): Promise<Whole[]> {
   const out: Whole[] = [];
   for (const [i, identity] of IDS.entries()) {
     const dir = mkdtempSync(join(tmpdir(), "trellis-hostile-"));
     dirs.push(dir);
+    const now = Math.floor(Date.now() / 1000);
+    if (root) Networks.install(dir, identity.public.id, encodeBundle(root, issueCertificate({ networkId: root.id, nodeId: identity.public.id, name: `h${i}`, ipv4: `100.64.0.${i + 1}`, ipv4Prefix: 24, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 3600 }, root)));
     const allow = IDS.filter((o) => o !== identity).map((o) => `"${o.public.id}"`).join(", ");
     const config = parseConfig(`[node]\nname = "h${i}"\nstate_dir = "${dir}"\nipv4 = "100.64.0.${i + 1}/24"\n[network]\nallow = [${allow}]\n[tun]\nname = "hmem${i}"\n[relay]\nenabled = false\nseed = false\n`, `h${i}.toml`);
     const tun = createMemoryTun(`hmem${i}`, 1500);
@@ -148,3 +165,68 @@ test("sealed delivery reports do not answer each other: an idle pair goes quiet"
   // RTT pings every 5 s and a keepalive are all; reports answering reports would be two or more a second.
   expect(seen[5] - seen[0]).toBeLessThanOrEqual(6);
 }, 30_000);
+
+test("a member re-issuing its own record with junk signatures costs the victim its link's budget of signature checks, not one each", async () => {
+  const [a, v, m] = await start(new MemoryNet());
+  answerPings(v);
+  await ping(m, v, 1);
+  await ping(a, v, 2);
+  // Count the victim's record signature checks.
+  const crypto = (insides(v).router.discovery as unknown as { opts: { crypto: RecordCrypto } }).opts.crypto;
+  const verify = crypto.verify;
+  let checks = 0;
+  crypto.verify = (...args) => (checks++, verify(...args));
+  const link = insides(m).links.link(v.id)!;
+  const junk = new Uint8Array(3309).fill(7);
+  const t0 = performance.now();
+  for (let i = 0; i < 300; i++) {
+    const rec = encodeRecord({ id: m.id, relay: false, relays: [], hints: [], issued: Date.now() + i, expires: Date.now() + 5 * 60_000 }, { publicBytes: encodePublicIdentity(IDS[2].public), sign: () => junk, verify: () => false });
+    link.sendControl(encodeHop(HOP_RECORD, rec));
+  }
+  await Bun.sleep(1500);
+  const s = (performance.now() - t0) / 1000;
+  console.log(`300 re-issued records with junk signatures: ${checks} signature checks in ${s.toFixed(1)} s`);
+  // 2 a second for one origin on a link (and its burst of 2): before the budget, 300.
+  expect(checks).toBeLessThanOrEqual(2 + Math.ceil(2 * s) + 1);
+  expect(checks).toBeGreaterThan(0);
+  await ping(a, v, 3); // the victim is fine
+}, 60_000);
+
+test("invalid new revocations and policies from a session peer cost at most its link's budget; an honest burst of valid ones all lands", async () => {
+  const [a, v, m] = await start(new MemoryNet(), HOME);
+  answerPings(v);
+  await ping(m, v, 1);
+  await ping(a, v, 2);
+  const nets = insides(v).admission.networks;
+  let checks = 0;
+  for (const k of ["addRevocation", "setPolicy"] as const) {
+    const orig = (nets[k] as (r: Uint8Array) => unknown).bind(nets);
+    (nets as unknown as Record<string, (r: Uint8Array) => unknown>)[k] = (r: Uint8Array) => (checks++, orig(r));
+  }
+  // Forged: signed once, then a new revoked node or a newer version each, under a junk signature.
+  const junkSig = new Uint8Array(3309).fill(5);
+  const rev0 = issueRevocation({ networkId: HOME.id, nodeId: fakeId(0), time: Math.floor(Date.now() / 1000), reason: "x" }, { dsaSecret: ROOT_KEYS.secretKey });
+  const pol0 = issuePolicy({ networkId: HOME.id, version: 1000, rules: [] }, { dsaSecret: ROOT_KEYS.secretKey });
+  const t0 = performance.now();
+  for (let i = 0; i < 150; i++) {
+    const rev = Uint8Array.from(rev0);
+    rev.set(nodeIdBytes(fakeId(i)), 20);
+    rev.set(junkSig, rev.length - junkSig.length);
+    insides(m).sessions.send(v.id, recordMessage(CONTROL_REVOCATION, rev));
+    const pol = Uint8Array.from(pol0);
+    new DataView(pol.buffer).setBigUint64(20, BigInt(1000 + i));
+    pol.set(junkSig, pol.length - junkSig.length);
+    insides(m).sessions.send(v.id, recordMessage(CONTROL_POLICY, pol));
+  }
+  await Bun.sleep(1500);
+  const s = (performance.now() - t0) / 1000;
+  console.log(`300 forged revocations and policies from a session peer: ${checks} signature checks in ${s.toFixed(1)} s`);
+  // The link's 20 a second (its burst of 20 first): before the budget, 300.
+  expect(checks).toBeLessThanOrEqual(20 + Math.ceil(20 * s) + 2);
+  // An honest peer passes on 15 valid revocations at once: every one is taken, and at once.
+  const revoked = Array.from({ length: 15 }, (_, i) => fakeId(1000 + i));
+  for (const id of revoked) insides(a).sessions.send(v.id, recordMessage(CONTROL_REVOCATION, issueRevocation({ networkId: HOME.id, nodeId: id, time: Math.floor(Date.now() / 1000), reason: "lost" }, { dsaSecret: ROOT_KEYS.secretKey })));
+  const end = performance.now() + 10_000;
+  while (performance.now() < end && !revoked.every((id) => nets.isRevoked(id))) await Bun.sleep(50);
+  expect(revoked.filter((id) => !nets.isRevoked(id))).toEqual([]);
+}, 60_000);

@@ -26,10 +26,12 @@ import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, PeerTable, type Peer } from "../datapath/peers.ts";
 import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
 import { TYPE_REPORT } from "../route/frame.ts";
-import { TokenBuckets } from "../session/ratelimit.ts";
+import { CheckBudget, TokenBuckets } from "../session/ratelimit.ts";
 
 /** Signals through relays verified per second: per claimed sender on a link, per link, in all. */
 const SIGNALS_PER_SECOND_PER_SOURCE = 4, SIGNALS_PER_SECOND_PER_LINK = 10, SIGNALS_PER_SECOND_TOTAL = 40;
+/** Signature checks of records per second: per origin (discovery; the revoked node or network of a revocation or policy) on a link, per link, in all. */
+const RECORD_CHECKS = { perSource: 2, perLink: 20, overall: 40 };
 import { Admission } from "./admission.ts";
 import { MemberLookups } from "./lookups.ts";
 import { Routes } from "./routes.ts";
@@ -144,6 +146,7 @@ export class Node {
         return true;
       },
       onRecord: this.inside.record.bind(this.inside),
+      checks: this.checks,
       onPathUp: this.inside.pathUp.bind(this.inside),
       weights: { ...config.paths.weights },
       memberLookup: (from, q) => this.lookups.answer(from, q),
@@ -451,6 +454,7 @@ export class Node {
    * A signal through relays costs an ML-DSA verification (~3.7 ms) before anything is known of its
    * sender, so each link (and each claimed sender on it) gets a budget, as handshakes do.
    */
+  private readonly checks = new CheckBudget(RECORD_CHECKS, () => performance.now());
   private readonly signalBudget = new TokenBuckets(SIGNALS_PER_SECOND_PER_SOURCE, SIGNALS_PER_SECOND_PER_LINK, SIGNALS_PER_SECOND_TOTAL, () => performance.now());
 
   private signal(from: NodeId, envelope: Uint8Array, link: NodeId = from): void {
@@ -466,12 +470,12 @@ export class Node {
   /** An overlay control message in a session: a revocation or policy record, or a ping or pong. */
   private control(from: NodeId, payload: Uint8Array): void {
     if (payload[0] === TYPE_REPORT) return this.router.sealedReport(from, payload);
-    if (payload[0] === CONTROL_REVOCATION) {
-      this.addRevocation(payload.subarray(1));
-      return;
-    }
-    if (payload[0] === CONTROL_POLICY) {
-      this.setPolicy(payload.subarray(1));
+    if (payload[0] === CONTROL_REVOCATION || payload[0] === CONTROL_POLICY) {
+      // A new record costs a signature check: within the peer's budget (re-sent ones cost nothing).
+      const rec = payload.subarray(1), revocation = payload[0] === CONTROL_REVOCATION;
+      if (this.admission.networks.known(revocation ? "revocation" : "policy", rec)) return;
+      const key = revocation ? `revocation ${Buffer.from(rec.subarray(20, 36)).toString("hex")}` : `policy ${Buffer.from(rec.subarray(4, 20)).toString("hex")}`;
+      this.checks.run(from, key, key, () => (revocation ? this.addRevocation(rec) : this.setPolicy(rec)));
       return;
     }
     if (this.routes.control(from, payload)) return;
@@ -498,6 +502,7 @@ export class Node {
   }
 
   private tick(): void {
+    this.checks.drain();
     this.sessions.tick();
     this.inside.tick();
     this.router.tick();

@@ -50,6 +50,11 @@ export interface DiscoveryOptions {
   relaysWanted?: number;
   /** A verified record we keep (a looked-up member's, or a relay's). */
   onRecord?(r: DiscoveryRecord): void;
+  /**
+   * Signature checks within budgets (the node's: per origin, per link, in all; over budget a check
+   * waits, bounded, and runs later). Without it, records are checked at once (the simulation).
+   */
+  checks?: { run(link: NodeId, source: NodeId, key: string, check: () => void): unknown };
   /** The node's answer to a neighbour's member lookup (src/node/members.ts). */
   memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
   log: Log;
@@ -130,8 +135,8 @@ export class Discovery {
     if (this.opts.relayEnabled) for (const r of this.records.values()) if (r.id !== peer && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
   }
 
-  /** A record from the link to `from` (HOP_RECORD). */
-  onRecord(from: NodeId, b: Uint8Array): void {
+  /** A record from the link to `from` (HOP_RECORD); `budgeted` once its signature check has a token. */
+  onRecord(from: NodeId, b: Uint8Array, budgeted = false): void {
     // Cheap duplicate check before the signature (gossip brings the same record from every side).
     const peek = peekRecord(b);
     if (peek) {
@@ -155,6 +160,9 @@ export class Discovery {
         return;
       }
     }
+    // The signature costs ~3.7 ms: within the link's and the origin's budget (a record re-issued with a
+    // junk signature would otherwise cost one check each).
+    if (peek && this.opts.checks && !budgeted) return void this.opts.checks.run(from, peek.id, `record ${peek.id}`, () => this.onRecord(from, b, true));
     const r = decodeRecord(b, this.opts.crypto, this.opts.now());
     if (typeof r === "string") {
       this.opts.stats.recordsRefused++;

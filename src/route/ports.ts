@@ -56,6 +56,8 @@ export interface RouterOptions {
   sealed?(dst: NodeId, payload: Uint8Array): boolean;
   /** A verified record we keep (a looked-up member's, or a relay's). */
   onRecord?(r: DiscoveryRecord): void;
+  /** Signature checks of records within budgets (./discovery.ts); without it, checked at once. */
+  checks?: { run(link: NodeId, source: NodeId, key: string, check: () => void): unknown };
   /**
    * A neighbour asks which member holds an address or name (an opaque query): the answer to send back,
    * or undefined for none. The router only carries these; who may learn what is the node's call.

@@ -102,7 +102,7 @@ export class Router {
     this.health = new LinkHealth({ links: opts.links, now, sendHop, onChange: () => this.discovery.invalidate(), onAlive: (peer) => opts.onPathUp?.(peer), log: this.log });
     this.discovery = new Discovery({
       self: opts.self, relayEnabled: opts.relay.enabled, crypto: opts.crypto, now, links: opts.links, health: this.health, stats: this.stats, sendHop,
-      talksTo: (id) => this.flows.has(id), load: (t) => this.forwarder.load(t), hints: opts.hints, relaysWanted: opts.relaysWanted, onRecord: opts.onRecord,
+      talksTo: (id) => this.flows.has(id), load: (t) => this.forwarder.load(t), hints: opts.hints, relaysWanted: opts.relaysWanted, onRecord: opts.onRecord, checks: opts.checks,
       memberLookup: opts.memberLookup, log: this.log,
     });
     this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendHop, log: this.log });

@@ -124,6 +124,20 @@ export class Networks {
     return undefined;
   }
 
+  /**
+   * Whether a revocation or policy record would teach us nothing, read without checking a signature: a
+   * revocation of a node we hold one for, a policy not newer than the one we run (re-sent records are
+   * free), anything for a network we are not in.
+   */
+  known(kind: "revocation" | "policy", record: Uint8Array): boolean {
+    if (record.length < 36) return false;
+    const network = Buffer.from(record.subarray(4, 20)).toString("hex");
+    const m = this.members.find((x) => x.info.id === network);
+    if (!m) return true;
+    if (kind === "revocation") return m.revocations.isRevoked(Buffer.from(record.subarray(20, 36)).toString("hex") as NodeId);
+    return m.firewall !== undefined && Number(Buffer.from(record).readBigUInt64BE(20)) <= m.firewall.policy.version;
+  }
+
   /** A policy record from anyone: installed (and stored) when it verifies and is newer. Returns its version. */
   setPolicy(record: Uint8Array): { network: string; version: number } | undefined {
     for (const m of this.members) {
