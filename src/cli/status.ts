@@ -31,6 +31,9 @@ export async function run(argv: string[]): Promise<number> {
   if (r?.advertise.length) console.log(`routes advertising ${r.advertise.map((a) => `${a.prefix}${a.device ? ` (${a.device})` : ""}`).join(", ")}: ${r.healthy ? "healthy" : `withdrawn (${r.health})`}${r.snat ? ", snat" : ""}`);
   for (const route of r?.routes ?? [])
     console.log(`route  ${route.prefix} via ${route.routers.map((x) => `${x.name ?? x.id.slice(0, 12)}${x.id === route.via ? "*" : ""}${x.healthy ? "" : " (down)"}`).join(", ")}`);
+  if (r?.exit && !r.advertise.length) console.log(`routes exit node: ${r.healthy ? "offered" : `withdrawn (${r.health})`}`);
+  const x = r?.exit_node;
+  if (x) console.log(`exit   ${x.want === "auto" ? "auto: " : ""}${x.active && x.via ? `via ${x.name ?? x.via}${x.ipv6 ? ", IPv4 and IPv6" : ", IPv4 only"}${x.dns ? `, DNS ${x.dns}` : ""}` : "no healthy exit now (internet traffic waits; nothing leaks)"}${x.candidates.length ? `  (healthy: ${x.candidates.map((c) => c.name ?? c.id.slice(0, 12)).join(", ")})` : ""}`);
   if (s.peers.length === 0) {
     console.log("peers  none (add node ids to [network] allow)");
     return 0;

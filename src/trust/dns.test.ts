@@ -94,3 +94,31 @@ test("an exit forwards other names to its resolver, under fresh IDs, only for ov
   up.close();
   dns.stop();
 });
+
+test("an exit answers over TCP too: our names here, others relayed to its resolver; strangers are cut off", async () => {
+  const { createServer, connect } = await import("node:net");
+  // A fake upstream over TCP: answers each framed query with its bytes plus a marker.
+  const up = createServer((c) => c.on("data", (d: Buffer) => c.write(Buffer.concat([Buffer.from([0, d.length - 1]), d.subarray(2), Buffer.from([0xee])]))));
+  await new Promise<void>((r) => up.listen(0, "127.0.0.1", () => r()));
+  const upPort = (up.address() as { port: number }).port;
+  let allowed = true;
+  const dns = await startDns("127.0.0.1", lookup, 0, undefined, { ours: (n) => n.endsWith(".home"), from: () => allowed, upstream: () => "127.0.0.1" }, upPort);
+  const ask = (q: Uint8Array) =>
+    new Promise<Buffer>((resolve) => {
+      const c = connect(dns.port, "127.0.0.1");
+      let got = Buffer.alloc(0);
+      c.on("data", (d: Buffer) => (got = Buffer.concat([got, d])));
+      c.on("close", () => resolve(got));
+      c.on("error", () => {});
+      c.write(Buffer.concat([Buffer.from([0, q.length]), q]));
+      setTimeout(() => c.end(), 300);
+    });
+  const q = query("example.org", 1);
+  expect([...(await ask(q))]).toEqual([0, q.length + 1, ...q, 0xee]);
+  const mine = await ask(query("laptop.home", 1));
+  expect([...mine.subarray(mine.length - 4)]).toEqual([100, 64, 1, 7]);
+  allowed = false;
+  expect((await ask(q)).length).toBe(0);
+  dns.stop();
+  up.close();
+});

@@ -69,6 +69,8 @@ export function answerQuery(q: Uint8Array, lookup: Lookup, onMiss?: (name: strin
   return reply(0, lookup(name, want) ?? [], qtype);
 }
 
+import { connect, createServer, type Server, type Socket } from "node:net";
+
 /** Forwarding names that are not ours (an exit node's, for its members). */
 export interface DnsForward {
   /** Whether `name` belongs to one of our networks (NAME.NETWORK): answered here, never forwarded. */
@@ -142,10 +144,60 @@ export class Forwarder {
   }
 }
 
+/** DNS over TCP on an exit (a truncated answer is asked again over TCP): at most this many connections, each closed after this long idle. */
+const TCP_MAX_CONNS = 64;
+const TCP_IDLE_MS = 10_000;
+const frame = (m: Uint8Array) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 255]), m]);
+
+/**
+ * DNS over TCP for overlay askers (RFC 7766 framing): our names answered here, and once a query is
+ * for another name the connection is relayed to the upstream resolver as it is (every later query
+ * too, so answers never interleave).
+ */
+function dnsTcp(host: string, port: number, lookup: Lookup, forward: DnsForward, upstreamPort: number): Promise<Server> {
+  const server = createServer((c) => {
+    c.on("error", () => {});
+    if (!forward.from(c.remoteAddress ?? "")) return void c.destroy();
+    c.setTimeout(TCP_IDLE_MS, () => c.destroy());
+    let buf = Buffer.alloc(0);
+    let up: Socket | undefined;
+    c.on("close", () => up?.destroy());
+    c.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      if (buf.length > 2 * 65537) return void c.destroy();
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = new Uint8Array(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + msg.length);
+        if (!up) {
+          let missed: string | undefined;
+          const r = answerQuery(msg, lookup, (n) => (missed = n));
+          if (missed === undefined || forward.ours(missed)) {
+            if (r) c.write(frame(r));
+            continue;
+          }
+          const target = forward.upstream();
+          if (!target) return void c.destroy();
+          up = connect(upstreamPort, target);
+          up.on("data", (d) => c.write(d));
+          up.on("error", () => c.destroy());
+          up.on("close", () => c.end());
+        }
+        up.write(frame(msg));
+      }
+    });
+  });
+  server.maxConnections = TCP_MAX_CONNS;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
 /**
  * Serve DNS on UDP host:53 (or `port`; 0: one the kernel picks, reported as `port`). A name not known
  * yet goes to `resolve` (the node asks its relays, bounded) and is answered after it settles,
- * NXDOMAIN if still unknown.
+ * NXDOMAIN if still unknown. With `forward` (an exit node) other names go to the host's resolver, over
+ * UDP and over TCP on the same port.
  */
 export async function startDns(host: string, lookup: Lookup, port = 53, resolve?: (name: string) => Promise<void>, forward?: DnsForward, upstreamPort = 53): Promise<{ port: number; stop(): void }> {
   let fwd: Forwarder | undefined;
@@ -178,10 +230,13 @@ export async function startDns(host: string, lookup: Lookup, port = 53, resolve?
       },
     },
   });
+  // An exit also answers over TCP (on the same port); where that port is taken, UDP alone serves.
+  const tcp = forward ? await dnsTcp(host, sock.port, lookup, forward, upstreamPort).catch(() => undefined) : undefined;
   return {
     port: sock.port,
     stop: () => {
       fwd?.stop();
+      tcp?.close();
       sock.close();
     },
   };

@@ -102,8 +102,11 @@ Bun.serve({ port: 8081, hostname: "${INTERNET6}", fetch(req, srv) { return new R
     const dnsServer = join(dir, "inet-dns.ts");
     writeFileSync(dnsServer, `import { answerQuery } from ${JSON.stringify(join(ROOT, "src/trust/dns.ts"))};
 const lookup = (name: string, type: "a" | "aaaa") => name !== "internet.test" ? undefined : type === "a" ? [Uint8Array.of(198, 51, 100, 1)] : [Uint8Array.of(0x20, 1, 0xd, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)];
-for (const hostname of ${JSON.stringify(Object.values(UPLINK).map((u) => u.gw4))})
+import { createServer } from "node:net";
+for (const hostname of ${JSON.stringify(Object.values(UPLINK).map((u) => u.gw4))}) {
   await Bun.udpSocket({ hostname, port: 53, socket: { data(s, d, p, a) { const r = answerQuery(d, lookup); if (r) s.send(r, p, a); } } });
+  createServer((c) => c.on("data", (d) => { const r = answerQuery(new Uint8Array(d.subarray(2)), lookup); if (r) c.write(Buffer.concat([Buffer.from([r.length >> 8, r.length & 255]), r])); })).listen(53, hostname);
+}
 `);
     procs.push(spawn("ip", ["netns", "exec", inetNs, BUN, "-e", http], { stdio: "ignore" }));
     procs.push(spawn("ip", ["netns", "exec", inetNs, BUN, dnsServer], { stdio: "ignore" }));
@@ -158,7 +161,9 @@ for (const hostname of ${JSON.stringify(Object.values(UPLINK).map((u) => u.gw4))
     expect(inNs(m, ["cat", "/etc/resolv.conf"])).toContain("search lab.test");
     expect(await waitFor("dig through the exit", () => dig("internet.test") === INTERNET)).toBe(true);
     expect(dig("internet.test", "AAAA")).toBe(INTERNET6);
+    expect(inNs(m, ["dig", "+tcp", "+short", "+tries=1", "+time=2", "internet.test"], true).trim()).toBe(INTERNET); // over TCP too (truncated answers)
     expect(inNs(m, ["dig", "+tries=1", "+time=2", "internet.test"], true)).toContain(`SERVER: ${UPLINK.x.overlay}#53`);
+    expect(ok(m.cli(["status", "--config", m.configPath]), "status")).toContain(`exit   via x, IPv4 and IPv6, DNS ${UPLINK.x.overlay}`);
     // Overlay names are still answered (by x, which knows the network): m.lab is m.
     expect(dig("m.lab")).toBe("100.64.0.20");
     // The tether stays: the seed, named by hostname, is resolved and kept on the underlay.
