@@ -30,7 +30,7 @@
 // channel, whose SCTP fragments and reassembles them.
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
-import { dontFragment } from "./sockopt.ts";
+import { dontFragment, udpGro } from "./sockopt.ts";
 import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, GsoSocket } from "./udpgso.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
@@ -104,6 +104,58 @@ function nativeUdp(s: Socket): NativeUdp | null {
   return n;
 }
 
+/** Native sockets we turned UDP GRO on for (their reads may hold several of our datagrams). */
+const groSockets = new WeakSet<NativeUdp>();
+
+/**
+ * How many leading bytes every datagram of one GSO run shares (0: this kind never rides a run): session
+ * data, its type word and receiver index; forward frames, type, hops, trace length and destination.
+ * A run holds only datagrams that agree on them, so a coalesced read is cut where they repeat.
+ */
+function headerBytes(b: Uint8Array): number {
+  return b[0] === TYPE_DATA ? 8 : b[0] === TYPE_FORWARD ? 19 : 0;
+}
+function sameHeader(a: Uint8Array, b: Uint8Array): boolean {
+  const n = headerBytes(a);
+  if (n === 0 || b.length < n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+/** The smallest datagram of ours a coalesced read can hold: a session data packet with no payload. */
+const MIN_SEGMENT = 32;
+
+/** Whether a datagram of ours could start at `at` (a type word of session data; a forward frame's type). */
+function looksLikeStart(b: Uint8Array, at: number): boolean {
+  if (b[at] === TYPE_DATA) return b[at + 1] === 0 && b[at + 2] === 0 && b[at + 3] === 0;
+  return b[at] === TYPE_FORWARD && b[at + 1] < 16 && b[at + 2] < 16;
+}
+
+/**
+ * The segment size of a read that UDP GRO coalesced from one of our GSO runs (every datagram that size
+ * but the last), or 0 when `b` is one datagram. The kernel reports the size in a control message Bun
+ * does not pass on, so it is found where the first datagram's header repeats (a single datagram holds
+ * no repeat: 64 bits or more would have to match by chance in its ciphertext), and every later boundary
+ * must repeat it too. A NIC's GRO may also coalesce datagrams sent apart with other headers (another
+ * session after a rekey): then the smallest divisor of that distance whose boundaries all look like
+ * the start of a datagram of ours. A wrong cut could only fail authentication.
+ */
+export function segmentSize(b: Uint8Array): number {
+  const n = headerBytes(b);
+  if (n === 0 || b.length < 2 * MIN_SEGMENT) return 0;
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
+  const repeat = buf.indexOf(buf.subarray(0, n), MIN_SEGMENT);
+  if (repeat < 0) return 0;
+  for (let d = Math.floor(repeat / MIN_SEGMENT); d >= 2; d--) {
+    if (repeat % d !== 0) continue;
+    const size = repeat / d;
+    let ok = true;
+    for (let at = size; at < b.length && ok; at += size) ok = looksLikeStart(b, at);
+    if (ok) return size;
+  }
+  for (let at = 2 * repeat; at < b.length; at += repeat) if (!sameHeader(b, b.subarray(at, at + n))) return 0;
+  return repeat;
+}
+
 export type FastState = "keying" | "down" | "up";
 export interface FastStats {
   state: FastState;
@@ -119,6 +171,9 @@ export interface FastStats {
   /** sendmsg calls that carried several datagrams with UDP_SEGMENT, and the datagrams in them. */
   txGsoSends: number;
   txGsoDatagrams: number;
+  /** Reads that held several datagrams (UDP GRO), and the datagrams in them. */
+  rxGroReads: number;
+  rxGroDatagrams: number;
   /** Segmentation offload on this link's socket: "gso" in use, or why not ("gso refused: EIO", …). */
   offload: string[];
 }
@@ -128,7 +183,7 @@ export class FastChannel {
   state: FastState = "keying";
   /** The largest datagram known to get through (0 until a probe round says). */
   mtu = 0;
-  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0, txGsoSends: 0, txGsoDatagrams: 0 };
+  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0, txGsoSends: 0, txGsoDatagrams: 0, rxGroReads: 0, rxGroDatagrams: 0 };
   /** Our half of the probe key; sent to the peer over the control channel. */
   readonly token = randomBytes(TOKEN_BYTES);
   private key?: Buffer;
@@ -221,7 +276,7 @@ export class FastChannel {
     const native = socket && nativeUdp(socket);
     if (!native) return [];
     const g = gsoFor(native);
-    return g ? [g.refused ? `gso refused: ${g.refused}` : "gso"] : ["gso unavailable"];
+    return [g ? (g.refused ? `gso refused: ${g.refused}` : "gso") : "gso unavailable", groSockets.has(native) ? "gro" : "gro unavailable"];
   }
 
   /** `b` ‖ counter ‖ GMAC(send key, nonce 0^4 ‖ counter, ad = b ‖ counter). */
@@ -321,9 +376,9 @@ export class FastChannel {
     for (let i = 0; i < count; ) {
       const first = data[i], size = first.length, host = hosts[i], port = ports[i];
       let j = i + 1;
-      if (gso && !gso.refused && first[0] !== TYPE_FAST_PROBE) {
+      if (gso && !gso.refused && headerBytes(first) > 0) {
         let bytes = size;
-        while (j < count && j - i < GSO_MAX_SEGMENTS && ports[j] === port && hosts[j] === host && data[j][0] !== TYPE_FAST_PROBE) {
+        while (j < count && j - i < GSO_MAX_SEGMENTS && ports[j] === port && hosts[j] === host && sameHeader(first, data[j])) {
           const len = data[j].length;
           if (len > size || bytes + len > GSO_MAX_BYTES) break;
           bytes += len;
@@ -366,8 +421,10 @@ export class FastChannel {
       } catch (e) {
         this.log("debug", `${this.label}: socket buffers stay at the default: ${(e as Error).message}`);
       }
-      const fd = nativeUdp(t.socket)?.fd;
+      const native = nativeUdp(t.socket);
+      const fd = native?.fd;
       if (fd === undefined || !dontFragment(fd)) this.log("debug", `${this.label}: cannot set don't-fragment on the link's socket: the kernel may fragment large datagrams`);
+      if (native && fd !== undefined && !groSockets.has(native) && process.env.TRELLIS_UDP_GRO !== "0" && udpGro(fd)) groSockets.add(native);
       const inner = t.onData;
       t.onData = (data, addr) => {
         const k = data[0];
@@ -377,21 +434,33 @@ export class FastChannel {
           this.stats.rxRejected++;
           return;
         }
-        if (k === TYPE_FAST_PROBE) return this.onProbe(data);
-        if (k === TYPE_DATA) {
-          this.stats.rxPackets++;
-          return this.deliver(data);
+        const size = native && groSockets.has(native) ? segmentSize(data) : 0;
+        if (size === 0) return this.receive(data);
+        this.stats.rxGroReads++;
+        for (let at = 0; at < data.length; at += size) {
+          this.stats.rxGroDatagrams++;
+          this.receive(data.subarray(at, Math.min(at + size, data.length)));
         }
-        // Anything else a relay or the router acts on before any end-to-end check: per-link authenticated.
-        const frame = this.verified(data);
-        if (!frame) {
-          this.stats.rxRejected++;
-          return;
-        }
-        this.stats.rxPackets++;
-        this.deliver(frame);
       };
     }
+  }
+
+  /** One datagram of ours from the peer. */
+  private receive(data: Buffer): void {
+    const k = data[0];
+    if (k === TYPE_FAST_PROBE) return this.onProbe(data);
+    if (k === TYPE_DATA) {
+      this.stats.rxPackets++;
+      return this.deliver(data);
+    }
+    // Anything else a relay or the router acts on before any end-to-end check: per-link authenticated.
+    const frame = this.verified(data);
+    if (!frame) {
+      this.stats.rxRejected++;
+      return;
+    }
+    this.stats.rxPackets++;
+    this.deliver(frame);
   }
 
   /** Whether `addr` is the remote end of a candidate pair that passed an ICE check. */

@@ -30,3 +30,16 @@ export function dontFragment(fd: number): boolean {
   const v6 = set(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, new Int32Array([IPV6_PMTUDISC_DO]), 4) === 0;
   return v4 || v6;
 }
+
+const SOL_UDP = 17, UDP_GRO = 104;
+
+/**
+ * UDP GRO on socket `fd` (Linux 5.0+): a burst of equal-size datagrams from one sender (a UDP GSO batch)
+ * arrives as one buffer, which the reader cuts apart (./fast.ts: the kernel's segment size does not reach
+ * JavaScript, so the fast channel finds it from the repeated header). False where the kernel refuses it.
+ */
+export function udpGro(fd: number): boolean {
+  const set = load();
+  if (!set || fd < 0 || process.platform !== "linux") return false;
+  return set(fd, SOL_UDP, UDP_GRO, new Int32Array([1]), 4) === 0;
+}
