@@ -230,3 +230,19 @@ test("invalid new revocations and policies from a session peer cost at most its 
   while (performance.now() < end && !revoked.every((id) => nets.isRevoked(id))) await Bun.sleep(50);
   expect(revoked.filter((id) => !nets.isRevoked(id))).toEqual([]);
 }, 60_000);
+
+test("a ping for a full node id nobody told us of, with no relay linked and no seed that has it registered: not found; no peer, no link attempt, no signature", async () => {
+  const [a, v] = await start(new MemoryNet(), HOME); // members of one network; nobody relays, no seeds
+  answerPings(v);
+  await ping(a, v, 1);
+  const links = insides(a).links as unknown as { connect(id: NodeId, now?: boolean): void };
+  const connect = links.connect.bind(links);
+  const asked: NodeId[] = [];
+  links.connect = (id, now) => (asked.push(id), connect(id, now));
+  const peers = a.node.status().peers.length;
+  for (let i = 0; i < 5; i++) await expect(a.node.ping(fakeId(500 + i), 200)).rejects.toThrow(/no node matches/);
+  expect(asked).toEqual([]);
+  expect(a.node.status().peers.length).toBe(peers);
+  // A peer it knows is still pinged.
+  expect((await a.node.ping(v.id, 5000)).rttMs).not.toBeNull();
+}, 30_000);

@@ -29,6 +29,8 @@ export interface MemberLookupsOptions {
   learn(remote: PublicIdentity): void;
   /** Want a link to `id` now. */
   connect(id: NodeId): void;
+  /** Whether a seed of ours has node `id` registered (asked before a link attempt when no relay is linked). */
+  present(id: NodeId, timeoutMs: number): Promise<boolean>;
   /** Send a packet that waited for the lookup (the data path's send). */
   send(to: NodeId, packet: Uint8Array): void;
   log: Log;
@@ -78,7 +80,8 @@ export class MemberLookups implements MemberPort {
    * A peer a person named (ping) that we do not know yet: a member of our networks, named by IPv4
    * address or by name (NAME or NAME.NETWORK), asked of our relays; or by its full node id, which
    * becomes a peer (and gets a link attempt) once a relay hands us its signed record (a made-up id
-   * costs nothing). Only with no relay to ask does the id go to the seeds as it is.
+   * costs nothing beyond the lookup). With no relay linked, our seeds are asked whether it is
+   * registered there, and only then does it become a peer with a link attempt.
    */
   async find(target: string, timeoutMs: number): Promise<Peer | undefined> {
     const { admission, peers } = this.opts;
@@ -96,11 +99,14 @@ export class MemberLookups implements MemberPort {
     if (peer || !isNodeId(t)) return peer;
     const id = t as NodeId;
     const router = this.opts.router();
+    const end = performance.now() + timeoutMs;
+    // An id we were never told of costs nothing but a lookup: no peer, no link attempt, no signature
+    // until a relay hands over its signed record or, with no relay linked, a seed says it is registered.
     if (!router.linksReport().some((l) => l.relay && l.alive)) {
+      if (!(await this.opts.present(id, timeoutMs / 2))) return undefined;
       this.opts.connect(id);
       return peers.ensure(id);
     }
-    const end = performance.now() + timeoutMs;
     let r = router.record(id);
     while (!r && performance.now() < end) {
       router.lookup(id);

@@ -177,7 +177,7 @@ export class Node {
     ports.session = this.sessions;
     ports.route = this.router;
     this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, hold: this.hold, router: () => this.router, routes: () => this.routes,
-      learn: (remote) => this.learn(remote), connect: (id) => this.links.connect(id, true), send: this.inside.send.bind(this.inside), log: logger("node") });
+      learn: (remote) => this.learn(remote), connect: (id) => this.links.connect(id, true), present: (id, ms) => this.links.present?.(id, ms) ?? Promise.resolve(false), send: this.inside.send.bind(this.inside), log: logger("node") });
     ports.members = this.lookups;
     this.routes = new Routes({
       config,
@@ -232,7 +232,7 @@ export class Node {
     this.links.onSeedRelay((relay) => this.router.addRelay(relay));
     await this.links.start();
     const seed = this.seed;
-    if (seed) this.links.attachLocalSeed?.((to, envelope) => seed.deliver(to, envelope));
+    if (seed) this.links.attachLocalSeed?.((to, envelope) => seed.deliver(to, envelope), (id) => seed.registered(id));
     this.state = "up";
     for (const id of this.admission.allow) if (id !== this.id) this.links.connect(id);
     this.ticker = setInterval(() => this.tick(), TICK_MS);

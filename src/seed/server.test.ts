@@ -95,10 +95,10 @@ describe("seed over TLS (loopback)", () => {
 
 describe("seed bounds (loopback, plain)", () => {
   let seed: Seed, url: string;
-  const allowed = generateIdentity();
+  const allowed = generateIdentity(), second = generateIdentity();
 
   beforeAll(async () => {
-    seed = await startSeed({ listen: "127.0.0.1:0", admit: (r) => (r.id === allowed.public.id ? true : "not a member") });
+    seed = await startSeed({ listen: "127.0.0.1:0", admit: (r) => (r.id === allowed.public.id || r.id === second.public.id ? true : "not a member") });
     url = `http://127.0.0.1:${seed.port}`;
   });
   afterAll(() => seed.stop());
@@ -154,6 +154,23 @@ describe("seed bounds (loopback, plain)", () => {
     a.start();
     await until(() => a.registered);
     expect(a.send("0".repeat(32) as NodeId, {} as never)).toBe(true);
+    a.stop();
+  });
+
+  test("asked whether a node id is registered, the seed answers from its registrations (what a send would tell)", async () => {
+    const a = new SignalClient(allowed, [url], () => {}, () => {});
+    a.start();
+    await until(() => a.registered);
+    expect(await a.present(second.public.id, 2000)).toBe(false);
+    expect(await a.present("0".repeat(32) as NodeId, 2000)).toBe(false);
+    const b = new SignalClient(second, [url], () => {}, () => {});
+    b.start();
+    await until(() => b.registered);
+    expect(await a.present(second.public.id, 2000)).toBe(true);
+    expect(seed.registered(second.public.id)).toBe(true);
+    b.stop();
+    await until(() => !seed.registered(second.public.id));
+    expect(await a.present(second.public.id, 2000)).toBe(false);
     a.stop();
   });
 });

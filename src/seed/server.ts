@@ -16,6 +16,8 @@
 //                                                        (then its public identity, hashing to `relay`)
 //   node → seed  {t:"send", to, msg}                     a signed signal envelope for node `to`
 //   seed → node  {t:"msg", msg}  /  {t:"undeliverable", to}
+//   node → seed  {t:"present", id}                       is node `id` registered here? (what a "send" to it
+//   seed → node  {t:"present", id, registered}           would tell, without a signed envelope to make)
 //   either way   binary: one tether frame (src/tether/wslink.ts) once "tether" was granted
 // Anything else, oversized frames, or a node over its message rate gets the socket closed.
 //
@@ -109,6 +111,8 @@ export interface SeedCore {
   websocket: Bun.WebSocketHandler<Client>;
   /** Send a signal from the seed's own node to a registered node; false if it is not registered. */
   deliver(to: NodeId, msg: unknown): boolean;
+  /** Whether node `id` is registered here now. */
+  registered(id: NodeId): boolean;
   close(): void;
 }
 
@@ -210,6 +214,8 @@ export function seedCore(opts: SeedOptions = {}): SeedCore {
           if (m?.t !== "register") return drop(c, "expected register");
           return register(c, m);
         }
+        if (m?.t === "present" && typeof m.id === "string" && isNodeId(m.id))
+          return void c.ws.send(JSON.stringify({ t: "present", id: m.id, registered: byId.has(m.id) || opts.local?.id === m.id }));
         if (m?.t !== "send" || typeof m.to !== "string" || !isNodeId(m.to) || typeof m.msg !== "object" || m.msg === null) return drop(c, "expected send");
         if (opts.local && m.to === opts.local.id) {
           stats.forwarded++;
@@ -278,6 +284,7 @@ export function seedCore(opts: SeedOptions = {}): SeedCore {
     limits,
     fetch,
     websocket,
+    registered: (id) => byId.has(id),
     deliver(to, msg) {
       const dest = byId.get(to);
       if (!dest) return false;
@@ -319,6 +326,8 @@ export interface Seed {
   reloadTls(): void;
   /** Send a signal from the seed's own node to a registered node. */
   deliver(to: NodeId, msg: unknown): boolean;
+  /** Whether node `id` is registered here now. */
+  registered(id: NodeId): boolean;
   stop(): Promise<void>;
 }
 
@@ -360,6 +369,7 @@ export async function startSeed(opts: SeedOptions & { listen: string; tls?: Seed
     stats: core.stats,
     limits: core.limits,
     deliver: core.deliver,
+    registered: core.registered,
     reloadTls() {
       if (!opts.tls) return;
       // A second listener on the same port with the new certificate, then the old one stops listening

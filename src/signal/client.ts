@@ -104,6 +104,10 @@ class SeedConnection {
           this.onRegistered(relay, tether);
         } else if (m?.t === "msg") {
           this.onMessage(m.msg);
+        } else if (m?.t === "present" && typeof m.id === "string") {
+          const waiting = this.asked.get(m.id);
+          this.asked.delete(m.id);
+          for (const r of waiting ?? []) r(m.registered === true);
         } else if (m?.t === "undeliverable") {
           this.log("debug", `seed ${this.url}: ${m.to} is not registered there`);
         }
@@ -150,6 +154,31 @@ class SeedConnection {
     this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
   }
 
+  /** Answers awaited to "present" questions, by node id. */
+  private readonly asked = new Map<string, ((yes: boolean) => void)[]>();
+
+  /** Whether node `id` is registered with this seed (false when we are not, or it does not answer). */
+  present(id: NodeId, timeoutMs: number): Promise<boolean> {
+    if (this.asked.size >= 64 || !this.send(JSON.stringify({ t: "present", id }))) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const list = this.asked.get(id) ?? [];
+      this.asked.set(id, list);
+      const done = (yes: boolean) => {
+        clearTimeout(timer);
+        resolve(yes);
+      };
+      list.push(done);
+      const timer = setTimeout(() => {
+        const l = this.asked.get(id);
+        if (l) {
+          l.splice(l.indexOf(done), 1);
+          if (l.length === 0) this.asked.delete(id);
+        }
+        resolve(false);
+      }, timeoutMs);
+    });
+  }
+
   send(frame: string): boolean {
     if (!this.registered || this.ws?.readyState !== WebSocket.OPEN) return false;
     this.ws.send(frame);
@@ -170,6 +199,7 @@ export class SignalClient {
   private registeredCbs: ((relay?: NodeId, tether?: { socket: TetherSocket; relay: PublicIdentity }) => void)[] = [];
   /** The seed this node runs itself, reached in-process (no registration with itself needed). */
   private local?: (to: NodeId, envelope: SignalEnvelope) => boolean;
+  private localRegistered?: (id: NodeId) => boolean;
 
   constructor(identity: Identity, seeds: string[], onMessage: (msg: unknown) => void, log: Log, opts: SignalClientOptions = {}) {
     this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay, tether) => this.registeredCbs.forEach((f) => f(relay, tether)), log, opts));
@@ -185,8 +215,9 @@ export class SignalClient {
   }
 
   /** Signal through the seed this node runs (in-process); counts as registered from now on. */
-  attachLocal(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void {
+  attachLocal(send: (to: NodeId, envelope: SignalEnvelope) => boolean, registered?: (id: NodeId) => boolean): void {
     this.local = send;
+    this.localRegistered = registered;
     this.registeredCbs.forEach((f) => f());
   }
 
@@ -205,6 +236,24 @@ export class SignalClient {
     let sent = this.local?.(to, envelope) ?? false;
     for (const c of this.conns) sent = c.send(frame) || sent;
     return sent;
+  }
+
+  /**
+   * Whether node `id` is registered with any of our seeds (or the one we run): asked before a link
+   * attempt to an id nothing else told us of, so a made-up id costs a question, not a signed offer.
+   */
+  async present(id: NodeId, timeoutMs: number): Promise<boolean> {
+    if (this.localRegistered?.(id)) return true;
+    const asks = this.conns.filter((c) => c.registered).map((c) => c.present(id, timeoutMs));
+    if (asks.length === 0) return false;
+    return new Promise((resolve) => {
+      let left = asks.length;
+      for (const a of asks)
+        void a.then((yes) => {
+          if (yes) resolve(true);
+          else if (--left === 0) resolve(false);
+        });
+    });
   }
 
   stop(): void {

@@ -74,7 +74,9 @@ export interface Links {
   onIdentity(cb: (remote: PublicIdentity) => void): void;
   onSeedRelay(cb: (relay: NodeId) => void): void;
   /** This node runs a seed: signal through it in-process. */
-  attachLocalSeed?(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void;
+  attachLocalSeed?(send: (to: NodeId, envelope: SignalEnvelope) => boolean, registered?: (id: NodeId) => boolean): void;
+  /** Whether node `id` is registered with one of our seeds (asked before linking to an id nothing else named). */
+  present?(id: NodeId, timeoutMs: number): Promise<boolean>;
   /** This node runs a seed: the seed's side of tethers (nodes whose packets ride their seed socket). */
   tetherHost?(): TetherPort;
 }
@@ -208,8 +210,12 @@ export class LinkManager implements Links {
   }
 
   /** This node runs a seed: signal through it in-process (members registered there reach us and we them). */
-  attachLocalSeed(send: (to: NodeId, envelope: SignalEnvelope) => boolean): void {
-    this.client.attachLocal(send);
+  attachLocalSeed(send: (to: NodeId, envelope: SignalEnvelope) => boolean, registered?: (id: NodeId) => boolean): void {
+    this.client.attachLocal(send, registered);
+  }
+
+  present(id: NodeId, timeoutMs: number): Promise<boolean> {
+    return this.client.present(id, timeoutMs);
   }
 
   onLink(cb: (link: Link, remote: PublicIdentity) => void): void {
