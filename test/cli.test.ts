@@ -64,6 +64,12 @@ describe("trellis CLI", () => {
     expect(trellis("join", "--install", cert, "--state", other).err).toMatch(/certificate names node .* not /);
     expect(trellis("join", "--install", cert.slice(0, -40), "--state", state).err).toMatch(/damaged|malformed|truncated/);
     expect(trellis("network", "create", "home", "--out", join(dir, "root")).err).toContain("refusing to overwrite");
+    // Rights come from the root: sign --subnets/--exit, and the joined node is told what it may route.
+    const r4 = join(dir, "n4");
+    trellis("init", "--state", r4);
+    const rreq = trellis("join", "--request", "--name", "router", "--state", r4).out.trim();
+    const rcert = trellis("sign", rreq, "--root", join(dir, "root"), "--ipv4", "100.64.0.10/24", "--subnets", "192.168.50.0/24", "--exit").out.trim();
+    expect(trellis("join", "--install", rcert, "--state", r4).err).toContain("as router (100.64.0.10), may route 192.168.50.0/24 and may serve as an exit node,");
   });
 });
 

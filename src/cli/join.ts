@@ -11,6 +11,7 @@ import { issueCertificate, type Membership } from "../trust/certificate.ts";
 import { encodeBundle } from "../trust/networks.ts";
 import { sign, type NodeId } from "../identity/identity.ts";
 import { USED_CONTEXT } from "../seed/enrol.ts";
+import { fmtPrefix, grantsExit } from "../route/subnets.ts";
 import { httpError, SeedError, seedFetch } from "./seed-http.ts";
 import { IdentityError } from "../identity/identity.ts";
 
@@ -129,6 +130,13 @@ export function decodeRequest(s: string): { pub: ReturnType<typeof decodePublicI
   return { pub, name: b.subarray(3168).toString() };
 }
 
+/** What a person reads after joining: the network, the name and address, and the rights the root granted (routes, exit). */
+function joined(m: Membership & { networkId: string }): string {
+  const routes = m.subnets.filter((s) => s.prefix > 0).map(fmtPrefix);
+  const rights = [...(routes.length ? [`may route ${routes.join(", ")}`] : []), ...(grantsExit(m.subnets) ? ["may serve as an exit node"] : [])];
+  return `joined network ${m.networkId} as ${m.name}${m.ipv4 ? ` (${m.ipv4})` : ""}${m.tags.length ? ` tags ${m.tags.join(",")}` : ""}${rights.length ? `, ${rights.join(" and ")}` : ""}, valid until ${new Date(m.notAfter * 1000).toISOString()}`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { request: { type: "boolean" }, install: { type: "string" }, name: { type: "string" }, state: { type: "string" }, ca: { type: "string" } }, 1);
   if (values.help) return (process.stdout.write(help), 0);
@@ -136,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
   const id = identityIn(dir);
   if (positionals[0]) {
     const m = await redeem(positionals[0], id.public.id, dir, values.name, values.ca ?? null);
-    console.error(`joined network ${m.networkId} as ${m.name}${m.ipv4 ? ` (${m.ipv4})` : ""}${m.tags.length ? ` tags ${m.tags.join(",")}` : ""}, valid until ${new Date(m.notAfter * 1000).toISOString()}`);
+    console.error(joined(m));
     return 0;
   }
   if (values.request) {
@@ -148,7 +156,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.install) {
     const text = existsSync(values.install) ? readFileSync(values.install, "utf8") : values.install;
     const m = Networks.install(dir, id.public.id, text);
-    console.error(`joined network ${m.networkId} as ${m.name}${m.ipv4 ? ` (${m.ipv4})` : ""}${m.tags.length ? ` tags ${m.tags.join(",")}` : ""}, valid until ${new Date(m.notAfter * 1000).toISOString()}`);
+    console.error(joined(m));
     return 0;
   }
   throw new UsageError("join needs a TOKEN, --request, or --install CERT");
