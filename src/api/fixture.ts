@@ -40,6 +40,7 @@ export function fakeNode(now = () => Date.now()) {
       relay: { enabled: false, load: 0, forwarded: 0, forwarded_bytes: 0, sources: 0, records: 0 },
       counters: {},
       routes: { advertise: [], healthy: false, health: "not a router", snat: true, exit: false, accept: false, routes: [], exit_node: null },
+      offload: { features: ["tun gro", "udp gro", "udp gso"], fallbacks: [] },
     }),
     paths: () =>
       node.peersList.map((p) => ({

@@ -27,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`node   ${n.name}  ${n.id}`);
   console.log(`addr   ${n.ipv6}${n.ipv4 ? `  ${n.ipv4}` : ""}  on ${n.tun} (mtu ${n.mtu})${n.seed ? "  [seed]" : ""}`);
   console.log(`up     ${n.uptime_s}s`);
+  if (s.offload) console.log(`offload ${s.offload.features.join(", ") || "none"}${s.offload.fallbacks.length ? `  (${s.offload.fallbacks.join("; ")})` : ""}`);
   const r = s.routes;
   if (r?.advertise.length) console.log(`routes advertising ${r.advertise.map((a) => `${a.prefix}${a.device ? ` (${a.device})` : ""}`).join(", ")}: ${r.healthy ? "healthy" : `withdrawn (${r.health})`}${r.snat ? ", snat" : ""}`);
   for (const route of r?.routes ?? [])

@@ -43,6 +43,12 @@ export interface NodeStatus {
   counters: Record<string, number>;
   /** Subnet routes: what this node advertises, and the routes it accepted with their routers. */
   routes: RoutesStatus;
+  /**
+   * Segmentation offloads in use: "udp gso" / "udp gro" when some link's socket uses them, "tun gro" /
+   * "tun tso" from the TUN; fallbacks taken (a socket where the kernel refused GSO, an offload turned
+   * off or unavailable here), each once.
+   */
+  offload: { features: string[]; fallbacks: string[] };
 }
 
 export interface PathView {
@@ -162,7 +168,22 @@ export function nodeStatus(s: StatusSource): NodeStatus {
       ...Object.fromEntries(Object.entries(s.router.stats).map(([k, v]) => [`route_${k.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)}`, Number(v)])),
     },
     routes: s.routes.status(),
+    offload: offload(s),
   };
+}
+
+function offload(s: StatusSource): NodeStatus["offload"] {
+  const features = new Set<string>(s.tun?.offload ?? []), fallbacks = new Set<string>();
+  for (const l of s.router.linksReport()) {
+    for (const f of s.links.link(l.peer)?.fastStats?.offload ?? []) {
+      if (f === "gso" || f === "gro") features.add(`udp ${f}`);
+      else fallbacks.add(`udp ${f}`);
+    }
+  }
+  if (process.env.TRELLIS_UDP_GSO === "0") fallbacks.add("udp gso off (TRELLIS_UDP_GSO=0)");
+  if (process.env.TRELLIS_UDP_GRO === "0") fallbacks.add("udp gro off (TRELLIS_UDP_GRO=0)");
+  if (s.tun && !s.tun.offload?.includes("tun gro")) fallbacks.add("tun gro unavailable");
+  return { features: [...features].sort(), fallbacks: [...fallbacks].sort() };
 }
 
 /** Every destination the path policy tracks, with candidates, features, indices and choice (GET /v1/paths). */

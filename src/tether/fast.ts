@@ -364,13 +364,28 @@ export class FastChannel {
     this.qHost = [];
     const gso = gsoFor(socket);
     let plain: (Uint8Array | number | string)[] = [];
+    // sendMany stops at the first datagram the kernel refuses (throwing when it is the first): one too
+    // big for the path (EMSGSIZE: an MTU probe larger than it) is dropped alone and the rest go on; a
+    // full buffer drops the rest, as a NIC queue would.
     const many = (): void => {
-      if (plain.length === 0) return;
-      let sent = 0;
-      try {
-        sent = socket.sendMany(plain);
-      } catch {}
-      this.stats.txFailed += plain.length / 3 - sent;
+      let at = 0;
+      while (at < plain.length) {
+        let sent = 0, code: string | undefined;
+        try {
+          sent = socket.sendMany(at === 0 ? plain : plain.slice(at));
+        } catch (e) {
+          code = (e as NodeJS.ErrnoException).code;
+        }
+        at += sent * 3;
+        if (at >= plain.length) break;
+        if (sent > 0) continue; // stopped at a refusal: try it alone first, to learn why
+        this.stats.txFailed++;
+        at += 3;
+        if (code !== "EMSGSIZE") {
+          this.stats.txFailed += (plain.length - at) / 3;
+          break;
+        }
+      }
       plain = [];
     };
     for (let i = 0; i < count; ) {

@@ -14,6 +14,8 @@ export interface TunDevice {
   write(packets: Uint8Array[]): void;
   writeOne(packet: Uint8Array): void;
   readonly stats: TunStats;
+  /** Offloads the device uses ("tun gro": coalesced TCP writes; "tun tso": large reads cut here), for status. */
+  readonly offload?: string[];
   /** Stop reading and close the device; the kernel removes the interface. */
   close(): Promise<void>;
 }

@@ -88,6 +88,10 @@ class LinuxTun implements TunDevice {
     this.writer.postMessage({ fd, ring, control: this.writerControl.buffer, vnet });
   }
 
+  get offload(): string[] {
+    return this.vnet ? ["tun gro"] : [];
+  }
+
   get stats(): TunStats {
     const refused = Atomics.load(this.writerControl, 1), shed = Atomics.load(this.writerControl, 2);
     return { rxPackets: this.rx, txPackets: this.tx - refused - shed, txDropped: this.ringDropped + refused + shed };
