@@ -117,6 +117,17 @@ describe("exit nodes and exit DNS on the host", () => {
     expect(h.sysctls.get("net.ipv4.conf.up1.forwarding")).toBe("0");
   });
 
+  test("a router for an IPv6 prefix turns IPv6 forwarding on host-wide (no per-device switch exists), and only IPv4 keys for IPv4", () => {
+    const h = fakeHost();
+    h.sysctls.set("net.ipv6.conf.all.forwarding", "0");
+    const host = new HostRoutes(tmp(), "trellis0", quiet, h.runner);
+    host.router([{ family: 6, address: "fd00:1::", prefix: 64 }], true);
+    expect(h.sysctls.get("net.ipv6.conf.all.forwarding")).toBe("1");
+    expect(h.sysctls.get("net.ipv4.conf.trellis0.forwarding")).toBe("0");
+    host.stop();
+    expect(h.sysctls.get("net.ipv6.conf.all.forwarding")).toBe("0");
+  });
+
   test("exit_dns rewrites resolv.conf in place (search and options kept) and puts it back on stop and after a crash", () => {
     const dir = tmp();
     const path = join(dir, "resolv.conf");

@@ -11,7 +11,7 @@
 // printed (not asserted: shared machine).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
@@ -139,6 +139,9 @@ for (const hostname of ${JSON.stringify(Object.values(UPLINK).map((u) => u.gw4))
     for (const p of procs) p.kill();
     await teardown(Object.values(nodes), net, dir);
     for (const ns of netnsEtc) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+    try {
+      rmdirSync("/etc/netns"); // only when empty: another run's files stay
+    } catch {}
   });
 
   test("m with exit_node reaches the internet through x over IPv4 and IPv6, resolves through x, keeps its tether, and leaves its host as it was", async () => {
