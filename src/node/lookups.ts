@@ -88,6 +88,16 @@ export class MemberLookups implements MemberPort {
     if (!admission.networks.members.length) return undefined;
     const t = target.trim().toLowerCase();
     const [name, network] = t.split(".", 2);
+    const router = this.opts.router();
+    const relayLinked = router.linksReport().some((l) => l.relay && l.alive);
+    // An id we were never told of costs nothing but a lookup: no peer, no link attempt, no signature
+    // until a relay hands over its signed record or, with no relay linked (member lookups need one), a
+    // seed says it is registered (our own registration awaited, within the time-out).
+    if (!relayLinked && isNodeId(t)) {
+      if (!(await this.opts.present(t as NodeId, timeoutMs))) return undefined;
+      this.opts.connect(t as NodeId);
+      return peers.ensure(t as NodeId);
+    }
     let peer: Peer | undefined;
     if (parseIpv4(t)) {
       await this.lookup({ ipv4: t }, timeoutMs / 2);
@@ -98,15 +108,7 @@ export class MemberLookups implements MemberPort {
     }
     if (peer || !isNodeId(t)) return peer;
     const id = t as NodeId;
-    const router = this.opts.router();
     const end = performance.now() + timeoutMs;
-    // An id we were never told of costs nothing but a lookup: no peer, no link attempt, no signature
-    // until a relay hands over its signed record or, with no relay linked, a seed says it is registered.
-    if (!router.linksReport().some((l) => l.relay && l.alive)) {
-      if (!(await this.opts.present(id, timeoutMs / 2))) return undefined;
-      this.opts.connect(id);
-      return peers.ensure(id);
-    }
     let r = router.record(id);
     while (!r && performance.now() < end) {
       router.lookup(id);

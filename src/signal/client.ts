@@ -244,6 +244,10 @@ export class SignalClient {
    */
   async present(id: NodeId, timeoutMs: number): Promise<boolean> {
     if (this.localRegistered?.(id)) return true;
+    // Just started: our own registration first (a ping right after `trellis up`).
+    const end = performance.now() + timeoutMs;
+    while (!this.conns.some((c) => c.registered) && performance.now() < end - 50) await Bun.sleep(50);
+    timeoutMs = Math.max(1, end - performance.now());
     const asks = this.conns.filter((c) => c.registered).map((c) => c.present(id, timeoutMs));
     if (asks.length === 0) return false;
     return new Promise((resolve) => {

@@ -177,8 +177,9 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     // carries the renewed certificate: b now knows a by the renewed name.
     await nodes.b.stop();
     await nodes.b.start();
-    nodes.b.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "1", "--config", nodes.b.configPath]);
-    await waitFor("b ↔ a session again", () => session(nodes.b, nodes.a), 30000);
+    // (asked again while it fails: right after a restart the first try can fall in a's own pending
+    // offer to b's old registration, and a held packet expires after 10 s)
+    await waitFor("b ↔ a session again", () => session(nodes.b, nodes.a) || (nodes.b.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "1", "--config", nodes.b.configPath]), false), 30000);
     await waitFor("b knows a by the renewed certificate", () => nodes.b.api("/v1/status").peers.find((p: any) => p.id === nodes.a.id)?.name === "node-a2", 10000);
   });
 
@@ -232,8 +233,7 @@ describe.skipIf(!root)("networks without a key server (namespaces)", () => {
     // Handed to new peers: i comes back, meets a, and is told.
     const iMark = nodes.i.logMark();
     await nodes.i.start();
-    nodes.i.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "2", "--config", nodes.i.configPath]);
-    await waitFor("i learns the revocation on meeting a", () => nodes.i.logs().slice(iMark).includes(`revocation of ${nodes.b.id} (lost laptop) accepted`), 30000);
+    await waitFor("i learns the revocation on meeting a", () => nodes.i.logs().slice(iMark).includes(`revocation of ${nodes.b.id} (lost laptop) accepted`) || (nodes.i.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "2", "--config", nodes.i.configPath]), false), 30000);
     // b keeps trying; a refuses it now, and says why.
     nodes.b.cli(["ping", nodes.a.id, "--count", "1", "--timeout", "1", "--config", nodes.b.configPath]);
     await waitFor("a logs b as revoked", () => nodes.a.logs().includes(`node ${nodes.b.id} is revoked in network home`), 15000);
