@@ -1,0 +1,123 @@
+// `bun bench/peers-load.ts` (root: namespaces): what a relay costs per linked peer, with many of them.
+// A real relay process (also the seed, `trellis up` as in production) in a namespace, and N emulated
+// peers: whole nodes with memory TUNs, many per process (bench/peers-worker.ts), each process in its own
+// namespace (a seed lets one source address hold 64 sockets and register 5 a second), with real werift
+// ICE/DTLS/SCTP links, signed signals through the seed and the fast channel. For each N: the relay's RSS,
+// its CPU over an idle window, the per-peer slope (least squares), and the harness's own CPU (it shares
+// the machine's cores with the relay: where it saturates them, the harness is the limit). Then one real
+// edge process's idle RSS. Flags: --peers "10 100 300" (cumulative steps), --per 50 (peers per worker
+// process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up).
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { spawn, type ChildProcess } from "node:child_process";
+import { sh, TestNet } from "../test/lib/netns.ts";
+import { BUN, ROOT, TestNode, tempDir, waitFor } from "../test/lib/nodes.ts";
+import { benchIdentity } from "./peers-ids.ts";
+
+const { values } = parseArgs({
+  options: {
+    peers: { type: "string", default: "10 100 300" },
+    per: { type: "string", default: "50" },
+    window: { type: "string", default: "10" },
+    settle: { type: "string", default: "10" },
+  },
+});
+const steps = values.peers!.split(/\s+/).filter(Boolean).map(Number);
+const per = Number(values.per), windowS = Number(values.window), settleMs = Number(values.settle) * 1000;
+const max = Math.max(...steps);
+
+/** CPU ticks (user + system, 1/100 s) and RSS of a process. */
+function usage(pid: number): { ticks: number; rssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  return { ticks: Number(stat[11]) + Number(stat[12]), rssMb: rss / 1024 };
+}
+/** Summed ticks of processes (`ip netns exec` execs in place: the spawned pid is bun's). */
+const ticksOf = (pids: number[]) => pids.reduce((s, p) => s + usage(p).ticks, 0);
+/** Sockets the process holds (UDP and TCP). */
+function sockets(pid: number): number {
+  return sh(["ls", "-l", `/proc/${pid}/fd`]).split("\n").filter((l) => l.includes("socket:")).length;
+}
+
+const dir = tempDir("bench-peers");
+const net = new TestNet("pl");
+const workers: { proc: ChildProcess; count: number; lines: string[] }[] = [];
+let relay: TestNode | undefined, edge: TestNode | undefined;
+try {
+  net.addHost("relay");
+  const seed = `http://${net.host("relay").ip}:7443`;
+  const ids = Array.from({ length: max }, (_, i) => benchIdentity(i).public.id);
+  net.addHost("edge");
+  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}` }, dir);
+  edge = new TestNode(net, { host: "edge", name: "edge", seeds: [seed], allow: [relay.id] }, dir);
+  relay.spec.allow = [...ids, edge.id];
+  relay.writeConfig();
+  // Debug logging of a thousand links would be measured too: the relay logs at info, as deployed.
+  writeFileSync(relay.configPath, readFileSync(relay.configPath, "utf8").replace('log_level = "debug"', 'log_level = "info"'));
+  await relay.start();
+  const relayPid = relay.pid!;
+  const base = usage(relayPid);
+  console.log(`relay alone: RSS ${base.rssMb.toFixed(1)} MB, ${sockets(relayPid)} sockets`);
+
+  const points: { n: number; rss: number; cpu: number; harness: number }[] = [];
+  let started = 0;
+  for (const n of steps) {
+    const t0 = Date.now();
+    while (started < n) {
+      const count = Math.min(per, n - started);
+      const host = net.addHost(`w${workers.length}`);
+      const proc = spawn("ip", ["netns", "exec", host.ns, BUN, join(ROOT, "bench/peers-worker.ts"), "--first", String(started), "--count", String(count), "--seed", seed, "--relay", relay.id, "--dir", join(dir, `w${workers.length}`), "--stagger", "250"], { stdio: ["pipe", "pipe", "inherit"] });
+      const w = { proc, count, lines: [] as string[] };
+      proc.stdout!.on("data", (d: Buffer) => w.lines.push(...d.toString().trim().split("\n")));
+      workers.push(w);
+      started += count;
+    }
+    const alive = () => relay!.api("/v1/status").links.filter((l: { alive: boolean }) => l.alive).length;
+    let last = 0;
+    await waitFor(`${n} links at the relay`, () => {
+      last = alive();
+      return last >= n;
+    }, 60_000 + n * 400).catch((e) => console.log(`  only ${last} of ${n} links came up: ${(e as Error).message.split("\n")[0]}`));
+    const upS = (Date.now() - t0) / 1000;
+    await Bun.sleep(settleMs);
+    const wpids = workers.map((w) => w.proc.pid!).filter(Boolean);
+    const u0 = usage(relayPid), h0 = ticksOf(wpids), l0 = loadavg()[0];
+    await Bun.sleep(windowS * 1000);
+    const u1 = usage(relayPid), h1 = ticksOf(wpids);
+    const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
+    const links = alive();
+    points.push({ n: links, rss: u1.rssMb, cpu, harness });
+    console.log(
+      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets; ` +
+        `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
+    );
+  }
+  if (points.length >= 2) {
+    const slope = (ys: number[]) => {
+      const xs = points.map((p) => p.n), mx = xs.reduce((s, x) => s + x, 0) / xs.length, my = ys.reduce((s, y) => s + y, 0) / ys.length;
+      return xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+    };
+    const perRss = slope(points.map((p) => p.rss)), perCpu = slope(points.map((p) => p.cpu));
+    const at0 = points[0].rss - points[0].n * perRss;
+    console.log(`per linked peer: ${perRss.toFixed(3)} MB RSS, ${(perCpu * 100).toFixed(3)}% of a core idle → 1,000 peers ≈ ${(at0 + 1000 * perRss).toFixed(0)} MB, ${((points[0].cpu - points[0].n * perCpu + 1000 * perCpu) * 100).toFixed(1)}% of a core`);
+  }
+  // One real edge process, linked to the relay, idle.
+  await edge.start();
+  await waitFor("edge linked", () => edge!.api("/v1/status").links.some((l: { alive: boolean }) => l.alive), 60_000);
+  await Bun.sleep(settleMs);
+  const e0 = usage(edge.pid!);
+  await Bun.sleep(windowS * 1000);
+  const e1 = usage(edge.pid!);
+  console.log(`edge idle with one relay link: RSS ${e1.rssMb.toFixed(1)} MB, CPU ${((e1.ticks - e0.ticks) / windowS).toFixed(2)}% of a core`);
+  console.log(`(${sh(["nproc"]).trim()} cores shared with whatever else runs; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
+} finally {
+  for (const w of workers) w.proc.kill("SIGTERM");
+  const exits = Promise.all(workers.map((w) => new Promise((r) => (w.proc.exitCode !== null || w.proc.signalCode !== null ? r(null) : w.proc.once("exit", r)))));
+  await Promise.race([exits, Bun.sleep(8000)]);
+  for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGKILL");
+  for (const n of [relay, edge]) if (n?.pid) await n.stop().catch(() => {});
+  net.destroy();
+  rmSync(dir, { recursive: true, force: true });
+}
