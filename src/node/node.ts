@@ -512,15 +512,15 @@ export class Node {
     if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
     this.lastProbe = now;
     // End-to-end RTT (and the relays on the way) for peers we talk to; links are probed by the router.
-    // Allow-listed peers are retried until we first meet them; after that links open on demand and
-    // close when idle.
+    // Allow-listed peers are retried until we first meet them (links open on demand after that and close
+    // when idle); not by a relay: its members link to it, and most of a thousand may be offline.
     for (const p of this.peers.all()) {
       if (this.sessions.isEstablished(p.id)) {
         this.met.add(p.id);
         if (this.router.isActive(p.id)) void this.prober.ping(p.id);
       } else if (this.admission.allow.has(p.id) && !this.met.has(p.id)) {
         // Try a direct link, and meanwhile a session through a relay (keys from the relay's records).
-        this.links.connect(p.id);
+        if (!this.config.relay.enabled) this.links.connect(p.id);
         if (!p.pub) this.router.lookup(p.id);
         else if (this.router.hasPath(p.id)) this.sessions.send(p.id, new Uint8Array(0));
       }

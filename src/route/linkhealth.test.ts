@@ -1,6 +1,9 @@
 // Link health (./linkhealth.ts): probes, liveness and loss on in-memory links with a simulated clock.
 import { describe, expect, test } from "bun:test";
 import { build, relayVia } from "../sim/routers.ts";
+import type { NodeId } from "../identity/identity.ts";
+import { HOP_PROBE, HOP_PROBE_ACK } from "./frame.ts";
+import { ACTIVE_FOR_MS, DEAD_MS, DOUBT_MS, IDLE_DEAD_MS, IDLE_PROBE_MS, LinkHealth, PROBE_MS } from "./linkhealth.ts";
 
 describe("link health", () => {
   test("a link that falls silent is dead for paths; when it answers again it is up again", () => {
@@ -56,5 +59,99 @@ describe("link health", () => {
     n.stream("A", "B", 5000);
     expect(n.r.A.linksReport().find((l) => l.peer === n.id("B"))!.loss).toBeLessThan(0.1);
     expect(n.r.A.pathTo(n.id("B"))).toBe("direct");
+  });
+});
+
+describe("link health: probe rate", () => {
+  /** One link to "P" on a manual clock; answers come back `rttMs` later while `answering`. */
+  function rig() {
+    let now = 0;
+    let answering = true;
+    const sent: number[] = [];
+    const pending: { at: number; body: Uint8Array }[] = [];
+    const peer = "00000000000000000000000000000001" as NodeId;
+    const link = { peer, state: "open" as const, sendPacket: () => true, sendControl: () => {} };
+    const h = new LinkHealth({
+      links: { link: () => link, connect: () => {}, disconnect: () => {} },
+      now: () => now,
+      sendHop: (_p, kind, body) => {
+        if (kind !== HOP_PROBE) return;
+        sent.push(now);
+        if (answering) pending.push({ at: now + 10, body });
+      },
+      onChange: () => {},
+      onAlive: () => {},
+      log: () => {},
+    });
+    h.opened(peer);
+    /** Advance `ms` in ticks of 50 ms (the node ticks every 100 ms). */
+    const run = (ms: number) => {
+      for (const end = now + ms; now < end; ) {
+        now += 50;
+        for (const p of pending.splice(0).filter((p) => (p.at <= now ? true : (pending.push(p), false)))) {
+          h.heard(peer);
+          h.onProbe(peer, HOP_PROBE_ACK, p.body);
+        }
+        h.tick(now);
+      }
+    };
+    return { h, peer, sent, run, use: () => h.used(peer), silence: () => (answering = false), resume: () => (answering = true), now: () => now };
+  }
+
+  test("an idle link is probed every IDLE_PROBE_MS, one carrying packets every PROBE_MS", () => {
+    const r = rig();
+    r.run(ACTIVE_FOR_MS + 1000); // the link starts active (it just opened), then idles
+    r.sent.length = 0;
+    r.run(10_000);
+    expect(r.sent.length).toBeGreaterThanOrEqual(10_000 / IDLE_PROBE_MS - 1);
+    expect(r.sent.length).toBeLessThanOrEqual(10_000 / IDLE_PROBE_MS + 1);
+    expect(r.h.alive(r.peer)).toBe(true);
+    r.sent.length = 0;
+    r.use(); // packets: probed at once, then at the fast rate
+    r.run(50);
+    expect(r.sent.length).toBe(1);
+    for (let t = 0; t < 2000; t += 500) {
+      r.use();
+      r.run(500);
+    }
+    expect(r.sent.length).toBeGreaterThanOrEqual(2000 / PROBE_MS - 2);
+  });
+
+  test("a link that died while idle: traffic on it finds out within DEAD_MS of the first packet; idle, within IDLE_DEAD_MS", () => {
+    const r = rig();
+    r.run(ACTIVE_FOR_MS + 3000);
+    r.silence();
+    r.run(IDLE_PROBE_MS / 2);
+    r.use(); // the first packet since the link went quiet
+    const woke = r.now();
+    r.run(DEAD_MS - 100);
+    expect(r.h.alive(r.peer)).toBe(true);
+    r.run(150);
+    expect(r.h.alive(r.peer)).toBe(false);
+    expect(r.now() - woke).toBeLessThanOrEqual(DEAD_MS + 100);
+
+    const idle = rig();
+    idle.run(ACTIVE_FOR_MS + 3000);
+    idle.silence();
+    const from = idle.now();
+    while (idle.h.alive(idle.peer)) idle.run(50);
+    expect(idle.now() - from).toBeLessThanOrEqual(IDLE_DEAD_MS + 100);
+  });
+
+  test("one lost idle probe puts the link in doubt (fast probes), not down", () => {
+    const r = rig();
+    r.run(ACTIVE_FOR_MS + 3000);
+    // Lose exactly the next probe.
+    const before = r.sent.length;
+    r.silence();
+    while (r.sent.length === before) r.run(50);
+    const lostAt = r.now();
+    r.resume();
+    expect(r.h.fast(r.peer, lostAt)).toBe(false);
+    r.run(DOUBT_MS + 100);
+    expect(r.h.fast(r.peer)).toBe(true);
+    r.run(IDLE_DEAD_MS);
+    expect(r.h.alive(r.peer)).toBe(true);
+    expect(r.h.fast(r.peer)).toBe(false);
   });
 });

@@ -1,9 +1,17 @@
 // Link health: every link to an adjacent node probed (RTT, jitter, loss) and judged alive or dead.
 //
-// A probe (hop frame PROBE, a u32 id) goes on each open link every PROBE_MS; the answer (PROBE_ACK)
-// gives an RTT sample (smoothed like TCP's SRTT/RTTVAR) and lowers the loss estimate; a probe unanswered
-// after PROBE_TIMEOUT_MS raises it. Anything heard on a link counts as life (heard()): a link silent
-// for DEAD_MS is dead (paths through it are not used), and after CLOSE_DEAD_MS it is closed.
+// A probe (hop frame PROBE, a u32 id) goes on each open link; the answer (PROBE_ACK) gives an RTT sample
+// (smoothed like TCP's SRTT/RTTVAR) and lowers the loss estimate; a probe unanswered after
+// PROBE_TIMEOUT_MS raises it. Anything heard on a link counts as life (heard()).
+//
+// The rate adapts, so that a relay with a thousand idle links does not spend a core on probes:
+// - active (packets for members sent or received on it within ACTIVE_FOR_MS, used()) or in doubt (dead,
+//   lossy, a probe unanswered for DOUBT_MS, or nothing heard for longer than an idle round): every PROBE_MS,
+//   and dead after DEAD_MS of silence, as before. A link that wakes is probed at once, and counts its
+//   silence from the wake-up: traffic on a link that died while idle fails over DEAD_MS later.
+// - idle: every IDLE_PROBE_MS, and dead after IDLE_DEAD_MS of silence (an unanswered probe puts it in
+//   doubt first, so a lost idle probe costs a few fast ones, not the link).
+// After CLOSE_DEAD_MS of silence a link is closed.
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import { HOP_PROBE, HOP_PROBE_ACK, readU32, u32, type HopKind } from "./frame.ts";
@@ -12,6 +20,15 @@ import type { LinkPort } from "./ports.ts";
 /** Probe every link this often; a link with nothing heard for DEAD_MS is dead; after CLOSE_DEAD_MS it is closed. */
 export const PROBE_MS = 150;
 export const DEAD_MS = 600;
+/** Idle links: probed this often, dead after this much silence. */
+export const IDLE_PROBE_MS = 2_000;
+export const IDLE_DEAD_MS = IDLE_PROBE_MS + DEAD_MS;
+/** A link that carried member packets this recently is active. */
+export const ACTIVE_FOR_MS = 5_000;
+/** An idle link with a probe unanswered this long is in doubt: probed at the fast rate. */
+export const DOUBT_MS = 300;
+/** A link that lost this much (a path left for its losses) is in doubt until it measures clean again. */
+const DOUBT_LOSS = 0.05;
 const PROBE_TIMEOUT_MS = 1_000;
 const CLOSE_DEAD_MS = 10_000;
 
@@ -27,6 +44,9 @@ export interface LinkInfo {
   alive: boolean;
   /** Times the link went silent (alive → dead). */
   failures: number;
+  /** When member packets last went or came on it (used()), and when it last woke from idle. */
+  lastUse: number;
+  wokeAt: number;
 }
 
 export interface LinkReport {
@@ -63,7 +83,7 @@ export class LinkHealth {
   /** A link to `peer` opened: it starts alive, to be probed at once. */
   opened(peer: NodeId): void {
     const now = this.opts.now();
-    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0 });
+    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now });
     this.opts.onChange();
   }
 
@@ -76,6 +96,33 @@ export class LinkHealth {
   heard(peer: NodeId): void {
     const i = this.info.get(peer);
     if (i) i.lastRx = this.opts.now();
+  }
+
+  /**
+   * Member packets went or came on the link to `peer`: it is active. One that was idle wakes: probed at
+   * once, and its silence is counted from now (it may have died unnoticed while idle).
+   */
+  used(peer: NodeId): void {
+    const i = this.info.get(peer);
+    if (!i) return;
+    const now = this.opts.now();
+    if (now - i.lastUse >= ACTIVE_FOR_MS) {
+      if (i.alive) i.wokeAt = now;
+      i.nextProbe = now;
+    }
+    i.lastUse = now;
+  }
+
+  /** Whether the link to `peer` is probed at the fast rate now (active or in doubt). */
+  fast(peer: NodeId, now: number = this.opts.now()): boolean {
+    const i = this.info.get(peer);
+    return i !== undefined && this.isFast(i, now);
+  }
+
+  private isFast(i: LinkInfo, now: number): boolean {
+    if (!i.alive || i.loss > DOUBT_LOSS || now - i.lastUse < ACTIVE_FOR_MS || now - i.lastRx > IDLE_PROBE_MS + DOUBT_MS) return true;
+    for (const at of i.probes.values()) if (now - at > DOUBT_MS) return true;
+    return false;
   }
 
   /** The link's measurements, if we have a link to `peer`. */
@@ -133,13 +180,20 @@ export class LinkHealth {
           i.probes.delete(id);
           i.loss = 0.9 * i.loss + 0.1;
         }
+      const active = now - i.lastUse < ACTIVE_FOR_MS;
+      const fast = this.isFast(i, now);
+      // Back to the fast rate (doubt) without waiting out an idle interval.
+      if (fast && i.nextProbe > now + PROBE_MS) i.nextProbe = now;
       if (now >= i.nextProbe) {
-        i.nextProbe = now + PROBE_MS;
+        i.nextProbe = now + (fast ? PROBE_MS : IDLE_PROBE_MS);
         const id = i.probeId++ >>> 0;
         i.probes.set(id, now);
         this.opts.sendHop(peer, HOP_PROBE, u32(id));
       }
-      const alive = now - i.lastRx < DEAD_MS;
+      // An active link's silence counts from its wake-up (not from the last idle probe's answer); a dead
+      // one comes back only on something heard.
+      const since = i.alive ? Math.max(i.lastRx, i.wokeAt) : i.lastRx;
+      const alive = now - since < (active ? DEAD_MS : IDLE_DEAD_MS);
       if (alive !== i.alive) {
         i.alive = alive;
         if (!alive) i.failures++;

@@ -284,6 +284,7 @@ export class Router {
     if (!link || link.state !== "open") return false;
     switch (channelFor(b)) {
       case "fast":
+        this.health.used(peer);
         return link.sendPacket(b);
       case "probe":
         // Probes measure the packet path; when that queue is full, reliable beats silence.
@@ -311,6 +312,7 @@ export class Router {
   receive(peer: NodeId, b: Uint8Array): void {
     if (b[0] !== TYPE_DATA || !this.opts.sealed) this.health.heard(peer);
     if (b.length === 0) return;
+    if (b[0] === TYPE_DATA || b[0] === TYPE_FORWARD) this.health.used(peer);
     if (b[0] === TYPE_FORWARD) return this.onForward(peer, b);
     if (b[0] === TYPE_HOP) return this.onHop(peer, b);
     const f = this.flows.get(peer);

@@ -3,7 +3,8 @@
 // link closes only when both transports are gone; the socket frames round-trip through WsLink.
 import { expect, test } from "bun:test";
 import type { NodeId } from "../identity/identity.ts";
-import { FallbackLink, STALE_MS, TYPE_TETHER_BEAT } from "./fallback.ts";
+import { ACTIVE_FOR_MS, BEAT_MS, FallbackLink, IDLE_BEAT_MS, IDLE_STALE_MS, STALE_MS, TYPE_TETHER_BEAT } from "./fallback.ts";
+import { TYPE_DATA } from "../session/wire.ts";
 import { WsLink, WS_KIND_CONTROL, WS_KIND_PACKET } from "./wslink.ts";
 import type { Link } from "./webrtc.ts";
 
@@ -44,8 +45,8 @@ test("UDP while it answers, the WebSocket after STALE_MS of silence, UDP again w
   f.attach(ws);
   expect(f.transport).toBe("udp");
   expect(f.fastMtu).toBe(1400);
-  f.sendPacket(Uint8Array.of(1, 2, 3));
-  expect(udp.sent.at(-1)).toEqual(Uint8Array.of(1, 2, 3));
+  f.sendPacket(Uint8Array.of(TYPE_DATA, 2, 3)); // a member packet: the link is active
+  expect(udp.sent.at(-1)).toEqual(Uint8Array.of(TYPE_DATA, 2, 3));
 
   // Silence on UDP: after STALE_MS frames go as WebSocket messages, kind byte first.
   now += STALE_MS + 1;
@@ -111,4 +112,61 @@ test("a WebSocket that refuses (queue full) counts a drop; garbage frames are ig
   ws.data(Uint8Array.of(WS_KIND_PACKET));
   ws.data(Uint8Array.of(7, 1, 2));
   expect(got).toEqual([]);
+});
+
+test("idle, beats go every IDLE_BEAT_MS and UDP goes stale after IDLE_STALE_MS; the first packet makes it active again", () => {
+  let now = 1000;
+  const f = new FallbackLink(PEER, () => {}, () => now);
+  const udp = fakeLink();
+  f.adopt(udp.link);
+  f.attach(new WsLink(PEER, () => true));
+  const beats = () => udp.sent.filter((b) => b.length === 1 && b[0] === TYPE_TETHER_BEAT).length;
+  const run = (ms: number, answer: boolean) => {
+    for (const end = now + ms; now < end; ) {
+      now += BEAT_MS;
+      // The far side beats every IDLE_BEAT_MS.
+      if (answer && Math.floor(now / IDLE_BEAT_MS) !== Math.floor((now - BEAT_MS) / IDLE_BEAT_MS)) udp.rx(Uint8Array.of(TYPE_TETHER_BEAT));
+      f.tick();
+    }
+  };
+  run(10_000, true);
+  expect(beats()).toBeGreaterThanOrEqual(10_000 / IDLE_BEAT_MS - 1);
+  expect(beats()).toBeLessThanOrEqual(10_000 / IDLE_BEAT_MS + 2);
+  expect(f.transport).toBe("udp");
+  // Active: something goes on UDP every BEAT_MS (a beat when nothing else did).
+  const before = beats();
+  f.sendPacket(Uint8Array.of(TYPE_DATA, 1));
+  expect(beats()).toBe(before); // the packet itself went on UDP: no beat needed now
+  run(1500, true);
+  expect(beats() - before).toBeGreaterThanOrEqual(1500 / BEAT_MS - 2);
+  // UDP dies while idle: stale after IDLE_STALE_MS, not STALE_MS.
+  run(ACTIVE_FOR_MS, true);
+  const quietFrom = now;
+  run(STALE_MS + BEAT_MS, false);
+  expect(f.transport).toBe("udp");
+  run(IDLE_STALE_MS, false);
+  expect(f.transport).toBe("tcp");
+  expect(now - quietFrom).toBeLessThanOrEqual(IDLE_STALE_MS + STALE_MS + 2 * BEAT_MS + IDLE_BEAT_MS);
+});
+
+test("a link that wakes after UDP died unnoticed moves to the WebSocket within STALE_MS of its first packet", () => {
+  let now = 1000;
+  const f = new FallbackLink(PEER, () => {}, () => now);
+  const udp = fakeLink();
+  f.adopt(udp.link);
+  f.attach(new WsLink(PEER, () => true));
+  now += ACTIVE_FOR_MS + 1000;
+  udp.rx(Uint8Array.of(TYPE_TETHER_BEAT)); // last heard
+  now += IDLE_BEAT_MS - 100; // idle and still fresh
+  f.tick();
+  expect(f.transport).toBe("udp");
+  f.sendPacket(Uint8Array.of(TYPE_DATA, 1));
+  const woke = now;
+  expect(f.transport).toBe("udp");
+  while (f.transport === "udp") {
+    now += 50;
+    f.tick();
+  }
+  expect(now - woke).toBeGreaterThanOrEqual(STALE_MS);
+  expect(now - woke).toBeLessThanOrEqual(STALE_MS + 50);
 });

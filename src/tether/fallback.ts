@@ -2,19 +2,28 @@
 // WebSocket to the seed/relay (TCP, ./wslink.ts). The router sees one link of one more kind.
 //
 // Which transport a frame takes is decided per frame, on this side's own evidence: the UDP link is
-// "fresh" while something arrived on it within STALE_MS. While both transports exist each side sends a
-// one-byte beat (TYPE_TETHER_BEAT) on the UDP link every BEAT_MS, so freshness is known even while all
-// traffic rides the WebSocket: when UDP stops, frames move to the WebSocket within STALE_MS plus a beat;
-// when it answers again they move back. Sessions are end to end and never notice. Frames arriving on
-// either transport are taken.
+// "fresh" while something arrived on it within STALE_MS. While both transports exist each side makes
+// sure something goes on the UDP link every BEAT_MS (a one-byte beat, TYPE_TETHER_BEAT, when nothing else
+// went), so freshness is known even while all traffic rides the WebSocket: when UDP stops, frames move
+// to the WebSocket within STALE_MS plus a beat; when it answers again they move back. Sessions are end
+// to end and never notice. Frames arriving on either transport are taken.
+//
+// Idle links (no member packets either way for ACTIVE_FOR_MS) beat every IDLE_BEAT_MS and go stale after
+// IDLE_STALE_MS: a relay with a thousand idle members does not beat 13 times a second on each. A link
+// that wakes beats at once and counts its silence from then, so traffic still moves to the WebSocket
+// within STALE_MS of its first packet when UDP died while the link was idle.
 import type { NodeId } from "../identity/identity.ts";
-import type { FastStats } from "./fast.ts";
+import { ridesFast, type FastStats } from "./fast.ts";
 import type { Link } from "./webrtc.ts";
 import type { WsLink } from "./wslink.ts";
 
 export const TYPE_TETHER_BEAT = 0xcb;
 export const BEAT_MS = 150;
 export const STALE_MS = 500;
+export const IDLE_BEAT_MS = 2_000;
+export const IDLE_STALE_MS = IDLE_BEAT_MS + STALE_MS;
+/** A link that carried member packets (session data, forward frames) this recently is active. */
+export const ACTIVE_FOR_MS = 5_000;
 const BEAT = Uint8Array.of(TYPE_TETHER_BEAT);
 
 type Log = (level: "debug" | "info" | "warn", msg: string) => void;
@@ -27,6 +36,9 @@ export class FallbackLink implements Link {
   private primary?: Link;
   private ws?: WsLink;
   private lastPrimaryRx = -Infinity;
+  private lastPrimaryTx = -Infinity;
+  private lastUse = -Infinity;
+  private wokeAt = -Infinity;
   private current: "udp" | "tcp" | undefined;
   private packetCbs: ((b: Uint8Array) => void)[] = [];
   private controlCbs: ((b: Uint8Array) => void)[] = [];
@@ -43,6 +55,7 @@ export class FallbackLink implements Link {
       if (this.primary !== link) return;
       this.lastPrimaryRx = this.now();
       if (b.length === 1 && b[0] === TYPE_TETHER_BEAT) return;
+      if (ridesFast(b)) this.used();
       this.deliver(b, cbs);
     };
     link.onPacket((b) => rx(b, this.packetCbs));
@@ -60,7 +73,11 @@ export class FallbackLink implements Link {
   attach(ws: WsLink): void {
     if (this.state === "closed") return ws.close("its tether closed");
     this.ws = ws;
-    ws.onPacket((b) => this.ws === ws && this.deliver(b, this.packetCbs));
+    ws.onPacket((b) => {
+      if (this.ws !== ws) return;
+      if (ridesFast(b)) this.used();
+      this.deliver(b, this.packetCbs);
+    });
     ws.onControl((b) => this.ws === ws && this.deliver(b, this.controlCbs));
     ws.onClose((reason) => {
       if (this.ws !== ws) return;
@@ -85,21 +102,52 @@ export class FallbackLink implements Link {
     for (const cb of cbs) cb(b);
   }
 
+  /** Member packets went or came: the link is active; one that was idle beats at once. */
+  private used(): void {
+    const now = this.now();
+    if (now - this.lastUse < ACTIVE_FOR_MS) {
+      this.lastUse = now;
+      return;
+    }
+    // Silence counts from the wake-up only while UDP was fresh (a stale link stays stale).
+    if (this.fresh(now)) this.wokeAt = now;
+    this.lastUse = now;
+    this.tick();
+  }
+
+  private get active(): boolean {
+    return this.now() - this.lastUse < ACTIVE_FOR_MS;
+  }
+
+  /** Whether something arrived on UDP lately enough (STALE_MS, from the wake-up, while active). */
+  private fresh(now: number): boolean {
+    return this.active ? now - Math.max(this.lastPrimaryRx, this.wokeAt) < STALE_MS : now - this.lastPrimaryRx < IDLE_STALE_MS;
+  }
+
   /** The transport frames take now. */
   get transport(): "udp" | "tcp" {
     const p = this.primary;
-    if (p?.state === "open" && (!this.hasWs || this.now() - this.lastPrimaryRx < STALE_MS)) return "udp";
+    if (p?.state === "open" && (!this.hasWs || this.fresh(this.now()))) return "udp";
     return this.hasWs ? "tcp" : "udp";
   }
 
   private link(): Link | undefined {
-    return this.transport === "udp" ? this.primary : this.ws;
+    if (this.transport !== "udp") return this.ws;
+    if (this.primary) this.lastPrimaryTx = this.now();
+    return this.primary;
   }
 
-  /** Every BEAT_MS: beat on UDP while the WebSocket is there too, and note transport changes. */
+  /**
+   * Every BEAT_MS: while the WebSocket is there too, beat on UDP when nothing else went on it for a beat
+   * interval (BEAT_MS active, IDLE_BEAT_MS idle); and note transport changes.
+   */
   tick(): void {
     if (this.state === "closed") return;
-    if (this.primary?.state === "open" && this.hasWs) this.primary.sendPacket(BEAT);
+    const now = this.now();
+    if (this.primary?.state === "open" && this.hasWs && now - this.lastPrimaryTx >= (this.active ? BEAT_MS : IDLE_BEAT_MS) - 10) {
+      this.primary.sendPacket(BEAT);
+      this.lastPrimaryTx = now;
+    }
     const t = this.transport;
     if (t === this.current) return;
     if (this.current !== undefined) {
@@ -124,7 +172,9 @@ export class FallbackLink implements Link {
   }
 
   sendPacket(b: Uint8Array): boolean {
-    if (this.state !== "open" || !this.link()?.sendPacket(b)) {
+    const sent = this.state === "open" && !!this.link()?.sendPacket(b);
+    if (ridesFast(b)) this.used();
+    if (!sent) {
       this.stats.txDropped++;
       return false;
     }
