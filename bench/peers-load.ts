@@ -45,6 +45,20 @@ const dir = tempDir("bench-peers");
 const net = new TestNet("pl");
 const workers: { proc: ChildProcess; count: number; lines: string[] }[] = [];
 let relay: TestNode | undefined, edge: TestNode | undefined;
+/** Stop every process this run started and remove its namespaces (also on ^C). */
+let cleaned = false;
+async function cleanup(): Promise<void> {
+  if (cleaned) return;
+  cleaned = true;
+  for (const w of workers) w.proc.kill("SIGTERM");
+  const exits = Promise.all(workers.map((w) => new Promise((r) => (w.proc.exitCode !== null || w.proc.signalCode !== null ? r(null) : w.proc.once("exit", r)))));
+  await Promise.race([exits, Bun.sleep(5000)]);
+  for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill("SIGKILL");
+  for (const n of [relay, edge]) if (n?.pid) await n.stop().catch(() => {});
+  net.destroy();
+  rmSync(dir, { recursive: true, force: true });
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void cleanup().then(() => process.exit(130)));
 try {
   net.addHost("relay");
   const seed = `http://${net.host("relay").ip}:7443`;
@@ -113,11 +127,5 @@ try {
   console.log(`edge idle with one relay link: RSS ${e1.rssMb.toFixed(1)} MB, CPU ${((e1.ticks - e0.ticks) / windowS).toFixed(2)}% of a core`);
   console.log(`(${sh(["nproc"]).trim()} cores shared with whatever else runs; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
 } finally {
-  for (const w of workers) w.proc.kill("SIGTERM");
-  const exits = Promise.all(workers.map((w) => new Promise((r) => (w.proc.exitCode !== null || w.proc.signalCode !== null ? r(null) : w.proc.once("exit", r)))));
-  await Promise.race([exits, Bun.sleep(8000)]);
-  for (const w of workers) if (w.proc.exitCode === null) w.proc.kill("SIGKILL");
-  for (const n of [relay, edge]) if (n?.pid) await n.stop().catch(() => {});
-  net.destroy();
-  rmSync(dir, { recursive: true, force: true });
+  await cleanup();
 }

@@ -18,7 +18,7 @@ setLogLevel("error");
 
 const nodes: Node[] = [];
 async function stop(): Promise<void> {
-  await Promise.allSettled(nodes.map((n) => n.stop()));
+  await Promise.race([Promise.allSettled(nodes.map((n) => n.stop())), Bun.sleep(2000)]);
   process.exit(0);
 }
 process.on("SIGTERM", stop);
