@@ -6,8 +6,10 @@
 // its CPU over an idle window, the per-peer slope (least squares), and the harness's own CPU (it shares
 // the machine's cores with the relay: where it saturates them, the harness is the limit). Then one real
 // edge process's idle RSS. Flags: --peers "10 100 300" (cumulative steps), --per 50 (peers per worker
-// process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up).
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+// process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up),
+// --smol (the relay runs under `bun --smol`), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
+// its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR).
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -22,6 +24,9 @@ const { values } = parseArgs({
     per: { type: "string", default: "50" },
     window: { type: "string", default: "10" },
     settle: { type: "string", default: "10" },
+    smol: { type: "boolean", default: false },
+    /** A directory for the relay's CPU profile (markdown, written when it stops) and heap statistics per step. */
+    prof: { type: "string" },
   },
 });
 const steps = values.peers!.split(/\s+/).filter(Boolean).map(Number);
@@ -36,6 +41,14 @@ function usage(pid: number): { ticks: number; rssMb: number } {
 }
 /** Summed ticks of processes (`ip netns exec` execs in place: the spawned pid is bun's). */
 const ticksOf = (pids: number[]) => pids.reduce((s, p) => s + usage(p).ticks, 0);
+/** Ask the relay (bench/heap-preload.ts) for its heap statistics and keep them. */
+function heapSnapshot(pid: number, from: string, to: string): void {
+  rmSync(from, { force: true });
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 100 && !existsSync(from); i++) Bun.sleepSync(100);
+  Bun.sleepSync(200);
+  if (existsSync(from)) copyFileSync(from, to);
+}
 /** Sockets the process holds (UDP and TCP). */
 function sockets(pid: number): number {
   return sh(["ls", "-l", `/proc/${pid}/fd`]).split("\n").filter((l) => l.includes("socket:")).length;
@@ -64,7 +77,12 @@ try {
   const seed = `http://${net.host("relay").ip}:7443`;
   const ids = Array.from({ length: max }, (_, i) => benchIdentity(i).public.id);
   net.addHost("edge");
-  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}` }, dir);
+  const bunFlags = [...(values.smol ? ["--smol"] : []), ...(values.prof ? ["--cpu-prof-md", `--cpu-prof-dir=${values.prof}`] : [])];
+  if (values.prof) {
+    mkdirSync(values.prof, { recursive: true });
+    chmodSync(values.prof, 0o777); // the relay drops to nobody
+  }
+  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}`, bunFlags, preload: values.prof ? join(ROOT, "bench/heap-preload.ts") : undefined }, dir);
   edge = new TestNode(net, { host: "edge", name: "edge", seeds: [seed], allow: [relay.id] }, dir);
   relay.spec.allow = [...ids, edge.id];
   relay.writeConfig();
@@ -88,7 +106,16 @@ try {
       workers.push(w);
       started += count;
     }
-    const alive = () => relay!.api("/v1/status").links.filter((l: { alive: boolean }) => l.alive).length;
+    let statusMs = 0;
+    const alive = () => {
+      const t = performance.now();
+      // Not relay.api(): its 10 s limit is too short for a relay's status with hundreds of peers.
+      const token = readFileSync(join(relay!.dir, "state", "api.token"), "utf8").trim();
+      const out = sh(["ip", "netns", "exec", relay!.ns, "curl", "-s", "--max-time", "300", "-H", `Authorization: Bearer ${token}`, "http://127.0.0.1:7080/v1/status"]);
+      const n = JSON.parse(out).links.filter((l: { alive: boolean }) => l.alive).length;
+      statusMs = performance.now() - t;
+      return n;
+    };
     let last = 0;
     await waitFor(`${n} links at the relay`, () => {
       last = alive();
@@ -103,8 +130,9 @@ try {
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = alive();
     points.push({ n: links, rss: u1.rssMb, cpu, harness });
+    if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), join(values.prof, `heap-${n}.json`));
     console.log(
-      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets; ` +
+      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets; /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
         `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
     );
   }

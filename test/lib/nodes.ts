@@ -34,6 +34,8 @@ export interface NodeSpec {
   extra?: string;
   /** A module preloaded into the node's process (test/lib/rogue-*.ts: a node that misbehaves on purpose). */
   preload?: string;
+  /** Flags for bun itself (bench: --smol, --cpu-prof); needs the source, not TRELLIS_BIN. */
+  bunFlags?: string[];
 }
 
 /** Poll `fn` every 100 ms until it returns a truthy value or `timeoutMs` passes. */
@@ -102,9 +104,9 @@ export class TestNode {
   async start(): Promise<void> {
     const log = openSync(this.logPath, "a");
     let cmd = trellisCommand();
-    if (this.spec.preload) {
-      if (process.env.TRELLIS_BIN) throw new Error(`node ${this.spec.name}: a preload needs the source, not TRELLIS_BIN`);
-      cmd = [BUN, "--preload", this.spec.preload, CLI];
+    if (this.spec.preload || this.spec.bunFlags) {
+      if (process.env.TRELLIS_BIN) throw new Error(`node ${this.spec.name}: a preload or bun flags need the source, not TRELLIS_BIN`);
+      cmd = [BUN, ...(this.spec.bunFlags ?? []), ...(this.spec.preload ? ["--preload", this.spec.preload] : []), CLI];
     }
     this.proc = spawn("ip", ["netns", "exec", this.ns, ...(this.spec.wrap ?? []), ...cmd, "up", "--config", this.configPath], { stdio: ["ignore", log, log] });
     this.exited = new Promise((res) => this.proc!.on("exit", (code) => res(code)));
