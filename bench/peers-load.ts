@@ -49,6 +49,11 @@ function heapSnapshot(pid: number, from: string, to: string): void {
   Bun.sleepSync(200);
   if (existsSync(from)) copyFileSync(from, to);
 }
+/** Packets in and out of a namespace's eth0 so far: what idle links cost, whatever the machine's load. */
+function packets(ns: string): number {
+  const read = (d: string) => Number(sh(["ip", "netns", "exec", ns, "cat", `/sys/class/net/eth0/statistics/${d}_packets`]).trim());
+  return read("rx") + read("tx");
+}
 /** Sockets the process holds (UDP and TCP). */
 function sockets(pid: number): number {
   return sh(["ls", "-l", `/proc/${pid}/fd`]).split("\n").filter((l) => l.includes("socket:")).length;
@@ -124,15 +129,16 @@ try {
     const upS = (Date.now() - t0) / 1000;
     await Bun.sleep(settleMs);
     const wpids = workers.map((w) => w.proc.pid!).filter(Boolean);
-    const u0 = usage(relayPid), h0 = ticksOf(wpids), l0 = loadavg()[0];
+    const u0 = usage(relayPid), h0 = ticksOf(wpids), l0 = loadavg()[0], p0 = packets(relay.ns);
     await Bun.sleep(windowS * 1000);
-    const u1 = usage(relayPid), h1 = ticksOf(wpids);
+    const u1 = usage(relayPid), h1 = ticksOf(wpids), p1 = packets(relay.ns);
+    const pps = (p1 - p0) / windowS;
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = alive();
     points.push({ n: links, rss: u1.rssMb, cpu, harness });
     if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), join(values.prof, `heap-${n}.json`));
     console.log(
-      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets; /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
+      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
         `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
     );
   }

@@ -60,6 +60,21 @@ describe("sessions", () => {
     expect(b.established).toEqual([A.public.id]);
   });
 
+  test("data gets one keepalive back after keepaliveTimeout; keepalives get none (idle peers do not trade them forever)", () => {
+    const { a, b, clock } = pair();
+    a.s.send(B.public.id, msg("hello b"));
+    const sent = () => [a.wire.length, b.wire.length];
+    const start = sent();
+    for (let t = 0; t < 120_000; t += 250) {
+      clock.t += 250;
+      a.s.tick();
+      b.s.tick();
+    }
+    // b answered the data with one keepalive; a sent nothing back for it, nor anything else.
+    expect(b.wire.length - start[1]).toBe(1);
+    expect(a.wire.length - start[0]).toBe(0);
+  });
+
   test("the responder never sends more bytes than it received before the initiator is proven", () => {
     const { a, b } = pair();
     a.s.send(B.public.id, msg("x"));

@@ -355,7 +355,8 @@ export class Sessions {
       return;
     }
     const p = entry.peer;
-    p.lastReceived = this.now();
+    // A keepalive asks for no keepalive back (as in WireGuard): else two idle peers trade them forever.
+    if (plain.length > 0) p.lastReceived = this.now();
     this.stats.rxData++;
     if (kp === p.next) {
       p.next = undefined;
