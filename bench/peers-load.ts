@@ -40,7 +40,7 @@ function usage(pid: number): { ticks: number; rssMb: number } {
   return { ticks: Number(stat[11]) + Number(stat[12]), rssMb: rss / 1024 };
 }
 /** Summed ticks of processes (`ip netns exec` execs in place: the spawned pid is bun's). */
-const ticksOf = (pids: number[]) => pids.reduce((s, p) => s + usage(p).ticks, 0);
+const ticksOf = (pids: number[]) => pids.reduce((s, p) => s + (existsSync(`/proc/${p}`) ? usage(p).ticks : 0), 0);
 /** Ask the relay (bench/heap-preload.ts) for its heap statistics and keep them. */
 function heapSnapshot(pid: number, from: string, to: string): void {
   rmSync(from, { force: true });

@@ -234,7 +234,7 @@ export class Node {
     const seed = this.seed;
     if (seed) this.links.attachLocalSeed?.((to, envelope) => seed.deliver(to, envelope), (id) => seed.registered(id));
     this.state = "up";
-    for (const id of this.admission.allow) if (id !== this.id) this.links.connect(id);
+    if (!c.relay.enabled) for (const id of this.admission.allow) if (id !== this.id) this.links.connect(id); // a relay: see tick()
     this.ticker = setInterval(() => this.tick(), TICK_MS);
   }
 
