@@ -2,7 +2,7 @@
 // `createSocket` import) is logged, and the process lives on.
 import { expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
-import { guardUdpSockets } from "./webrtc.ts";
+import { guardUdpSockets, iceHostAddresses } from "./webrtc.ts";
 
 test("an ICMP error on a socket werift made (named createSocket import) is logged, not thrown", async () => {
   const logs: string[] = [];
@@ -20,4 +20,14 @@ test("an ICMP error on a socket werift made (named createSocket import) is logge
   }
   s.close();
   expect(logs.some((l) => l === "udp socket error ignored: ECONNREFUSED")).toBe(true);
+});
+
+test("ICE gathers on the host's addresses less the avoided ones (the overlay's own): no socket for them", () => {
+  const all = iceHostAddresses();
+  expect(all.some((a) => a.startsWith("127.") || a === "::1" || a.startsWith("fe80:"))).toBe(false);
+  const avoided = new Set(all.slice(0, 1));
+  const rest = iceHostAddresses(["127.0.0.1"], (h) => avoided.has(h));
+  expect(rest[0]).toBe("127.0.0.1");
+  for (const a of avoided) expect(rest).not.toContain(a);
+  expect(rest.length).toBe(all.length - avoided.size + 1);
 });

@@ -7,6 +7,7 @@
 // Once open, sealed packets prefer the fast channel (raw datagrams on the ICE pair, ./fast.ts) and take
 // the "pkt" data channel while it is down or for frames larger than its MTU: the fallback is per packet.
 import dgram from "node:dgram";
+import { networkInterfaces } from "node:os";
 import { classes, methods, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
 import { FastChannel, ridesFast, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
@@ -65,6 +66,23 @@ interface StunMessage {
   appendRawAttribute(type: number, value: Buffer): unknown;
 }
 
+/**
+ * Addresses to gather host candidates on: each interface's, as werift picks them (not loopback, not
+ * link-local, not on tun/tap/veth-named interfaces), less those `avoid` names; then `extra`.
+ */
+export function iceHostAddresses(extra: string[] = [], avoid?: (host: string) => boolean): string[] {
+  const v4: string[] = [], v6: string[] = [];
+  const nics = networkInterfaces();
+  for (const nic of Object.keys(nics).sort()) {
+    if (/^(ipsec|tun|utun|tap|vmnet|veth)/.test(nic)) continue;
+    for (const a of nics[nic] ?? []) {
+      if (a.internal || a.address.startsWith("169.254.") || a.address.toLowerCase().startsWith("fe80:") || avoid?.(a.address)) continue;
+      (a.family === "IPv4" ? v4 : v6).push(a.address);
+    }
+  }
+  return [...new Set([...extra, ...v4, ...v6])];
+}
+
 export interface Link {
   readonly peer: NodeId;
   readonly state: "connecting" | "open" | "closed";
@@ -114,7 +132,12 @@ export class WebrtcLink implements Link {
     padStunRequests();
     this.pc = new RTCPeerConnection({
       iceServers: iceServers.map((urls) => ({ urls })),
-      iceAdditionalHostAddresses: hostAddresses,
+      // The host addresses are ours to pick (werift's own pick, less what ICE must avoid): werift opens
+      // a UDP socket per address for every peer connection, and would open one on the overlay's own
+      // address too (our TUN), which no pair may use.
+      iceUseIpv4: false,
+      iceUseIpv6: false,
+      iceAdditionalHostAddresses: iceHostAddresses(hostAddresses, avoid),
       iceFilterCandidatePair: avoid ? (pair) => !avoid(pair.localCandidate.host) && !avoid(pair.remoteCandidate.host) : undefined,
     });
     this.pc.connectionStateChange.subscribe((s) => {
