@@ -112,18 +112,20 @@ try {
       started += count;
     }
     let statusMs = 0;
-    const alive = () => {
+    const alive = async () => {
       const t = performance.now();
-      // Not relay.api(): its 10 s limit is too short for a relay's status with hundreds of peers.
+      // Not relay.api(): its 10 s limit is too short for a relay's status with hundreds of peers; and
+      // not synchronous, so that ^C still cleans up while a slow answer is awaited.
       const token = readFileSync(join(relay!.dir, "state", "api.token"), "utf8").trim();
-      const out = sh(["ip", "netns", "exec", relay!.ns, "curl", "-s", "--max-time", "300", "-H", `Authorization: Bearer ${token}`, "http://127.0.0.1:7080/v1/status"]);
+      const curl = Bun.spawn(["ip", "netns", "exec", relay!.ns, "curl", "-s", "--max-time", "300", "-H", `Authorization: Bearer ${token}`, "http://127.0.0.1:7080/v1/status"], { stdout: "pipe" });
+      const out = await new Response(curl.stdout).text();
       const n = JSON.parse(out).links.filter((l: { alive: boolean }) => l.alive).length;
       statusMs = performance.now() - t;
       return n;
     };
     let last = 0;
-    await waitFor(`${n} links at the relay`, () => {
-      last = alive();
+    await waitFor(`${n} links at the relay`, async () => {
+      last = await alive();
       return last >= n;
     }, 60_000 + n * 400).catch((e) => console.log(`  only ${last} of ${n} links came up: ${(e as Error).message.split("\n")[0]}`));
     const upS = (Date.now() - t0) / 1000;
@@ -134,7 +136,7 @@ try {
     const u1 = usage(relayPid), h1 = ticksOf(wpids), p1 = packets(relay.ns);
     const pps = (p1 - p0) / windowS;
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
-    const links = alive();
+    const links = await alive().catch(() => -1);
     points.push({ n: links, rss: u1.rssMb, cpu, harness });
     if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), join(values.prof, `heap-${n}.json`));
     console.log(
