@@ -14,7 +14,7 @@ import { dlopen, ptr, read, type Pointer } from "bun:ffi";
 
 const SOL_UDP = 17, UDP_SEGMENT = 103;
 const AF_INET = 2, AF_INET6 = 10;
-const EAGAIN = 11, EINTR = 4, EIO = 5, EINVAL = 22, ENOPROTOOPT = 92, EOPNOTSUPP = 95;
+const EINTR = 4, EIO = 5, EINVAL = 22, EMSGSIZE = 90, ENOPROTOOPT = 92, EOPNOTSUPP = 95;
 /** The kernel's limit (UDP_MAX_SEGMENTS) on older kernels; newer ones take 128. */
 export const GSO_MAX_SEGMENTS = 64;
 /** Bytes of UDP payload in one send at most (65535 minus IPv6/IPv4 and UDP headers, with room). */
@@ -156,7 +156,7 @@ export class GsoSocket {
   /**
    * Send `ds[from..to)` to host:port in one sendmsg, cut by the kernel every `size` bytes: each datagram
    * but the last must be exactly `size` bytes, the last at most that; at most GSO_MAX_SEGMENTS and
-   * GSO_MAX_BYTES in all. `sent` is to.. from on success and 0 when the socket's buffer is full.
+   * GSO_MAX_BYTES in all. `sent` is to - from on success and 0 when the kernel dropped the run.
    */
   send(ds: readonly Uint8Array[], from: number, to: number, size: number, host: string, port: number): GsoResult {
     if (this.refused) return { refused: this.refused };
@@ -191,11 +191,15 @@ export class GsoSocket {
       }
       const e = this.lib.errno();
       if (e === EINTR) continue;
-      if (e === EAGAIN) return { sent: 0 };
-      // EIO: the device cannot checksum; EINVAL/ENOPROTOOPT/EOPNOTSUPP: the kernel or family does not
-      // take it here. The caller resends without GSO, and tells us whether that worked (refuse()).
-      if (e === EIO) this.refused = "EIO (the device cannot checksum UDP)";
-      return { refused: e === EIO ? this.refused! : e === EINVAL ? "EINVAL" : e === ENOPROTOOPT || e === EOPNOTSUPP ? "not supported" : `errno ${e}` };
+      // EIO: the device cannot checksum (as wireguard-go: GSO off for good on this socket).
+      if (e === EIO) return { refused: (this.refused = "EIO (the device cannot checksum UDP)") };
+      // EINVAL, ENOPROTOOPT, EOPNOTSUPP: the kernel or the socket's family does not take it here, or a
+      // segment is larger than the path (EMSGSIZE too): the caller resends one by one and, if that
+      // works, calls refuse(). Anything else (a full buffer, a pending ICMP error, no route) drops the
+      // run, as it would have dropped the datagrams one by one.
+      if (e === EINVAL || e === EMSGSIZE) return { refused: e === EINVAL ? "EINVAL" : "EMSGSIZE" };
+      if (e === ENOPROTOOPT || e === EOPNOTSUPP) return { refused: "not supported" };
+      return { sent: 0 };
     }
   }
 
