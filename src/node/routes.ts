@@ -123,6 +123,8 @@ export class Routes {
   /** The exit in use as the table last listed it (IPv6, DNS), and the resolver we pointed at (exit_dns). */
   private exitPick: ExitView | null = null;
   private resolver: string | null = null;
+  /** What exit_dns last tried to point at (undefined: nothing yet in this exit mode). */
+  private resolverTried: string | null | undefined = undefined;
   /** Seeds named by hostname, resolved (exit mode keeps these addresses on the underlay too). */
   private readonly seedAddrs = new Set<string>();
   private lastSeedLookup = -Infinity;
@@ -302,10 +304,13 @@ export class Routes {
     if (!this.d.config.routes.exitDns || !this.host) return;
     const ipv4 = this.d.membership(pick.id)?.ipv4;
     const want = pick.dns ? (ipv4 ?? ipv6Of(pick.id)) : null;
-    if (want === this.resolver) return;
-    this.resolver = want;
-    if (want) this.host.setResolver(want, `exit_dns: the resolver of exit node ${pick.name ?? pick.id}`);
-    else {
+    if (want === this.resolverTried) return;
+    this.resolverTried = want;
+    this.resolver = null;
+    if (want) {
+      // Status says the resolver only when the file says it (a symlinked or unwritable one was logged at start).
+      if (this.host.setResolver(want, `exit_dns: the resolver of exit node ${pick.name ?? pick.id}`)) this.resolver = want;
+    } else {
       this.host.restoreResolver();
       this.d.log("warn", `exit_dns: exit node ${pick.name ?? pick.id} does not answer DNS: the resolver is left as it was (its queries still go through the exit)`);
     }
@@ -352,6 +357,7 @@ export class Routes {
     }
     this.host.restoreResolver();
     this.resolver = null;
+    this.resolverTried = undefined;
     this.d.log("info", `exit mode off (${why}): the routes it added are removed`);
     this.exitOn = null;
     this.exitVia = null;
