@@ -2,7 +2,8 @@
 import { describe, expect, test } from "bun:test";
 import type { NodeId } from "../identity/identity.ts";
 import { parseIpv4 } from "../identity/address.ts";
-import { decodeAdvert, decodeQuerySeq, encodeAdvert, encodeQuery, outsideGrant, RouteError, RouteTable, STALE_MS, FORGET_MS } from "./subnets.ts";
+import { decodeAdvert, decodeQuerySeq, encodeAdvert, encodeQuery, outsideGrant, RouteTable, STALE_MS, FORGET_MS } from "./subnets.ts";
+import { RouteError } from "./errors.ts";
 import type { Subnet } from "../trust/subnet.ts";
 
 const R1 = "11111111111111111111111111111111" as NodeId;

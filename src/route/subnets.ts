@@ -17,6 +17,7 @@
 // the one in use stays while it is healthy, else the one with the lowest measured query RTT.
 import type { NodeId } from "../identity/identity.ts";
 import { inPrefix } from "../datapath/ip.ts";
+import { RouteError } from "./errors.ts";
 import { decodeSubnets, encodeSubnets, subnetBytes, subnetWithin, type Subnet } from "../trust/subnet.ts";
 
 export const CONTROL_ROUTE_QUERY = 0x05;
@@ -29,12 +30,8 @@ export const STALE_MS = 1000;
 /** A router silent this long is forgotten (its prefixes leave the TUN when no other router has them). */
 export const FORGET_MS = 30_000;
 
-export class RouteError extends Error {
-  constructor(readonly code: "malformed" | "not-granted", message: string) {
-    super(message);
-    this.name = "RouteError";
-  }
-}
+/** The route layer's one error class (./errors.ts), named here too for the callers of this module. */
+export { RouteError };
 
 export interface Advert {
   seq: number;

@@ -29,7 +29,8 @@ import { Prober, recordMessage, CONTROL_POLICY } from "../../src/node/control.ts
 import { Outside } from "../../src/datapath/outside.ts";
 import { MemoryRoute, MemorySession } from "../../src/datapath/ports.ts";
 import { packetTooBig } from "../../src/datapath/toobig.ts";
-import { decodeAdvert, encodeAdvert, encodeQuery as encodeRouteQuery, RouteError } from "../../src/route/subnets.ts";
+import { decodeAdvert, encodeAdvert, encodeQuery as encodeRouteQuery } from "../../src/route/subnets.ts";
+import { RouteError } from "../../src/route/errors.ts";
 import { Routes } from "../../src/node/routes.ts";
 import { EXIT_GRANT } from "../../src/trust/subnet.ts";
 import { decodeQuery as decodeMemberQuery, encodeQuery as encodeMemberQuery } from "../../src/node/members.ts";
