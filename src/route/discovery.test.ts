@@ -26,6 +26,18 @@ describe("discovery: records", () => {
     expect(n.records.A.filter((r) => r.id === n.id("B")).length).toBe(2);
   });
 
+  test("a lookup the relay missed is answered when the record comes (the asker need not ask again)", () => {
+    // B is not attached yet when A asks (no seed told it of R); it attaches later.
+    const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"] } });
+    n.run(2000);
+    n.r.A.lookup(n.id("B"));
+    n.run(200);
+    expect(n.records.A.some((r) => r.id === n.id("B"))).toBe(false);
+    n.r.B.addRelay(n.id("R"));
+    n.run(1000);
+    expect(n.records.A.filter((r) => r.id === n.id("B")).length).toBe(1);
+  });
+
   test("lookupAddress: the node-id bits of an overlay address find the record too; an unknown node finds nothing", () => {
     const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] } });
     n.run(3000);

@@ -7,7 +7,9 @@
 //                  records and those of nodes it talks to or looks up; a relay passes each new record
 //                  on to its other relay links (and relay records to its edges)
 //   lookups        HOP_LOOKUP by node id, or by the 10 node-id bytes of an overlay IPv6 address, to
-//                  our live relays; they answer with the record or HOP_MISS. HOP_MEMBER_LOOKUP (which
+//                  our live relays; they answer with the record or HOP_MISS, and a relay that missed
+//                  hands the record to the askers when it comes within MISS_MS (a node's first packet
+//                  need not wait for its next ask, a second later). HOP_MEMBER_LOOKUP (which
 //                  member holds an IPv4 address or name) is carried for the node, which answers it
 //   attachment     a relay links to every relay it knows; an edge keeps `relaysWanted` live relay links
 // The records' relay lists also give the relay graph the forwarder searches (./forward.ts).
@@ -30,6 +32,10 @@ const MAX_RECORDS = 8192;
 const MAX_RECORDS_PER_LINK = 2048;
 /** Relay records an edge keeps that one link told it of (so one hostile "relay" cannot fill its slots). */
 const MAX_EDGE_RELAY_RECORDS_PER_LINK = 8;
+/** A relay remembers a lookup it could not answer this long, for this many records, this many askers each. */
+const MISS_MS = 5_000;
+const MAX_MISSES = 256;
+const MAX_MISS_ASKERS = 8;
 
 export interface DiscoveryOptions {
   self: NodeId;
@@ -70,6 +76,8 @@ export class Discovery {
   private readonly announced = new Set<NodeId>();
   /** Address lookups (hex of 10 node-id bytes) and when we last sent each. */
   private readonly addressLookups = new Map<string, number>();
+  /** A relay's lookups it could not answer (by node id, or hex of 10 node-id bytes): who asked, and when. */
+  private readonly misses = new Map<string, { at: number; askers: Set<NodeId> }>();
   /** When an edge last tried to link to each relay (least recently tried goes first). */
   private readonly tried = new Map<NodeId, number>();
   private own?: DiscoveryRecord;
@@ -184,6 +192,7 @@ export class Discovery {
       for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.opts.sendHop(r.id, HOP_RECORD, x.bytes);
     this.opts.onRecord?.(r);
     if (!this.opts.relayEnabled) return;
+    if (this.misses.size) this.answerMisses(r, from);
     for (const peer of this.opts.health.peers()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
   }
 
@@ -215,8 +224,25 @@ export class Discovery {
   /** A neighbour asks for a record (HOP_LOOKUP): by node id, or by the 10 node-id bytes of an address. */
   answerLookup(peer: NodeId, body: Uint8Array): void {
     const r = body.length === 10 ? this.byAddressBits(body) : this.records.get(readId(body) ?? ("" as NodeId));
-    if (r) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
-    else this.opts.sendHop(peer, HOP_MISS, body);
+    if (r) return this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+    this.opts.sendHop(peer, HOP_MISS, body);
+    if (!this.opts.relayEnabled) return;
+    const key = body.length === 10 ? Buffer.from(body).toString("hex") : readId(body);
+    if (!key) return;
+    const m = this.misses.get(key);
+    if (m) {
+      if (m.askers.size < MAX_MISS_ASKERS) m.askers.add(peer);
+    } else if (this.misses.size < MAX_MISSES) this.misses.set(key, { at: this.opts.now(), askers: new Set([peer]) });
+  }
+
+  /** A relay got a record some neighbours asked for and missed: it goes to them now. */
+  private answerMisses(r: DiscoveryRecord, from: NodeId): void {
+    for (const key of [r.id, r.id.slice(0, 20)]) {
+      const m = this.misses.get(key);
+      if (!m) continue;
+      this.misses.delete(key);
+      for (const asker of m.askers) if (asker !== from && asker !== r.id) this.opts.sendHop(asker, HOP_RECORD, r.bytes);
+    }
   }
 
   /** Ask every live relay we link to for a record (the caller spaces the asks). */
@@ -326,6 +352,7 @@ export class Discovery {
   /** Drop expired records and stale address lookups. */
   expire(now: number): void {
     for (const [k, at] of this.addressLookups) if (now - at > 10 * LOOKUP_EVERY_MS) this.addressLookups.delete(k);
+    for (const [k, m] of this.misses) if (now - m.at > MISS_MS) this.misses.delete(k);
     for (const [id, r] of this.records)
       if (r.expires <= now) this.forgetRecord(id);
   }
