@@ -6,6 +6,7 @@
 //   admission.ts  who may talk to us (allow-list, certificates, revocations, policy: the firewall port)
 //   lookups.ts + members.ts  which member holds an IPv4 address or name (asked of relays, answered)
 //   status.ts     the views the API and CLI show      control.ts  pings, revocations and policy in sessions
+//   overlay.ts    control messages in sessions (trust records spread, pings) and signals through relays
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
 import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
@@ -24,15 +25,13 @@ import { TunSlot } from "../datapath/ports.ts";
 import { Hold } from "../datapath/hold.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import { decodeClaims, PeerTable, type Peer } from "../datapath/peers.ts";
-import { CONTROL_POLICY, CONTROL_REVOCATION, Prober, recordMessage } from "./control.ts";
-import { TYPE_REPORT } from "../route/frame.ts";
-import { CheckBudget, TokenBuckets } from "../session/ratelimit.ts";
+import { Prober } from "./control.ts";
+import { CheckBudget } from "../session/ratelimit.ts";
 
-/** Signals through relays verified per second: per claimed sender on a link, per link, in all. */
-const SIGNALS_PER_SECOND_PER_SOURCE = 4, SIGNALS_PER_SECOND_PER_LINK = 10, SIGNALS_PER_SECOND_TOTAL = 40;
 /** Signature checks of records per second: per origin (discovery; the revoked node or network of a revocation or policy) on a link, per link, in all. */
 const RECORD_CHECKS = { perSource: 2, perLink: 20, overall: 40 };
 import { Admission } from "./admission.ts";
+import { Overlay } from "./overlay.ts";
 import { MemberLookups } from "./lookups.ts";
 import { Routes } from "./routes.ts";
 import { encodeQuery } from "./members.ts";
@@ -69,10 +68,16 @@ export class Node {
   private readonly links: Links;
   private readonly router: Router;
   private readonly prober: Prober;
+  /** Control messages in sessions and signals through relays. */
+  private readonly overlay: Overlay;
+  /** Signature checks of records (discovery, revocations, policies), budgeted per origin, per link and in all. */
+  private readonly checks = new CheckBudget(RECORD_CHECKS, () => performance.now());
   private readonly inside: Inside;
   private readonly outside: Outside;
   /** Every packet waiting for something pending: keys, a path, a handshake, an address's owner. */
   private readonly hold = new Hold();
+  /** Allow-listed peers a link opened to, whose session we start if they have not by then (linked()). */
+  private readonly startLater = new Map<NodeId, number>();
   /** Allow-listed peers we have had a session with (no longer retried in the background). */
   private readonly met = new Set<NodeId>();
   private tun?: TunDevice;
@@ -107,8 +112,8 @@ export class Node {
       route: undefined as unknown as Router,
       tun: this.tunSlot,
       policy: this.admission,
-      control: (from, payload) => this.control(from, payload),
-      signal: (from, envelope, link) => this.signal(from, envelope, link),
+      control: (from, payload) => this.overlay.control(from, payload),
+      signal: (from, envelope, link) => this.overlay.signal(from, envelope, link),
       spoofed: (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
     };
     this.inside = new Inside(this.peers, ports, logger("datapath"), this.hold);
@@ -196,6 +201,7 @@ export class Node {
     });
     ports.subnets = this.routes;
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
+    this.overlay = new Overlay({ admission: this.admission, peers: this.peers, sessions: this.sessions, links: this.links, router: this.router, routes: this.routes, prober: this.prober, checks: this.checks, log: this.log });
   }
 
   get id(): NodeId {
@@ -384,26 +390,14 @@ export class Node {
     return this.router.stats;
   }
 
-  /** A policy record from the API or a peer: install it when newer, and pass it on. Returns its version. */
+  /** A policy record from the API: install it when newer, and pass it on (./overlay.ts). Returns its version. */
   setPolicy(record: Uint8Array): number | undefined {
-    const r = this.admission.networks.setPolicy(record);
-    if (!r) return;
-    this.log("info", `policy version ${r.version} of network ${r.network} installed; passing it on`);
-    for (const p of this.peers.all()) if (this.sessions.isEstablished(p.id)) this.sessions.send(p.id, recordMessage(CONTROL_POLICY, record));
-    return r.version;
+    return this.overlay.setPolicy(record);
   }
 
-  /** A revocation record from the API or a peer: store it, cut the revoked node off, pass it on. */
+  /** A revocation record from the API: store it, cut the revoked node off, pass it on (./overlay.ts). */
   addRevocation(record: Uint8Array): string | undefined {
-    const rev = this.admission.revoke(record);
-    if (!rev) return;
-    this.log("info", `revocation of ${rev.nodeId}${rev.reason ? ` (${rev.reason})` : ""} accepted; closing its session and passing it on`);
-    if (rev.cutOff) {
-      this.sessions.close(rev.nodeId, "revoked");
-      this.links.disconnect(rev.nodeId, "revoked");
-    }
-    for (const p of this.peers.all()) if (p.id !== rev.nodeId && this.sessions.isEstablished(p.id)) this.sessions.send(p.id, recordMessage(CONTROL_REVOCATION, record));
-    return rev.nodeId;
+    return this.overlay.addRevocation(record);
   }
 
   private learn(remote: PublicIdentity): void {
@@ -422,8 +416,12 @@ export class Node {
       this.log("info", `link to ${remote.id} closed: ${reason}`);
     });
     this.router.linked(remote.id);
-    // A link to a peer we mean to talk to: start the session now unless packets are about to.
-    if (!this.inside.holds(remote.id) && !this.sessions.isEstablished(remote.id) && this.admission.allow.has(remote.id)) this.sessions.send(remote.id, new Uint8Array(0));
+    // A link to a peer we mean to talk to: start the session now unless packets are about to. Both ends
+    // see the link open: the lower id starts; the other only when no handshake came within two ticks
+    // (the lower may not mean to talk to us), so one handshake is made, not two crossing ones.
+    if (this.inside.holds(remote.id) || this.sessions.isEstablished(remote.id) || !this.admission.allow.has(remote.id)) return;
+    if (this.id < remote.id) this.sessions.send(remote.id, new Uint8Array(0));
+    else this.startLater.set(remote.id, Date.now() + 2 * TICK_MS);
   }
 
   /** The underlay addresses (IP literals) our links and seeds use (exit mode keeps them off the TUN; routes.ts adds seeds named by hostname). */
@@ -449,53 +447,13 @@ export class Node {
     return false;
   }
 
-  /** A signal that came through relays (not a seed): for the link manager. */
-  /**
-   * A signal through relays costs an ML-DSA verification (~3.7 ms) before anything is known of its
-   * sender, so each link (and each claimed sender on it) gets a budget, as handshakes do.
-   */
-  private readonly checks = new CheckBudget(RECORD_CHECKS, () => performance.now());
-  private readonly signalBudget = new TokenBuckets(SIGNALS_PER_SECOND_PER_SOURCE, SIGNALS_PER_SECOND_PER_LINK, SIGNALS_PER_SECOND_TOTAL, () => performance.now());
-
-  private signal(from: NodeId, envelope: Uint8Array, link: NodeId = from): void {
-    if (!this.signalBudget.take(link, from)) return this.log("debug", `signal from ${from} through relays (link ${link}): over budget, dropped`);
-    this.log("debug", `signal from ${from} through relays`);
-    try {
-      this.links.handleSignal(JSON.parse(new TextDecoder().decode(envelope)));
-    } catch {
-      this.log("debug", `dropped a malformed signal from ${from} through the overlay`);
-    }
-  }
-
-  /** An overlay control message in a session: a revocation or policy record, or a ping or pong. */
-  private control(from: NodeId, payload: Uint8Array): void {
-    if (payload[0] === TYPE_REPORT) return this.router.sealedReport(from, payload);
-    if (payload[0] === CONTROL_REVOCATION || payload[0] === CONTROL_POLICY) {
-      // A new record costs a signature check: within the peer's budget (re-sent ones cost nothing).
-      const rec = payload.subarray(1), revocation = payload[0] === CONTROL_REVOCATION;
-      if (this.admission.networks.known(revocation ? "revocation" : "policy", rec)) return;
-      const key = revocation ? `revocation ${Buffer.from(rec.subarray(20, 36)).toString("hex")}` : `policy ${Buffer.from(rec.subarray(4, 20)).toString("hex")}`;
-      this.checks.run(from, key, key, () => (revocation ? this.addRevocation(rec) : this.setPolicy(rec)));
-      return;
-    }
-    if (this.routes.control(from, payload)) return;
-    const pong = this.prober.receive(from, payload);
-    if (pong) {
-      const p = this.peers.get(from);
-      if (p) p.rttMs = pong.rttMs;
-      this.router.setTraceTo(from, pong.trace);
-    }
-  }
-
   private established(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void {
     this.learn(remote);
     // A member's name and address come from its signed certificate, never from what it says.
     const b = this.admission.believe(peer, claims);
     const refused = this.peers.applyClaims(peer, b.claims, b.rules);
     if (b.subnets) this.peers.get(peer)!.subnets = b.subnets;
-    // Tell the new peer every revocation and policy we know, so they spread without a server.
-    for (const r of this.admission.networks.revocationRecords()) this.sessions.send(peer, recordMessage(CONTROL_REVOCATION, r));
-    for (const r of this.admission.networks.policyRecords()) this.sessions.send(peer, recordMessage(CONTROL_POLICY, r));
+    this.overlay.greet(peer);
     if (refused) this.log("warn", `peer ${peer}: claim refused: ${refused}`);
     const p = this.peers.get(peer)!;
     this.log("info", `session with ${peer}${p.name ? ` (${p.name})` : ""} established${p.ipv4 ? `, ipv4 ${p.ipv4}` : ""}`);
@@ -509,6 +467,11 @@ export class Node {
     this.routes.tick();
     this.lookups.tick();
     const now = Date.now();
+    for (const [id, at] of this.startLater) {
+      if (now < at) continue;
+      this.startLater.delete(id);
+      if (!this.sessions.isEstablished(id) && !this.sessions.handshaking(id) && this.links.link(id)?.state === "open") this.sessions.send(id, new Uint8Array(0));
+    }
     if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
     this.lastProbe = now;
     // End-to-end RTT (and the relays on the way) for peers we talk to; links are probed by the router.
