@@ -120,6 +120,8 @@ export class Router {
   linked(peer: NodeId): void {
     this.health.opened(peer);
     this.discovery.linked(peer);
+    // A new relay link changes what our record says: out now, not at the next tick (lookups wait for it).
+    if (this.isRelay(peer)) this.discovery.publish(this.now());
     this.opts.onPathUp?.(peer);
   }
 

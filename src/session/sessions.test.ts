@@ -241,6 +241,30 @@ describe("sessions", () => {
     expect(s.stats.handshakesStarted).toBe(2);
   });
 
+  test("a responder waiting for the initiator's first packet starts no crossing handshake; what it sends waits for that packet", () => {
+    let held: Uint8Array[] | null = [];
+    const { a, b, clock } = pair({ drop: (p) => (held && !isHandshakePacket(p) ? (held.push(Uint8Array.from(p)), true) : false) });
+    a.s.send(B.public.id, msg("x")); // a's handshake completes; its first data packet (the confirmation) is held back
+    b.s.send(A.public.id, msg("y"));
+    expect(b.s.stats.handshakesStarted).toBe(0);
+    expect(b.s.handshaking(A.public.id)).toBe(true);
+    const confirm = held!;
+    held = null;
+    for (const p of confirm) b.s.receive(p, A.public.id);
+    expect(b.got.map(text)).toEqual(["x"]);
+    expect(a.got.map(text)).toEqual(["y"]);
+    expect(b.s.stats.handshakesStarted).toBe(0);
+    // The confirmation never comes: after rekeyTimeout the responder's tick starts its own handshake.
+    const c = pair({ clock, drop: (p) => !isHandshakePacket(p) });
+    c.a.s.send(B.public.id, msg("x"));
+    c.b.s.send(A.public.id, msg("y"));
+    c.b.s.tick();
+    expect(c.b.s.stats.handshakesStarted).toBe(0);
+    clock.t += 5_001;
+    c.b.s.tick();
+    expect(c.b.s.stats.handshakesStarted).toBe(1);
+  });
+
   test("packets waiting for a handshake are bounded per peer; the oldest are dropped and counted", () => {
     const sent: Uint8Array[] = [];
     const hold = new Hold();

@@ -158,6 +158,12 @@ export class Sessions {
     return this.usable(this.peers.get(id)?.current);
   }
 
+  /** Whether a handshake with `id` is under way (ours in flight, or theirs answered and not yet confirmed). */
+  handshaking(id: NodeId): boolean {
+    const p = this.peers.get(id);
+    return p?.handshake !== undefined || p?.next !== undefined;
+  }
+
   remote(id: NodeId): { pub: PublicIdentity; claims: Uint8Array } | undefined {
     const p = this.peers.get(id);
     return p?.pub && p.claims ? { pub: p.pub, claims: p.claims } : undefined;
@@ -188,6 +194,9 @@ export class Sessions {
     const now = this.now();
     if (!p.pub) return this.log("debug", `no public identity for ${p.id} yet; holding its packets`);
     if (p.handshake && !retry && now < p.handshake.retryAt) return;
+    // We answered the peer's initiation: its first packet confirms those keys (and sends what waits), so
+    // no crossing handshake of ours for rekeyTimeout (wireguard-go counts a response as a handshake sent).
+    if (!retry && p.next && now - p.next.created < this.limits.rekeyTimeout) return;
     if (p.handshake && now - p.handshake.firstSent > this.limits.rekeyAttemptTime) {
       this.dropHandshake(p);
       const n = this.hold.drop("handshake", p.id);
@@ -375,6 +384,8 @@ export class Sessions {
     const now = this.now();
     for (const p of this.peers.values()) {
       if (p.handshake && now >= p.handshake.retryAt) this.initiate(p, true);
+      // Packets that waited for the peer to confirm our response, which never came: our own handshake now.
+      else if (!p.handshake && p.pub && !this.usable(p.current) && this.hold.has("handshake", p.id)) this.initiate(p);
       for (const k of ["previous", "next", "current"] as const) {
         const kp = p[k];
         if (kp && now - kp.created >= this.limits.rejectAfterTime) {
