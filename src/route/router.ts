@@ -2,16 +2,16 @@
 // This file is sending and path selection; the other jobs sit beside it, each with its own state:
 //   ./linkhealth.ts  probes, RTT, loss, liveness of every link     ./forward.ts  relaying for others
 //   ./discovery.ts   records, gossip, lookups, relay attachment    ./steering.ts the path policy
+//   ./inbound.ts     every frame from a link, sorted to its job
 // It sees links only through LinkPort (./ports.ts), so the same code runs over werift in a real node
 // and over in-memory links in the simulation (src/sim) and in whole-node tests.
 //
 //   send(dst)  ── select: rule (choose.ts) ──▶ direct link              (inner as is)
 //                  or the path policy's relay ──▶ link to a relay    (forward frame, src/route/frame.ts)
 //              ── the frame's channel (frame.ts channelFor) ──▶ link.sendPacket / sendControl
-//   receive(from link) ── forward frame for us ──▶ deliver(src, inner)   (delivery reports taken here)
-//                      ── forward frame for another ──▶ forward.ts: next hop by destination node id
-//                      ── hop frame ──▶ probe / probe ack (linkhealth) · record / lookup (discovery)
-//                                       · unreachable (forward)
+//   receive(from link) ── inbound.ts sorts it: forward frame for us ──▶ deliver(src, inner)
+//                      (delivery reports taken there) · forward frame for another ──▶ forward.ts
+//                      · hop frame ──▶ probes (linkhealth) · records / lookups (discovery) · unreachable
 //   tick()  ── probes, liveness, relay attachment, idle links, records; every second a policy round
 //              (discounted UCB per destination, src/route/policy.ts) and delivery reports
 // docs/PROTOCOL.md ("Paths and relays") has the wire format; docs/PATHS.md the policy.
@@ -20,14 +20,12 @@ import type { Log } from "../log.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
 import type { RewardWeights } from "./policy.ts";
 import { POLICY_ROUND_MS, Steering, type PolicyView } from "./steering.ts";
-import {
-  channelFor, decodeForward, encodeForward, encodeHop, FORWARD_HEADER, LINK_AUTH_BYTES, MAX_RELAYS, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_UNREACHABLE, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, idBody,
-  TYPE_DATA, TYPE_FORWARD, TYPE_HOP, TYPE_REPORT, TYPE_SIGNAL, type HopKind,
-} from "./frame.ts";
+import { channelFor, encodeForward, encodeHop, FORWARD_HEADER, idBody, LINK_AUTH_BYTES, MAX_RELAYS, TYPE_SIGNAL, type HopKind } from "./frame.ts";
 import type { DiscoveryRecord } from "./record.ts";
 import { LinkHealth, type LinkReport } from "./linkhealth.ts";
 import { Discovery, LOOKUP_EVERY_MS } from "./discovery.ts";
 import { Forwarder } from "./forward.ts";
+import { Inbound } from "./inbound.ts";
 import type { RouterOptions } from "./ports.ts";
 
 export type { LinkPort, RouterLink, RouterOptions } from "./ports.ts";
@@ -91,6 +89,8 @@ export class Router {
   private readonly forwarder: Forwarder;
   /** The path policy among relay paths, and delivery reports. */
   private readonly steering: Steering;
+  /** Frames from links, sorted to the part whose job they are. */
+  private readonly inbound: Inbound;
   private readonly self: NodeId;
   private readonly log: Log;
 
@@ -108,6 +108,14 @@ export class Router {
     this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendHop, log: this.log });
     this.steering = new Steering({ send: (dst, inner) => (opts.sealed ? opts.sealed(dst, inner) : this.send(dst, inner)), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: (m) => this.log("info", m) });
     if (opts.weights) this.steering.weights = opts.weights;
+    this.inbound = new Inbound({
+      self: opts.self, health: this.health, discovery: this.discovery, forwarder: this.forwarder, steering: this.steering, stats: this.stats, sealed: opts.sealed !== undefined,
+      deliver: opts.deliver, onMember: opts.onMember,
+      traced: (src, trace) => {
+        const f = this.flows.get(src);
+        if (f && (f.inTrace.length || trace.length)) f.inTrace = trace;
+      },
+    });
   }
 
   private now(): number {
@@ -303,93 +311,21 @@ export class Router {
     this.sendFrame(peer, encodeHop(kind, body));
   }
 
-  // ── receiving ──────────────────────────────────────────────────────────────────────────────────────
+  // ── receiving (./inbound.ts) ───────────────────────────────────────────────────────────────────────
 
-  /**
-   * Anything that arrived on the link to `peer`. Garbage is counted and dropped. Everything but a bare
-   * data packet is authenticated by the link (DTLS, or the fast channel's per-link tag), so it counts
-   * as life; a data packet may ride the fast channel unauthenticated (its AEAD is end to end), so with
-   * sealed reports on it counts only once its session opened it (opened()).
-   */
+  /** Anything that arrived on the link to `peer`: to the part whose job it is (./inbound.ts). */
   receive(peer: NodeId, b: Uint8Array): void {
-    if (b[0] !== TYPE_DATA || !this.opts.sealed) this.health.heard(peer);
-    if (b.length === 0) return;
-    if (b[0] === TYPE_DATA || b[0] === TYPE_FORWARD) this.health.used(peer);
-    if (b[0] === TYPE_FORWARD) return this.onForward(peer, b);
-    if (b[0] === TYPE_HOP) return this.onHop(peer, b);
-    const f = this.flows.get(peer);
-    if (f && f.inTrace.length) f.inTrace = [];
-    if (this.arrived(peer, b, undefined)) return;
-    this.opts.deliver(peer, b, peer, undefined);
+    this.inbound.receive(peer, b);
   }
 
-  private onForward(peer: NodeId, b: Uint8Array): void {
-    const f = decodeForward(b);
-    if (!f) {
-      this.stats.droppedMalformed++;
-      return;
-    }
-    if (f.dst !== this.self) return this.forwarder.forward(peer, b, f);
-    // The claimed source is unproven here: keep its trace only for a flow we already have (no state
-    // for a sender a frame merely names).
-    const known = this.flows.get(f.src);
-    if (known) known.inTrace = f.trace;
-    if (this.arrived(f.src, f.inner, f.trace[0])) return;
-    this.opts.deliver(f.src, f.inner, peer, f.trace[0]);
-  }
-
-  /**
-   * The session opened a data packet of `bytes` from `peer` that came in on `link` through relay `via`
-   * (undefined: direct): now it counts, for the link's liveness and (`bytes`: its IP payload, 0 for
-   * keepalives and control messages) for `peer`'s delivery report.
-   */
+  /** The session opened a data packet from `peer` (came in on `link`, first relay `via`): now it counts. */
   opened(peer: NodeId, link: NodeId, via: NodeId | undefined, bytes: number): void {
-    this.health.heard(link);
-    if (this.opts.sealed && bytes > 0) this.steering.delivered(peer, via, bytes);
+    this.inbound.opened(peer, link, via, bytes);
   }
 
   /** A delivery report that arrived sealed in `src`'s session. */
   sealedReport(src: NodeId, payload: Uint8Array): void {
-    if (payload[0] === TYPE_REPORT) this.steering.report(src, payload);
-  }
-
-  /**
-   * An end-to-end payload reached us: data is counted for the source's delivery report; a delivery
-   * report about our own traffic goes to steering and no further (true).
-   */
-  private arrived(src: NodeId, inner: Uint8Array, via: NodeId | undefined): boolean {
-    if (inner[0] === TYPE_REPORT) {
-      // Sealed reports on: an unsealed one proves nothing about its sender (any linked node can make one).
-      if (this.opts.sealed) this.stats.droppedMalformed++;
-      else this.steering.report(src, inner);
-      return true;
-    }
-    // Counted once the session opened it (opened()), when sealed reports are on.
-    if (inner[0] === TYPE_DATA && !this.opts.sealed) this.steering.delivered(src, via, inner.length);
-    return false;
-  }
-
-  private onHop(peer: NodeId, b: Uint8Array): void {
-    const body = b.subarray(2);
-    switch (b[1]) {
-      case HOP_PROBE:
-      case HOP_PROBE_ACK:
-        return this.health.onProbe(peer, b[1], body);
-      case HOP_RECORD:
-        return this.discovery.onRecord(peer, body);
-      case HOP_LOOKUP:
-        return this.discovery.answerLookup(peer, body);
-      case HOP_MEMBER_LOOKUP:
-        return this.discovery.answerMember(peer, body);
-      case HOP_MEMBER:
-        return this.opts.onMember?.(peer, body);
-      case HOP_MISS:
-        return;
-      case HOP_UNREACHABLE:
-        return this.forwarder.onUnreachable(peer, body);
-      default:
-        this.stats.droppedMalformed++;
-    }
+    this.inbound.sealedReport(src, payload);
   }
 
   /** The adjacent node to hand a frame for `dst` to, at most `hops` relays on (./forward.ts). */
