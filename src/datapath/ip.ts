@@ -1,5 +1,5 @@
 // IP header peeking for the data path: version, source and destination, without copying.
-import { formatIpv4, formatIpv6 } from "../identity/address.ts";
+import { formatIpv4, formatIpv6, inPrefix } from "../identity/address.ts";
 
 export const IPV4_MIN_HEADER = 20;
 export const IPV6_HEADER = 40;
@@ -18,17 +18,10 @@ export const srcOffset = (v: 4 | 6) => (v === 4 ? 12 : 8);
 /** Offset of the destination address in a packet of the given version. */
 export const dstOffset = (v: 4 | 6) => (v === 4 ? 16 : 24);
 
-/** The IPv4 address at `off` as a 32-bit unsigned number (map key without allocation). */
-/** Whether the address at `p[off]` lies in `prefix` bits of `net`. */
-export function inPrefix(p: Uint8Array, off: number, net: Uint8Array, prefix: number): boolean {
-  let bits = prefix;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((p[off + i] & mask) !== (net[i] & mask)) return false;
-  }
-  return true;
-}
+/** Whether the address at `p[off]` lies in `prefix` bits of `net` (src/identity/address.ts: the route layer uses it too). */
+export { inPrefix };
 
+/** The IPv4 address at `off` as a 32-bit unsigned number (map key without allocation). */
 export function ipv4Key(p: Uint8Array, off: number): number {
   return ((p[off] << 24) | (p[off + 1] << 16) | (p[off + 2] << 8) | p[off + 3]) >>> 0;
 }

@@ -24,6 +24,16 @@ export function ipv6Of(id: NodeId): string {
   return formatIpv6(ipv6BytesOf(id));
 }
 
+/** Whether the address at `p[off]` lies in `prefix` bits of `net` (either family). */
+export function inPrefix(p: Uint8Array, off: number, net: Uint8Array, prefix: number): boolean {
+  let bits = prefix;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((p[off + i] & mask) !== (net[i] & mask)) return false;
+  }
+  return true;
+}
+
 /** Whether the 16 bytes at `addr[offset]` lie in the overlay prefix. */
 export function inOverlayPrefix6(addr: Uint8Array, offset = 0): boolean {
   if (addr.length < offset + 16) return false;

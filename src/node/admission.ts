@@ -44,7 +44,7 @@ export class Admission implements PolicyPort {
 
   /** Read our networks and certificates from the state directory, logging what we are a member of. */
   loadNetworks(): Networks {
-    const networks = new Networks(this.config.node.stateDir, this.self, (m) => this.log("warn", m));
+    const networks = new Networks(this.config.node.stateDir, this.self, this.log);
     for (const m of networks.members) {
       this.log("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}, certificate valid until ${new Date(m.membership.notAfter * 1000).toISOString()}`);
       if (Date.now() / 1000 > m.membership.notAfter) this.log("warn", `our certificate for network ${m.info.name} expired: peers will refuse us`);

@@ -126,7 +126,7 @@ export class Node {
       seeds: config.network.seeds,
       accept: (remote, certs) => this.admission.admitLink(remote, certs, this.links),
       proofs: () => this.admission.networks.proofs(),
-      log: (level, msg) => linkLog(level, msg),
+      log: linkLog,
       overlay: (to, envelope) => this.router.sendSignal(to, new TextEncoder().encode(JSON.stringify(envelope))),
       overlayReaches: (to) => this.router.hasRelayPath(to),
       avoidAddress: (host) => this.isOverlayAddress(host),
@@ -161,9 +161,9 @@ export class Node {
         this.recent.decision(d);
       },
       onPathChange: (dst, from, to) => this.recent.change(dst, from, to),
-      log: (level, msg) => routeLog(level, msg),
+      log: routeLog,
     });
-    if (config.paths.decisionLog) this.decisions = new DecisionLog(config.paths.decisionLog, config.paths.decisionLogMaxBytes, (m) => routeLog("warn", m));
+    if (config.paths.decisionLog) this.decisions = new DecisionLog(config.paths.decisionLog, config.paths.decisionLogMaxBytes, routeLog);
     const sessionLog = logger("session");
     this.sessions = new Sessions({
       identity,
@@ -177,7 +177,7 @@ export class Node {
       onClosed: (peer, reason) => sessionLog("info", `session with ${peer} closed: ${reason}`),
       // Cookie replies only to senders we know: a reply to a sender a relay merely claims would start a lookup and a link attempt.
       knows: (id) => this.peers.get(id)?.pub !== undefined || this.links.link(id) !== undefined,
-      log: (level, msg) => sessionLog(level, msg),
+      log: sessionLog,
     });
     ports.session = this.sessions;
     ports.route = this.router;

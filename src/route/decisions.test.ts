@@ -20,7 +20,7 @@ test("the decision log writes JSON lines and rotates at its size cap", () => {
     expect(log.written).toBe(40);
     // An unwritable path is counted, reported once, and never throws.
     const msgs: string[] = [];
-    const bad = new DecisionLog(join(dir, "no/such/dir/d.jsonl"), 4096, (m) => msgs.push(m));
+    const bad = new DecisionLog(join(dir, "no/such/dir/d.jsonl"), 4096, (_l, m) => msgs.push(m));
     bad.write(d);
     bad.write(d);
     expect(bad.failed).toBe(2);

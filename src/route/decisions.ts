@@ -2,6 +2,7 @@
 // features, the choice, the reward observed), opt-in, with size-capped rotation (FILE → FILE.1). An
 // outside learner trains on these lines and deploys the result as reward weights (see docs/PATHS.md).
 // RecentPaths keeps the last few decisions and path changes in memory for the page (src/api/page.ts).
+import type { Log } from "../log.ts";
 import { appendFileSync, renameSync, statSync } from "node:fs";
 import type { NodeId } from "../identity/identity.ts";
 import type { Decision } from "./steering.ts";
@@ -11,7 +12,7 @@ export class DecisionLog {
   written = 0;
   failed = 0;
 
-  constructor(readonly file: string, readonly maxBytes: number, private readonly log: (msg: string) => void = () => {}) {
+  constructor(readonly file: string, readonly maxBytes: number, private readonly log: Log = () => {}) {
     try {
       this.size = statSync(file).size;
     } catch {
@@ -30,7 +31,7 @@ export class DecisionLog {
       this.size += line.length;
       this.written++;
     } catch (e) {
-      if (this.failed++ === 0) this.log(`decision log ${this.file}: ${(e as Error).message} (further errors not logged)`);
+      if (this.failed++ === 0) this.log("warn", `decision log ${this.file}: ${(e as Error).message} (further errors not logged)`);
     }
   }
 }

@@ -106,7 +106,7 @@ export class Router {
       memberLookup: opts.memberLookup, log: this.log,
     });
     this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendHop, log: this.log });
-    this.steering = new Steering({ send: (dst, inner) => (opts.sealed ? opts.sealed(dst, inner) : this.send(dst, inner)), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: (m) => this.log("info", m) });
+    this.steering = new Steering({ send: (dst, inner) => (opts.sealed ? opts.sealed(dst, inner) : this.send(dst, inner)), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: this.log });
     if (opts.weights) this.steering.weights = opts.weights;
     this.inbound = new Inbound({
       self: opts.self, health: this.health, discovery: this.discovery, forwarder: this.forwarder, steering: this.steering, stats: this.stats, sealed: opts.sealed !== undefined,

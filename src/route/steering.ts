@@ -4,6 +4,7 @@
 // simulation compares it with), and log the decision. Also counts what arrives here and reports it
 // back to each source once a round (inner type 0xC8, src/route/frame.ts).
 import type { NodeId } from "../identity/identity.ts";
+import type { Log } from "../log.ts";
 import { pathName, type PathCandidate } from "./choose.ts";
 import { TYPE_REPORT } from "./frame.ts";
 import { DEFAULT_WEIGHTS, DiscountedUcb, GoodputMemory, PATH_DUCB, reward, type ArmIndex, type RewardWeights } from "./policy.ts";
@@ -44,7 +45,7 @@ export interface SteeringOptions {
   relayPolicy?: RelayPolicy;
   random?(): number;
   onDecision?(d: Decision): void;
-  log?(msg: string): void;
+  log?: Log;
 }
 
 interface State {
@@ -160,7 +161,7 @@ export class Steering {
     if (s.choice) s.choices.set(s.choice, (s.choices.get(s.choice) ?? 0) + 1);
     if (s.choice !== before) {
       s.since = round;
-      if (before) this.opts.log?.(`path policy for ${dst}: ${before} → ${s.choice}`);
+      if (before) this.opts.log?.("info", `path policy for ${dst}: ${before} → ${s.choice}`);
     }
     if (!this.opts.onDecision) return;
     const idx = new Map(s.bandit.indices(arms).map((i) => [i.arm, i.index]));

@@ -16,7 +16,7 @@
 // the path to it did). Per destination, the longest matching prefix wins; among its healthy routers
 // the one in use stays while it is healthy, else the one with the lowest measured query RTT.
 import type { NodeId } from "../identity/identity.ts";
-import { inPrefix } from "../datapath/ip.ts";
+import { inPrefix } from "../identity/address.ts";
 import { RouteError } from "./errors.ts";
 import { decodeSubnets, encodeSubnets, subnetBytes, subnetWithin, type Subnet } from "../trust/subnet.ts";
 

@@ -4,6 +4,7 @@
 // of (a seed can check a member's certificate only against a root key it holds, so a listed network this
 // node is not in serves nobody, and the log says so). A seed in no network serves everyone (a lab or a
 // bootstrap seed); allow-listed ids and the node itself are always registered.
+import type { Log } from "../log.ts";
 import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 import type { Member, Networks } from "../trust/networks.ts";
 import type { InviteScope } from "./enrol.ts";
@@ -18,7 +19,7 @@ export function seedScope(o: {
   networks: () => Networks;
   allow: () => Set<NodeId>;
   ids: string[] | null;
-  log: (level: "info" | "warn", msg: string) => void;
+  log: Log;
 }): SeedScope {
   const served = (): Member[] | null => {
     const mine = o.networks().members;

@@ -13,6 +13,7 @@
 // that wakes beats at once and counts its silence from then, so traffic still moves to the WebSocket
 // within STALE_MS of its first packet when UDP died while the link was idle.
 import type { NodeId } from "../identity/identity.ts";
+import type { Log } from "../log.ts";
 import { ridesFast, type FastStats } from "./fast.ts";
 import type { Link } from "./webrtc.ts";
 import type { WsLink } from "./wslink.ts";
@@ -25,8 +26,6 @@ export const IDLE_STALE_MS = IDLE_BEAT_MS + STALE_MS;
 /** A link that carried member packets (session data, forward frames) this recently is active. */
 export const ACTIVE_FOR_MS = 5_000;
 const BEAT = Uint8Array.of(TYPE_TETHER_BEAT);
-
-type Log = (level: "debug" | "info" | "warn", msg: string) => void;
 
 export class FallbackLink implements Link {
   state: "connecting" | "open" | "closed" = "open";

@@ -106,7 +106,7 @@ describe("our own certificates, loaded from the state directory", () => {
       else cert = issueCertificate(membership(home, peer), home);
       writeFileSync(file, Buffer.from(cert).toString("base64"));
       const logs: string[] = [];
-      const n = new Networks(d, self, (m) => logs.push(m));
+      const n = new Networks(d, self, (_l, m) => logs.push(m));
       expect(n.members.length).toBe(0);
       expect(n.proofs()).toEqual([]);
       expect(logs.join("\n")).toMatch(new RegExp(`network ${home.id}: not loaded`));

@@ -1,5 +1,6 @@
 // The networks this node belongs to: its root-signed certificates, each network's root key and
 // revocations, kept in <state_dir>/networks/<network id>/. Checks the certificates peers present.
+import type { Log } from "../log.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeId } from "../identity/identity.ts";
@@ -44,7 +45,7 @@ export function decodeBundle(s: string): { info: NetworkInfo; cert: Uint8Array }
 export class Networks {
   readonly members: Member[] = [];
 
-  constructor(private readonly stateDir: string, private readonly self: NodeId, private readonly log: (msg: string) => void = () => {}) {
+  constructor(private readonly stateDir: string, private readonly self: NodeId, private readonly log: Log = () => {}) {
     const dir = join(stateDir, "networks");
     if (!existsSync(dir)) return;
     for (const id of readdirSync(dir)) {
@@ -65,7 +66,7 @@ export class Networks {
         }
         this.members.push(member);
       } catch (e) {
-        log(`network ${id}: not loaded: ${(e as Error).message}`);
+        log("warn", `network ${id}: not loaded: ${(e as Error).message}`);
       }
     }
   }
@@ -104,7 +105,7 @@ export class Networks {
           // One name per node and one certificate per invite, as far as this node has seen.
           const claim = member.registry.claim(m, now, (id) => member.revocations.isRevoked(id));
           if (!claim.ok) throw new TrustError("constraint", `network ${member.info.name}: ${claim.why}`);
-          if (claim.displaced) this.log(`network ${member.info.name}: name ${m.name} moves from node ${claim.displaced} to node ${remote}, whose certificate ranks first (root-signed, or valid from earlier)`);
+          if (claim.displaced) this.log("warn", `network ${member.info.name}: name ${m.name} moves from node ${claim.displaced} to node ${remote}, whose certificate ranks first (root-signed, or valid from earlier)`);
           return { member, membership: m };
         } catch (e) {
           if (e instanceof TrustError && e.code !== "wrong-network") reasons.push(e.message);

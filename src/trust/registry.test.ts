@@ -30,7 +30,7 @@ function member(): { networks: Networks; dir: string; logs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), "trellis-registry-"));
   Networks.install(dir, self, encodeBundle(root, rootCert(self, "self")));
   const logs: string[] = [];
-  return { networks: new Networks(dir, self, (m) => logs.push(m)), dir, logs };
+  return { networks: new Networks(dir, self, (_l, m) => logs.push(m)), dir, logs };
 }
 const b64 = (c: Uint8Array) => [Buffer.from(c).toString("base64")];
 
