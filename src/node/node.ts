@@ -7,14 +7,14 @@
 //   lookups.ts + members.ts  which member holds an IPv4 address or name (asked of relays, answered)
 //   status.ts     the views the API and CLI show      control.ts  pings, revocations and policy in sessions
 //   overlay.ts    control messages in sessions (trust records spread, pings) and signals through relays
+//   peering.ts    links and sessions with peers: started on a link, claims checked, RTT pings, retries
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
 import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
-import { encodePublicIdentity, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
+import { encodePublicIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
 import { LinkManager, type LinkFactory, type Links } from "../tether/links.ts";
-import type { Link } from "../tether/webrtc.ts";
 import { startSeed, type Seed } from "../seed/server.ts";
 import { seedScope } from "../seed/scope.ts";
 import type { TunDevice } from "../tun/device.ts";
@@ -32,6 +32,7 @@ import { CheckBudget } from "../session/ratelimit.ts";
 const RECORD_CHECKS = { perSource: 2, perLink: 20, overall: 40 };
 import { Admission } from "./admission.ts";
 import { Overlay } from "./overlay.ts";
+import { Peering } from "./peering.ts";
 import { MemberLookups } from "./lookups.ts";
 import { Routes } from "./routes.ts";
 import { encodeQuery } from "./members.ts";
@@ -48,7 +49,6 @@ export type { NodeStatus, PeerStatus } from "./status.ts";
 /** `[tun] mtu = "auto"`: Ethernet's 1500 whatever the underlay; a path that takes less says so (src/datapath/toobig.ts). */
 export const AUTO_MTU = 1500;
 const TICK_MS = 100;
-const RTT_PROBE_EVERY_MS = 5000;
 
 export type NodeState = "down" | "up" | "closed";
 
@@ -76,17 +76,14 @@ export class Node {
   private readonly outside: Outside;
   /** Every packet waiting for something pending: keys, a path, a handshake, an address's owner. */
   private readonly hold = new Hold();
-  /** Allow-listed peers a link opened to, whose session we start if they have not by then (linked()). */
-  private readonly startLater = new Map<NodeId, number>();
-  /** Allow-listed peers we have had a session with (no longer retried in the background). */
-  private readonly met = new Set<NodeId>();
+  /** Links and sessions with peers: started, checked, pinged (./peering.ts). */
+  private readonly peering: Peering;
   private tun?: TunDevice;
   /** Where the data path writes: the TUN once start() opened it. */
   private readonly tunSlot = new TunSlot();
   private seed?: Seed;
   private dns: { stop(): void }[] = [];
   private ticker?: ReturnType<typeof setInterval>;
-  private lastProbe = 0;
   private readonly startedAt = Date.now();
   private decisions?: DecisionLog;
   /** The last path decisions and path changes, for the page. */
@@ -173,7 +170,7 @@ export class Node {
       accept: (remote, claims) => this.admission.admit(remote, decodeCerts(claims)),
       transmit: this.router.send.bind(this.router),
       deliver: this.outside.fromPeer.bind(this.outside),
-      onEstablished: (peer, remote, claims) => this.established(peer, remote, claims),
+      onEstablished: (peer, remote, claims) => this.peering.established(peer, remote, claims),
       onClosed: (peer, reason) => sessionLog("info", `session with ${peer} closed: ${reason}`),
       // Cookie replies only to senders we know: a reply to a sender a relay merely claims would start a lookup and a link attempt.
       knows: (id) => this.peers.get(id)?.pub !== undefined || this.links.link(id) !== undefined,
@@ -182,7 +179,7 @@ export class Node {
     ports.session = this.sessions;
     ports.route = this.router;
     this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, hold: this.hold, router: () => this.router, routes: () => this.routes,
-      learn: (remote) => this.learn(remote), connect: (id) => this.links.connect(id, true), present: (id, ms) => this.links.present?.(id, ms) ?? Promise.resolve(false), send: this.inside.send.bind(this.inside), log: logger("node") });
+      learn: (remote) => this.peering.learn(remote), connect: (id) => this.links.connect(id, true), present: (id, ms) => this.links.present?.(id, ms) ?? Promise.resolve(false), send: this.inside.send.bind(this.inside), log: logger("node") });
     ports.members = this.lookups;
     this.routes = new Routes({
       config,
@@ -202,6 +199,7 @@ export class Node {
     ports.subnets = this.routes;
     this.prober = new Prober((to, payload) => this.sessions.send(to, payload), undefined, (from) => this.router.traceFrom(from));
     this.overlay = new Overlay({ admission: this.admission, peers: this.peers, sessions: this.sessions, links: this.links, router: this.router, routes: this.routes, prober: this.prober, checks: this.checks, log: this.log });
+    this.peering = new Peering({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, sessions: this.sessions, links: this.links, router: this.router, inside: this.inside, prober: this.prober, overlay: this.overlay, log: this.log });
   }
 
   get id(): NodeId {
@@ -233,8 +231,8 @@ export class Node {
     this.routes.start(this.tun.name);
     if (this.admission.networks.members.length) await this.startDns();
     this.log("info", `tun ${this.tun.name} up: ${[`${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}`, ...ipv4s.map((a) => `${a.address}/${a.prefix}`)].join(", ")}, mtu ${this.mtu}`);
-    this.links.onIdentity((remote) => this.learn(remote));
-    this.links.onLink((link, remote) => this.linked(link, remote));
+    this.links.onIdentity((remote) => this.peering.learn(remote));
+    this.links.onLink((link, remote) => this.peering.linked(link, remote));
     this.links.onSeedRelay((relay) => this.router.addRelay(relay));
     await this.links.start();
     const seed = this.seed;
@@ -400,30 +398,6 @@ export class Node {
     return this.overlay.addRevocation(record);
   }
 
-  private learn(remote: PublicIdentity): void {
-    this.peers.ensure(remote.id).pub = remote;
-    this.sessions.learn(remote);
-  }
-
-  private linked(link: Link, remote: PublicIdentity): void {
-    this.learn(remote);
-    this.log("info", `link to ${remote.id} open`);
-    const receive = this.router.receive.bind(this.router, link.peer);
-    link.onPacket(receive);
-    link.onControl(receive);
-    link.onClose((reason) => {
-      this.router.unlinked(remote.id);
-      this.log("info", `link to ${remote.id} closed: ${reason}`);
-    });
-    this.router.linked(remote.id);
-    // A link to a peer we mean to talk to: start the session now unless packets are about to. Both ends
-    // see the link open: the lower id starts; the other only when no handshake came within two ticks
-    // (the lower may not mean to talk to us), so one handshake is made, not two crossing ones.
-    if (this.inside.holds(remote.id) || this.sessions.isEstablished(remote.id) || !this.admission.allow.has(remote.id)) return;
-    if (this.id < remote.id) this.sessions.send(remote.id, new Uint8Array(0));
-    else this.startLater.set(remote.id, Date.now() + 2 * TICK_MS);
-  }
-
   /** The underlay addresses (IP literals) our links and seeds use (exit mode keeps them off the TUN; routes.ts adds seeds named by hostname). */
   private underlayAddresses(): string[] {
     const out = new Set<string>();
@@ -447,18 +421,6 @@ export class Node {
     return false;
   }
 
-  private established(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void {
-    this.learn(remote);
-    // A member's name and address come from its signed certificate, never from what it says.
-    const b = this.admission.believe(peer, claims);
-    const refused = this.peers.applyClaims(peer, b.claims, b.rules);
-    if (b.subnets) this.peers.get(peer)!.subnets = b.subnets;
-    this.overlay.greet(peer);
-    if (refused) this.log("warn", `peer ${peer}: claim refused: ${refused}`);
-    const p = this.peers.get(peer)!;
-    this.log("info", `session with ${peer}${p.name ? ` (${p.name})` : ""} established${p.ipv4 ? `, ipv4 ${p.ipv4}` : ""}`);
-  }
-
   private tick(): void {
     this.checks.drain();
     this.sessions.tick();
@@ -466,28 +428,7 @@ export class Node {
     this.router.tick();
     this.routes.tick();
     this.lookups.tick();
-    const now = Date.now();
-    for (const [id, at] of this.startLater) {
-      if (now < at) continue;
-      this.startLater.delete(id);
-      if (!this.sessions.isEstablished(id) && !this.sessions.handshaking(id) && this.links.link(id)?.state === "open") this.sessions.send(id, new Uint8Array(0));
-    }
-    if (now - this.lastProbe < RTT_PROBE_EVERY_MS) return;
-    this.lastProbe = now;
-    // End-to-end RTT (and the relays on the way) for peers we talk to; links are probed by the router.
-    // Allow-listed peers are retried until we first meet them (links open on demand after that and close
-    // when idle); not by a relay: its members link to it, and most of a thousand may be offline.
-    for (const p of this.peers.all()) {
-      if (this.sessions.isEstablished(p.id)) {
-        this.met.add(p.id);
-        if (this.router.isActive(p.id)) void this.prober.ping(p.id);
-      } else if (this.admission.allow.has(p.id) && !this.met.has(p.id)) {
-        // Try a direct link, and meanwhile a session through a relay (keys from the relay's records).
-        if (!this.config.relay.enabled) this.links.connect(p.id);
-        if (!p.pub) this.router.lookup(p.id);
-        else if (this.router.hasPath(p.id)) this.sessions.send(p.id, new Uint8Array(0));
-      }
-    }
+    this.peering.tick(Date.now());
   }
 }
 
