@@ -28,7 +28,7 @@
 // the probes find the path's real size. The MTU rises at once and falls only when the current size goes
 // unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
 // channel, whose SCTP fragments and reassembles them.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { dontFragment, udpGro } from "./sockopt.ts";
 import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, GsoSocket } from "./udpgso.ts";
@@ -187,8 +187,11 @@ export class FastChannel {
   /** Our half of the probe key; sent to the peer over the control channel. */
   readonly token = randomBytes(TOKEN_BYTES);
   private key?: Buffer;
-  private sendKey?: Buffer;
-  private recvKey?: Buffer;
+  private sendKey?: KeyObject;
+  private recvKey?: KeyObject;
+  /** GCM nonces, written in place per frame (createCipheriv copies its IV). */
+  private readonly sendNonce = Buffer.alloc(12);
+  private readonly recvNonce = Buffer.alloc(12);
   private sendCounter = 0;
   private readonly replay = new ReplayWindow();
   /** Probes we sent and have not seen answered: seq → (size, sent at). */
@@ -222,8 +225,9 @@ export class FastChannel {
     if (this.closed || this.key || peerToken.length !== TOKEN_BYTES) return; // once per link: one probe timer
     const [lo, hi] = Buffer.compare(this.token, peerToken) < 0 ? [this.token, peerToken] : [peerToken, this.token];
     this.key = createHash("sha256").update("trellis fast channel v1").update(lo).update(hi).digest();
-    this.sendKey = createHash("sha256").update("trellis fast channel frames v1").update(this.token).update(peerToken).digest();
-    this.recvKey = createHash("sha256").update("trellis fast channel frames v1").update(peerToken).update(this.token).digest();
+    // Key objects made once: a raw key would be imported again on every createCipheriv.
+    this.sendKey = createSecretKey(createHash("sha256").update("trellis fast channel frames v1").update(this.token).update(peerToken).digest());
+    this.recvKey = createSecretKey(createHash("sha256").update("trellis fast channel frames v1").update(peerToken).update(this.token).digest());
     this.hook();
     if (this.state === "keying") this.state = "down";
     this.tick();
@@ -284,10 +288,12 @@ export class FastChannel {
     const out = Buffer.allocUnsafe(b.length + FRAME_AUTH_BYTES);
     out.set(b);
     const counter = this.sendCounter++;
-    out.writeBigUInt64BE(BigInt(counter), b.length);
-    const nonce = Buffer.alloc(12);
-    nonce.writeBigUInt64BE(BigInt(counter), 4);
-    const c = createCipheriv("aes-256-gcm", this.sendKey!, nonce);
+    const hi = Math.floor(counter / 4294967296), lo = counter >>> 0;
+    out.writeUInt32BE(hi, b.length);
+    out.writeUInt32BE(lo, b.length + 4);
+    this.sendNonce.writeUInt32BE(hi, 4);
+    this.sendNonce.writeUInt32BE(lo, 8);
+    const c = createCipheriv("aes-256-gcm", this.sendKey!, this.sendNonce);
     c.setAAD(out.subarray(0, b.length + 8));
     c.final();
     c.getAuthTag().copy(out, b.length + 8);
@@ -298,11 +304,13 @@ export class FastChannel {
   private verified(b: Buffer): Uint8Array | undefined {
     if (!this.recvKey || b.length < 1 + FRAME_AUTH_BYTES) return;
     const end = b.length - FRAME_AUTH_BYTES;
-    const counter = Number(b.readBigUInt64BE(end));
-    if (!Number.isSafeInteger(counter) || !this.replay.check(counter)) return;
-    const nonce = Buffer.alloc(12);
-    nonce.writeBigUInt64BE(BigInt(counter), 4);
-    const d = createDecipheriv("aes-256-gcm", this.recvKey, nonce);
+    const hi = b.readUInt32BE(end), lo = b.readUInt32BE(end + 4);
+    if (hi >= 0x200000) return; // beyond 2^53: never sent
+    const counter = hi * 4294967296 + lo;
+    if (!this.replay.check(counter)) return;
+    this.recvNonce.writeUInt32BE(hi, 4);
+    this.recvNonce.writeUInt32BE(lo, 8);
+    const d = createDecipheriv("aes-256-gcm", this.recvKey, this.recvNonce);
     d.setAAD(b.subarray(0, end + 8));
     d.setAuthTag(b.subarray(end + 8));
     try {
