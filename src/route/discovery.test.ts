@@ -38,6 +38,18 @@ describe("discovery: records", () => {
     expect(n.records.A.filter((r) => r.id === n.id("B")).length).toBe(1);
   });
 
+  test("a lookup made before any relay is linked does not hold back the next one (a node just up asks again once it has a relay)", () => {
+    const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { B: ["R"] } });
+    n.run(2000);
+    n.r.A.lookup(n.id("B")); // nobody to ask yet
+    n.r.A.addRelay(n.id("R"));
+    n.run(700);
+    expect(n.r.A.linksReport().some((l) => l.peer === n.id("R") && l.alive)).toBe(true);
+    n.r.A.lookup(n.id("B")); // the next packet, well within a second of the first
+    n.run(100);
+    expect(n.records.A.filter((r) => r.id === n.id("B")).length).toBe(1);
+  });
+
   test("lookupAddress: the node-id bits of an overlay address find the record too; an unknown node finds nothing", () => {
     const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"]], seeds: { A: ["R"], B: ["R"] } });
     n.run(3000);

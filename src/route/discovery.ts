@@ -245,9 +245,11 @@ export class Discovery {
     }
   }
 
-  /** Ask every live relay we link to for a record (the caller spaces the asks). */
-  ask(body: Uint8Array): void {
-    for (const id of this.opts.health.peers()) if (this.isRelay(id) && this.opts.health.alive(id)) this.opts.sendHop(id, HOP_LOOKUP, body);
+  /** Ask every live relay we link to for a record (the caller spaces the asks); false when there is none to ask. */
+  ask(body: Uint8Array): boolean {
+    let asked = false;
+    for (const id of this.opts.health.peers()) if (this.isRelay(id) && this.opts.health.alive(id)) (this.opts.sendHop(id, HOP_LOOKUP, body), (asked = true));
+    return asked;
   }
 
   /**
@@ -260,8 +262,8 @@ export class Discovery {
     if (have) return this.opts.onRecord?.(have);
     const now = this.opts.now();
     if (now - (this.addressLookups.get(key) ?? -Infinity) < LOOKUP_EVERY_MS) return;
-    this.addressLookups.set(key, now);
-    this.ask(bits);
+    // Spaced only once asked: with no relay linked yet (a node just up), the next packet asks again.
+    if (this.ask(bits)) this.addressLookups.set(key, now);
   }
 
   /** Ask our relays which member holds an address or name (`query` is the node's), at most once a second per query. */

@@ -366,8 +366,8 @@ export class Router {
     const f = this.flow(dst);
     const now = this.now();
     if (now - f.lastLookup < LOOKUP_EVERY_MS) return;
-    f.lastLookup = now;
-    this.discovery.ask(idBody(dst));
+    // Spaced only once asked: with no relay linked yet (a node just up), the next packet asks again.
+    if (this.discovery.ask(idBody(dst))) f.lastLookup = now;
   }
 
   /** This relay's load in percent (./forward.ts). */
