@@ -246,3 +246,28 @@ test("a ping for a full node id nobody told us of, with no relay linked and no s
   // A peer it knows is still pinged.
   expect((await a.node.ping(v.id, 5000)).rttMs).not.toBeNull();
 }, 30_000);
+
+test("signals through relays from fresh claimed senders cost at most the link's budget of signature checks", async () => {
+  const [a, v, m] = await start(new MemoryNet());
+  answerPings(v);
+  await ping(m, v, 1);
+  const links = insides(v).links as unknown as { handleSignal(raw: unknown): void };
+  let checks = 0;
+  links.handleSignal = () => void checks++; // each signal that gets this far costs one ML-DSA check
+  const link = insides(m).links.link(v.id)!;
+  const t0 = performance.now();
+  for (let i = 0; i < 300; i++) {
+    const body = new TextEncoder().encode(JSON.stringify({ v: 1, kind: "offer", from: fakeId(2000 + i), to: v.id, ts: Date.now(), nonce: String(i), pub: "", sig: "" }));
+    const inner = new Uint8Array(1 + body.length);
+    inner[0] = 0xc7; // TYPE_SIGNAL
+    inner.set(body, 1);
+    link.sendControl(relayed(encodeForward(v.id, fakeId(2000 + i), inner), m.id, true));
+  }
+  await Bun.sleep(1500);
+  const s = (performance.now() - t0) / 1000;
+  console.log(`300 signals from fresh claimed senders on one link: ${checks} reached the signature check in ${s.toFixed(1)} s`);
+  // 10 a second per link (its burst of 10 first), whatever sender each claims.
+  expect(checks).toBeLessThanOrEqual(10 + Math.ceil(10 * s) + 1);
+  expect(checks).toBeGreaterThan(0);
+  await ping(a, v, 2);
+}, 30_000);
