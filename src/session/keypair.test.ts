@@ -37,3 +37,39 @@ test("a packet sealed by @noble/ciphers opens here; one flipped bit does not", (
   expect(new TextDecoder().decode(kp.open(pkt) as Uint8Array)).toBe("from noble");
   expect(kp.open(pkt)).toBe("replay");
 });
+
+/** The counter in a sealed packet's header. */
+const counterOf = (p: Uint8Array) => new DataView(p.buffer, p.byteOffset + 8, 8).getBigUint64(0, true);
+
+test("no packet is ever sealed twice with one counter: seal and sealBatch share one counter, each used once", () => {
+  const tx = new Keypair({ send: k1, recv: k2 }, 7, 9, true, 0);
+  const rx = new Keypair({ send: k2, recv: k1 }, 9, 7, false, 0);
+  const payload = (i: number) => new Uint8Array(1 + (i % 1400)).fill(i & 0xff);
+  const sealed: Uint8Array[] = [];
+  let n = 0;
+  // Batches of every size from the TUN (empty included), single seals (keepalives, held packets) between them.
+  for (let size = 0; size <= 130; size += 1 + (size >> 3)) {
+    sealed.push(...tx.sealBatch(Array.from({ length: size }, () => payload(n++))));
+    sealed.push(tx.seal(payload(n++)));
+  }
+  expect(tx.sendCounter).toBe(n);
+  const counters = sealed.map(counterOf);
+  expect(new Set(counters).size).toBe(sealed.length);
+  expect(counters).toEqual(Array.from({ length: n }, (_, i) => BigInt(i)));
+  // The far side opens each exactly once; a packet sealed again under a used counter is a replay.
+  for (let i = 0; i < sealed.length; i++) expect(rx.open(sealed[i])).toEqual(payload(i));
+  tx.sendCounter = 5;
+  expect(rx.open(tx.seal(payload(5)))).toBe("replay");
+});
+
+test("a batch's packets are independent of the buffers they came from and of later batches", () => {
+  const tx = new Keypair({ send: k1, recv: k2 }, 7, 9, true, 0);
+  const rx = new Keypair({ send: k2, recv: k1 }, 9, 7, false, 0);
+  const src = new Uint8Array(64).fill(1);
+  const first = tx.sealBatch([src.subarray(0, 32), src.subarray(32)]);
+  src.fill(2);
+  const second = tx.sealBatch([src]);
+  expect(rx.open(first[0])).toEqual(new Uint8Array(32).fill(1));
+  expect(rx.open(first[1])).toEqual(new Uint8Array(32).fill(1));
+  expect(rx.open(second[0])).toEqual(new Uint8Array(64).fill(2));
+});

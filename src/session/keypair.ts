@@ -8,7 +8,17 @@
 //   |      |  (zero)  |   (u32 LE)    |                       |                        |        |
 //   +------+----------+---------------+-----------------------+------------------------+--------+
 // The 16-byte header is the AAD; the nonce is 4 zero bytes then the counter (little-endian).
-import { createCipheriv, createDecipheriv } from "node:crypto";
+//
+// What node:crypto (in Bun) allows on the hot path: an AES-GCM cipher takes its IV only when it is
+// made, and a finished one cannot be restarted, so each packet needs its own createCipheriv (or
+// createDecipheriv); update() returns a new buffer (there is no "into this buffer" form), final() and
+// getAuthTag() another each. What we can avoid, we do: the key is a KeyObject made once (a raw key
+// buffer is imported again on every createCipheriv: ~15% of a seal), the header and nonce are written
+// byte by byte (no BigInt, no DataView), and the packet is one allocUnsafe (Bun hands those out of a
+// pool: cheaper than views cut from a slab of our own, measured). Measured on this machine (1400-byte payloads, one core): 1.52 µs a seal before,
+// 0.85 µs with the KeyObject; @noble/ciphers' gcm is ~100× slower, WebCrypto's (async, a promise per
+// packet) ~5× slower.
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
 import { ReplayWindow } from "./replay.ts";
 import { TYPE_DATA } from "./wire.ts";
 import type { TransportKeys } from "../handshake/machine.ts";
@@ -17,13 +27,32 @@ export const DATA_HEADER = 16;
 export const DATA_TAG = 16;
 export const DATA_OVERHEAD = DATA_HEADER + DATA_TAG;
 
+/** The 64-bit little-endian counter at `p[off]` (counters stay far below 2^53). */
+function readCounter(p: Uint8Array, off: number): number {
+  const lo = (p[off] | (p[off + 1] << 8) | (p[off + 2] << 16) | (p[off + 3] << 24)) >>> 0;
+  const hi = (p[off + 4] | (p[off + 5] << 8) | (p[off + 6] << 16) | (p[off + 7] << 24)) >>> 0;
+  return hi * 2 ** 32 + lo;
+}
+
+function writeCounter(p: Uint8Array, off: number, counter: number): void {
+  const lo = counter >>> 0, hi = Math.floor(counter / 2 ** 32) >>> 0;
+  p[off] = lo;
+  p[off + 1] = lo >>> 8;
+  p[off + 2] = lo >>> 16;
+  p[off + 3] = lo >>> 24;
+  p[off + 4] = hi;
+  p[off + 5] = hi >>> 8;
+  p[off + 6] = hi >>> 16;
+  p[off + 7] = hi >>> 24;
+}
+
 export class Keypair {
   sendCounter = 0;
   readonly replay = new ReplayWindow();
-  private readonly sendKey: Buffer;
-  private readonly recvKey: Buffer;
-  private readonly nonce = Buffer.alloc(12);
-  private readonly recvNonce = Buffer.alloc(12);
+  private readonly sendKey: KeyObject;
+  private readonly recvKey: KeyObject;
+  private readonly nonce = new Uint8Array(12);
+  private readonly recvNonce = new Uint8Array(12);
 
   constructor(
     keys: TransportKeys,
@@ -32,25 +61,49 @@ export class Keypair {
     readonly isInitiator: boolean,
     readonly created: number,
   ) {
-    this.sendKey = Buffer.from(keys.send);
-    this.recvKey = Buffer.from(keys.recv);
+    this.sendKey = createSecretKey(keys.send);
+    this.recvKey = createSecretKey(keys.recv);
   }
 
-  /** Seal `payload` into a new data packet with the next counter. */
-  seal(payload: Uint8Array): Uint8Array {
-    const counter = this.sendCounter++;
+  /** Seal `payload` into a new data packet with the next counter (each counter is used once: see sealBatch). */
+  seal(payload: Uint8Array): Buffer {
     const out = Buffer.allocUnsafe(DATA_OVERHEAD + payload.length);
-    out.writeUInt32LE(TYPE_DATA, 0); // type byte, then three zero bytes
-    out.writeUInt32LE(this.remoteIndex, 4);
-    out.writeBigUInt64LE(BigInt(counter), 8);
-    this.nonce.writeUInt32LE(0, 0);
-    this.nonce.writeBigUInt64LE(BigInt(counter), 4);
+    this.sealInto(payload, out, this.sendCounter++);
+    return out;
+  }
+
+  /**
+   * Seal a batch: packet i takes counter first + i, where first is taken (and the counter moved past
+   * the batch) before any is sealed, so no two packets, in this batch or any other, share a counter.
+   */
+  sealBatch(payloads: readonly Uint8Array[]): Buffer[] {
+    const first = this.sendCounter;
+    this.sendCounter += payloads.length;
+    const out: Buffer[] = new Array(payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      out[i] = Buffer.allocUnsafe(DATA_OVERHEAD + payloads[i].length);
+      this.sealInto(payloads[i], out[i], first + i);
+    }
+    return out;
+  }
+
+  /** Header, ciphertext and tag of `payload` under `counter`, into `out` (DATA_OVERHEAD + payload bytes). */
+  private sealInto(payload: Uint8Array, out: Uint8Array, counter: number): void {
+    out[0] = TYPE_DATA;
+    out[1] = out[2] = out[3] = 0;
+    const r = this.remoteIndex;
+    out[4] = r;
+    out[5] = r >>> 8;
+    out[6] = r >>> 16;
+    out[7] = r >>> 24;
+    writeCounter(out, 8, counter);
+    writeCounter(this.nonce, 4, counter);
     const c = createCipheriv("aes-256-gcm", this.sendKey, this.nonce);
     c.setAAD(out.subarray(0, DATA_HEADER));
-    let off = DATA_HEADER + c.update(payload).copy(out, DATA_HEADER);
-    off += c.final().copy(out, off);
-    c.getAuthTag().copy(out, off);
-    return out;
+    const body = c.update(payload);
+    out.set(body, DATA_HEADER);
+    c.final(); // GCM: the stream is out already; final only closes it
+    out.set(c.getAuthTag(), DATA_HEADER + body.length);
   }
 
   /**
@@ -58,8 +111,7 @@ export class Keypair {
    * after the tag verifies. Returns the payload, "replay", or null when the tag fails.
    */
   open(packet: Uint8Array): Uint8Array | "replay" | null {
-    const view = new DataView(packet.buffer, packet.byteOffset, packet.length);
-    const counter = view.getUint32(8, true) + view.getUint32(12, true) * 2 ** 32;
+    const counter = readCounter(packet, 8);
     if (!this.replay.check(counter)) return "replay";
     // The nonce is 4 zero bytes then the counter as sent: copy its 8 bytes from the header.
     this.recvNonce.set(packet.subarray(8, 16), 4);
@@ -81,5 +133,5 @@ export class Keypair {
 /** The receiver index of a data packet (to find its keypair), or -1 if it is not one. */
 export function dataReceiver(packet: Uint8Array): number {
   if (packet.length < DATA_OVERHEAD || packet[0] !== TYPE_DATA) return -1;
-  return new DataView(packet.buffer, packet.byteOffset).getUint32(4, true);
+  return (packet[4] | (packet[5] << 8) | (packet[6] << 16) | (packet[7] << 24)) >>> 0;
 }
