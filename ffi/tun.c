@@ -10,6 +10,8 @@ extern int close(int fd);
 extern int *__errno_location(void);
 struct iovec { void *base; unsigned long len; };
 extern long writev(int fd, const struct iovec *iov, int iovcnt);
+extern void *memmove(void *dst, const void *src, unsigned long n);
+extern void *memcpy(void *dst, const void *src, unsigned long n);
 
 struct pollfd { int fd; short events; short revents; };
 extern int poll(struct pollfd *fds, unsigned long nfds, int timeout);
@@ -203,6 +205,178 @@ int tun_write_gro(int fd, const unsigned char *base, const int *offs, const int 
     i = j;
   }
   return dropped;
+}
+
+/* ── Reading with TSO/USO: the kernel hands one large TCP (or UDP) segment with a virtio-net header ──
+   telling how to cut it (gso_size bytes of payload each); we cut it into packets the size the kernel
+   would have sent, each with its own IP/TCP (UDP) header and full checksums, as the NIC would. A packet
+   whose checksum the kernel left partial (NEEDS_CSUM) gets it completed. Same rules as the kernel's
+   software GSO (and upstream wireguard-go's tun/offload_linux.go gsoSplit): IPv4 IDs count up, TCP
+   sequence numbers advance by gso_size, FIN and PSH stay on the last piece only. */
+
+#define TUNSETOFFLOAD 0x400454d0UL /* _IOW('T', 208, unsigned int) */
+#define TUN_F_CSUM 0x01
+#define TUN_F_TSO4 0x02
+#define TUN_F_TSO6 0x04
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#define VNET_GSO_NONE 0
+#define VNET_GSO_UDP_L4 5
+#define VNET_GSO_ECN 0x80
+/* Read only while this many slots are free: a 64 KB segment cut at an MSS of 512 fills 128. */
+#define TSO_MIN_SLOTS 128
+
+/* Ask the kernel for large segments: TSO for IPv4 and IPv6, and USO where the kernel has it (6.2+).
+   Returns the flags in force, or -errno (the device then hands over plain packets). */
+int tun_offload(int fd, int want_uso) {
+  unsigned long f = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  if (want_uso && ioctl(fd, TUNSETOFFLOAD, f | TUN_F_USO4 | TUN_F_USO6) == 0) return (int)(f | TUN_F_USO4 | TUN_F_USO6);
+  if (ioctl(fd, TUNSETOFFLOAD, f) == 0) return (int)f;
+  return -*__errno_location();
+}
+
+/* The one's-complement sum of n bytes (16-bit words in memory order) added to acc, unfolded: words
+   are summed in the machine's (little-endian) order and swapped once, in fold_net. */
+static unsigned long long csum_add(const unsigned char *p, int n, unsigned long long acc) {
+  /* Unaligned 32-bit loads are fine on x86_64 and aarch64, the only targets here; TinyCC calls out for
+     memcpy, which made this loop 20 times slower. */
+  const unsigned int *w = (const unsigned int *)p;
+  while (n >= 32) {
+    acc += (unsigned long long)w[0] + w[1] + w[2] + w[3];
+    acc += (unsigned long long)w[4] + w[5] + w[6] + w[7];
+    w += 8; n -= 32;
+  }
+  while (n >= 4) { acc += *w++; n -= 4; }
+  p = (const unsigned char *)w;
+  if (n >= 2) { acc += (unsigned int)p[0] | ((unsigned int)p[1] << 8); p += 2; n -= 2; }
+  if (n) acc += p[0];
+  return acc;
+}
+/* Fold to 16 bits, as the number whose big-endian bytes are the sum's bytes in memory. */
+static unsigned int fold_net(unsigned long long acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return (unsigned int)(((acc & 0xff) << 8) | (acc >> 8));
+}
+/* A 16-bit big-endian value as the memory-order word csum_add would have summed. */
+static unsigned long long word_le(unsigned int v) { return ((v & 0xff) << 8) | ((v >> 8) & 0xff); }
+
+/* The pseudo-header's sum (unfolded) for `len` transport bytes of protocol `proto` in the IP packet at
+   p (ihl 40: IPv6, else IPv4). */
+static unsigned long long pseudo_sum(const unsigned char *p, int ihl, int proto, int len) {
+  unsigned long long acc = ihl == 40 && (p[0] >> 4) == 6 ? csum_add(p + 8, 32, 0) : csum_add(p + 12, 8, 0);
+  return acc + word_le((unsigned int)proto) + word_le((unsigned int)len);
+}
+
+/* Cut the GSO packet at pkt (len bytes, vnet header h) into packets written from out_first on: packet
+   k at out_first + k*stride + VNET_HDR_LEN (the reader skips the header's room), at most `room`. The
+   source may be the first slot itself: packets are written last to first, so none overwrites bytes one
+   written later still needs (stride > header + gso_size). Sets lens; returns the count, 0 to drop. */
+static int gso_split(unsigned char *pkt, int len, const struct vnet_hdr *h, unsigned char *out_first, int stride, int *lens, int room) {
+  int v6 = (pkt[0] >> 4) == 6;
+  int ihl = h->csum_start;
+  int gso = h->gso_size;
+  int type = h->gso_type & ~VNET_GSO_ECN;
+  int tcp = type == VNET_GSO_TCPV4 || type == VNET_GSO_TCPV6;
+  if (!tcp && type != VNET_GSO_UDP_L4) return 0;
+  if (gso == 0 || (v6 ? ihl != 40 : (ihl < 20 || ihl != (pkt[0] & 15) * 4)) || ihl + 20 > len) return 0;
+  int thl = tcp ? (pkt[ihl + 12] >> 4) * 4 : 8;
+  int hl = ihl + thl;
+  if ((tcp && thl < 20) || hl >= len || hl + gso + VNET_HDR_LEN > stride) return 0;
+  int n = (len - hl + gso - 1) / gso;
+  if (n > room) return 0;
+  unsigned char hdr[120]; /* the original headers: IP (at most 60 here) and TCP (at most 60) */
+  memcpy(hdr, pkt, (unsigned long)hl);
+  unsigned int seq0 = tcp ? be32(hdr + ihl + 4) : 0;
+  unsigned int id0 = be16(hdr + 4);
+  int proto = tcp ? 6 : 17;
+  for (int k = n - 1; k >= 0; k--) {
+    int off = hl + k * gso;
+    int plen = len - off < gso ? len - off : gso;
+    unsigned char *o = out_first + (long)k * stride + VNET_HDR_LEN;
+    memmove(o + hl, pkt + off, (unsigned long)plen);
+    memcpy(o, hdr, (unsigned long)hl);
+    int total = hl + plen;
+    if (!v6) {
+      put16(o + 2, (unsigned int)total);
+      put16(o + 4, (id0 + (unsigned int)k) & 0xffff);
+      o[10] = 0; o[11] = 0;
+      put16(o + 10, ~fold_net(csum_add(o, ihl, 0)) & 0xffff);
+    } else {
+      put16(o + 4, (unsigned int)(total - 40));
+    }
+    unsigned char *t = o + ihl;
+    if (tcp) {
+      unsigned int seq = seq0 + (unsigned int)k * (unsigned int)gso;
+      t[4] = seq >> 24; t[5] = (seq >> 16) & 0xff; t[6] = (seq >> 8) & 0xff; t[7] = seq & 0xff;
+      if (k != n - 1) t[13] &= ~0x09; /* FIN and PSH only on the last piece */
+      t[16] = 0; t[17] = 0;
+      put16(t + 16, ~fold_net(csum_add(t, thl + plen, pseudo_sum(o, ihl, proto, thl + plen))) & 0xffff);
+    } else {
+      put16(t + 4, (unsigned int)(8 + plen));
+      t[6] = 0; t[7] = 0;
+      unsigned int c = ~fold_net(csum_add(t, 8 + plen, pseudo_sum(o, ihl, proto, 8 + plen))) & 0xffff;
+      put16(t + 6, c == 0 ? 0xffff : c);
+    }
+    lens[k] = VNET_HDR_LEN + total;
+  }
+  return n;
+}
+
+/* Complete a checksum the kernel left partial: the sum from csum_start to the end, seeded with what
+   sits in the checksum field (the pseudo-header's sum), stored complemented. */
+static int finish_csum(unsigned char *pkt, int len, const struct vnet_hdr *h) {
+  int at = h->csum_start + h->csum_offset;
+  if (h->csum_start >= len || at + 2 > len) return 0;
+  unsigned long long seed = word_le(be16(pkt + at));
+  pkt[at] = 0; pkt[at + 1] = 0;
+  put16(pkt + at, ~fold_net(csum_add(pkt + h->csum_start, len - h->csum_start, seed)) & 0xffff);
+  return 1;
+}
+
+/* One read from a vnet TUN at `at` (`got` bytes: header, packet) made into packets in place: packet k
+   in the slot at at + k*stride, lens[k] its length with the header's room. A large segment is cut (and
+   counted in *segs); a partial checksum is completed. Returns the packets made (at most `room`); 0
+   drops the read. */
+int tun_split(unsigned char *at, int got, int stride, int *lens, int room, int *segs) {
+  if (got < VNET_HDR_LEN + 20 || room < 1) return 0;
+  struct vnet_hdr h;
+  memcpy(&h, at, VNET_HDR_LEN);
+  unsigned char *pkt = at + VNET_HDR_LEN;
+  int len = got - VNET_HDR_LEN;
+  if ((h.gso_type & ~VNET_GSO_ECN) != VNET_GSO_NONE) {
+    int k = gso_split(pkt, len, &h, at, stride, lens, room);
+    if (k > 0) (*segs)++;
+    return k;
+  }
+  if ((h.flags & VNET_F_NEEDS_CSUM) && !finish_csum(pkt, len, &h)) return 0;
+  if (got > stride) return 0; /* not without GSO; never hand on a packet longer than a slot */
+  lens[0] = got;
+  return 1;
+}
+
+/* tun_read_batch for a vnet TUN with offloads on: a read may return a large segment, cut into packets
+   in place (each slot keeps the header's room before its packet, as a plain vnet read does). Reads go
+   on while a whole 64 KB segment's pieces still fit. Returns packets (0 on time-out) or -errno. */
+int tun_read_tso(int fd, unsigned char *buf, int stride, int *lens, int max, int timeout_ms, int *segs) {
+  struct pollfd p;
+  p.fd = fd;
+  p.events = POLLIN;
+  p.revents = 0;
+  int r = poll(&p, 1, timeout_ms);
+  if (r < 0) return *__errno_location() == EINTR ? 0 : -*__errno_location();
+  if (r == 0) return 0;
+  int n = 0;
+  while ((long)(max - n) * stride >= GRO_MAX + VNET_HDR_LEN && max - n >= TSO_MIN_SLOTS) {
+    unsigned char *at = buf + (long)n * stride;
+    long got = read(fd, at, (unsigned long)((long)(max - n) * stride));
+    if (got < 0) {
+      int e = *__errno_location();
+      if (e == EAGAIN || e == EINTR || n > 0) break;
+      return -e;
+    }
+    n += tun_split(at, (int)got, stride, lens + n, max - n, segs);
+  }
+  return n;
 }
 
 int tun_close(int fd) {

@@ -1,6 +1,8 @@
 // The TUN seam: a device that hands over batches of IP packets and takes packets to deliver.
 export interface TunStats {
   rxPackets: number;
+  /** Read from the device and dropped before handling (CoDel on a standing queue), where counted. */
+  rxDropped?: number;
   txPackets: number;
   txDropped: number;
 }

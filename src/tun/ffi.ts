@@ -19,6 +19,13 @@ export interface TunLib {
   tun_close(fd: number): number;
   /** Write n packets (base + offs[i], lens[i] bytes) to a vnet TUN, TCP runs coalesced; returns drops. Only where `gro`. */
   tun_write_gro?(fd: number, base: Pointer, offs: Pointer, lens: Pointer, n: number, scratch: Pointer): number;
+  /** Ask a vnet TUN for large segments (TSO, and USO when `uso`): the flags in force, or -errno. Only where `gro`. */
+  tun_offload?(fd: number, uso: number): number;
+  /** tun_read_batch on a vnet TUN with offloads: large segments come back cut into packets, each slot
+   *  keeping the virtio-net header's room before its packet; segs[0] counts segments cut. Only where `gro`. */
+  tun_read_tso?(fd: number, buf: Pointer, stride: number, lens: Pointer, max: number, timeoutMs: number, segs: Pointer): number;
+  /** One vnet read made into packets in place (tun_read_tso's step, exported for its tests). Only where `gro`. */
+  tun_split?(at: Pointer, got: number, stride: number, lens: Pointer, room: number, segs: Pointer): number;
   /** Whether this build can open the TUN with virtio-net headers and write coalesced TCP (ffi/tun.c only). */
   readonly gro: boolean;
 }
@@ -27,6 +34,9 @@ const SYMBOLS = {
   tun_open: { args: ["ptr", "ptr", "int"], returns: "int" },
   tun_write_gro: { args: ["int", "ptr", "ptr", "ptr", "int", "ptr"], returns: "int" },
   tun_read_batch: { args: ["int", "ptr", "int", "ptr", "int", "int"], returns: "int" },
+  tun_offload: { args: ["int", "int"], returns: "int" },
+  tun_split: { args: ["ptr", "int", "int", "ptr", "int", "ptr"], returns: "int" },
+  tun_read_tso: { args: ["int", "ptr", "int", "ptr", "int", "int", "ptr"], returns: "int" },
   tun_write: { args: ["int", "ptr", "int"], returns: "int" },
   tun_close: { args: ["int"], returns: "int" },
 } as const;

@@ -7,13 +7,19 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
-import { unpackBatch } from "./batch.ts";
-import { ringBuffer, RingWriter } from "./ring.ts";
+import { batchReadAt, unpackBatch } from "./batch.ts";
+import { Codel } from "./codel.ts";
+import { ringBuffer, RingWriter, sharedNow } from "./ring.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
 
 const BATCH = 64;
-/** Batches the reader may have posted and the node not yet handled. */
-const READER_INFLIGHT = 2;
+/** Slots per read with TSO: room for two 64 KB segments cut at full size, and one cut at an MSS of 512. */
+const TSO_BATCH = 256;
+/**
+ * Batches the reader may have posted and the node not yet handled: enough that a busy moment queues
+ * here, where CoDel sees how long it waited, rather than in the kernel's queue, where nothing does.
+ */
+const READER_INFLIGHT = 8;
 /** Room for packets waiting for the writer thread (about 2,800 full-size packets). */
 const RING_BYTES = 4 << 20;
 /**
@@ -23,6 +29,7 @@ const RING_BYTES = 4 << 20;
  */
 const READER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/reader-worker.ts" : new URL("./reader-worker.ts", import.meta.url).href;
 const WRITER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/writer-worker.ts" : new URL("./writer-worker.ts", import.meta.url).href;
+const TUN_F_USO4 = 0x20;
 const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL" };
 
 function ip(args: string[]): void {
@@ -60,15 +67,17 @@ export async function openTun(opts: TunOptions): Promise<TunDevice> {
     lib.tun_close(fd);
     throw e;
   }
-  return new LinuxTun(fd, name, opts.mtu, vnet);
+  // Large segments on reads (TSO, and USO where the kernel has it), unless TRELLIS_TUN_TSO=0.
+  const offload = vnet && lib.tun_offload && process.env.TRELLIS_TUN_TSO !== "0" ? lib.tun_offload(fd, 1) : 0;
+  return new LinuxTun(fd, name, opts.mtu, vnet, offload > 0 ? { tso: true, uso: (offload & TUN_F_USO4) !== 0 } : { tso: false, uso: false });
 }
 
 class LinuxTun implements TunDevice {
   private rx = 0;
   private tx = 0;
   private worker?: Worker;
-  /** The reader's words: [0] stop, [1] batches in flight (./reader-worker.ts). */
-  private readonly stop = new SharedArrayBuffer(8);
+  /** The reader's words: [0] stop, [1] batches in flight, [2] the reader waits (./reader-worker.ts). */
+  private readonly stop = new SharedArrayBuffer(12);
   private readonly readerWords = new Int32Array(this.stop);
   private closed = false;
   private readonly lib = tunLib();
@@ -77,10 +86,20 @@ class LinuxTun implements TunDevice {
   /** The writer's words: [0] stop, [1] packets the device refused, [2] packets CoDel dropped. */
   private readonly writerControl = new Int32Array(new SharedArrayBuffer(12));
   private ringDropped = 0;
+  /** CoDel on the wait between a read and its handling (packets it dropped: rxShed). */
+  private readonly readCodel = new Codel();
+  private rxShed = 0;
   private waking = false;
 
   /** `vnet`: the device was opened with virtio-net headers (reads carry one to strip; writes coalesce TCP). */
-  constructor(private readonly fd: number, readonly name: string, readonly mtu: number, private readonly vnet: boolean) {
+  constructor(
+    private readonly fd: number,
+    readonly name: string,
+    readonly mtu: number,
+    private readonly vnet: boolean,
+    /** What the kernel hands over on reads: large TCP segments (TSO), large UDP ones (USO). */
+    private readonly reads: { tso: boolean; uso: boolean },
+  ) {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
     this.writer = new Worker(WRITER_WORKER);
@@ -89,12 +108,12 @@ class LinuxTun implements TunDevice {
   }
 
   get offload(): string[] {
-    return this.vnet ? ["tun gro"] : [];
+    return [...(this.vnet ? ["tun gro"] : []), ...(this.reads.tso ? ["tun tso"] : []), ...(this.reads.uso ? ["tun uso"] : [])];
   }
 
   get stats(): TunStats {
     const refused = Atomics.load(this.writerControl, 1), shed = Atomics.load(this.writerControl, 2);
-    return { rxPackets: this.rx, txPackets: this.tx - refused - shed, txDropped: this.ringDropped + refused + shed };
+    return { rxPackets: this.rx, rxDropped: this.rxShed, txPackets: this.tx - refused - shed, txDropped: this.ringDropped + refused + shed };
   }
 
   onPackets(handler: (packets: Uint8Array[]) => void): void {
@@ -103,13 +122,19 @@ class LinuxTun implements TunDevice {
     this.worker = w;
     w.onmessage = (e: MessageEvent) => {
       if (e.data instanceof ArrayBuffer) {
-        const packets = unpackBatch(e.data);
+        let packets = unpackBatch(e.data);
         this.rx += packets.length;
+        const now = sharedNow(), waited = now - batchReadAt(e.data);
+        // A drop is due at most every few ms (CoDel's schedule), so one look at the head says it all.
+        if (this.readCodel.shouldDrop(waited, now)) {
+          packets = packets.slice(1);
+          this.rxShed++;
+        }
         try {
           handler(packets);
         } finally {
           Atomics.sub(this.readerWords, 1, 1);
-          Atomics.notify(this.readerWords, 1);
+          if (Atomics.load(this.readerWords, 2) === 1) Atomics.notify(this.readerWords, 1);
         }
       } else if (e.data?.error) {
         process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
@@ -117,7 +142,8 @@ class LinuxTun implements TunDevice {
     };
     w.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
     // Room for the largest packet the MTU allows, plus slack for a device that sends more.
-    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0, inflight: READER_INFLIGHT });
+    const tso = this.reads.tso;
+    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: tso ? TSO_BATCH : BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0, inflight: READER_INFLIGHT, tso });
   }
 
   writeOne(packet: Uint8Array): void {
