@@ -68,6 +68,21 @@ describe("inside: route by destination", () => {
   });
 });
 
+describe("inside: a TUN batch goes on in runs per peer", () => {
+  test("consecutive packets to one peer are one sendBatch; order is kept per peer and overall", () => {
+    const { inside, session, sent } = setup();
+    const toA = (i: number) => { const p = v6(ipv6BytesOf(ME), ipv6BytesOf(A)); p[40] = i; return p; };
+    const toB = (i: number) => { const p = v4("100.64.0.1", "100.64.0.3"); p[20] = i; return p; };
+    inside.fromTun([toA(1), toA(2), toA(3), toB(4), v4("100.64.0.1", "100.64.0.9"), toB(5), toA(6)]);
+    expect(session.batches).toEqual([[A, 3], [B, 2]]);
+    expect(sent.map(([to, p]) => [to, p[p[0] >> 4 === 6 ? 40 : 20]])).toEqual([[A, 1], [A, 2], [A, 3], [B, 4], [B, 5], [A, 6]]);
+    // Outside a batch (a held packet going out when its path comes up), one by one at once.
+    inside.send(B, toB(7));
+    expect(sent.length).toBe(7);
+    expect(session.batches.length).toBe(2);
+  });
+});
+
 describe("inside: hold while keys, a path or an address's owner are missing", () => {
   test("no path: held (bounded), a direct link asked for; a path comes up: sent in order", () => {
     const { inside, route, sent } = setup();

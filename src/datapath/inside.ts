@@ -62,9 +62,30 @@ export class Inside {
     this.tooBig = new TooBigNotices((msg) => ports.tun.writeOne(msg));
   }
 
-  /** Route and hand on one batch from the TUN. */
+  /** Route and hand on one batch from the TUN: consecutive packets to one peer are sealed and sent as one run. */
   fromTun(packets: Uint8Array[]): void {
-    for (const p of packets) this.route(p);
+    this.batching = true;
+    try {
+      for (const p of packets) this.route(p);
+    } finally {
+      this.batching = false;
+      this.flushRun();
+    }
+  }
+
+  /** While a TUN batch is routed: the run of packets for one peer not yet handed to the session. */
+  private batching = false;
+  private runTo: NodeId | undefined;
+  private run: Uint8Array[] = [];
+
+  private flushRun(): void {
+    const to = this.runTo, run = this.run;
+    if (to === undefined) return;
+    this.runTo = undefined;
+    this.run = [];
+    const { session } = this.ports;
+    if (run.length > 1 && session.sendBatch) session.sendBatch(to, run);
+    else for (const p of run) session.send(to, p);
   }
 
   private route(p: Uint8Array): void {
@@ -110,7 +131,12 @@ export class Inside {
       if (limit !== undefined && packet.length + DATA_OVERHEAD > limit && this.tooBig.notify(to, packet, limit - DATA_OVERHEAD)) {
         this.log("debug", `packet of ${packet.length} bytes to ${to} is larger than its path takes (${limit - DATA_OVERHEAD}): told the sender`);
       }
-      session.send(to, packet);
+      if (!this.batching) return session.send(to, packet);
+      if (this.runTo !== to) {
+        this.flushRun();
+        this.runTo = to;
+      }
+      this.run.push(packet);
       return;
     }
     this.hold.put("path", to, packet);

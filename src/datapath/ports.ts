@@ -7,6 +7,8 @@ import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 export interface SessionPort {
   /** Seal `payload` for `to` and hand it to the route layer (a handshake first, when keys are missing). */
   send(to: NodeId, payload: Uint8Array): void;
+  /** send() for a run of payloads to one peer (from one TUN read), sealed and handed on as one batch. */
+  sendBatch?(to: NodeId, payloads: Uint8Array[]): void;
   /**
    * Open a session packet claimed to be from `via` that came in on the link to `link` (decrypted payloads
    * come back through Outside.fromPeer); returns the peer whose keys opened a data packet.
@@ -73,8 +75,14 @@ export class MemorySession implements SessionPort {
   readonly sent: [NodeId, Uint8Array][] = [];
   readonly received: [NodeId, Uint8Array][] = [];
   readonly learned: PublicIdentity[] = [];
+  /** Each sendBatch call: the peer and how many packets. */
+  readonly batches: [NodeId, number][] = [];
   send(to: NodeId, payload: Uint8Array): void {
     this.sent.push([to, payload]);
+  }
+  sendBatch(to: NodeId, payloads: Uint8Array[]): void {
+    this.batches.push([to, payloads.length]);
+    for (const p of payloads) this.sent.push([to, p]);
   }
   receive(packet: Uint8Array, via: NodeId): NodeId | undefined {
     this.received.push([via, packet]);

@@ -169,6 +169,7 @@ export class Node {
       responseClaims: (_remote, theirs) => this.admission.responseClaims(theirs),
       accept: (remote, claims) => this.admission.admit(remote, decodeCerts(claims)),
       transmit: this.router.send.bind(this.router),
+      transmitBatch: this.router.sendBatch.bind(this.router),
       deliver: this.outside.fromPeer.bind(this.outside),
       onEstablished: (peer, remote, claims) => this.peering.established(peer, remote, claims),
       onClosed: (peer, reason) => sessionLog("info", `session with ${peer} closed: ${reason}`),

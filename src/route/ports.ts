@@ -12,6 +12,8 @@ export interface RouterLink {
   readonly state: "connecting" | "open" | "closed";
   /** Unreliable, unordered (and the fast channel when there is one); false when dropped. */
   sendPacket(b: Uint8Array): boolean;
+  /** sendPacket for a batch, in order (runs of equal size may leave in one sendmsg); how many went. */
+  sendPackets?(batch: readonly Uint8Array[]): number;
   /** Reliable and ordered. */
   sendControl(b: Uint8Array): void;
   /** The largest frame the link's fast channel takes now; undefined when any size goes. */

@@ -237,6 +237,22 @@ export class Router {
   }
 
   /**
+   * send() for a run of sealed data packets to `dst` (one TUN read): the first decides the path (and
+   * notes it, as send does); on a direct link the rest go to it as one batch, in order behind the first.
+   */
+  sendBatch(dst: NodeId, inners: Uint8Array[]): void {
+    if (inners.length === 0) return;
+    const went = this.send(dst, inners[0]);
+    const link = this.opts.links.link(dst);
+    if (went && inners.length > 1 && link?.sendPackets && link.state === "open" && this.flows.get(dst)?.path === "direct") {
+      this.stats.sentDirect += inners.length - 1;
+      link.sendPackets(inners.slice(1));
+      return;
+    }
+    for (let i = 1; i < inners.length; i++) this.send(dst, inners[i]);
+  }
+
+  /**
    * The path to use: the rule (choose.ts) decides direct or not, and which relay when the policy has
    * no opinion yet; among live relay paths the path policy's choice wins. A dead choice falls back to
    * the rule at once (failover does not wait for the next policy round).

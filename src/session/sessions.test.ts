@@ -75,6 +75,20 @@ describe("sessions", () => {
     expect(a.wire.length - start[0]).toBe(0);
   });
 
+  test("sendBatch: one counter each, in order, interleaved with send; before keys, the batch waits for the handshake", () => {
+    const { a, b } = pair();
+    const payloads = (from: number, n: number) => Array.from({ length: n }, (_, i) => msg(`p${from + i}`));
+    a.s.sendBatch(B.public.id, payloads(0, 3)); // no keys yet: held, then sent after the handshake
+    a.s.send(B.public.id, msg("p3"));
+    a.s.sendBatch(B.public.id, payloads(4, 40));
+    a.s.sendBatch(B.public.id, payloads(44, 1));
+    a.s.send(B.public.id, msg("p45"));
+    expect(b.got.map(text)).toEqual(Array.from({ length: 46 }, (_, i) => `p${i}`));
+    const counters = a.wire.filter((p) => p[0] === 0xc4).map((p) => new DataView(p.buffer, p.byteOffset + 8, 8).getBigUint64(0, true));
+    expect(new Set(counters).size).toBe(counters.length);
+    expect(counters).toEqual([...counters].sort((x, y) => (x < y ? -1 : 1)));
+  });
+
   test("the responder never sends more bytes than it received before the initiator is proven", () => {
     const { a, b } = pair();
     a.s.send(B.public.id, msg("x"));

@@ -50,6 +50,8 @@ export interface SessionsOptions {
   /** Called after mac1 and decryption, before any signature is checked; a string refuses. */
   accept(remote: PublicIdentity, claims: Uint8Array): true | string;
   transmit(to: NodeId, packet: Uint8Array): void;
+  /** transmit() for a run of sealed data packets to one peer, in order (default: one by one). */
+  transmitBatch?(to: NodeId, packets: Uint8Array[]): void;
   deliver(from: NodeId, payload: Uint8Array): void;
   onEstablished?(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void;
   /** The claims to answer an initiation with (default: `claims`); e.g. certificates only to those who sent theirs. */
@@ -187,6 +189,26 @@ export class Sessions {
     }
     this.hold.put("handshake", to, payload);
     this.initiate(p);
+  }
+
+  /**
+   * send() for a run of payloads to one peer: sealed with consecutive counters (Keypair.sealBatch) and
+   * handed to the route layer as one batch. Any that the keypair cannot take whole go one by one.
+   */
+  sendBatch(to: NodeId, payloads: Uint8Array[]): void {
+    const p = this.peer(to);
+    const kp = p.current;
+    if (payloads.length < 2 || !this.usable(kp) || kp.sendCounter + payloads.length > this.limits.rejectAfterMessages) {
+      for (const q of payloads) this.send(to, q);
+      return;
+    }
+    const sealed = kp.sealBatch(payloads);
+    if (this.opts.transmitBatch) this.opts.transmitBatch(to, sealed);
+    else for (const b of sealed) this.opts.transmit(to, b);
+    this.stats.txData += sealed.length;
+    p.lastSent = this.now();
+    const old = kp.isInitiator && this.now() - kp.created >= this.limits.rekeyAfterTime;
+    if (old || kp.sendCounter >= this.limits.rekeyAfterMessages) this.initiate(p);
   }
 
   /** Start (or, when its retry time has come, restart) a handshake with `p`. */
