@@ -226,10 +226,12 @@ int tun_write_gro(int fd, const unsigned char *base, const int *offs, const int 
 /* Read only while this many slots are free: a 64 KB segment cut at an MSS of 512 fills 128. */
 #define TSO_MIN_SLOTS 128
 
-/* Ask the kernel for large segments: TSO for IPv4 and IPv6, and USO where the kernel has it (6.2+).
-   Returns the flags in force, or -errno (the device then hands over plain packets). */
+/* Ask the kernel for large segments: TSO for IPv4 and IPv6, and USO where the kernel has it (6.2+);
+   want_uso < 0 turns every offload off again. Returns the flags in force, or -errno (the device then
+   hands over plain packets). */
 int tun_offload(int fd, int want_uso) {
   unsigned long f = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  if (want_uso < 0) return ioctl(fd, TUNSETOFFLOAD, 0UL) == 0 ? 0 : -*__errno_location();
   if (want_uso && ioctl(fd, TUNSETOFFLOAD, f | TUN_F_USO4 | TUN_F_USO6) == 0) return (int)(f | TUN_F_USO4 | TUN_F_USO6);
   if (ioctl(fd, TUNSETOFFLOAD, f) == 0) return (int)f;
   return -*__errno_location();
@@ -335,21 +337,20 @@ static int finish_csum(unsigned char *pkt, int len, const struct vnet_hdr *h) {
 
 /* One read from a vnet TUN at `at` (`got` bytes: header, packet) made into packets in place: packet k
    in the slot at at + k*stride, lens[k] its length with the header's room. A large segment is cut (and
-   counted in *segs); a partial checksum is completed. Returns the packets made (at most `room`); 0
-   drops the read. */
+   counted in segs[0]); a partial checksum is completed. Returns the packets made (at most `room`); 0
+   drops the read (counted in segs[1]). */
 int tun_split(unsigned char *at, int got, int stride, int *lens, int room, int *segs) {
-  if (got < VNET_HDR_LEN + 20 || room < 1) return 0;
+  if (got < VNET_HDR_LEN + 20 || room < 1) { segs[1]++; return 0; }
   struct vnet_hdr h;
   memcpy(&h, at, VNET_HDR_LEN);
   unsigned char *pkt = at + VNET_HDR_LEN;
   int len = got - VNET_HDR_LEN;
   if ((h.gso_type & ~VNET_GSO_ECN) != VNET_GSO_NONE) {
     int k = gso_split(pkt, len, &h, at, stride, lens, room);
-    if (k > 0) (*segs)++;
+    segs[k > 0 ? 0 : 1]++;
     return k;
   }
-  if ((h.flags & VNET_F_NEEDS_CSUM) && !finish_csum(pkt, len, &h)) return 0;
-  if (got > stride) return 0; /* not without GSO; never hand on a packet longer than a slot */
+  if (((h.flags & VNET_F_NEEDS_CSUM) && !finish_csum(pkt, len, &h)) || got > stride) { segs[1]++; return 0; }
   lens[0] = got;
   return 1;
 }

@@ -68,14 +68,26 @@ export async function openTun(opts: TunOptions): Promise<TunDevice> {
     throw e;
   }
   // Large segments on reads (TSO, and USO where the kernel has it), unless TRELLIS_TUN_TSO=0.
-  const offload = vnet && lib.tun_offload && process.env.TRELLIS_TUN_TSO !== "0" ? lib.tun_offload(fd, 1) : 0;
-  return new LinuxTun(fd, name, opts.mtu, vnet, offload > 0 ? { tso: true, uso: (offload & TUN_F_USO4) !== 0 } : { tso: false, uso: false });
+  let offload = vnet && lib.tun_offload && process.env.TRELLIS_TUN_TSO !== "0" ? lib.tun_offload(fd, 1) : 0;
+  const tun = new LinuxTun(fd, name, opts.mtu, vnet);
+  // Both workers build their helper now, before the caller drops privileges; a reader that could only
+  // get the libc fallback cannot cut large segments (nor finish partial checksums): offloads go off.
+  const reader = await tun.ready();
+  if (offload > 0 && !reader.tso) {
+    lib.tun_offload!(fd, -1);
+    offload = 0;
+  }
+  tun.reads = offload > 0 ? { tso: true, uso: (offload & TUN_F_USO4) !== 0 } : { tso: false, uso: false };
+  return tun;
 }
 
 class LinuxTun implements TunDevice {
   private rx = 0;
   private tx = 0;
-  private worker?: Worker;
+  /** What the kernel hands over on reads: large TCP segments (TSO), large UDP ones (USO). Set by openTun. */
+  reads = { tso: false, uso: false };
+  private readonly worker: Worker;
+  private reading = false;
   /** The reader's words: [0] stop, [1] batches in flight, [2] the reader waits (./reader-worker.ts). */
   private readonly stop = new SharedArrayBuffer(12);
   private readonly readerWords = new Int32Array(this.stop);
@@ -97,14 +109,31 @@ class LinuxTun implements TunDevice {
     readonly name: string,
     readonly mtu: number,
     private readonly vnet: boolean,
-    /** What the kernel hands over on reads: large TCP segments (TSO), large UDP ones (USO). */
-    private readonly reads: { tso: boolean; uso: boolean },
   ) {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
     this.writer = new Worker(WRITER_WORKER);
     this.writer.onerror = (e) => process.stderr.write(`tun ${this.name}: writer worker failed: ${e.message}\n`);
     this.writer.postMessage({ fd, ring, control: this.writerControl.buffer, vnet });
+    this.worker = new Worker(READER_WORKER);
+    this.worker.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
+    this.worker.postMessage({ prepare: true });
+  }
+
+  /** Both workers have their helper (at most a few seconds); what the reader can do. */
+  ready(): Promise<{ tso: boolean }> {
+    const answer = (w: Worker) =>
+      new Promise<{ tso: boolean }>((resolve) => {
+        const t = setTimeout(() => resolve({ tso: false }), 5000);
+        const on = (e: MessageEvent) => {
+          if (e.data?.ready === undefined) return;
+          clearTimeout(t);
+          w.removeEventListener("message", on);
+          resolve({ tso: e.data.tso === true });
+        };
+        w.addEventListener("message", on);
+      });
+    return Promise.all([answer(this.worker), answer(this.writer)]).then(([r]) => r);
   }
 
   get offload(): string[] {
@@ -117,9 +146,9 @@ class LinuxTun implements TunDevice {
   }
 
   onPackets(handler: (packets: Uint8Array[]) => void): void {
-    if (this.worker) throw new TunError("io", `${this.name}: onPackets called twice`);
-    const w = new Worker(READER_WORKER);
-    this.worker = w;
+    if (this.reading) throw new TunError("io", `${this.name}: onPackets called twice`);
+    this.reading = true;
+    const w = this.worker;
     w.onmessage = (e: MessageEvent) => {
       if (e.data instanceof ArrayBuffer) {
         let packets = unpackBatch(e.data);
@@ -140,7 +169,6 @@ class LinuxTun implements TunDevice {
         process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
       }
     };
-    w.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
     // Room for the largest packet the MTU allows, plus slack for a device that sends more.
     const tso = this.reads.tso;
     w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: tso ? TSO_BATCH : BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0, inflight: READER_INFLIGHT, tso });
@@ -170,7 +198,7 @@ class LinuxTun implements TunDevice {
     if (this.closed) return;
     this.closed = true;
     const w = this.worker;
-    if (w) {
+    if (this.reading) {
       Atomics.store(this.readerWords, 0, 1);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 1000);
@@ -181,8 +209,8 @@ class LinuxTun implements TunDevice {
           }
         });
       });
-      w.terminate();
     }
+    w.terminate();
     Atomics.store(this.writerControl, 0, 1);
     this.ring.wake();
     await new Promise<void>((resolve) => {

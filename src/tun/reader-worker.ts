@@ -4,7 +4,7 @@
 // is met with drops TCP reads as congestion. Past a few batches in flight the reader stops reading, and
 // the kernel's queue (and its drops) takes over.
 import { ptr } from "bun:ffi";
-import { tunLib } from "./ffi.ts";
+import { tunLib, tunLibKind } from "./ffi.ts";
 import { packBatch } from "./batch.ts";
 import { sharedNow } from "./ring.ts";
 
@@ -27,13 +27,20 @@ export interface ReaderStart {
   tso: boolean;
 }
 
-self.onmessage = (e: MessageEvent<ReaderStart>) => {
+self.onmessage = (e: MessageEvent<ReaderStart | { prepare: true }>) => {
+  // First the helper, built while the node still runs as root (TinyCC may not build it after the
+  // privileges are dropped; the libc fallback cannot cut large segments).
+  if ("prepare" in e.data) {
+    tunLib();
+    self.postMessage({ ready: tunLibKind, tso: tunLib().tun_read_tso !== undefined });
+    return;
+  }
   const { fd, stride, max, skip, inflight, tso } = e.data;
   const stop = new Int32Array(e.data.stop);
   const lib = tunLib();
   const buf = new Uint8Array(stride * max);
   const lens = new Int32Array(max);
-  const segs = new Int32Array(1);
+  const segs = new Int32Array(2);
   const bufPtr = ptr(buf), lensPtr = ptr(lens), segsPtr = ptr(segs);
   const read = tso && lib.tun_read_tso
     ? () => lib.tun_read_tso!(fd, bufPtr, stride, lensPtr, max, 200, segsPtr)

@@ -75,7 +75,7 @@ function superPacket(v6: boolean, udp: boolean, payload: Uint8Array, gso: number
 function split(read: Uint8Array, room = 128): { packets: Uint8Array[]; segs: number } {
   const buf = new Uint8Array(Math.max(STRIDE * room, read.length));
   buf.set(read);
-  const lens = new Int32Array(room), segs = new Int32Array(1);
+  const lens = new Int32Array(room), segs = new Int32Array(2);
   const n = lib.tun_split!(ptr(buf), read.length, STRIDE, ptr(lens), room, ptr(segs));
   return { packets: Array.from({ length: n }, (_, k) => buf.slice(k * STRIDE + VNET_HDR_LEN, k * STRIDE + lens[k])), segs: segs[0] };
 }

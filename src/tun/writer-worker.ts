@@ -5,7 +5,7 @@
 // segments of a TCP stream as one large packet (GRO), so its TCP stack does a fraction of the work.
 // CoDel (./codel.ts) keeps the queue in the ring short under load.
 import { ptr, type Pointer } from "bun:ffi";
-import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
+import { tunLib, tunLibKind, VNET_HDR_LEN } from "./ffi.ts";
 import { RingReader, sharedNow } from "./ring.ts";
 import { Codel } from "./codel.ts";
 
@@ -25,6 +25,7 @@ const BATCH = 64;
 self.onmessage = (e: MessageEvent<WriterStart>) => {
   const { fd, vnet } = e.data;
   const lib = tunLib();
+  self.postMessage({ ready: tunLibKind });
   const ring = new RingReader(e.data.ring);
   const control = new Int32Array(e.data.control);
   const data = new Uint8Array(e.data.ring, RingReader.dataOffset);
