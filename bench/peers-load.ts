@@ -8,7 +8,8 @@
 // edge process's idle RSS. Flags: --peers "10 100 300" (cumulative steps), --per 50 (peers per worker
 // process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up),
 // --smol (the relay runs under `bun --smol`), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
-// its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR).
+// its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR), --keep-root (for
+// TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     window: { type: "string", default: "10" },
     settle: { type: "string", default: "10" },
     smol: { type: "boolean", default: false },
+    /** Relay and edge keep root (under qemu-user a thread of qemu's own keeps root after the drop, which trellis refuses). */
+    "keep-root": { type: "boolean", default: false },
     /** A directory for the relay's CPU profile (markdown, written when it stops) and heap statistics per step. */
     prof: { type: "string" },
   },
@@ -87,8 +90,8 @@ try {
     mkdirSync(values.prof, { recursive: true });
     chmodSync(values.prof, 0o777); // the relay drops to nobody
   }
-  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}`, bunFlags, preload: values.prof ? join(ROOT, "bench/heap-preload.ts") : undefined }, dir);
-  edge = new TestNode(net, { host: "edge", name: "edge", seeds: [seed], allow: [relay.id] }, dir);
+  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}`, bunFlags: bunFlags.length ? bunFlags : undefined, user: values["keep-root"] ? "root" : undefined, preload: values.prof ? join(ROOT, "bench/heap-preload.ts") : undefined }, dir);
+  edge = new TestNode(net, { host: "edge", name: "edge", seeds: [seed], allow: [relay.id], user: values["keep-root"] ? "root" : undefined }, dir);
   relay.spec.allow = [...ids, edge.id];
   relay.writeConfig();
   // Debug logging of a thousand links would be measured too: the relay logs at info, as deployed.
