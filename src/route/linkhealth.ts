@@ -21,7 +21,7 @@ import type { LinkPort } from "./ports.ts";
 export const PROBE_MS = 150;
 export const DEAD_MS = 600;
 /** Idle links: probed this often, dead after this much silence. */
-export const IDLE_PROBE_MS = 2_000;
+export const IDLE_PROBE_MS = 5_000;
 export const IDLE_DEAD_MS = IDLE_PROBE_MS + DEAD_MS;
 /** A link that carried member packets this recently is active. */
 export const ACTIVE_FOR_MS = 5_000;

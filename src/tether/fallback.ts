@@ -21,7 +21,7 @@ import type { WsLink } from "./wslink.ts";
 export const TYPE_TETHER_BEAT = 0xcb;
 export const BEAT_MS = 150;
 export const STALE_MS = 500;
-export const IDLE_BEAT_MS = 2_000;
+export const IDLE_BEAT_MS = 5_000;
 export const IDLE_STALE_MS = IDLE_BEAT_MS + STALE_MS;
 /** A link that carried member packets (session data, forward frames) this recently is active. */
 export const ACTIVE_FOR_MS = 5_000;

@@ -20,11 +20,12 @@
 //   0xCA | kind u8 (1 probe, 2 answer) | seq u32 | size u16 | zero padding … | HMAC-SHA256[0..16]
 //   An answer echoes the probe's seq and total size: "a datagram this big got through".
 //
-// Liveness: a probe every 150 ms while packets flow (every 2 s idle); the channel is down once 3 probes
+// Liveness: a probe every 150 ms while packets flow (every 5 s idle); the channel is down once 3 probes
 // over at least 450 ms go unanswered, and up again at the next answer. While down the link sends over
 // its data channel (the tether's fallback), so traffic continues within a second.
-// MTU: a round of one probe per candidate size every second while packets flow (30 s idle); the largest
-// answered size is the MTU. Datagrams carry DF (./sockopt.ts), so no kernel on the way cuts them and
+// MTU: a round of one probe per candidate size every second while packets flow (every 5 min idle: a
+// relay holds a thousand idle links; rounds resume at once with traffic); the largest answered size is
+// the MTU. Datagrams carry DF (./sockopt.ts), so no kernel on the way cuts them and
 // the probes find the path's real size. The MTU rises at once and falls only when the current size goes
 // unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
 // channel, whose SCTP fragments and reassembles them.
@@ -58,8 +59,8 @@ const ANSWER_WITHIN_MS = 1_000;
 
 /** UDP payload sizes tried, largest first: IPv4 and IPv6 over 1500, common tunnels and the 1280 floor. */
 export const MTU_CANDIDATES = [1472, 1452, 1400, 1352, 1280, 1232, 1200] as const;
-const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 2_000;
-const ROUND_ACTIVE_MS = 1_000, ROUND_IDLE_MS = 30_000;
+const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 5_000;
+const ROUND_ACTIVE_MS = 1_000, ROUND_IDLE_MS = 300_000;
 const ACTIVE_FOR_MS = 5_000;
 const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
 /** Datagrams per sendMany at most. */
