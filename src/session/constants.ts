@@ -1,6 +1,6 @@
 // Session timers and limits. Protocol constants follow WireGuard's (whitepaper §6.1); tuning ones below.
 export interface Limits {
-  /** Initiator starts a new handshake when its keypair is this old (ms). */
+  /** Initiator starts a new handshake when its keypair is this old (ms); a responder that sends, keepaliveTimeout + rekeyTimeout later. */
   rekeyAfterTime: number;
   /** No keypair is used after this age (ms). */
   rejectAfterTime: number;

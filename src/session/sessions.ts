@@ -183,8 +183,7 @@ export class Sessions {
       this.opts.transmit(to, kp.seal(payload));
       this.stats.txData++;
       p.lastSent = this.now();
-      const old = kp.isInitiator && this.now() - kp.created >= this.limits.rekeyAfterTime;
-      if (old || kp.sendCounter >= this.limits.rekeyAfterMessages) this.initiate(p);
+      this.keepFresh(p, kp);
       return;
     }
     this.hold.put("handshake", to, payload);
@@ -207,8 +206,20 @@ export class Sessions {
     else for (const b of sealed) this.opts.transmit(to, b);
     this.stats.txData += sealed.length;
     p.lastSent = this.now();
-    const old = kp.isInitiator && this.now() - kp.created >= this.limits.rekeyAfterTime;
-    if (old || kp.sendCounter >= this.limits.rekeyAfterMessages) this.initiate(p);
+    this.keepFresh(p, kp);
+  }
+
+  /**
+   * After sending on `kp`: a new handshake once it is old (wireguard-go keepKeyFreshSending). The
+   * initiator renews at rekeyAfterTime. A responder leaves that to the initiator for a keepalive's and a
+   * handshake's time longer, then renews itself: after crossing initiations both sides send with keys
+   * they made as responder (each side's first packet confirms the other's response), and otherwise
+   * nobody would rekey before rejectAfterTime.
+   */
+  private keepFresh(p: PeerSession, kp: Keypair): void {
+    const { rekeyAfterTime, keepaliveTimeout, rekeyTimeout, rekeyAfterMessages } = this.limits;
+    const due = kp.isInitiator ? rekeyAfterTime : rekeyAfterTime + keepaliveTimeout + rekeyTimeout;
+    if (this.now() - kp.created >= due || kp.sendCounter >= rekeyAfterMessages) this.initiate(p);
   }
 
   /** Start (or, when its retry time has come, restart) a handshake with `p`. */
