@@ -1,8 +1,8 @@
-// e2e: segmentation offload on the fast channel. Two nodes and a seed in namespaces behind one router:
-// TCP transfers, IPv4 and IPv6 inside, over a 1500 and then a 1280-byte underlay, arrive hash-checked
-// while the sender's socket sends UDP GSO runs (one sendmsg, many datagrams) and the receiver's reads
-// hold several datagrams (UDP GRO) that the fast channel cuts apart. Status must say gso and gro are in
-// use and count them, so the test cannot pass on the one-by-one fallback; a wrong cut would fail the
+// e2e: segmentation offload end to end. Two nodes and a seed in namespaces behind one router: TCP
+// transfers, IPv4 and IPv6 inside, over a 1500 and then a 1280-byte underlay, arrive hash-checked while
+// the sender's TUN hands over large segments (TSO), its socket sends UDP GSO runs (one sendmsg, many
+// datagrams) and the receiver's reads hold several datagrams (UDP GRO) that the fast channel cuts apart.
+// Status must say these are in use and count GSO sends and GRO reads, so the test cannot pass on the one-by-one fallback; a wrong cut would fail the
 // session's authentication (counted, and asserted zero) before it could fail the hash. Over the 1280
 // underlay inner IPv6 does not fit the fast channel at all (see below) and is only hash-checked.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -86,8 +86,10 @@ describe.skipIf(!root)("segmentation offload on the fast channel (namespaces)", 
     expect(gsoDatagrams / gsoSends).toBeGreaterThan(2);
     expect(groReads).toBeGreaterThan(100);
     expect(groDatagrams / groReads).toBeGreaterThan(2);
-    const st = a.api("/v1/status");
-    expect(st.offload.features).toEqual(expect.arrayContaining(["udp gso", "udp gro"]));
+    // The sender's TUN hands over large TCP segments (TSO) that the node cuts, seals and sends in runs;
+    // the receiver's TUN takes coalesced TCP (GRO on the TUN write).
+    expect(a.api("/v1/status").offload.features).toEqual(expect.arrayContaining(["tun tso", "udp gso", "udp gro"]));
+    expect(b.api("/v1/status").offload.features).toEqual(expect.arrayContaining(["tun gro", "udp gro"]));
   }
 
   test("IPv4 and IPv6 inside, 1500-byte underlay: hash-checked through GSO runs and GRO reads", async () => {
