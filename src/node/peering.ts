@@ -37,7 +37,7 @@ export interface PeeringOptions {
 
 export class Peering {
   // State, owned by the node's event loop:
-  /** Allow-listed peers a link opened to, whose session we start if they have not by then (linked()). */
+  /** Peers we mean to talk to a link opened to, whose session we start if they have not by then (linked()). */
   private readonly startLater = new Map<NodeId, number>();
   /** Allow-listed peers we have had a session with (no longer retried in the background). */
   private readonly met = new Set<NodeId>();
@@ -66,8 +66,11 @@ export class Peering {
     router.linked(remote.id);
     // A link to a peer we mean to talk to: start the session now unless packets are about to. Both ends
     // see the link open: the lower id starts; the other only when no handshake came within START_LATER_MS
-    // (the lower may not mean to talk to us), so one handshake is made, not two crossing ones.
-    if (inside.holds(remote.id) || sessions.isEstablished(remote.id) || !admission.allow.has(remote.id)) return;
+    // (the lower may not mean to talk to us), so one handshake is made, not two crossing ones. We mean to
+    // talk to an allow-listed peer, and to any peer we sent to within the idle timeout: the packets held
+    // for this link may have expired (HOLD_MS) while it formed, and the session must not wait for more.
+    const wanted = admission.allow.has(remote.id) || router.isActive(remote.id);
+    if (inside.holds(remote.id) || sessions.isEstablished(remote.id) || !wanted) return;
     if (this.o.self < remote.id) sessions.send(remote.id, new Uint8Array(0));
     else this.startLater.set(remote.id, Date.now() + START_LATER_MS);
   }
