@@ -67,6 +67,13 @@ const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
 const SEND_BATCH = 64;
 /** Bytes the kernel may hold for the socket: bursts of sealed datagrams outrun the event loop. */
 const SOCKET_BUFFER = 4 << 20;
+/**
+ * The receive side's (TRELLIS_UDP_RCVBUF to try another): when this node is the slower end of a TCP
+ * flow through the tunnel, this socket's queue is the standing one (nothing in front of it drops early;
+ * the kernel doubles the figure, so 4 MB holds up to ~8 MB, 40+ ms at 1 Gbit/s). Before UDP GRO, 1 MB
+ * measured 20-28 ms under load against 69-135 ms; with GRO the runs were too noisy to tell: unchanged.
+ */
+const RECV_BUFFER = Number(process.env.TRELLIS_UDP_RCVBUF) || SOCKET_BUFFER;
 
 /** What the fast channel needs from werift's ICE connection (`pc.iceTransports[0].connection`). */
 export interface IceConnection {
@@ -440,7 +447,7 @@ export class FastChannel {
       if (!t || !t.socket || this.hooked.has(t)) continue;
       this.hooked.add(t);
       try {
-        t.socket.setRecvBufferSize(SOCKET_BUFFER);
+        t.socket.setRecvBufferSize(RECV_BUFFER);
         t.socket.setSendBufferSize(SOCKET_BUFFER);
       } catch (e) {
         this.log("debug", `${this.label}: socket buffers stay at the default: ${(e as Error).message}`);
