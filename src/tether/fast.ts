@@ -94,6 +94,7 @@ interface NativeUdp {
   /** [data, port, address, data, port, address, …]; returns how many it sent. */
   sendMany(packets: (Uint8Array | number | string)[]): number;
   readonly fd?: number;
+  readonly closed?: boolean;
 }
 const natives = new WeakMap<Socket, NativeUdp | null>();
 /** Per native socket: its GSO sender (undefined where GSO is not available); a refusal stays with it. */
@@ -378,6 +379,8 @@ export class FastChannel {
     this.qData = [];
     this.qPort = [];
     this.qHost = [];
+    // A socket closed since (its fd number may be another socket's by now): nothing goes.
+    if (socket.closed) return void (this.stats.txFailed += count);
     const gso = gsoFor(socket);
     let plain: (Uint8Array | number | string)[] = [];
     // sendMany stops at the first datagram the kernel refuses (throwing when it is the first): one too

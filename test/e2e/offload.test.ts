@@ -2,9 +2,10 @@
 // transfers, IPv4 and IPv6 inside, over a 1500 and then a 1280-byte underlay, arrive hash-checked while
 // the sender's TUN hands over large segments (TSO), its socket sends UDP GSO runs (one sendmsg, many
 // datagrams) and the receiver's reads hold several datagrams (UDP GRO) that the fast channel cuts apart.
-// Status must say these are in use and count GSO sends and GRO reads, so the test cannot pass on the one-by-one fallback; a wrong cut would fail the
-// session's authentication (counted, and asserted zero) before it could fail the hash. Over the 1280
-// underlay inner IPv6 does not fit the fast channel at all (see below) and is only hash-checked.
+// Status must say these are in use and count GSO sends and GRO reads, so the test cannot pass on the
+// one-by-one fallback; a wrong cut would fail the session's authentication (counted, and asserted zero)
+// before it could fail the hash. Over the 1280 underlay inner IPv6 does not fit the fast channel at all
+// (see below) and is only hash-checked.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { pairWithSeed, teardown, tempDir, waitFor, type TestNode } from "../lib/nodes.ts";
