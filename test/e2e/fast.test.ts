@@ -117,8 +117,9 @@ describe.skipIf(!root)("the fast channel and the MTU (namespaces)", () => {
   test("a path that drops large datagrams mid-transfer: the MTU comes down and TCP completes hash-checked", async () => {
     await waitFor("fast channel up at full size", () => fast(a, b)?.state === "up" && fast(a, b)!.mtu === 1472);
     try {
-      const { sent, recv } = await tcpTransfer(a, b, "100.64.0.3", 5303, 30 * 1024 * 1024, async () => {
-        await Bun.sleep(300);
+      // Large enough to outlast the black hole's start at offloaded speeds (30 MB took under 300 ms).
+      const { sent, recv } = await tcpTransfer(a, b, "100.64.0.3", 5303, 100 * 1024 * 1024, async () => {
+        await Bun.sleep(100);
         blackHole(net, 1300);
       });
       expect(recv).toEqual(sent);
