@@ -183,6 +183,7 @@ function offload(s: StatusSource): NodeStatus["offload"] {
   if (process.env.TRELLIS_UDP_GSO === "0") fallbacks.add("udp gso off (TRELLIS_UDP_GSO=0)");
   if (process.env.TRELLIS_UDP_GRO === "0") fallbacks.add("udp gro off (TRELLIS_UDP_GRO=0)");
   if (s.tun && !s.tun.offload?.includes("tun gro")) fallbacks.add("tun gro unavailable");
+  if (s.tun && !s.tun.offload?.includes("tun tso")) fallbacks.add(process.env.TRELLIS_TUN_TSO === "0" ? "tun tso off (TRELLIS_TUN_TSO=0)" : "tun tso unavailable");
   return { features: [...features].sort(), fallbacks: [...fallbacks].sort() };
 }
 
