@@ -3,7 +3,8 @@
 // Glare rule: only the node with the lower node id makes offers; the higher one sends a signed "knock"
 // asking for one. Every signal is verified (signature, sender's key matches its id, addressed to us,
 // fresh, not replayed) and the sender must pass accept() before any peer connection is made for it.
-// A new offer or knock from a peer replaces an existing link (the peer restarted).
+// A new offer or knock from a peer replaces an existing link (the peer restarted). A knock that may
+// have crossed our offer waits for that offer's answer, and gets a fresh offer if none came (knocked()).
 // Signals go through every seed we are registered with and, when the node has a relay path to the
 // peer, through the overlay too (so members still form new links when every seed is gone); the
 // verifier drops the duplicate.
@@ -16,7 +17,7 @@ import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
 import type { TetherPort } from "../seed/server.ts";
-import { guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
+import { GATHER_TIMEOUT_MS, guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 import { parseSeed } from "../config/schema.ts";
 import { BEAT_MS, FallbackLink } from "./fallback.ts";
 import { WsLink, type WsSend } from "./wslink.ts";
@@ -27,6 +28,10 @@ const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
 /** How often a node on its WebSocket alone tries UDP (a WebRTC link) again, at most. */
 const TETHER_RETRY_MS = 5_000;
+/** A knock that came this long after our offer went out did not cross it: the peer never had that offer. */
+const KNOCK_CROSSES_MS = 2_000;
+/** How long a peer may take to answer an offer: its ICE gathering (GATHER_TIMEOUT_MS at most) and a round trip. */
+const ANSWER_WAIT_MS = GATHER_TIMEOUT_MS + 1_000;
 
 export interface LinkManagerOptions {
   identity: Identity;
@@ -94,6 +99,10 @@ export class LinkManager implements Links {
   private readonly remotes = new Map<NodeId, PublicIdentity>();
   private readonly attempts = new Map<NodeId, { at: number; backoff: number }>();
   private readonly wanted = new Set<NodeId>();
+  /** Our offer on each link still connecting: when it went out (unset while being made), whether answered. */
+  private readonly offers = new Map<NodeId, { link: WebrtcLink; sent?: number; answered?: boolean }>();
+  /** Knocks that may have crossed our offer, looked at again once that offer is ANSWER_WAIT_MS old (one per peer). */
+  private readonly knockChecks = new Map<NodeId, ReturnType<typeof setTimeout>>();
   private readonly verifier: SignalVerifier;
   private readonly client: SignalClient;
   private readonly log: Log;
@@ -320,6 +329,7 @@ export class LinkManager implements Links {
     });
     link.onClose((reason) => {
       if (this.links.get(peer) === link) this.links.delete(peer);
+      if (this.offers.get(peer)?.link === link) this.offers.delete(peer);
       this.log("debug", `link to ${peer} closed: ${reason}`);
     });
     return link;
@@ -327,11 +337,14 @@ export class LinkManager implements Links {
 
   private async offer(peer: NodeId): Promise<void> {
     const link = this.newLink(peer);
+    const o: { link: WebrtcLink; sent?: number } = { link };
+    this.offers.set(peer, o);
     try {
       const sdp = await link.offer();
       if (link.state === "closed") return;
       this.log("debug", `offer to ${peer}: candidates ${candidates(sdp)}`);
       this.signal("offer", peer, sdp);
+      o.sent = Date.now();
     } catch (e) {
       link.close(`offer failed: ${(e as Error).message}`);
     }
@@ -364,18 +377,13 @@ export class LinkManager implements Links {
         }
         case "answer": {
           const link = this.links.get(s.from);
+          const o = this.offers.get(s.from);
+          if (o && o.link === link) o.answered = true;
           if (link && link.state === "connecting" && s.sdp) await link.accept(s.sdp);
           return;
         }
         case "knock":
-          // The peer has no link to us (it may have restarted): offer a fresh one if we are the offerer.
-          if (this.self < s.from) {
-            const l = this.links.get(s.from);
-            if (!l || l.state === "open" || Date.now() - (this.attempts.get(s.from)?.at ?? 0) > 2_000) {
-              this.attempts.set(s.from, { at: Date.now(), backoff: RETRY_MIN_MS });
-              await this.offer(s.from);
-            }
-          }
+          if (this.self < s.from) await this.knocked(s.from);
           return;
         case "bye":
           this.links.get(s.from)?.close("peer said bye");
@@ -387,9 +395,43 @@ export class LinkManager implements Links {
     }
   }
 
+  /**
+   * A knock: the peer has no link to us (it may have restarted), and we are the offerer: offer a fresh
+   * link, unless our offer is on its way. One being made goes where the knock came from. One sent so
+   * recently that the knock may have crossed it is being answered, or went to where the peer was
+   * registered before a restart: if still unanswered once ANSWER_WAIT_MS old, a fresh offer goes out
+   * then (not at the connect time-out, CONNECT_TIMEOUT_MS, and the next attempt). Knocks come only from
+   * verified, admitted peers (onSignal); this costs at most the offer such a knock costs anyway.
+   */
+  private async knocked(peer: NodeId): Promise<void> {
+    const l = this.links.get(peer);
+    const o = this.offers.get(peer);
+    if (l?.state === "connecting" && o?.link === l) {
+      const now = Date.now();
+      if (o.sent === undefined) return;
+      if (now - o.sent < KNOCK_CROSSES_MS) {
+        if (!o.answered && !this.knockChecks.has(peer)) {
+          const check = () => {
+            this.knockChecks.delete(peer);
+            if (this.stopped || this.offers.get(peer) !== o || o.answered || o.link.state !== "connecting") return;
+            this.log("debug", `offer to ${peer} unanswered after its knock: offering again`);
+            this.attempts.set(peer, { at: Date.now(), backoff: RETRY_MIN_MS });
+            void this.offer(peer);
+          };
+          this.knockChecks.set(peer, setTimeout(check, o.sent + ANSWER_WAIT_MS - now));
+        }
+        return;
+      }
+    }
+    this.attempts.set(peer, { at: Date.now(), backoff: RETRY_MIN_MS });
+    await this.offer(peer);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.beat);
+    for (const t of this.knockChecks.values()) clearTimeout(t);
+    this.knockChecks.clear();
     for (const l of this.joined.values()) l.close("node stopping");
     for (const [peer, link] of this.links) {
       if (link.state === "open") this.signal("bye", peer);

@@ -16,7 +16,7 @@ import type { Log } from "../log.ts";
 
 /** Bytes allowed to wait on the packet channel before sendPacket drops (a few messages). */
 export const PKT_QUEUE_LIMIT = 16 * 1024;
-const GATHER_TIMEOUT_MS = 5_000;
+export const GATHER_TIMEOUT_MS = 5_000;
 export const CONNECT_TIMEOUT_MS = 15_000;
 
 let guarded = false;
