@@ -10,7 +10,7 @@
 // --smol (the relay runs under `bun --smol`), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
 // its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR), --keep-root (for
 // TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -59,7 +59,12 @@ function packets(ns: string): number {
 }
 /** Sockets the process holds (UDP and TCP). */
 function sockets(pid: number): number {
-  return sh(["ls", "-l", `/proc/${pid}/fd`]).split("\n").filter((l) => l.includes("socket:")).length;
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`))
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) n++;
+    } catch {} // closed meanwhile
+  return n;
 }
 
 const dir = tempDir("bench-peers");
@@ -67,10 +72,12 @@ const net = new TestNet("pl");
 const workers: { proc: ChildProcess; count: number; lines: string[] }[] = [];
 let relay: TestNode | undefined, edge: TestNode | undefined;
 /** Stop every process this run started and remove its namespaces (also on ^C). */
-let cleaned = false;
-async function cleanup(): Promise<void> {
-  if (cleaned) return;
-  cleaned = true;
+let cleaning: Promise<void> | undefined;
+/** One clean-up, awaited by whoever asks (^C and the finally block may both). */
+function cleanup(): Promise<void> {
+  return (cleaning ??= doCleanup());
+}
+async function doCleanup(): Promise<void> {
   for (const w of workers) w.proc.kill("SIGTERM");
   const exits = Promise.all(workers.map((w) => new Promise((r) => (w.proc.exitCode !== null || w.proc.signalCode !== null ? r(null) : w.proc.once("exit", r)))));
   await Promise.race([exits, Bun.sleep(5000)]);
