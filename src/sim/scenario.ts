@@ -139,10 +139,13 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
     fabric.add(n, r);
     clock.every(TICK_MS, () => fabric.isUp(n) && r.tick(), 1 + Math.floor(random() * TICK_MS));
   }
-  // Seeds: each edge is told of two relays of its region; each relay of the relays it can link to.
+  // Seeds: each edge is told of two distinct relays of its region (a seed announces the relays it knows,
+  // never one twice); each relay of the relays it can link to.
   for (const e of edges) {
     const mine = relays.filter((r) => region.get(r) === region.get(e));
-    for (let k = 0; k < 2; k++) routers.get(e)!.addRelay(mine[Math.floor(random() * mine.length)]);
+    const first = Math.floor(random() * mine.length);
+    const second = (first + 1 + Math.floor(random() * (mine.length - 1))) % mine.length;
+    for (const k of [first, second]) routers.get(e)!.addRelay(mine[k]);
   }
   for (const r of relays) for (const x of relays) if (x !== r && canLink(r, x)) routers.get(r)!.addRelay(x);
   // Flows.
