@@ -100,16 +100,14 @@ export class LinkHealth {
 
   /**
    * Member packets went or came on the link to `peer`: it is active. One that was idle wakes: probed at
-   * once, and its silence is counted from now (it may have died unnoticed while idle).
+   * the next tick, and its silence is counted from now (it may have died unnoticed while idle).
    */
   used(peer: NodeId): void {
     const i = this.info.get(peer);
     if (!i) return;
     const now = this.opts.now();
-    if (now - i.lastUse >= ACTIVE_FOR_MS) {
-      if (i.alive) i.wokeAt = now;
-      i.nextProbe = now;
-    }
+    // Waking, it is probed at the next tick (tick() pulls an idle link's next probe in once it is fast).
+    if (now - i.lastUse >= ACTIVE_FOR_MS && i.alive) i.wokeAt = now;
     i.lastUse = now;
   }
 
