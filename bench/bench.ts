@@ -20,7 +20,7 @@ import { sh, TestNet } from "../test/lib/netns.ts";
 import { TestNode, waitFor } from "../test/lib/nodes.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const PEERS = resolve(ROOT, "../shared/bench/peers.sh");
+const PEERS = process.env.PEERS_SH ?? resolve(ROOT, "../shared/bench/peers.sh"); // PEERS_SH: from a worktree
 const { values } = parseArgs({
   options: {
     systems: { type: "string", default: "veth wggo wggo2 node" },
@@ -77,7 +77,9 @@ listen = "0.0.0.0:7443"
   for (let i = 0; i < runs; i++) {
     const r = spawnSync("bash", [join(ROOT, "bench/table.sh"), PEERS, ...values.systems!.split(/\s+/)], {
       encoding: "utf8",
-      env: { ...process.env, DUR: String(dur), NODE_A_CMD: `${bun} ${cli} up --config ${join(dir, "a.toml")}`, NODE_B_CMD: `${bun} ${cli} up --config ${join(dir, "b.toml")}` },
+      env: { ...process.env, DUR: String(dur), NODE_A_CMD: `${bun} ${cli} up --config ${join(dir, "a.toml")}`, NODE_B_CMD: `${bun} ${cli} up --config ${join(dir, "b.toml")}`,
+        // table.sh measures trellis only once a's status shows the direct UDP link (not the relay's fallback).
+        NODE_A_STATUS: `${bun} ${cli} status --json --config ${join(dir, "a.toml")}` },
       stdio: ["ignore", "pipe", "inherit"],
     });
     for (const line of r.stdout.split("\n")) {

@@ -7,6 +7,9 @@
 # Prints one line per system:
 #   TABLE system=<name> tcp1=<Mbit/s> tcp4=<Mbit/s> udp=<Mbit/s> rtt_idle=<ms> rtt_load=<ms> cpu_s_gb=<s>
 # Usage: table.sh PEERS_SH system...   (NODE_A_CMD / NODE_B_CMD as for peers.sh's "node")
+# NODE_A_STATUS: a command printing node a's status JSON (`trellis status --json --config ...`), run in
+# pb-a. With it, "node" is measured only once a reaches b over their own UDP link (fast channel up):
+# ping answers ~5 s earlier over the relay's WebSocket fallback, and those samples are not the link's.
 set -u
 PEERS=$1; shift
 # shellcheck disable=SC1090  # the shared script's functions, without its main section
@@ -21,9 +24,29 @@ pids_of() { local f; for f in "$RUN"/*."$1".pid; do cat "$f"; done; }
 sumticks() { local s=0 p; for p in "$@"; do s=$((s+$(ticks "$p"))); done; echo $s; }
 rtt_of() { awk -F/ '/^rtt|^round-trip/{print $5}'; }
 
+# link_up: a's status shows the peer holding TARGET on the direct path with an underlay address, over
+# a UDP link (not the WebSocket) whose fast channel is up.
+link_up() {
+  nsa sh -c "$NODE_A_STATUS" 2>/dev/null | jq -e --arg t "$TARGET" '
+    [.peers[] | select(.ipv4 == $t and .path == "direct" and .underlay != null) | .id] as $ids
+    | [.links[] | select((.peer | IN($ids[])) and .transport == "udp" and .alive and .fast.state? == "up")]
+    | length > 0' >/dev/null 2>&1
+}
+# wait_link SECONDS: wait for link_up; a clear error when it never comes.
+wait_link() { local t=$1 i
+  for ((i=0; i<t*4; i++)); do link_up && { log "node: direct link up (${i}/4 s after ping answered)"; return 0; }; sleep 0.25; done
+  log "node: no direct UDP link with fast channel up to $TARGET after ${t}s; a's view:"
+  nsa sh -c "$NODE_A_STATUS" 2>&1 | jq -c '{peers: [.peers[] | {ipv4, path, link, underlay}], links: [.links[] | {transport, alive, fast: .fast.state?}]}' >&2 \
+    || nsa sh -c "$NODE_A_STATUS" 2>&1 | tail -3 >&2
+  return 1
+}
+
 table() {
   local name=$1 json hz t0 t1 bytes tcp1 tcp4 udp=0 rate got lost rtt_idle rtt_load cpu
   if ! wait_up 20; then echo "TABLE system=$name tcp1=FAIL"; return 1; fi
+  if [ "$name" = node ] && [ -n "${NODE_A_STATUS:-}" ] && ! wait_link 30; then
+    echo "TABLE system=$name tcp1=FAIL note=no_direct_link"; return 1
+  fi
   bg_b iperf3-server iperf3 -s -B "$TARGET"
   sleep 0.5
   hz=$(getconf CLK_TCK)
