@@ -70,7 +70,7 @@ describe("link health: probe rate", () => {
     const sent: number[] = [];
     const pending: { at: number; body: Uint8Array }[] = [];
     const peer = "00000000000000000000000000000001" as NodeId;
-    const link = { peer, state: "open" as const, sendPacket: () => true, sendControl: () => {} };
+    const link = { peer, state: "open" as const, sendPacket: () => true, sendProbe: () => true, sendControl: () => {} };
     const h = new LinkHealth({
       links: { link: () => link, connect: () => {}, disconnect: () => {} },
       now: () => now,

@@ -10,8 +10,10 @@ import type { Decision, RelayPolicy } from "./steering.ts";
 export interface RouterLink {
   readonly peer: NodeId;
   readonly state: "connecting" | "open" | "closed";
-  /** Unreliable, unordered (and the fast channel when there is one); false when dropped. */
+  /** A sealed frame (channelFor: "fast"): unreliable, unordered, the fast channel when there is one; false when dropped. */
   sendPacket(b: Uint8Array): boolean;
+  /** A frame that is not sealed (channelFor: "probe"): unreliable, unordered, never the fast channel; false when dropped. */
+  sendProbe(b: Uint8Array): boolean;
   /** sendPacket for a batch, in order (runs of equal size may leave in one sendmsg); how many went. */
   sendPackets?(batch: readonly Uint8Array[]): number;
   /** Reliable and ordered. */

@@ -314,7 +314,7 @@ export class Router {
         return link.sendPacket(b);
       case "probe":
         // Probes measure the packet path; when that queue is full, reliable beats silence.
-        if (link.sendPacket(b)) return true;
+        if (link.sendProbe(b)) return true;
         link.sendControl(b);
         return true;
       case "control":

@@ -35,6 +35,9 @@ class MemoryLink implements RouterLink {
     this.fabric.carry(this, b, false);
     return true;
   }
+  sendProbe(b: Uint8Array): boolean {
+    return this.sendPacket(b);
+  }
   sendControl(b: Uint8Array): void {
     if (this.state === "open") this.fabric.carry(this, b, true);
   }

@@ -21,6 +21,7 @@ function fakeLink() {
     fastMtu: 1400,
     fastStats: undefined,
     sendPacket: (b: Uint8Array) => (sent.push(b), true),
+    sendProbe: (b: Uint8Array) => (sent.push(b), true),
     sendControl: (b: Uint8Array) => void sent.push(b),
     onPacket: (cb: (b: Uint8Array) => void) => void cbs.packet.push(cb),
     onControl: (cb: (b: Uint8Array) => void) => void cbs.control.push(cb),

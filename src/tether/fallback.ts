@@ -144,7 +144,7 @@ export class FallbackLink implements Link {
     if (this.state === "closed") return;
     const now = this.now();
     if (this.primary?.state === "open" && this.hasWs && now - this.lastPrimaryTx >= (this.active ? BEAT_MS : IDLE_BEAT_MS) - 10) {
-      this.primary.sendPacket(BEAT);
+      this.primary.sendProbe(BEAT);
       this.lastPrimaryTx = now;
     }
     const t = this.transport;
@@ -172,7 +172,15 @@ export class FallbackLink implements Link {
 
   sendPacket(b: Uint8Array): boolean {
     const sent = this.state === "open" && !!this.link()?.sendPacket(b);
-    if (ridesFast(b)) this.used();
+    this.used();
+    return this.counted(sent);
+  }
+
+  sendProbe(b: Uint8Array): boolean {
+    return this.counted(this.state === "open" && !!this.link()?.sendProbe(b));
+  }
+
+  private counted(sent: boolean): boolean {
     if (!sent) {
       this.stats.txDropped++;
       return false;

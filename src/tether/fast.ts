@@ -32,7 +32,9 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { dontFragment, udpGro } from "./sockopt.ts";
-import { GSO_MAX_BYTES, GSO_MAX_SEGMENTS, GsoSocket } from "./udpgso.ts";
+import { groSockets, gsoFor, nativeUdp, SendQueue } from "./udpsend.ts";
+import { segmentSize } from "./gro.ts";
+import type { Log } from "../log.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
 import { ReplayWindow } from "../session/replay.ts";
@@ -63,8 +65,6 @@ const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 5_000;
 const ROUND_ACTIVE_MS = 1_000, ROUND_IDLE_MS = 300_000;
 const ACTIVE_FOR_MS = 5_000;
 const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
-/** Datagrams per sendMany at most. */
-const SEND_BATCH = 64;
 /** Bytes the kernel may hold for the socket: bursts of sealed datagrams outrun the event loop. */
 const SOCKET_BUFFER = 4 << 20;
 /**
@@ -88,83 +88,6 @@ interface UdpTransport {
 }
 const PAIR_SUCCEEDED = 3;
 
-/** Bun's own UDP socket under a node:dgram socket: its send skips node:dgram's per-call DNS and queue. */
-interface NativeUdp {
-  send(data: Uint8Array, port: number, address: string): boolean;
-  /** [data, port, address, data, port, address, …]; returns how many it sent. */
-  sendMany(packets: (Uint8Array | number | string)[]): number;
-  readonly fd?: number;
-  readonly closed?: boolean;
-}
-const natives = new WeakMap<Socket, NativeUdp | null>();
-/** Per native socket: its GSO sender (undefined where GSO is not available); a refusal stays with it. */
-const gsos = new WeakMap<NativeUdp, GsoSocket | null>();
-function gsoFor(n: NativeUdp): GsoSocket | undefined {
-  let g = gsos.get(n);
-  if (g === undefined) gsos.set(n, (g = GsoSocket.open(n.fd) ?? null));
-  return g ?? undefined;
-}
-function nativeUdp(s: Socket): NativeUdp | null {
-  let n = natives.get(s);
-  if (n !== undefined) return n;
-  const state = Object.getOwnPropertySymbols(s).map((k) => (s as unknown as Record<symbol, { handle?: { socket?: NativeUdp } }>)[k]).find((v) => v?.handle?.socket);
-  n = typeof state?.handle?.socket?.send === "function" ? state.handle.socket : null;
-  natives.set(s, n);
-  return n;
-}
-
-/** Native sockets we turned UDP GRO on for (their reads may hold several of our datagrams). */
-const groSockets = new WeakSet<NativeUdp>();
-
-/**
- * How many leading bytes every datagram of one GSO run shares (0: this kind never rides a run): session
- * data, its type word and receiver index; forward frames, type, hops, trace length and destination.
- * A run holds only datagrams that agree on them, so a coalesced read is cut where they repeat.
- */
-function headerBytes(b: Uint8Array): number {
-  return b[0] === TYPE_DATA ? 8 : b[0] === TYPE_FORWARD ? 19 : 0;
-}
-function sameHeader(a: Uint8Array, b: Uint8Array): boolean {
-  const n = headerBytes(a);
-  if (n === 0 || b.length < n) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-/** The smallest datagram of ours a coalesced read can hold: a session data packet with no payload. */
-const MIN_SEGMENT = 32;
-
-/** Whether a datagram of ours could start at `at` (a type word of session data; a forward frame's type). */
-function looksLikeStart(b: Uint8Array, at: number): boolean {
-  if (b[at] === TYPE_DATA) return b[at + 1] === 0 && b[at + 2] === 0 && b[at + 3] === 0;
-  return b[at] === TYPE_FORWARD && b[at + 1] < 16 && b[at + 2] < 16;
-}
-
-/**
- * The segment size of a read that UDP GRO coalesced from one of our GSO runs (every datagram that size
- * but the last), or 0 when `b` is one datagram. The kernel reports the size in a control message Bun
- * does not pass on, so it is found where the first datagram's header repeats (a single datagram holds
- * no repeat: 64 bits or more would have to match by chance in its ciphertext), and every later boundary
- * must repeat it too. A NIC's GRO may also coalesce datagrams sent apart with other headers (another
- * session after a rekey): then the smallest divisor of that distance whose boundaries all look like
- * the start of a datagram of ours. A wrong cut could only fail authentication.
- */
-export function segmentSize(b: Uint8Array): number {
-  const n = headerBytes(b);
-  if (n === 0 || b.length < 2 * MIN_SEGMENT) return 0;
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
-  const repeat = buf.indexOf(buf.subarray(0, n), MIN_SEGMENT);
-  if (repeat < 0) return 0;
-  for (let d = Math.floor(repeat / MIN_SEGMENT); d >= 2; d--) {
-    if (repeat % d !== 0) continue;
-    const size = repeat / d;
-    let ok = true;
-    for (let at = size; at < b.length && ok; at += size) ok = looksLikeStart(b, at);
-    if (ok) return size;
-  }
-  for (let at = 2 * repeat; at < b.length; at += repeat) if (!sameHeader(b, b.subarray(at, at + n))) return 0;
-  return repeat;
-}
-
 export type FastState = "keying" | "down" | "up";
 export interface FastStats {
   state: FastState;
@@ -186,7 +109,6 @@ export interface FastStats {
   /** Segmentation offload on this link's socket: "gso" in use, or why not ("gso refused: EIO", …). */
   offload: string[];
 }
-import type { Log } from "../log.ts";
 
 export class FastChannel {
   state: FastState = "keying";
@@ -221,13 +143,16 @@ export class FastChannel {
   private lastPort = -1;
   private hooked = new WeakSet<object>();
   private closed = false;
+  private readonly queue: SendQueue;
 
   constructor(
     private readonly conn: IceConnection,
     private readonly deliver: (b: Uint8Array) => void,
     private readonly log: Log,
     private readonly label: string,
-  ) {}
+  ) {
+    this.queue = new SendQueue(this.stats, log, label);
+  }
 
   /** The peer's token arrived over the control channel: derive the probe key and start probing. */
   keyed(peerToken: Uint8Array): void {
@@ -274,13 +199,13 @@ export class FastChannel {
       if (this.send(b)) sent++;
       else rejected?.(b);
     }
-    this.flush();
+    this.queue.flush();
     return sent;
   }
 
   /** Send what is queued now rather than at the end of the task. */
   flushNow(): void {
-    this.flush();
+    this.queue.flush();
   }
 
   /** Offload features in use on the nominated pair's socket, for status. */
@@ -337,111 +262,25 @@ export class FastChannel {
   }
 
   /**
-   * Send a datagram on the nominated pair. Through Bun's own socket, datagrams queue until the end of the
-   * current task (a batch from the TUN) and go in one sendMany; a full socket buffer drops what it
-   * cannot take, as a NIC queue would (counted in txFailed).
+   * Send a datagram on the nominated pair: through Bun's own socket it joins the send queue
+   * (./udpsend.ts); without one, through werift's socket at once.
    */
   private raw(b: Uint8Array): boolean {
     const n = this.conn.nominated;
     const socket = n?.protocol.transport?.socket;
     if (!n || !socket || !this.conn.canSendApplicationData()) return false;
     const native = nativeUdp(socket);
-    if (!native) {
-      try {
-        socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
-        return true;
-      } catch {
-        return false;
-      }
+    if (native) {
+      this.queue.push(native, b, n.remoteAddr[1], n.remoteAddr[0]);
+      return true;
     }
-    if (this.qData.length === 0) queueMicrotask(this.flush);
-    else if (native !== this.queueSocket) this.flush();
-    this.queueSocket = native;
-    this.qData.push(b);
-    this.qPort.push(n.remoteAddr[1]);
-    this.qHost.push(n.remoteAddr[0]);
-    if (this.qData.length >= SEND_BATCH) this.flush();
-    return true;
+    try {
+      socket.send(b, n.remoteAddr[1], n.remoteAddr[0]);
+      return true;
+    } catch {
+      return false;
+    }
   }
-
-  private qData: Uint8Array[] = [];
-  private qPort: number[] = [];
-  private qHost: string[] = [];
-  private queueSocket?: NativeUdp;
-  /**
-   * Send the queue: each run of equal-size frames to one address (the last may be shorter) in one
-   * sendmsg with UDP_SEGMENT; single datagrams and probes in sendMany calls, in order.
-   */
-  private readonly flush = (): void => {
-    const data = this.qData, ports = this.qPort, hosts = this.qHost, socket = this.queueSocket;
-    const count = data.length;
-    if (count === 0 || !socket) return;
-    this.qData = [];
-    this.qPort = [];
-    this.qHost = [];
-    // A socket closed since (its fd number may be another socket's by now): nothing goes.
-    if (socket.closed) return void (this.stats.txFailed += count);
-    const gso = gsoFor(socket);
-    let plain: (Uint8Array | number | string)[] = [];
-    // sendMany stops at the first datagram the kernel refuses (throwing when it is the first): one too
-    // big for the path (EMSGSIZE: an MTU probe larger than it) is dropped alone and the rest go on; a
-    // full buffer drops the rest, as a NIC queue would.
-    const many = (): void => {
-      let at = 0;
-      while (at < plain.length) {
-        let sent = 0, code: string | undefined;
-        try {
-          sent = socket.sendMany(at === 0 ? plain : plain.slice(at));
-        } catch (e) {
-          code = (e as NodeJS.ErrnoException).code;
-        }
-        at += sent * 3;
-        if (at >= plain.length) break;
-        if (sent > 0) continue; // stopped at a refusal: try it alone first, to learn why
-        this.stats.txFailed++;
-        at += 3;
-        if (code !== "EMSGSIZE") {
-          this.stats.txFailed += (plain.length - at) / 3;
-          break;
-        }
-      }
-      plain = [];
-    };
-    for (let i = 0; i < count; ) {
-      const first = data[i], size = first.length, host = hosts[i], port = ports[i];
-      let j = i + 1;
-      if (gso && !gso.refused && headerBytes(first) > 0) {
-        let bytes = size;
-        while (j < count && j - i < GSO_MAX_SEGMENTS && ports[j] === port && hosts[j] === host && sameHeader(first, data[j])) {
-          const len = data[j].length;
-          if (len > size || bytes + len > GSO_MAX_BYTES) break;
-          bytes += len;
-          j++;
-          if (len < size) break; // a shorter one ends the run
-        }
-      }
-      if (j - i >= 2) {
-        many();
-        const r = gso!.send(data, i, j, size, host, port);
-        if ("sent" in r) {
-          this.stats.txFailed += j - i - r.sent;
-          this.stats.txGsoSends++;
-          this.stats.txGsoDatagrams += r.sent;
-        } else {
-          // Refused: the same datagrams one by one; if they all go, GSO was the problem here.
-          for (let k = i; k < j; k++) plain.push(data[k], ports[k], hosts[k]);
-          const before = this.stats.txFailed;
-          many();
-          if (this.stats.txFailed === before && !gso!.refused) {
-            gso!.refuse(r.refused);
-            this.log("info", `${this.label}: UDP GSO refused on this socket (${r.refused}): datagrams go one by one`);
-          } else if (gso!.refused) this.log("info", `${this.label}: UDP GSO refused on this socket (${gso!.refused}): datagrams go one by one`);
-        }
-      } else plain.push(first, port, host);
-      i = j;
-    }
-    many();
-  };
 
   /** Take our datagram types off each of the connection's UDP sockets before werift parses them. */
   private hook(): void {

@@ -2,7 +2,7 @@
 // the datagrams sent, byte for byte; single datagrams and runs of mixed headers are never cut.
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { segmentSize } from "./fast.ts";
+import { segmentSize } from "./gro.ts";
 import { udpGro } from "./sockopt.ts";
 import { GsoSocket } from "./udpgso.ts";
 

@@ -62,9 +62,10 @@ describe("links over werift through a seed (loopback)", () => {
     lb.onPacket((p) => gotB.push(Buffer.from(p).toString()));
     lb.onControl((p) => gotB.push("ctl:" + Buffer.from(p).toString()));
     la.onPacket((p) => gotA.push(Buffer.from(p).toString()));
-    expect(la.sendPacket(Buffer.from("hello b"))).toBe(true);
+    // Not sealed frames: the packet data channel (sendPacket is for sealed frames, which may take the fast channel).
+    expect(la.sendProbe(Buffer.from("hello b"))).toBe(true);
     la.sendControl(Buffer.from("big".repeat(3000)));
-    lb.sendPacket(Buffer.from("hello a"));
+    lb.sendProbe(Buffer.from("hello a"));
     await until(() => gotB.length === 2 && gotA.length === 1);
     expect(gotB).toContain("hello b");
     expect(gotB).toContain("ctl:" + "big".repeat(3000));
@@ -79,7 +80,7 @@ describe("links over werift through a seed (loopback)", () => {
     const la2 = await until(() => a.links.find((l) => l !== la && l.state === "open"));
     const got: string[] = [];
     lb2.onPacket((p) => got.push(Buffer.from(p).toString()));
-    la2.sendPacket(Buffer.from("after restart"));
+    la2.sendProbe(Buffer.from("after restart"));
     await until(() => got.length === 1);
     expect(got).toEqual(["after restart"]);
   });

@@ -152,6 +152,10 @@ class MemoryLink implements Link {
 
   constructor(readonly peer: NodeId) {}
 
+  sendProbe(b: Uint8Array): boolean {
+    return this.sendPacket(b);
+  }
+
   sendPacket(b: Uint8Array): boolean {
     if (this.state !== "open") return false;
     this.stats.txPackets++;

@@ -10,7 +10,7 @@ import dgram from "node:dgram";
 import { networkInterfaces } from "node:os";
 import { classes, methods, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
-import { FastChannel, ridesFast, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
+import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
 import type { Log } from "../log.ts";
 
@@ -87,6 +87,7 @@ export interface Link {
   readonly peer: NodeId;
   readonly state: "connecting" | "open" | "closed";
   sendPacket(b: Uint8Array): boolean;
+  sendProbe(b: Uint8Array): boolean;
   /**
    * Send a batch of packets for this peer at once (sealed datagrams from one TUN read): where the fast
    * channel carries them, runs of equal size leave in one sendmsg (UDP GSO). Returns how many went.
@@ -227,11 +228,17 @@ export class WebrtcLink implements Link {
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer } as never);
   }
 
+  /** A sealed frame: the fast channel while it is up and the frame fits, else the packet data channel. */
   sendPacket(b: Uint8Array): boolean {
-    if (ridesFast(b) && this.fast?.send(b)) {
+    if (this.fast?.send(b)) {
       this.stats.txPackets++;
       return true;
     }
+    return this.sendProbe(b);
+  }
+
+  /** A frame that is not sealed (probes, beats): the packet data channel only. */
+  sendProbe(b: Uint8Array): boolean {
     const dc = this.pkt;
     if (this.state !== "open" || !dc || dc.bufferedAmount > PKT_QUEUE_LIMIT) {
       this.stats.txDropped++;

@@ -48,6 +48,10 @@ export class WsLink implements Link {
     return this.send(f, kind === WS_KIND_CONTROL);
   }
 
+  sendProbe(b: Uint8Array): boolean {
+    return this.sendPacket(b);
+  }
+
   sendPacket(b: Uint8Array): boolean {
     if (this.out(WS_KIND_PACKET, b)) {
       this.stats.txPackets++;

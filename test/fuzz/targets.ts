@@ -170,7 +170,7 @@ export function targets(): Target[] {
   const frames = [fwd, relayed(fwd, X, true), encodeForward(A, B, new Uint8Array([0xc7, 1, 2])), ...hops, report];
   t.push({ name: "forward frames (decodeForward)", seeds: frames, count: 20000, run: (b) => { decodeForward(b); readU32(b); readId(b); } });
   {
-    const link = (peer: NodeId): RouterLink => ({ peer, state: "open", sendPacket: () => true, sendControl: () => {} });
+    const link = (peer: NodeId): RouterLink => ({ peer, state: "open", sendPacket: () => true, sendProbe: () => true, sendControl: () => {} });
     let clock = now;
     const router = new Router({
       self: A, relay: { enabled: true, bandwidthBps: 0 }, links: { link, connect: () => {}, disconnect: () => {} },
