@@ -15,8 +15,9 @@
 //   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts), the packet still goes
 //   5. SessionPort.send → src/session/sessions.ts: seal (src/session/keypair.ts), or wait (./hold.ts,
 //      the same hold) for the handshake (src/handshake/) → src/route/router.ts send: direct or through a relay (frame.ts),
-//      the channel chosen in src/route/frame.ts → the link (src/tether/webrtc.ts, fast.ts) ⇐ returns
-//      all the way back to fromTun, which takes the next packet of the batch
+//      the channel chosen in src/route/frame.ts → the link (src/tether/webrtc.ts → fast.ts, whose
+//      queue, src/tether/udpsend.ts, sends the batch's runs as UDP GSO at the end of the task) ⇐ returns
+//      all the way back to fromTun, which takes the next run of the batch (runs per peer: sendBatch)
 // ./outside.ts walks the way back in.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";

@@ -2,9 +2,10 @@
 // written to the TUN.
 //
 // Inbound flow (each step names the file that does it; → is a call, ⇐ a return):
-//   1. a link (src/tether/webrtc.ts: data channel, or the fast channel src/tether/fast.ts) → src/route/router.ts
-//      receive: a frame for us, direct or a forward frame through relays (src/route/frame.ts); delivery
-//      reports stay in the router; frames for others go to src/route/forward.ts
+//   1. a link (src/tether/webrtc.ts: data channel, or the fast channel src/tether/fast.ts, a UDP GRO read
+//      cut into datagrams by src/tether/gro.ts) → src/route/router.ts receive → src/route/inbound.ts: a
+//      frame for us, direct or a forward frame through relays (src/route/frame.ts); delivery reports stay
+//      in the route layer; frames for others go to src/route/forward.ts
 //   2. → Outside.fromRoute here: a signal through relays goes to the link manager (ports.signal); anything
 //      else → SessionPort.receive → src/session/sessions.ts: handshake messages (src/handshake/), or
 //      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open (keypair.ts)
