@@ -20,8 +20,15 @@ const TSO_BATCH = 256;
  * here, where CoDel sees how long it waited, rather than in the kernel's queue, where nothing does.
  */
 const READER_INFLIGHT = 8;
-/** Room for packets waiting for the writer thread (about 2,800 full-size packets). */
-const RING_BYTES = 4 << 20;
+/**
+ * Room for packets waiting for the writer thread (about 1,400 full-size packets, ~12 ms at 1.4 Gbit/s;
+ * TRELLIS_RING_BYTES to try another). CoDel alone does not keep this queue short under four TCP
+ * streams (it drops thousands a second and ping still waits 15-20 ms); a bound in bytes does, as
+ * wireguard-go's fixed-size queues do. A/B in namespaces, alternating, medians of 3 (loaded machine):
+ * ping under TCP x4 / TCP x4 Mbit/s / ping under TCP x1 / TCP x1: 4 MB 17.6 ms 1458, 9.2 ms 1443;
+ * 2 MB 12.3 ms 1380, 7.9 ms 1372; 1 MB 8.2 ms 1233, 6.3 ms 1269 (too many tail drops in bursts).
+ */
+const RING_BYTES = Number(process.env.TRELLIS_RING_BYTES) || 2 << 20;
 /**
  * The reader worker's module. Run from source, it sits beside this file. In a binary built by
  * scripts/build.ts (entrypoints src/cli/main.ts and src/tun/reader-worker.ts), Bun embeds modules
