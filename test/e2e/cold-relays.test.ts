@@ -36,9 +36,10 @@ describe.skipIf(!root)("cold lookups across two relays (namespaces)", () => {
       const token = ok(nodes[h].cli(["invite", "--root", rootDir, "--name", h, "--ipv4", ip, "--seed", sUrl]), `invite ${h}`);
       ok(nodes[h].cli(["join", token, "--state", join(nodes[h].dir, "state")]), `join ${h}`);
     }
-    // From now on a reaches only s, and b only r.
+    // From now on a reaches only s, and b only r (not each other either: the path must be a → s → r → b).
     net.block("a", "r2");
     net.block("b", "s");
+    net.block("a", "b");
     await Promise.all(["r", "a", "b"].map((h) => nodes[h].start()));
     await waitFor("s and r linked", () => s.api("/v1/relays").some?.((l: any) => l.peer === nodes.r.id && l.alive), 60000);
     await waitFor("a linked to s", () => nodes.a.api("/v1/relays").some?.((l: any) => l.peer === s.id && l.alive), 60000);
