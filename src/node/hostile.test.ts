@@ -3,15 +3,9 @@
 // fresh sources and forged unsealed delivery reports, all on the hostile member's real link to the
 // victim. Meanwhile an honest member keeps pinging the victim and completes a fresh handshake.
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { ipv6BytesOf } from "../identity/address.ts";
 import { generateIdentity, type NodeId } from "../identity/identity.ts";
-import { parseConfig } from "../config/load.ts";
 import { setLogLevel } from "../log.ts";
 import { MemoryNet } from "../tether/memory.ts";
-import { createMemoryTun, type MemoryTun } from "../tun/memory.ts";
 import { fragment } from "../handshake/fragment.ts";
 import { createInitiation } from "../handshake/machine.ts";
 import { encodeForward, relayed, TYPE_REPORT } from "../route/frame.ts";
@@ -21,89 +15,28 @@ import type { Link } from "../tether/webrtc.ts";
 import { encodeHop, HOP_RECORD } from "../route/frame.ts";
 import { encodeRecord, type RecordCrypto } from "../route/record.ts";
 import { encodePublicIdentity, nodeIdBytes } from "../identity/identity.ts";
-import { issueCertificate } from "../trust/certificate.ts";
-import { encodeBundle, Networks } from "../trust/networks.ts";
 import { issueRevocation } from "../trust/revocation.ts";
 import { issuePolicy } from "../trust/policy.ts";
-import { networkIdOf } from "../trust/root.ts";
-import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { CONTROL_POLICY, CONTROL_REVOCATION, recordMessage } from "./control.ts";
 import type { Admission } from "./admission.ts";
 import type { Discovery } from "../route/discovery.ts";
-import { Node } from "./node.ts";
+import { answerPings, ping as pingWhole, testNetwork, WholeNodes, type Whole } from "../../test/lib/whole.ts";
 
 setLogLevel((process.env.TRELLIS_TEST_LOG as "debug") ?? "error");
 
-const ROOT_KEYS = ml_dsa65.keygen(new Uint8Array(32).fill(77));
-const HOME = { name: "home", id: networkIdOf(ROOT_KEYS.publicKey), rootPub: ROOT_KEYS.publicKey, dsaSecret: ROOT_KEYS.secretKey };
+const HOME = testNetwork(77);
 const IDS = Array.from({ length: 3 }, (_, i) => generateIdentity(new Uint8Array(128).fill(i + 40)));
-const running: Node[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const n of running.splice(0)) await n.stop();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const nodes = new WholeNodes();
+afterEach(() => nodes.stop());
 
-interface Whole {
-  node: Node;
-  tun: MemoryTun;
-  id: NodeId;
-}
 type Insides = { sessions: Sessions; router: Router & { discovery: Discovery }; links: { link(peer: NodeId): Link | undefined }; admission: Admission };
 const insides = (w: Whole) => w.node as unknown as Insides;
 
 /** The three nodes, allow-listing each other; with `root`, also members of its network (certificates). */
-async function start(net: MemoryNet, root?: typeof HOME): Promise<Whole[]> {
-  const out: Whole[] = [];
-  for (const [i, identity] of IDS.entries()) {
-    const dir = mkdtempSync(join(tmpdir(), "trellis-hostile-"));
-    dirs.push(dir);
-    const now = Math.floor(Date.now() / 1000);
-    if (root) Networks.install(dir, identity.public.id, encodeBundle(root, issueCertificate({ networkId: root.id, nodeId: identity.public.id, name: `h${i}`, ipv4: `100.64.0.${i + 1}`, ipv4Prefix: 24, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 3600 }, root)));
-    const allow = IDS.filter((o) => o !== identity).map((o) => `"${o.public.id}"`).join(", ");
-    const config = parseConfig(`[node]\nname = "h${i}"\nstate_dir = "${dir}"\nipv4 = "100.64.0.${i + 1}/24"\n[network]\nallow = [${allow}]\n[tun]\nname = "hmem${i}"\n[relay]\nenabled = false\nseed = false\n`, `h${i}.toml`);
-    const tun = createMemoryTun(`hmem${i}`, 1500);
-    const node = new Node(config, identity, { openTun: async () => tun, links: net.factory() });
-    running.push(node);
-    out.push({ node, tun, id: identity.public.id });
-  }
-  for (const w of out) await w.node.start();
-  return out;
-}
+const start = (net: MemoryNet, root?: typeof HOME) => nodes.start(net, IDS, { prefix: "h", network: root });
 
-function echo6(a: NodeId, b: NodeId, seq: number): Uint8Array {
-  const p = new Uint8Array(48 + 16);
-  p[0] = 0x60;
-  new DataView(p.buffer).setUint16(4, 8 + 16);
-  p[6] = 58;
-  p[7] = 64;
-  p.set(ipv6BytesOf(a), 8);
-  p.set(ipv6BytesOf(b), 24);
-  p[40] = 128;
-  new DataView(p.buffer).setUint16(46, seq);
-  return p;
-}
-function answerPings(w: Whole): void {
-  w.tun.onWrite = (p) => {
-    if (p[0] >> 4 === 6 && p[6] === 58 && p[40] === 128) {
-      const r = Uint8Array.from(p);
-      r.set(p.subarray(24, 40), 8);
-      r.set(p.subarray(8, 24), 24);
-      r[40] = 129;
-      w.tun.inject([r]);
-    }
-  };
-}
-async function ping(a: Whole, b: Whole, seq: number, timeoutMs = 15_000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (performance.now() < end) {
-    const got = a.tun.written.findIndex((p) => p[40] === 129 && new DataView(p.buffer, p.byteOffset).getUint16(46) === seq);
-    if (got >= 0) return void a.tun.written.splice(got, 1);
-    a.tun.inject([echo6(a.id, b.id, seq)]);
-    await Bun.sleep(10);
-  }
-  throw new Error(`no echo reply for seq ${seq}`);
-}
+/** An echo request every 10 ms (a small one) until the reply comes, for up to 15 s. */
+const ping = (a: Whole, b: Whole, seq: number) => pingWhole(a, b, seq, { timeoutMs: 15_000, everyMs: 10, size: 16 });
 
 const fakeId = (i: number) => (0xd000_0000 + i).toString(16).padStart(32, "0") as NodeId;
 
@@ -205,8 +138,8 @@ test("invalid new revocations and policies from a session peer cost at most its 
   }
   // Forged: signed once, then a new revoked node or a newer version each, under a junk signature.
   const junkSig = new Uint8Array(3309).fill(5);
-  const rev0 = issueRevocation({ networkId: HOME.id, nodeId: fakeId(0), time: Math.floor(Date.now() / 1000), reason: "x" }, { dsaSecret: ROOT_KEYS.secretKey });
-  const pol0 = issuePolicy({ networkId: HOME.id, version: 1000, rules: [] }, { dsaSecret: ROOT_KEYS.secretKey });
+  const rev0 = issueRevocation({ networkId: HOME.id, nodeId: fakeId(0), time: Math.floor(Date.now() / 1000), reason: "x" }, { dsaSecret: HOME.dsaSecret });
+  const pol0 = issuePolicy({ networkId: HOME.id, version: 1000, rules: [] }, { dsaSecret: HOME.dsaSecret });
   const t0 = performance.now();
   for (let i = 0; i < 150; i++) {
     const rev = Uint8Array.from(rev0);
@@ -225,7 +158,7 @@ test("invalid new revocations and policies from a session peer cost at most its 
   expect(checks).toBeLessThanOrEqual(20 + Math.ceil(20 * s) + 2);
   // An honest peer passes on 15 valid revocations at once: every one is taken, and at once.
   const revoked = Array.from({ length: 15 }, (_, i) => fakeId(1000 + i));
-  for (const id of revoked) insides(a).sessions.send(v.id, recordMessage(CONTROL_REVOCATION, issueRevocation({ networkId: HOME.id, nodeId: id, time: Math.floor(Date.now() / 1000), reason: "lost" }, { dsaSecret: ROOT_KEYS.secretKey })));
+  for (const id of revoked) insides(a).sessions.send(v.id, recordMessage(CONTROL_REVOCATION, issueRevocation({ networkId: HOME.id, nodeId: id, time: Math.floor(Date.now() / 1000), reason: "lost" }, { dsaSecret: HOME.dsaSecret })));
   const end = performance.now() + 10_000;
   while (performance.now() < end && !revoked.every((id) => nets.isRevoked(id))) await Bun.sleep(50);
   expect(revoked.filter((id) => !nets.isRevoked(id))).toEqual([]);

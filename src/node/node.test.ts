@@ -1,58 +1,24 @@
-// Whole nodes in one process (like wireguard-go's TestTwoDevicePing): real identities, handshakes,
-// sessions, router, datapath and admission, over in-memory links (src/tether/memory.ts) and memory TUNs.
+// Whole nodes in one process (like wireguard-go's TestTwoDevicePing; the fixture: test/lib/whole.ts): real
+// identities, handshakes, sessions, router, datapath and admission, over in-memory links and memory TUNs.
 // No root, no werift, no seeds.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { ipv6BytesOf, parseIpv4 } from "../identity/address.ts";
+import { parseIpv4 } from "../identity/address.ts";
 import { generateIdentity, type NodeId } from "../identity/identity.ts";
-import { parseConfig } from "../config/load.ts";
 import { setLogLevel } from "../log.ts";
 import { MemoryNet } from "../tether/memory.ts";
-import { createMemoryTun, type MemoryTun } from "../tun/memory.ts";
-import { Node } from "./node.ts";
+import { answerPings, ping, WholeNodes, type Whole } from "../../test/lib/whole.ts";
 
 setLogLevel((process.env.TRELLIS_TEST_LOG as "debug") ?? "error");
 
-interface Whole {
-  node: Node;
-  tun: MemoryTun;
-  id: NodeId;
-  ipv4: string;
-}
-
-const dirs: string[] = [];
-const running: Node[] = [];
-afterEach(async () => {
-  for (const n of running.splice(0)) await n.stop();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const nodes = new WholeNodes();
+afterEach(() => nodes.stop());
 
 /** Identities for up to three nodes (fixed seeds: the same ids every run), made before any clock starts. */
 const IDS = Array.from({ length: 3 }, (_, i) => generateIdentity(new Uint8Array(128).fill(i + 1)));
 const identities = (n: number) => IDS.slice(0, n);
 
 /** Build and start whole nodes over `net`, each allowing all the others; `relays` names who relays. */
-async function start(net: MemoryNet, ids: ReturnType<typeof identities>, relays: Set<number> = new Set()): Promise<Whole[]> {
-  const out: Whole[] = [];
-  for (const [i, identity] of ids.entries()) {
-    const dir = mkdtempSync(join(tmpdir(), "trellis-node-test-"));
-    dirs.push(dir);
-    const ipv4 = `100.64.0.${i + 1}`;
-    const allow = ids.filter((o) => o !== identity).map((o) => `"${o.public.id}"`).join(", ");
-    const config = parseConfig(
-      `[node]\nname = "n${i}"\nstate_dir = "${dir}"\nipv4 = "${ipv4}/24"\n[network]\nallow = [${allow}]\n[tun]\nname = "mem${i}"\n[relay]\nenabled = ${relays.has(i)}\nseed = false\n`,
-      `n${i}.toml`,
-    );
-    const tun = createMemoryTun(`mem${i}`, 1500);
-    const node = new Node(config, identity, { openTun: async () => tun, links: net.factory() });
-    running.push(node);
-    out.push({ node, tun, id: identity.public.id, ipv4 });
-  }
-  for (const w of out) await w.node.start();
-  return out;
-}
+const start = (net: MemoryNet, ids: ReturnType<typeof identities>, relays: Set<number> = new Set()) => nodes.start(net, ids, { prefix: "n", relays });
 
 /** CPU time (user + system) this process spent since `from`, in ms: the figure load does not inflate. */
 const cpuMs = (from: NodeJS.CpuUsage) => {
@@ -61,21 +27,6 @@ const cpuMs = (from: NodeJS.CpuUsage) => {
 };
 /** Handshakes the nodes started, in all (each an ML-DSA signature and verification on both sides). */
 const handshakes = (ws: Whole[]) => ws.reduce((n, w) => n + w.node.status().counters.session_handshakesStarted, 0);
-
-/** An ICMPv6 echo request (or reply) from a to b with `seq` and `size` bytes of payload. */
-function echo6(a: NodeId, b: NodeId, seq: number, size = 56, reply = false): Uint8Array {
-  const p = new Uint8Array(40 + 8 + size);
-  p[0] = 0x60;
-  new DataView(p.buffer).setUint16(4, 8 + size);
-  p[6] = 58;
-  p[7] = 64;
-  p.set(ipv6BytesOf(a), 8);
-  p.set(ipv6BytesOf(b), 24);
-  p[40] = reply ? 129 : 128;
-  new DataView(p.buffer).setUint16(46, seq);
-  for (let i = 0; i < size; i++) p[48 + i] = (seq + i) & 255;
-  return p;
-}
 
 /** A UDP-over-IPv4 packet from a to b carrying `seq` and `size` bytes. */
 function udp4(a: string, b: string, seq: number, size: number): Uint8Array {
@@ -89,35 +40,6 @@ function udp4(a: string, b: string, seq: number, size: number): Uint8Array {
   new DataView(p.buffer).setUint32(28, seq);
   for (let i = 4; i < size; i++) p[28 + i] = (seq * 7 + i) & 255;
   return p;
-}
-
-/** The far side answers echo requests the way a kernel would. */
-function answerPings(w: Whole): void {
-  w.tun.onWrite = (p) => {
-    if (p[0] >> 4 === 6 && p[6] === 58 && p[40] === 128) {
-      const r = Uint8Array.from(p);
-      r.set(p.subarray(24, 40), 8);
-      r.set(p.subarray(8, 24), 24);
-      r[40] = 129;
-      w.tun.inject([r]);
-    }
-  };
-}
-
-/** Ping from a to b through the TUNs until a reply comes back; resolves to the wall time it took. */
-async function ping(a: Whole, b: Whole, seq: number, timeoutMs = 10_000): Promise<number> {
-  const t0 = performance.now();
-  const end = t0 + timeoutMs;
-  while (performance.now() < end) {
-    const got = a.tun.written.findIndex((p) => p[40] === 129 && new DataView(p.buffer, p.byteOffset).getUint16(46) === seq);
-    if (got >= 0) {
-      a.tun.written.splice(got, 1);
-      return performance.now() - t0;
-    }
-    a.tun.inject([echo6(a.id, b.id, seq)]);
-    await Bun.sleep(5);
-  }
-  throw new Error(`no echo reply for seq ${seq} from ${b.id} within ${timeoutMs} ms`);
 }
 
 /** Send `n` IPv4 packets of `size` bytes from a to b; resolves when b's TUN has them all, in order and intact. */

@@ -9,19 +9,12 @@ import { generateIdentity, type NodeId } from "../identity/identity.ts";
 import { SignalClient } from "../signal/client.ts";
 import { pemFingerprint, seedFetch } from "../signal/tls.ts";
 import { makeCerts, type TestCerts } from "../../test/lib/certs.ts";
+import { untilValue } from "../../test/lib/wait.ts";
 import { startSeed, MAX_PAYLOAD, type Seed } from "./server.ts";
 
 setDefaultTimeout(30_000);
 
-async function until<T>(f: () => T, ms = 10_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = f();
-    if (v) return v as NonNullable<T>;
-    await Bun.sleep(20);
-  }
-  throw new Error("condition not met in time");
-}
+const until = <T>(f: () => T) => untilValue(f, 10_000);
 
 function client(url: string, opts: { ca?: string } = {}) {
   const logs: string[] = [];

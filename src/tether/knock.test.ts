@@ -1,47 +1,14 @@
 // A restarted peer's knock is answered even when it comes right after our offer went astray (werift on loopback, a real seed).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
-import { startSeed } from "../seed/server.ts";
-import { LinkManager } from "./links.ts";
-import type { Link } from "./webrtc.ts";
+import { generateIdentity } from "../identity/identity.ts";
+import { LoopbackLinks } from "../../test/lib/loopback-links.ts";
+import { until } from "../../test/lib/wait.ts";
 
 setDefaultTimeout(40_000);
-let seedUrl = "";
-let seed: Awaited<ReturnType<typeof startSeed>>;
-const managers: LinkManager[] = [];
-
-function manager(me: Identity, allow: NodeId[]) {
-  const logs: string[] = [];
-  const m = new LinkManager({
-    identity: me,
-    seeds: [seedUrl],
-    accept: (r) => (allow.includes(r.id) ? true : `${r.id} not allowed`),
-    hostAddresses: ["127.0.0.1"],
-    log: (_level, msg) => logs.push(msg),
-  });
-  const links: Link[] = [];
-  m.onLink((l) => links.push(l));
-  managers.push(m);
-  return { m, links, logs };
-}
-
-async function until(f: () => unknown, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (f()) return true;
-    await Bun.sleep(20);
-  }
-  return Boolean(f());
-}
-
-beforeAll(async () => {
-  seed = await startSeed({ listen: "127.0.0.1:0" });
-  seedUrl = `http://127.0.0.1:${seed.port}`;
-});
-afterAll(async () => {
-  for (const m of managers) await m.stop();
-  await seed.stop();
-});
+const net = new LoopbackLinks();
+const manager = net.manager.bind(net);
+beforeAll(() => net.start());
+afterAll(() => net.stop());
 
 // Issue 14 (liveness, 2): the offerer (lower id) ignored a knock within 2 s of its own offer, even when
 // that offer had gone to the peer before its restart; nothing linked until the offer timed out

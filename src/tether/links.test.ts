@@ -1,53 +1,19 @@
 // Real werift links on loopback, signalled through a real seed: packets and control both ways,
 // a refused peer gets no link, a restarted peer links again, garbage at a node's sockets is harmless.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
-import { startSeed } from "../seed/server.ts";
-import { LinkManager } from "./links.ts";
-import type { Link } from "./webrtc.ts";
+import { generateIdentity } from "../identity/identity.ts";
+import { LoopbackLinks } from "../../test/lib/loopback-links.ts";
+import { untilValue as until } from "../../test/lib/wait.ts";
 
 setDefaultTimeout(30_000);
-let seedUrl = ""; // the seed listens on a port the kernel picks (beforeAll)
-let seed: Awaited<ReturnType<typeof startSeed>>;
-const managers: LinkManager[] = [];
+const net = new LoopbackLinks();
+const manager = net.manager.bind(net);
 
 const A = generateIdentity(), B = generateIdentity(), C = generateIdentity(), D = generateIdentity(), E = generateIdentity();
 
-function manager(me: Identity, allow: NodeId[], moreSeeds?: () => string[]) {
-  const logs: string[] = [];
-  const m = new LinkManager({
-    identity: me,
-    seeds: [seedUrl],
-    accept: (r, _certs) => (allow.includes(r.id) ? true : `${r.id} not allowed`),
-    hostAddresses: ["127.0.0.1"],
-    moreSeeds,
-    log: (_level, msg) => logs.push(msg),
-  });
-  const links: Link[] = [];
-  m.onLink((l) => links.push(l));
-  managers.push(m);
-  return { m, links, logs };
-}
-
-async function until<T>(f: () => T, ms = 15_000): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = f();
-    if (v) return v as NonNullable<T>;
-    await Bun.sleep(20);
-  }
-  throw new Error("condition not met in time");
-}
-
 describe("links over werift through a seed (loopback)", () => {
-  beforeAll(async () => {
-    seed = await startSeed({ listen: "127.0.0.1:0" });
-    seedUrl = `http://127.0.0.1:${seed.port}`;
-  });
-  afterAll(async () => {
-    for (const m of managers) await m.stop();
-    await seed.stop();
-  });
+  beforeAll(() => net.start());
+  afterAll(() => net.stop());
 
   test("two nodes link and exchange packets and control messages both ways", async () => {
     const a = manager(A, [B.public.id]), b = manager(B, [A.public.id]);
