@@ -15,6 +15,7 @@
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import { ridesFast, type FastStats } from "./fast.ts";
+import { LinkListeners } from "./listeners.ts";
 import type { Link } from "./webrtc.ts";
 import type { WsLink } from "./wslink.ts";
 
@@ -27,9 +28,7 @@ export const IDLE_STALE_MS = IDLE_BEAT_MS + STALE_MS;
 export const ACTIVE_FOR_MS = 5_000;
 const BEAT = Uint8Array.of(TYPE_TETHER_BEAT);
 
-export class FallbackLink implements Link {
-  state: "connecting" | "open" | "closed" = "open";
-  readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
+export class FallbackLink extends LinkListeners implements Link {
   /** Times the transport changed (to TCP, back to UDP), for status and tests. */
   readonly changes: { at: number; to: "udp" | "tcp" }[] = [];
   private primary?: Link;
@@ -39,26 +38,25 @@ export class FallbackLink implements Link {
   private lastUse = -Infinity;
   private wokeAt = -Infinity;
   private current: "udp" | "tcp" | undefined;
-  private packetCbs: ((b: Uint8Array) => void)[] = [];
-  private controlCbs: ((b: Uint8Array) => void)[] = [];
-  private closeCbs: ((reason: string) => void)[] = [];
 
-  constructor(readonly peer: NodeId, private readonly log: Log, private readonly now: () => number = Date.now) {}
+  constructor(readonly peer: NodeId, private readonly log: Log, private readonly now: () => number = Date.now) {
+    super();
+  }
 
   /** Take `link` (WebRTC, open) as the UDP transport. */
   adopt(link: Link): void {
     if (this.state === "closed") return link.close("its tether closed");
     this.primary = link;
     this.lastPrimaryRx = this.now();
-    const rx = (b: Uint8Array, cbs: ((b: Uint8Array) => void)[]) => {
+    const rx = (b: Uint8Array, control: boolean) => {
       if (this.primary !== link) return;
       this.lastPrimaryRx = this.now();
       if (b.length === 1 && b[0] === TYPE_TETHER_BEAT) return;
       if (ridesFast(b)) this.used();
-      this.deliver(b, cbs);
+      this.deliver(b, control);
     };
-    link.onPacket((b) => rx(b, this.packetCbs));
-    link.onControl((b) => rx(b, this.controlCbs));
+    link.onPacket((b) => rx(b, false));
+    link.onControl((b) => rx(b, true));
     link.onClose((reason) => {
       if (this.primary !== link) return;
       this.primary = undefined;
@@ -75,9 +73,9 @@ export class FallbackLink implements Link {
     ws.onPacket((b) => {
       if (this.ws !== ws) return;
       if (ridesFast(b)) this.used();
-      this.deliver(b, this.packetCbs);
+      this.deliver(b, false);
     });
-    ws.onControl((b) => this.ws === ws && this.deliver(b, this.controlCbs));
+    ws.onControl((b) => this.ws === ws && this.deliver(b, true));
     ws.onClose((reason) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
@@ -93,12 +91,6 @@ export class FallbackLink implements Link {
 
   get hasWs(): boolean {
     return this.ws?.state === "open";
-  }
-
-  private deliver(b: Uint8Array, cbs: ((b: Uint8Array) => void)[]): void {
-    if (this.state === "closed") return;
-    if (cbs === this.packetCbs) this.stats.rxPackets++;
-    for (const cb of cbs) cb(b);
   }
 
   /** Member packets went or came: the link is active; one that was idle beats at once. */
@@ -180,15 +172,6 @@ export class FallbackLink implements Link {
     return this.counted(this.state === "open" && !!this.link()?.sendProbe(b));
   }
 
-  private counted(sent: boolean): boolean {
-    if (!sent) {
-      this.stats.txDropped++;
-      return false;
-    }
-    this.stats.txPackets++;
-    return true;
-  }
-
   sendPackets(batch: readonly Uint8Array[]): number {
     const link = this.link();
     if (this.state !== "open" || !link) {
@@ -205,27 +188,11 @@ export class FallbackLink implements Link {
     if (this.state === "open") this.link()?.sendControl(b);
   }
 
-  onPacket(cb: (b: Uint8Array) => void): void {
-    this.packetCbs.push(cb);
-  }
-  onControl(cb: (b: Uint8Array) => void): void {
-    this.controlCbs.push(cb);
-  }
-  onOpen(cb: () => void): void {
-    if (this.state === "open") cb();
-  }
-  onClose(cb: (reason: string) => void): void {
-    this.closeCbs.push(cb);
-  }
-
   /** Close both transports' parts of this link (the seed socket itself stays: it signals too). */
-  close(reason = "closed"): void {
-    if (this.state === "closed") return;
-    this.state = "closed";
+  protected override closing(reason: string): void {
     const [p, w] = [this.primary, this.ws];
     this.primary = this.ws = undefined;
     p?.close(reason);
     w?.close(reason);
-    for (const cb of this.closeCbs) cb(reason);
   }
 }

@@ -8,6 +8,7 @@
 // node that starts, as a seed announces its relay.
 import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 import type { LinkManagerOptions, Links } from "./links.ts";
+import { LinkListeners } from "./listeners.ts";
 import type { Link } from "./webrtc.ts";
 
 export interface MemoryNetOptions {
@@ -140,17 +141,14 @@ class MemoryLinks implements Links {
   }
 }
 
-class MemoryLink implements Link {
-  state: "connecting" | "open" | "closed" = "open";
-  readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
+class MemoryLink extends LinkListeners implements Link {
   readonly fastMtu = undefined;
   readonly fastStats = undefined;
   other!: MemoryLink;
-  private packetCbs: ((b: Uint8Array) => void)[] = [];
-  private controlCbs: ((b: Uint8Array) => void)[] = [];
-  private closeCbs: ((reason: string) => void)[] = [];
 
-  constructor(readonly peer: NodeId) {}
+  constructor(readonly peer: NodeId) {
+    super();
+  }
 
   sendProbe(b: Uint8Array): boolean {
     return this.sendPacket(b);
@@ -168,33 +166,17 @@ class MemoryLink implements Link {
   }
 
   private arrive(b: Uint8Array, control: boolean): void {
-    queueMicrotask(() => {
-      if (this.state !== "open") return;
-      if (!control) this.stats.rxPackets++;
-      for (const cb of control ? this.controlCbs : this.packetCbs) cb(b);
-    });
+    queueMicrotask(() => this.deliver(b, control));
   }
 
-  onPacket(cb: (b: Uint8Array) => void): void {
-    this.packetCbs.push(cb);
-  }
-
-  onControl(cb: (b: Uint8Array) => void): void {
-    this.controlCbs.push(cb);
-  }
-
-  onOpen(cb: () => void): void {
+  override onOpen(cb: () => void): void {
     if (this.state === "open") queueMicrotask(cb);
   }
 
-  onClose(cb: (reason: string) => void): void {
-    this.closeCbs.push(cb);
-  }
-
-  close(reason = "closed"): void {
+  /** Closing one end closes the other (after this end's listeners heard). */
+  override close(reason = "closed"): void {
     if (this.state === "closed") return;
-    this.state = "closed";
-    for (const cb of this.closeCbs) cb(reason);
+    super.close(reason);
     this.other.close(reason);
   }
 }

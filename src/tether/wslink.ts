@@ -10,6 +10,7 @@
 // queue keeps the inner flows' congestion control honest); control frames queue further. Frames are
 // as sealed as on any link: the seed's relay forwards what it cannot read.
 import type { NodeId } from "../identity/identity.ts";
+import { LinkListeners } from "./listeners.ts";
 import type { Link } from "./webrtc.ts";
 
 export const WS_KIND_PACKET = 0;
@@ -18,26 +19,19 @@ export const WS_KIND_CONTROL = 1;
 /** The socket side: send one encoded frame (false when it was dropped). */
 export type WsSend = (frame: Uint8Array, control: boolean) => boolean;
 
-export class WsLink implements Link {
-  state: "connecting" | "open" | "closed" = "open";
-  readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
+export class WsLink extends LinkListeners implements Link {
   readonly fastMtu = undefined;
   readonly fastStats = undefined;
   readonly transport = "tcp" as const;
-  private packetCbs: ((b: Uint8Array) => void)[] = [];
-  private controlCbs: ((b: Uint8Array) => void)[] = [];
-  private closeCbs: ((reason: string) => void)[] = [];
 
-  constructor(readonly peer: NodeId, private readonly send: WsSend) {}
+  constructor(readonly peer: NodeId, private readonly send: WsSend) {
+    super();
+  }
 
   /** A frame that arrived on the socket. */
   data(frame: Uint8Array): void {
     if (this.state !== "open" || frame.length < 2) return;
-    const body = frame.subarray(1);
-    if (frame[0] === WS_KIND_PACKET) {
-      this.stats.rxPackets++;
-      for (const cb of this.packetCbs) cb(body);
-    } else if (frame[0] === WS_KIND_CONTROL) for (const cb of this.controlCbs) cb(body);
+    if (frame[0] === WS_KIND_PACKET || frame[0] === WS_KIND_CONTROL) this.deliver(frame.subarray(1), frame[0] === WS_KIND_CONTROL);
   }
 
   private out(kind: number, b: Uint8Array): boolean {
@@ -53,34 +47,10 @@ export class WsLink implements Link {
   }
 
   sendPacket(b: Uint8Array): boolean {
-    if (this.out(WS_KIND_PACKET, b)) {
-      this.stats.txPackets++;
-      return true;
-    }
-    this.stats.txDropped++;
-    return false;
+    return this.counted(this.out(WS_KIND_PACKET, b));
   }
 
   sendControl(b: Uint8Array): void {
     this.out(WS_KIND_CONTROL, b);
-  }
-
-  onPacket(cb: (b: Uint8Array) => void): void {
-    this.packetCbs.push(cb);
-  }
-  onControl(cb: (b: Uint8Array) => void): void {
-    this.controlCbs.push(cb);
-  }
-  onOpen(cb: () => void): void {
-    if (this.state === "open") cb();
-  }
-  onClose(cb: (reason: string) => void): void {
-    this.closeCbs.push(cb);
-  }
-
-  close(reason = "closed"): void {
-    if (this.state === "closed") return;
-    this.state = "closed";
-    for (const cb of this.closeCbs) cb(reason);
   }
 }
