@@ -1,13 +1,11 @@
 // `trellis invite`: a one-line token that lets a new node join while the root key stays offline.
 import { randomBytes } from "node:crypto";
-import { parseIpv4 } from "../identity/address.ts";
 import { encodeToken, enrolmentKey, issueEnrolment, sha256hex } from "../trust/enrolment.ts";
 import { encodeNetworkInfo, loadRoot } from "../trust/root.ts";
 import { parseSeed } from "../config/schema.ts";
-import { parse, UsageError } from "./args.ts";
+import { parse, parseGrant, UsageError } from "./args.ts";
 import { parseDurationSeconds } from "./sign.ts";
 import { httpError, SeedError, seedFetch } from "./seed-http.ts";
-import { EXIT_GRANT, parseSubnetList, type Subnet } from "../trust/subnet.ts";
 
 export const help = `Usage: trellis invite --root ROOTDIR --seed URL [--seed URL]... [--name N] [--tags a,b]
                       [--ipv4 A[/N]] [--subnets L] [--exit] [--expires 24h] [--valid 365d]
@@ -49,25 +47,15 @@ export async function run(argv: string[]): Promise<number> {
     }
   });
   if (!seeds.length) throw new UsageError("invite needs at least one --seed URL to publish the grant on (or use 'trellis join --request' and 'trellis sign')");
-  const [ipv4, prefixText] = (values.ipv4 ?? "").split("/");
-  const ipv4Prefix = prefixText === undefined ? 10 : Number(prefixText);
-  if (values.ipv4 && (!parseIpv4(ipv4) || !(ipv4Prefix >= 1 && ipv4Prefix <= 32))) throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)}: want 100.64.1.7 or 100.64.1.7/24`);
+  const grant = parseGrant(values);
   const name = values.name ?? "";
   if (name && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new UsageError(`--name ${JSON.stringify(name)}: use lowercase letters, digits and '-'`);
-  let subnets: Subnet[];
-  try {
-    subnets = parseSubnetList(values.subnets ?? "");
-  } catch {
-    throw new UsageError(`--subnets ${JSON.stringify(values.subnets)}: want prefixes like 10.1.0.0/24,fd00:1::/64`);
-  }
-  // The exit right is the default route: a node granted it may carry members' traffic to anywhere.
-  if (values.exit) subnets.push(...EXIT_GRANT.filter((g) => !subnets.some((s) => s.family === g.family && s.prefix === 0)));
   const root = loadRoot(values.root);
   const now = Math.floor(Date.now() / 1000);
   const expires = now + parseDurationSeconds(values.expires ?? "24h");
   const seed = randomBytes(32);
   const enrolment = issueEnrolment(
-    { networkId: root.id, publicKey: enrolmentKey(seed).publicKey, issuedAt: now, usableUntil: expires, grantsFor: parseDurationSeconds(values.valid ?? "365d"), name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets },
+    { networkId: root.id, publicKey: enrolmentKey(seed).publicKey, issuedAt: now, usableUntil: expires, grantsFor: parseDurationSeconds(values.valid ?? "365d"), name, ...grant },
     root,
   );
   const bundle = JSON.stringify({ network: JSON.parse(encodeNetworkInfo(root)), enrolment: Buffer.from(enrolment).toString("base64") });

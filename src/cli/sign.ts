@@ -2,10 +2,8 @@
 import { issueCertificate } from "../trust/certificate.ts";
 import { encodeBundle } from "../trust/networks.ts";
 import { loadRoot } from "../trust/root.ts";
-import { parseIpv4 } from "../identity/address.ts";
 import { decodeRequest } from "./join.ts";
-import { EXIT_GRANT, parseSubnetList, type Subnet } from "../trust/subnet.ts";
-import { parse, UsageError } from "./args.ts";
+import { parse, parseGrant, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis sign REQUEST --root ROOTDIR [--name N] [--tags a,b] [--ipv4 A]
                     [--subnets 10.1.0.0/24,...] [--exit] [--expires 30d]
@@ -41,21 +39,10 @@ export function run(argv: string[]): number {
   const root = loadRoot(values.root);
   const name = values.name ?? req.name;
   if (!name) throw new UsageError("the request names no node: pass --name");
-  const [ipv4, prefixText] = (values.ipv4 ?? "").split("/");
-  const ipv4Prefix = prefixText === undefined ? 10 : Number(prefixText);
-  if (values.ipv4 && (!parseIpv4(ipv4) || !Number.isInteger(ipv4Prefix) || ipv4Prefix < 1 || ipv4Prefix > 32))
-    throw new UsageError(`--ipv4 ${JSON.stringify(values.ipv4)}: want an address like 100.64.1.7 or 100.64.1.7/24`);
-  let subnets: Subnet[];
-  try {
-    subnets = parseSubnetList(values.subnets ?? "");
-  } catch {
-    throw new UsageError(`--subnets ${JSON.stringify(values.subnets)}: want prefixes like 10.1.0.0/24,fd00:1::/64`);
-  }
-  // The exit right is the default route: a node granted it may carry members' traffic to anywhere.
-  if (values.exit) subnets.push(...EXIT_GRANT.filter((g) => !subnets.some((s) => s.family === g.family && s.prefix === 0)));
+  const grant = parseGrant(values);
   const now = Math.floor(Date.now() / 1000);
   const cert = issueCertificate(
-    { networkId: root.id, nodeId: req.pub.id, name, ipv4: ipv4 || undefined, ipv4Prefix, tags: values.tags ? values.tags.split(",").filter(Boolean) : [], subnets, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },
+    { networkId: root.id, nodeId: req.pub.id, name, ...grant, notBefore: now - 300, notAfter: now + parseDurationSeconds(values.expires ?? "365d") },
     root,
   );
   console.log(encodeBundle(root, cert));
