@@ -1,7 +1,10 @@
 // Inside → out: packets the host sent into the TUN, routed by destination to a peer, held or sealed.
 //
 // Outbound flow (each step names the file that does it; → is a call, ⇐ a return):
-//   1. src/tun/linux.ts (reader worker, ring) hands a batch to Inside.fromTun (set up in src/node/node.ts)
+//   1. src/tun/reader-worker.ts waits in poll() and reads a batch (ffi/tun.c; with TSO, tun_read_tso
+//      cuts the large segments into packets), packs it (src/tun/batch.ts) and posts it to the main thread
+//      → src/tun/linux.ts onPackets (CoDel on how long the batch waited, src/tun/codel.ts) → Inside.fromTun
+//      here (wired in src/node/node.ts start)
 //   2. here, route(): the version and destination (./ip.ts); an overlay IPv6 address names the peer by
 //      its node-id bits, an IPv4 destination is a peer's claimed address (./peers.ts); nobody ⇐ dropped
 //      and counted; an overlay address of a node we have not met is held (./hold.ts) while the route
@@ -11,14 +14,23 @@
 //   3. here, send(): the network's firewall notes the flow (PolicyPort: src/node/admission.ts, with the
 //      firewalls of src/trust/policy.ts); the route layer marks the peer active; no keys or no path yet
 //      ⇒ held (./hold.ts) while a lookup and a direct link are asked for, sent from pathUp() / record()
-//      when they come
-//   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts), the packet still goes
-//   5. SessionPort.send → src/session/sessions.ts: seal (src/session/keypair.ts), or wait (./hold.ts,
-//      the same hold) for the handshake (src/handshake/) → src/route/router.ts send: direct or through a relay (frame.ts),
-//      the channel chosen in src/route/frame.ts → the link (src/tether/webrtc.ts → fast.ts, whose
-//      queue, src/tether/udpsend.ts, sends the batch's runs as UDP GSO at the end of the task) ⇐ returns
-//      all the way back to fromTun, which takes the next run of the batch (runs per peer: sendBatch)
-// ./outside.ts walks the way back in.
+//      when they come; else the packet joins the batch's run for its peer
+//   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts, through the TUN), the
+//      packet still goes
+//   5. the run (at the batch's end, or when the next packet is for another peer) → SessionPort.sendBatch
+//      → src/session/sessions.ts: sealed with consecutive counters (src/session/keypair.ts sealBatch), or
+//      held (./hold.ts, the same hold) for the handshake (src/handshake/) → src/route/router.ts
+//      sendBatch: the first packet picks the path (choose.ts, steering.ts): direct, or a forward frame to
+//      a relay (frame.ts), on the channel frame.ts channelFor names → the peer's link, src/tether/
+//      fallback.ts (UDP while it answers, else the WebSocket to a relay, wslink.ts) → src/tether/webrtc.ts
+//      (the rest of a direct run as one sendPackets) → fast.ts, the fast channel while it is up and the
+//      frame fits (else the packet data channel, werift's SCTP) → its send queue, src/tether/udpsend.ts,
+//      flushed once the run is handed over (else at the end of the task): each run of equal-size
+//      datagrams in one sendmsg with UDP GSO (src/tether/udpgso.ts), the rest with sendMany ⇐ returns
+//      all the way back to fromTun, which goes on with the batch
+// ./outside.ts walks the way back in, on the peer. A relay on the way takes the frame in as the peer
+// does (./outside.ts, step 1) up to src/route/inbound.ts, which hands it to src/route/forward.ts: the
+// router's sendFrame puts it on the next hop's link, as in step 5.
 import { inOverlayPrefix6 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";

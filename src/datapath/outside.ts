@@ -2,21 +2,30 @@
 // written to the TUN.
 //
 // Inbound flow (each step names the file that does it; → is a call, ⇐ a return):
-//   1. a link (src/tether/webrtc.ts: data channel, or the fast channel src/tether/fast.ts, a UDP GRO read
-//      cut into datagrams by src/tether/gro.ts) → src/route/router.ts receive → src/route/inbound.ts: a
-//      frame for us, direct or a forward frame through relays (src/route/frame.ts); delivery reports stay
-//      in the route layer; frames for others go to src/route/forward.ts
-//   2. → Outside.fromRoute here: a signal through relays goes to the link manager (ports.signal); anything
+//   1. the peer's link: the fast channel (src/tether/fast.ts, hooked on werift's UDP socket: datagrams
+//      only from ICE-checked addresses; a UDP GRO read cut back into datagrams by src/tether/gro.ts;
+//      forward frames checked against their per-link tag and replay window) or a data channel
+//      (src/tether/webrtc.ts) → src/tether/fallback.ts (the WebSocket to a relay, wslink.ts, the other
+//      way in; its beats stay there) → src/route/router.ts receive (a link listener since
+//      src/node/peering.ts linked()) → src/route/inbound.ts: hop frames stay in the route layer (probes,
+//      records, lookups), as do delivery reports; a forward frame for another goes to
+//      src/route/forward.ts; a forward frame for us (src/route/frame.ts) or a direct payload →
+//   2. Outside.fromRoute here: a signal through relays goes to the link manager (ports.signal); anything
 //      else → SessionPort.receive → src/session/sessions.ts: handshake messages (src/handshake/), or
 //      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open (keypair.ts)
 //   3. → Outside.fromPeer here: a non-IP payload is an overlay control message (ping, revocation,
-//      policy) for the node (src/node/control.ts); an IP packet marks the peer active, then its inner
-//      source must belong to the identity that sealed it (its overlay IPv6 address, its claimed IPv4
-//      address, or a subnet its certificate grants; ./peers.ts) and its destination must be us, or a
-//      prefix we route for (a subnet router's LAN, an exit's uplink: the kernel forwards it)
+//      policy) for the node (src/node/overlay.ts, src/node/control.ts); an IP packet marks the peer
+//      active, then its inner source must belong to the identity that sealed it (its overlay IPv6
+//      address, its claimed IPv4 address, or a subnet its certificate grants; ./peers.ts) and its
+//      destination must be us, or a prefix we route for (a subnet router's LAN, an exit's uplink: the
+//      kernel forwards it; src/node/routes.ts)
 //   4. the network's firewall has its say (PolicyPort: src/node/admission.ts, src/trust/policy.ts)
-//   5. TunPort.writeOne (./ports.ts TunSlot) → src/tun/linux.ts (writer worker, ring) ⇐ returns all the
-//      way back to the link
+//   5. TunPort.writeOne (./ports.ts TunSlot) → src/tun/linux.ts: into the ring (src/tun/ring.ts), the
+//      writer woken once per turn of the event loop ⇐ returns to fromPeer ⇐ sessions.ts ⇐ fromRoute,
+//      which tells the route layer what opened (delivery reports, liveness) ⇐ returns all the way back
+//      to the link. Apart, src/tun/writer-worker.ts takes the ring's packets (CoDel, src/tun/codel.ts)
+//      and writes them to the device (ffi/tun.c: tun_write_gro hands the kernel a TCP stream's
+//      consecutive segments as one large packet)
 // Anything dropped on the way is counted. ./inside.ts walks the way out.
 import { equal16 } from "../identity/address.ts";
 import type { NodeId } from "../identity/identity.ts";
