@@ -33,6 +33,7 @@ import { MAX_SIGNAL_BYTES, REGISTER_CONTEXT } from "../signal/messages.ts";
 import { startStun } from "./stun.ts";
 import { enrolRoutes, type InviteScope } from "./enrol.ts";
 import { SourceLimits } from "./limits.ts";
+import type { TetherPort, TetherSink } from "../tether/wslink.ts";
 
 export { REGISTER_CONTEXT };
 const MAX_TEXT = MAX_SIGNAL_BYTES + 1024 + 4 * 8 * 1024;
@@ -47,16 +48,6 @@ const IDLE_TIMEOUT_S = 60;
 export const TETHER_QUEUE_BYTES = 256 * 1024;
 
 import type { Log } from "../log.ts";
-
-/** The fallback transport's seed side: a registered node's data frames on its signalling socket. */
-export interface TetherPort {
-  /** A registered node asks us to carry its data: a sink for its frames, or why not. */
-  open(remote: PublicIdentity, certs: string[], send: (frame: Uint8Array, control: boolean) => boolean, close: (why: string) => void): TetherSink | string;
-}
-export interface TetherSink {
-  data(frame: Uint8Array): void;
-  closed(): void;
-}
 
 /**
  * The seed's own node, served in-process: signals addressed to it go to `receive` (it needs no

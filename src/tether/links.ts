@@ -16,11 +16,10 @@
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
-import type { TetherPort } from "../seed/server.ts";
 import { GATHER_TIMEOUT_MS, guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 import { parseSeed } from "../config/schema.ts";
 import { BEAT_MS, FallbackLink } from "./fallback.ts";
-import { WsLink, type WsSend } from "./wslink.ts";
+import { WsLink, type TetherPort, type WsSend } from "./wslink.ts";
 
 import type { Log } from "../log.ts";
 

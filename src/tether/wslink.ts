@@ -9,7 +9,7 @@
 // Packets are dropped when the socket's send queue passes a few hundred KB (TCP under TCP: a short
 // queue keeps the inner flows' congestion control honest); control frames queue further. Frames are
 // as sealed as on any link: the seed's relay forwards what it cannot read.
-import type { NodeId } from "../identity/identity.ts";
+import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 import { LinkListeners } from "./listeners.ts";
 import type { Link } from "./webrtc.ts";
 
@@ -18,6 +18,16 @@ export const WS_KIND_CONTROL = 1;
 
 /** The socket side: send one encoded frame (false when it was dropped). */
 export type WsSend = (frame: Uint8Array, control: boolean) => boolean;
+
+/** The seed's side (src/seed/server.ts): a registered node's data frames on its signalling socket, carried by the node (links.ts tetherHost). */
+export interface TetherPort {
+  /** A registered node asks us to carry its data: a sink for its frames, or why not. */
+  open(remote: PublicIdentity, certs: string[], send: WsSend, close: (why: string) => void): TetherSink | string;
+}
+export interface TetherSink {
+  data(frame: Uint8Array): void;
+  closed(): void;
+}
 
 export class WsLink extends LinkListeners implements Link {
   readonly fastMtu = undefined;
