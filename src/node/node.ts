@@ -14,6 +14,7 @@ import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, 
 import { encodePublicIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
+import { gcmLib, gcmWhyNot } from "../session/gcm.ts";
 import { LinkManager, type LinkFactory, type Links } from "../tether/links.ts";
 import { startSeed, type Seed } from "../seed/server.ts";
 import { seedScope } from "../seed/scope.ts";
@@ -224,6 +225,8 @@ export class Node {
       this.log("info", `seed serving signalling${c.relay.tlsCert ? " over TLS" : ""} and STUN on ${c.relay.listen.host}:${this.seed.port}`);
     }
     if (c.relay.enabled) this.log("info", `relaying for members: max_peers ${c.relay.maxPeers}, bandwidth ${c.relay.bandwidthBps ? `${c.relay.bandwidthBps / 1e6} Mbit/s shared fairly` : "unlimited"}`);
+    // The data cipher's helper is built now, while the node may still be root (as the TUN's is).
+    if (!gcmLib()) this.log("info", `data packets sealed with node:crypto: ${gcmWhyNot}`);
     const open = this.parts.openTun ?? openTun;
     const ipv4s = this.admission.ipv4s;
     this.tun = await open({ name: c.tun.name, mtu: this.mtu, ipv6: ipv6Of(this.id), prefix6: OVERLAY_PREFIX6_LEN, ipv4: ipv4s[0]?.address, prefix4: ipv4s[0]?.prefix, moreIpv4: ipv4s.slice(1) });

@@ -9,6 +9,7 @@ import type { Peer, PeerTable } from "../datapath/peers.ts";
 import type { LinkReport, Router } from "../route/router.ts";
 import type { PolicyView } from "../route/steering.ts";
 import type { Sessions } from "../session/sessions.ts";
+import { gcmKind, gcmWhyNot } from "../session/gcm.ts";
 import type { Links } from "../tether/links.ts";
 import type { TunDevice } from "../tun/device.ts";
 import type { Admission } from "./admission.ts";
@@ -45,8 +46,9 @@ export interface NodeStatus {
   routes: RoutesStatus;
   /**
    * Segmentation offloads in use: "udp gso" / "udp gro" when some link's socket uses them, "tun gro" /
-   * "tun tso" from the TUN; fallbacks taken (a socket where the kernel refused GSO, an offload turned
-   * off or unavailable here), each once.
+   * "tun tso" from the TUN, "gcm libcrypto" when data packets are sealed in batches through the system's
+   * libcrypto; fallbacks taken (a socket where the kernel refused GSO, an offload turned off or
+   * unavailable here, node:crypto sealing and why), each once.
    */
   offload: { features: string[]; fallbacks: string[] };
 }
@@ -184,6 +186,9 @@ function offload(s: StatusSource): NodeStatus["offload"] {
   if (process.env.TRELLIS_UDP_GRO === "0") fallbacks.add("udp gro off (TRELLIS_UDP_GRO=0)");
   if (s.tun && !s.tun.offload?.includes("tun gro")) fallbacks.add("tun gro unavailable");
   if (s.tun && !s.tun.offload?.includes("tun tso")) fallbacks.add(process.env.TRELLIS_TUN_TSO === "0" ? "tun tso off (TRELLIS_TUN_TSO=0)" : "tun tso unavailable");
+  // The data cipher: batches through libcrypto (ffi/gcm.c), or node:crypto and why.
+  if (gcmKind === "libcrypto") features.add("gcm libcrypto");
+  else if (gcmKind === "node") fallbacks.add(`gcm node:crypto (${gcmWhyNot})`);
   return { features: [...features].sort(), fallbacks: [...fallbacks].sort() };
 }
 
