@@ -3,8 +3,8 @@
 // Outbound flow (each step names the file that does it; → is a call, ⇐ a return):
 //   1. src/tun/reader-worker.ts waits in poll() and reads a batch (ffi/tun.c; with TSO, tun_read_tso
 //      cuts the large segments into packets), packs it (src/tun/batch.ts) and posts it to the main thread
-//      → src/tun/linux.ts onPackets (CoDel on how long the batch waited, src/tun/codel.ts) → Inside.fromTun
-//      here (wired in src/node/node.ts start)
+//      → src/tun/linux.ts onPackets (CoDel on how long the batch waited, src/tun/codel.ts)
+//      → Inside.fromTun here (wired in src/node/node.ts start)
 //   2. here, route(): the version and destination (./ip.ts); an overlay IPv6 address names the peer by
 //      its node-id bits, an IPv4 destination is a peer's claimed address (./peers.ts); nobody ⇐ dropped
 //      and counted; an overlay address of a node we have not met is held (./hold.ts) while the route
@@ -18,16 +18,17 @@
 //   4. too big for the path's fast channel ⇒ the sender is told (./toobig.ts, through the TUN), the
 //      packet still goes
 //   5. the run (at the batch's end, or when the next packet is for another peer) → SessionPort.sendBatch
-//      → src/session/sessions.ts: sealed with consecutive counters (src/session/keypair.ts sealBatch), or
-//      held (./hold.ts, the same hold) for the handshake (src/handshake/) → src/route/router.ts
-//      sendBatch: the first packet picks the path (choose.ts, steering.ts): direct, or a forward frame to
-//      a relay (frame.ts), on the channel frame.ts channelFor names → the peer's link, src/tether/
-//      fallback.ts (UDP while it answers, else the WebSocket to a relay, wslink.ts) → src/tether/webrtc.ts
-//      (the rest of a direct run as one sendPackets) → fast.ts, the fast channel while it is up and the
-//      frame fits (else the packet data channel, werift's SCTP) → its send queue, src/tether/udpsend.ts,
-//      flushed once the run is handed over (else at the end of the task): each run of equal-size
-//      datagrams in one sendmsg with UDP GSO (src/tether/udpgso.ts), the rest with sendMany ⇐ returns
-//      all the way back to fromTun, which goes on with the batch
+//      → src/session/sessions.ts: sealed with consecutive counters (src/session/keypair.ts sealBatch:
+//      the whole run in one call into one buffer through src/session/gcm.ts and ffi/gcm.c's libcrypto,
+//      else node:crypto), or held (./hold.ts, the same hold) for the handshake (src/handshake/)
+//      → src/route/router.ts sendBatch: the first packet picks the path (choose.ts, steering.ts):
+//      direct, or a forward frame to a relay (frame.ts), on the channel frame.ts channelFor names → the
+//      peer's link, src/tether/fallback.ts (UDP while it answers, else the WebSocket to a relay,
+//      wslink.ts) → src/tether/webrtc.ts (the rest of a direct run as one sendPackets) → fast.ts, the
+//      fast channel while it is up and the frame fits (else the packet data channel, werift's SCTP)
+//      → its send queue, src/tether/udpsend.ts, flushed once the run is handed over (else at the end
+//      of the task): each run of equal-size datagrams in one sendmsg with UDP GSO (src/tether/udpgso.ts),
+//      the rest with sendMany ⇐ returns all the way back to fromTun, which goes on with the batch
 // ./outside.ts walks the way back in, on the peer. A relay on the way takes the frame in as the peer
 // does (./outside.ts, step 1) up to src/route/inbound.ts, which hands it to src/route/forward.ts: the
 // router's sendFrame puts it on the next hop's link, as in step 5.

@@ -12,7 +12,8 @@
 //      src/route/forward.ts; a forward frame for us (src/route/frame.ts) or a direct payload →
 //   2. Outside.fromRoute here: a signal through relays goes to the link manager (ports.signal); anything
 //      else → SessionPort.receive → src/session/sessions.ts: handshake messages (src/handshake/), or
-//      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open (keypair.ts)
+//      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open in place (keypair.ts,
+//      through src/session/gcm.ts and ffi/gcm.c where libcrypto is there, else node:crypto)
 //   3. → Outside.fromPeer here: a non-IP payload is an overlay control message (ping, revocation,
 //      policy) for the node (src/node/overlay.ts, src/node/control.ts); an IP packet marks the peer
 //      active, then its inner source must belong to the identity that sealed it (its overlay IPv6
