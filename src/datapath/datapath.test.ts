@@ -258,7 +258,7 @@ describe("subnet routes and exits on the data path", () => {
       {
         ipv6: ipv6BytesOf(ME),
         ipv4Keys: [ipv4KeyOf(parseIpv4("100.64.0.1")!)],
-        forwards: (p, off) => p[off] === 192 && p[off + 1] === 168,
+        forwards: (_from, p, off) => p[off] === 192 && p[off + 1] === 168,
         fromExit: (from, p, off) => from === A && p[off] === 198,
       },
       { session, route, tun, policy: new OpenPolicy(), control: () => {}, signal: () => {} },

@@ -46,8 +46,8 @@ export interface LocalAddresses {
   ipv6: Uint8Array;
   /** Our IPv4 addresses as numbers (one per network, or the configured one). */
   ipv4Keys: number[];
-  /** Whether we forward to the destination at `p[off]` (a subnet router's LAN, an exit node's uplink). */
-  forwards?: (p: Uint8Array, off: number, v: 4 | 6) => boolean;
+  /** Whether we forward `from`'s packet to the destination at `p[off]` (a subnet router's LAN; an exit node's uplink, for those who may use it). */
+  forwards?: (from: NodeId, p: Uint8Array, off: number, v: 4 | 6) => boolean;
   /** Whether `from` is the exit node we use, so the source at `p[off]` (the internet) is its to send from. */
   fromExit?: (from: NodeId, p: Uint8Array, off: number, v: 4 | 6) => boolean;
 }
@@ -122,7 +122,7 @@ export class Outside {
       this.ports.spoofed?.(from, payload);
       return;
     }
-    if (!mine && this.local.forwards?.(payload, d, v as 4 | 6)) mine = true;
+    if (!mine && this.local.forwards?.(from, payload, d, v as 4 | 6)) mine = true;
     if (!mine) {
       this.stats.notForUs++;
       return;

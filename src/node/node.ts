@@ -10,7 +10,7 @@
 //   peering.ts    links and sessions with peers: started on a link, claims checked, RTT pings, retries
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
-import { inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
+import { equal16, inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import { encodePublicIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
@@ -37,6 +37,7 @@ import { Peering } from "./peering.ts";
 import { MemberLookups } from "./lookups.ts";
 import { Routes } from "./routes.ts";
 import { encodeQuery } from "./members.ts";
+import { grantsExit } from "../route/subnets.ts";
 import { nodeStatus, pathTo, pathViews, relayViews, type NodeStatus, type PathView, type StatusSource } from "./status.ts";
 import { Router, type LinkReport } from "../route/router.ts";
 import { identityRecordCrypto } from "../route/record.ts";
@@ -115,7 +116,7 @@ export class Node {
       spoofed: (from) => this.log("debug", `dropped a packet from ${from}: inner source is not its address`),
     };
     this.inside = new Inside(this.peers, ports, logger("datapath"), this.hold);
-    const forwards = (packet: Uint8Array, off: number, v: 4 | 6) => this.routes.forwards(packet, off, v);
+    const forwards = (from: NodeId, packet: Uint8Array, off: number, v: 4 | 6) => this.routes.forwards(from, packet, off, v);
     const fromExit = (from: NodeId, packet: Uint8Array, off: number, v: 4 | 6) => this.routes.fromExit(from, packet, off, v);
     this.outside = new Outside(this.peers, { ipv6: ipv6BytesOf(identity.public.id), ipv4Keys: this.admission.ipv4s.map((a) => ipv4KeyOf(parseIpv4(a.address)!)), forwards, fromExit }, ports);
     const linkLog = logger("link");
@@ -192,6 +193,9 @@ export class Node {
       resetSession: (to) => this.sessions.isEstablished(to) && this.sessions.close(to, "router silent: handshaking afresh"),
       ask: (query) => this.router.lookupMember(encodeQuery(query)),
       membership: (id) => (this.admission.allow.has(id) ? undefined : this.admission.memberships.get(id)),
+      exitNetworks: this.admission.networks.members.filter((m) => grantsExit(m.membership.subnets)).map((m) => m.info.id),
+      allowListed: (id) => this.admission.allow.has(id),
+      peerAt: (addr) => this.peerAt(addr),
       name: (id) => (this.peers.get(id) ? (this.peers.get(id)!.name ?? this.admission.memberships.get(id)?.name ?? null) : null),
       underlay: () => this.underlayAddresses(),
       rxBytes: (id) => this.peers.get(id)?.rxBytes ?? 0,
@@ -274,6 +278,15 @@ export class Node {
       }
     }
     if (this.dns.length) this.log("info", `dns: answering NAME.NETWORK on ${hosts.join(", ")} port 53`);
+  }
+
+  /** The node whose overlay address (IPv6 or IPv4, as text) `addr` is: ourselves or a peer. */
+  private peerAt(addr: string): NodeId | undefined {
+    const v6 = parseIpv6(addr), v4 = v6 ? null : parseIpv4(addr);
+    if (v6) return equal16(v6, 0, ipv6BytesOf(this.id)) ? this.id : this.peers.byAddress6(v6)?.id;
+    if (!v4) return undefined;
+    if (this.admission.ipv4s.some((a) => a.address === addr)) return this.id;
+    return this.peers.byIpv4Key(ipv4KeyOf(v4))?.id;
   }
 
   /** A DNS name NAME.NETWORK not known yet: when NETWORK is ours, ask our relays who NAME is (≤ 1.5 s). */

@@ -59,6 +59,15 @@ export interface RoutesDeps {
   rxBytes(id: NodeId): number;
   /** The membership `id` proved (its certificate), undefined for allow-listed nodes and strangers. */
   membership(id: NodeId): Membership | undefined;
+  /**
+   * The networks whose certificate for this node grants the exit right: only their members may use it
+   * as an exit (traffic and DNS). Another network's root granted this node nothing to its members.
+   */
+  exitNetworks: string[];
+  /** Whether `id` is in [network] allow (this node's operator trusts it: it may use the exit too). */
+  allowListed(id: NodeId): boolean;
+  /** The peer whose overlay address (IPv6 or IPv4, as text) `addr` is; this node's own addresses give `self`. */
+  peerAt(addr: string): NodeId | undefined;
   name(id: NodeId): string | null;
   /** Whether the IPv4 address at `p[off]` is in one of our networks' overlay prefixes. */
   isOverlay4(p: Uint8Array, off: number): boolean;
@@ -165,9 +174,20 @@ export class Routes {
   private uplink6Dev?: string;
 
   /**
-   * An exit node's DNS: names that are not ours (`ours`: NAME.NETWORK), asked by overlay addresses,
-   * go to this host's own resolver (the first nameserver of its resolv.conf that is not in the
-   * overlay). Undefined when this node is not an exit.
+   * Whether `id` may use this node as an exit: this node itself, an allow-listed node, or a member of a
+   * network whose root granted this node the exit right. The network's policy has its say on each
+   * packet as well (the firewall in the data path), DNS queries to us included.
+   */
+  mayUseExit(id: NodeId): boolean {
+    if (id === this.d.self || this.d.allowListed(id)) return true;
+    const m = this.d.membership(id);
+    return m !== undefined && this.d.exitNetworks.includes(m.networkId);
+  }
+
+  /**
+   * An exit node's DNS: names that are not ours (`ours`: NAME.NETWORK), asked by the overlay address
+   * of a node that may use this exit (mayUseExit), go to this host's own resolver (the first nameserver
+   * of its resolv.conf that is not in the overlay). Undefined when this node is not an exit.
    */
   dnsForward(ours: (name: string) => boolean): DnsForward | undefined {
     if (!this.d.config.routes.exit) return undefined;
@@ -180,7 +200,12 @@ export class Routes {
     };
     return {
       ours,
-      from: overlay,
+      // Only an overlay address whose holder may use this exit: the answer then goes back through its session.
+      from: (addr) => {
+        if (!overlay(addr)) return false;
+        const id = this.d.peerAt(addr.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, ""));
+        return id !== undefined && this.mayUseExit(id);
+      },
       upstream: () => {
         if (this.now() - cached.at > 5000) {
           let text = "";
@@ -394,7 +419,9 @@ export class Routes {
     if (payload[0] === CONTROL_ROUTE_QUERY) {
       const seq = decodeQuerySeq(payload);
       const exit = this.d.config.routes.exit && this.uplinkDev !== undefined && (this.health?.healthy ?? false);
-      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit, exit6: exit && this.uplink6Dev !== undefined, dns: exit && this.dnsOffered, prefixes: this.healthyPrefixes() }));
+      // The exit is offered only to those who may use it (another network's member would black-hole its traffic here).
+      const offer = exit && this.mayUseExit(from);
+      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit: offer, exit6: offer && this.uplink6Dev !== undefined, dns: offer && this.dnsOffered, prefixes: this.healthyPrefixes() }));
       return true;
     }
     if (payload[0] !== CONTROL_ROUTE_ADVERT) return false;
@@ -430,12 +457,14 @@ export class Routes {
     return this.exitOn !== null && from === this.exitVia && (v === 4 ? !this.d.isOverlay4(p, off) : !inOverlayPrefix6(p, off));
   }
 
-  /** Whether we, as a router, forward a member's packet to the destination at `p[off]` (outside path). */
-  forwards(p: Uint8Array, off: number, v: 4 | 6): boolean {
+  /** Whether we, as a router, forward `from`'s packet to the destination at `p[off]` (outside path). */
+  forwards(from: NodeId, p: Uint8Array, off: number, v: 4 | 6): boolean {
     if (!this.router || (v === 6 && inOverlayPrefix6(p, off))) return false;
-    if (v === 4 && this.uplinkDev && !this.d.isOverlay4(p, off)) return true;
-    if (v === 6 && this.uplink6Dev) return true; // not in the overlay (above)
-    return this.advertised.some((s) => s.family === v && inPrefix(p, off, s.bytes, s.prefix));
+    if (this.advertised.some((s) => s.family === v && inPrefix(p, off, s.bytes, s.prefix))) return true;
+    // Anything else leaves by the uplink: only for those who may use this exit.
+    if (v === 4 && this.uplinkDev && !this.d.isOverlay4(p, off)) return this.mayUseExit(from);
+    if (v === 6 && this.uplink6Dev) return this.mayUseExit(from); // not in the overlay (above)
+    return false;
   }
 
   status(): RoutesStatus {

@@ -1,7 +1,7 @@
 // A tiny DNS responder (RFC 1035): A and AAAA for NAME.NETWORK, answered on the node's overlay address.
 // It changes nothing on the host; point a resolver at it (e.g. systemd-resolved's per-link DNS) to use it.
 // Anything that is not a well-formed single-question query gets no answer. On an exit node (DnsForward)
-// any other name, asked by an overlay address, goes to the host's own resolver and its answer back
+// any other name, asked by the overlay address of a node that may use the exit, goes to the host's own resolver and its answer back
 // (a member with `[routes] exit_dns` points its resolver here: its queries and their answers travel
 // through the tunnel, and the internet sees the exit's resolver ask).
 const TYPE_A = 1, TYPE_AAAA = 28, CLASS_IN = 1;
@@ -75,7 +75,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 export interface DnsForward {
   /** Whether `name` belongs to one of our networks (NAME.NETWORK): answered here, never forwarded. */
   ours(name: string): boolean;
-  /** Whether a query from `addr` may be forwarded (overlay sources only). */
+  /** Whether a query from `addr` may be forwarded (the overlay address of a node that may use this exit). */
   from(addr: string): boolean;
   /** The resolver to ask (an IP address: the host's first nameserver), or undefined. */
   upstream(): string | undefined;

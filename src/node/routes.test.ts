@@ -1,0 +1,93 @@
+// Who may use an exit node (issue 14): members of a network whose root granted it the exit right, allow-listed nodes, itself — for traffic, DNS and the advert alike.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaults } from "../config/schema.ts";
+import { ipv6Of } from "../identity/address.ts";
+import { generateIdentity, type NodeId } from "../identity/identity.ts";
+import type { Membership } from "../trust/certificate.ts";
+import { EXIT_GRANT } from "../trust/subnet.ts";
+import { decodeAdvert, encodeQuery } from "../route/subnets.ts";
+import type { Runner } from "./hostnet.ts";
+import { Routes } from "./routes.ts";
+
+const [self, alice, bob, carol, dave] = [1, 2, 3, 4, 5].map((n) => generateIdentity(new Uint8Array(128).fill(n)).public.id);
+const HOME = "aa".repeat(16), OTHER = "bb".repeat(16);
+const member = (nodeId: NodeId, networkId: string): Membership => ({ networkId, nodeId, name: nodeId.slice(0, 6), ipv4Prefix: 10, tags: [], subnets: [], notBefore: 0, notAfter: 2 ** 40 });
+// alice: a member of the network that granted this node --exit. bob: a member of another network this
+// node is also in, whose root granted it nothing. carol: allow-listed. dave: nobody (a stranger).
+const memberships = new Map([[alice, member(alice, HOME)], [bob, member(bob, OTHER)]]);
+const v4 = new Map([["100.64.0.2", alice], ["100.64.0.3", bob], ["100.64.0.4", carol], ["100.64.0.1", self]]);
+
+/** A host whose default route leaves by lo (its operstate is "unknown": healthy); every other command succeeds silently. */
+const runner: Runner = {
+  run: (cmd) => ({ ok: true, out: cmd.join(" ") === "ip -j route show default" ? JSON.stringify([{ dev: "lo", gateway: "192.0.2.1" }]) : cmd.includes("-j") ? "[]" : "", err: "" }),
+};
+
+const dirs: string[] = [];
+const live: Routes[] = [];
+afterEach(() => {
+  for (const r of live.splice(0)) r.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function exitNode() {
+  const dir = mkdtempSync(join(tmpdir(), "trellis-routes-"));
+  dirs.push(dir);
+  const config = defaults(null);
+  config.node.stateDir = dir;
+  config.routes.exit = true;
+  const sent: [NodeId, Uint8Array][] = [];
+  const routes = new Routes({
+    config, self, grant: EXIT_GRANT, send: (to, p) => sent.push([to, p]), reach: () => true, resetSession: () => {}, ask: () => {},
+    membership: (id) => memberships.get(id), exitNetworks: [HOME], allowListed: (id) => id === carol,
+    peerAt: (addr) => v4.get(addr) ?? [self, alice, bob, carol].find((id) => ipv6Of(id) === addr),
+    name: () => null, underlay: () => [], rxBytes: () => 0, isOverlay4: (p, off) => p[off] === 100 && (p[off + 1] & 0xc0) === 64, log: () => {}, runner,
+  });
+  live.push(routes);
+  routes.start("trellis0");
+  return { routes, sent };
+}
+
+/** An IPv4 header to `dst` (only the fields the decision reads). */
+function packetTo(dst: number[]): Uint8Array {
+  const p = new Uint8Array(20);
+  p[0] = 0x45;
+  p.set(dst, 16);
+  return p;
+}
+
+describe("exit node: who may use it", () => {
+  // Attack: a member of another network this exit shares (its root never granted the exit right)
+  // sends its internet traffic and its DNS queries through the exit. Before: the exit forwarded both
+  // for any member the firewall let through, and offered itself to anyone who asked.
+  test("a member of a network that granted no exit right gets no forwarding, no DNS forwarding and no exit in the advert", () => {
+    const { routes, sent } = exitNode();
+    const internet = packetTo([8, 8, 8, 8]);
+    expect(routes.forwards(bob, internet, 16, 4)).toBe(false);
+    expect(routes.forwards(dave, internet, 16, 4)).toBe(false);
+    const dns = routes.dnsForward(() => false)!;
+    expect(dns.from(ipv6Of(bob))).toBe(false);
+    expect(dns.from("100.64.0.3")).toBe(false);
+    expect(dns.from("::ffff:100.64.0.3")).toBe(false);
+    expect(dns.from("100.64.0.9")).toBe(false); // an overlay address nobody we know holds
+    expect(routes.control(bob, encodeQuery(1))).toBe(true);
+    const [to, advert] = sent.at(-1)!;
+    expect(to).toBe(bob);
+    expect(decodeAdvert(advert)).toMatchObject({ exit: false, dns: false });
+  });
+
+  test("a member of the granting network, an allow-listed node and the exit itself may use it", () => {
+    const { routes, sent } = exitNode();
+    const internet = packetTo([8, 8, 8, 8]);
+    for (const id of [alice, carol, self]) expect(routes.forwards(id, internet, 16, 4)).toBe(true);
+    const dns = routes.dnsForward(() => false)!;
+    for (const a of [ipv6Of(alice), "100.64.0.2", "::ffff:100.64.0.2", ipv6Of(carol), "100.64.0.1"]) expect(dns.from(a)).toBe(true);
+    expect(dns.from("192.0.2.7")).toBe(false); // not an overlay address at all
+    routes.control(alice, encodeQuery(2));
+    expect(decodeAdvert(sent.at(-1)![1])).toMatchObject({ exit: true, dns: true });
+    // The overlay itself is never forwarded to the uplink, whoever asks.
+    expect(routes.forwards(alice, packetTo([100, 64, 0, 3]), 16, 4)).toBe(false);
+  });
+});
