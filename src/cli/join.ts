@@ -5,7 +5,7 @@ import { Networks } from "../trust/networks.ts";
 import { TrustError } from "../trust/errors.ts";
 import { parse, UsageError } from "./args.ts";
 import { DEFAULT_STATE_DIR } from "./init.ts";
-import { decodeToken, enrolmentKey, sha256hex, verifyEnrolment } from "../trust/enrolment.ts";
+import { decodeToken, enrolmentKey, INVITE_SKEW_S, sha256hex, verifyEnrolment } from "../trust/enrolment.ts";
 import { decodeNetworkInfo } from "../trust/root.ts";
 import { issueCertificate, type Membership } from "../trust/certificate.ts";
 import { encodeBundle } from "../trust/networks.ts";
@@ -74,7 +74,11 @@ async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?:
   if (!Buffer.from(key.publicKey).equals(Buffer.from(e.publicKey))) throw new TrustError("bad-signature", "the invite token does not match its grant on the seed: it was altered or mistyped (tampered); copy the whole line 'trellis invite' printed, or ask for a new invite");
   const name = e.name || chosenName;
   if (!name) throw new UsageError("this invite leaves the name open: pass --name");
-  const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: e.subnets, notBefore: now - 60, notAfter: now - 60 + e.grantsFor, enrolment: enrolmentBytes }, key);
+  // Valid from the earliest start the grant allows (its issue time less the 600 s skew members accept):
+  // between two certificates from one invite members keep the one valid from earlier, so a copy of the
+  // token redeemed after us cannot rank first (trust/registry.ts). Its lifetime counts from there too.
+  const notBefore = e.issuedAt > 0 ? Math.min(now - 60, e.issuedAt - INVITE_SKEW_S) : now - 60;
+  const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: e.subnets, notBefore, notAfter: notBefore + e.grantsFor, enrolment: enrolmentBytes }, key);
   // Burn the invite before installing: a used token must not work twice.
   const sig = Buffer.from(sign(key as never, USED_CONTEXT, Buffer.from(self))).toString("base64");
   const burnt = await Promise.all(token.seeds.map((s) => seedFetch(s, `/v1/enrol/${token.hash}/used`, { method: "POST", body: JSON.stringify({ node: self, sig }) }, undefined, ca).then((r) => [r.status, r.text] as const).catch(() => [0, ""] as const)));

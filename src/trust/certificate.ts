@@ -10,7 +10,7 @@
 import { DSA_SIGNATURE_BYTES, nodeIdBytes, nodeIdFromBytes, sign, verify, type NodeId } from "../identity/identity.ts";
 import { formatIpv4, parseIpv4 } from "../identity/address.ts";
 import { TrustError } from "./errors.ts";
-import { verifyEnrolment } from "./enrolment.ts";
+import { INVITE_SKEW_S, verifyEnrolment } from "./enrolment.ts";
 import { decodeSubnets, encodeSubnets, subnetWithin, type Subnet } from "./subnet.ts";
 
 export type { Subnet } from "./subnet.ts";
@@ -129,7 +129,7 @@ export function verifyCertificate(c: Uint8Array, rootPub: Uint8Array, networkId:
       throw new TrustError("constraint", `certificate for ${m.name} grants more than its invite allowed`);
     const outside = m.subnets.find((s) => !e.subnets.some((g) => subnetWithin(s, g)));
     if (outside) throw new TrustError("constraint", `certificate for ${m.name} lists subnet ${outside.address}/${outside.prefix}, which its invite does not grant`);
-    if (e.issuedAt && m.notBefore < e.issuedAt - 600) throw new TrustError("constraint", `certificate for ${m.name} claims validity from before its invite was made`);
+    if (e.issuedAt && m.notBefore < e.issuedAt - INVITE_SKEW_S) throw new TrustError("constraint", `certificate for ${m.name} claims validity from before its invite was made`);
     if (m.notBefore > e.usableUntil) throw new TrustError("constraint", `certificate for ${m.name} was made after its invite expired`);
     if (m.notAfter - m.notBefore > e.grantsFor + 600) throw new TrustError("constraint", `certificate for ${m.name} outlasts what its invite grants`);
     signer = e.publicKey;

@@ -25,6 +25,8 @@ const MAGIC = "TRE2";
 const MAGIC_V1 = "TRE1";
 export const ENROL_CONTEXT = "trellis enrolment v1";
 export const TOKEN_PREFIX = "trellis1:";
+/** How far before its grant's issue time a certificate from an invite may say it is valid (clock skew). */
+export const INVITE_SKEW_S = 600;
 
 export interface Enrolment {
   networkId: string;

@@ -51,6 +51,49 @@ describe("one invite, one certificate (issue 14, 1/5)", () => {
   });
 });
 
+describe("one invite, one certificate: every member settles on the same one (issue 14)", () => {
+  // Attack: a copy of the token redeemed offline by another node. Before, each member kept whichever
+  // certificate it met first, so members that met them in different orders disagreed and the copy
+  // won wherever it came first. Now the certificate valid from earlier wins everywhere (`trellis
+  // join` signs from the grant's issue time, the earliest start a member accepts, so a copy can only
+  // tie it); a tie keeps the first seen.
+  test("the earlier certificate from an invite wins in whatever order a member meets the two", () => {
+    const inv = invite(46, now - 3600);
+    const honest = inv(alice, "printer", now - 3600 - 600); // as `trellis join` signs it: from issuedAt - 600
+    const copy = inv(mallory, "mallory", now - 60); // redeemed later from a copied token
+    for (const order of [[alice, mallory], [mallory, alice]]) {
+      const { networks, dir, logs } = member();
+      const lost: NodeId[] = [];
+      networks.onInviteLost = (loser, winner) => lost.push(loser, winner);
+      for (const id of order) networks.check(id, b64(id === alice ? honest : copy));
+      expect(networks.check(alice, b64(honest))).toMatchObject({ membership: { nodeId: alice } });
+      expect(networks.check(mallory, b64(copy))).toContain("one invite, one certificate");
+      expect(networks.nameHolder(root.id, "printer")).toBe(alice);
+      expect(networks.nameHolder(root.id, "mallory")).toBeUndefined(); // the loser's name went with its certificate
+      if (order[0] === mallory) {
+        expect(lost).toEqual([mallory, alice]);
+        expect(logs.join("\n")).toContain(`node ${mallory} and node ${alice} show certificates from one invite`);
+      } else expect(lost).toEqual([]);
+      // Remembered across a restart, like the rest of the registry.
+      expect(new Networks(dir, self).check(mallory, b64(copy))).toContain("one invite, one certificate");
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test("a copy that ties the first one (same start) does not displace it; an undated (version 1) grant never displaces", () => {
+    const { networks, dir } = member();
+    const inv = invite(47, now - 3600);
+    expect(typeof networks.check(alice, b64(inv(alice, "cam", now - 4200)))).toBe("object");
+    expect(networks.check(mallory, b64(inv(mallory, "cam2", now - 4200)))).toContain("one invite, one certificate");
+    expect(networks.nameHolder(root.id, "cam")).toBe(alice);
+    rmSync(dir, { recursive: true });
+    const r = new Registry();
+    const v1 = (nodeId: NodeId, notBefore: number): Membership => ({ ...base(nodeId, nodeId.slice(0, 4), notBefore), enrolment: issueEnrolment({ networkId: root.id, publicKey: enrolmentKey(new Uint8Array(32).fill(48)).publicKey, issuedAt: 0, usableUntil: now + 3600, grantsFor: 86400, name: "", ipv4Prefix: 10, tags: [], subnets: [] }, root) });
+    expect(r.claim(v1(alice, now - 60), now).ok).toBe(true);
+    expect(r.claim(v1(mallory, now - 6000), now).ok).toBe(false);
+  });
+});
+
 describe("one node per name (issue 14, 5)", () => {
   test("a duplicate name from an invite is refused while the holder is valid; DNS keeps the holder", () => {
     const { networks, dir } = member();

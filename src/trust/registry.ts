@@ -4,8 +4,12 @@
 // one signed through an invite, and between two of the same kind the one valid from earlier wins (an
 // invite-signed certificate's start is bounded below by its grant's issue time, so it cannot claim to
 // predate the invite; version 1 grants carry no issue time and never displace anyone).
-// Invites: an enrolment key signs exactly one certificate; the first node seen with a certificate
-// from it keeps it, and any other node's certificate from the same key is refused. Both bindings are
+// Invites: an enrolment key signs exactly one certificate. The invite's holder is ranked as a name's
+// is: the certificate valid from earlier wins (its start is bounded below by the grant's issue time,
+// and `trellis join` signs from that bound, so a copy of the token redeemed later cannot rank first);
+// on a tie, or without dates, the first seen keeps it, and any other node's certificate from the same
+// key is refused. So every member decides alone, from the certificates themselves, and members that
+// met the two in a different order agree once they have seen both (except on a tie). Both bindings are
 // kept in a file in the network's state directory so a restart does not forget them; they lapse when
 // the certificate that made them expires. See docs/PROTOCOL.md, "Names and invites".
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -26,9 +30,12 @@ interface NameHolder {
 interface InviteHolder {
   node: NodeId;
   notAfter: number;
+  /** The certificate's start, when its grant dates it (version 2); absent in files from before. */
+  notBefore?: number;
 }
 
-export type Claim = { ok: true; displaced?: NodeId } | { ok: false; why: string };
+/** displaced: the node that held the name; inviteTakenFrom: the node whose certificate from the same invite now ranks second. */
+export type Claim = { ok: true; displaced?: NodeId; inviteTakenFrom?: NodeId } | { ok: false; why: string };
 
 export class Registry {
   private readonly names = new Map<string, NameHolder>();
@@ -48,35 +55,44 @@ export class Registry {
    * its invite. `gone` says whether a recorded holder is revoked (then it holds nothing).
    */
   claim(m: Membership, now: number, gone: (id: NodeId) => boolean = () => false): Claim {
-    let invite: string | undefined, dated = !m.enrolment;
+    let invite: string | undefined, dated = !m.enrolment, inviteTakenFrom: NodeId | undefined;
     if (m.enrolment) {
       const e = decodeEnrolment(m.enrolment).enrolment;
       invite = sha256hex(e.publicKey);
       dated = e.issuedAt > 0;
       const h = this.invites.get(invite);
-      if (h && h.node !== m.nodeId && h.notAfter >= now && !gone(h.node))
-        return { ok: false, why: `node ${m.nodeId} shows a certificate from an invite node ${h.node} already used (one invite, one certificate): refused` };
+      if (h && h.node !== m.nodeId && h.notAfter >= now && !gone(h.node)) {
+        // The earlier certificate from the invite wins; a tie (or an undated one) keeps the first seen.
+        if (!(dated && h.notBefore !== undefined && m.notBefore < h.notBefore))
+          return { ok: false, why: `node ${m.nodeId} shows a certificate from an invite node ${h.node} already used (one invite, one certificate): refused` };
+        inviteTakenFrom = h.node;
+      }
     }
     const mine: NameHolder = { node: m.nodeId, root: !m.enrolment, dated, notBefore: m.notBefore, notAfter: m.notAfter };
     const h = this.names.get(m.name);
     let displaced: NodeId | undefined;
-    if (h && h.node !== m.nodeId && h.notAfter >= now && !gone(h.node)) {
+    if (h && h.node !== m.nodeId && h.node !== inviteTakenFrom && h.notAfter >= now && !gone(h.node)) {
       const wins = (mine.root && !h.root) || (mine.root === h.root && mine.dated && h.dated && mine.notBefore < h.notBefore);
       if (!wins) return { ok: false, why: `node ${m.nodeId} claims the name ${m.name}, which node ${h.node} holds${h.root ? " by a root-signed certificate" : ""}: refused` };
       displaced = h.node;
     }
     let changed = false;
+    if (inviteTakenFrom) {
+      // Its certificate no longer counts here: neither does the name it held by it.
+      for (const [name, o] of this.names) if (o.node === inviteTakenFrom) this.names.delete(name);
+      changed = true;
+    }
     if (!h || h.node !== m.nodeId || h.notAfter !== m.notAfter) {
       for (const [name, o] of this.names) if (o.node === m.nodeId && name !== m.name) this.names.delete(name); // one name per node
       this.names.set(m.name, mine);
       changed = true;
     }
     if (invite && this.invites.get(invite)?.node !== m.nodeId) {
-      this.invites.set(invite, { node: m.nodeId, notAfter: m.notAfter });
+      this.invites.set(invite, { node: m.nodeId, notAfter: m.notAfter, ...(dated ? { notBefore: m.notBefore } : {}) });
       changed = true;
     }
     if (changed) this.save(now);
-    return displaced ? { ok: true, displaced } : { ok: true };
+    return { ok: true, ...(displaced ? { displaced } : {}), ...(inviteTakenFrom ? { inviteTakenFrom } : {}) };
   }
 
   /** The node that holds `name`, if any. */

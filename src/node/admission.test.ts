@@ -1,0 +1,43 @@
+// Admission: a member whose certificate's invite turns out to be another node's is cut off at once, as a revoked one is.
+import { afterEach, expect, test } from "bun:test";
+import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaults } from "../config/schema.ts";
+import { generateIdentity, type NodeId } from "../identity/identity.ts";
+import { issueCertificate } from "../trust/certificate.ts";
+import { enrolmentKey, issueEnrolment } from "../trust/enrolment.ts";
+import { encodeBundle, Networks } from "../trust/networks.ts";
+import { networkIdOf } from "../trust/root.ts";
+import { Admission } from "./admission.ts";
+
+const k = ml_dsa65.keygen(new Uint8Array(32).fill(2));
+const root = { name: "home", id: networkIdOf(k.publicKey), rootPub: k.publicKey, dsaSecret: k.secretKey };
+const [self, honest, copy] = [21, 22, 23].map((n) => generateIdentity(new Uint8Array(128).fill(n)).public);
+const now = Math.floor(Date.now() / 1000);
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+test("the copy of an invite met first is cut off when the original (valid from earlier) shows up", () => {
+  const dir = mkdtempSync(join(tmpdir(), "trellis-admission-"));
+  dirs.push(dir);
+  Networks.install(dir, self.id, encodeBundle(root, issueCertificate({ networkId: root.id, nodeId: self.id, name: "self", ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 86400 }, root)));
+  const config = defaults(null);
+  config.node.stateDir = dir;
+  const admission = new Admission(config, self.id, () => {});
+  const cut: [NodeId, string][] = [];
+  admission.cut = (peer, why) => cut.push([peer, why]);
+  const key = enrolmentKey(new Uint8Array(32).fill(49));
+  const enrolment = issueEnrolment({ networkId: root.id, publicKey: key.publicKey, issuedAt: now - 3600, usableUntil: now + 3600, grantsFor: 86400, name: "", ipv4Prefix: 10, tags: [], subnets: [] }, root);
+  const cert = (id: NodeId, name: string, notBefore: number) => Buffer.from(issueCertificate({ networkId: root.id, nodeId: id, name, ipv4Prefix: 10, tags: [], subnets: [], notBefore, notAfter: notBefore + 86400, enrolment }, key)).toString("base64");
+
+  expect(admission.admit(copy, [cert(copy.id, "copy", now - 60)])).toBe(true);
+  expect(admission.memberships.has(copy.id)).toBe(true);
+  expect(admission.admit(honest, [cert(honest.id, "printer", now - 4200)])).toBe(true);
+  expect(cut).toEqual([[copy.id, "another node's certificate from the same invite ranks first (valid from earlier)"]]);
+  expect(admission.memberships.has(copy.id)).toBe(false);
+  expect(admission.admit(copy, [cert(copy.id, "copy", now - 60)])).toContain("one invite, one certificate");
+});
