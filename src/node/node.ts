@@ -249,6 +249,7 @@ export class Node {
     this.links.onIdentity((remote) => this.peering.learn(remote));
     this.links.onLink((link, remote) => this.peering.linked(link, remote));
     this.links.onSeedRelay((relay) => this.router.addRelay(relay));
+    this.links.onSuspect?.((peer) => this.router.suspect(peer));
     await this.links.start();
     const seed = this.seed;
     if (seed) this.links.attachLocalSeed?.((to, envelope) => seed.deliver(to, envelope), (id) => seed.registered(id));

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { build, relayVia } from "../sim/routers.ts";
 import type { NodeId } from "../identity/identity.ts";
 import { HOP_PROBE, HOP_PROBE_ACK } from "./frame.ts";
-import { ACTIVE_FOR_MS, DEAD_MS, DOUBT_MS, IDLE_DEAD_MS, IDLE_PROBE_MS, LinkHealth, PROBE_MS } from "./linkhealth.ts";
+import { ACTIVE_FOR_MS, CONFIRM_MS, DEAD_MS, DOUBT_MS, IDLE_DEAD_MS, IDLE_PROBE_MS, LinkHealth, PROBE_MS } from "./linkhealth.ts";
 
 describe("link health", () => {
   test("a link that falls silent is dead for paths; when it answers again it is up again", () => {
@@ -120,8 +120,11 @@ describe("link health: probe rate", () => {
   test("a link that died while idle: traffic on it finds out within DEAD_MS of the first packet; idle, within IDLE_DEAD_MS", () => {
     const r = rig();
     r.run(ACTIVE_FOR_MS + 3000);
+    const answered = r.sent.length;
+    while (r.sent.length === answered) r.run(50); // an idle probe went and is answered: the link is fine
+    r.run(100);
     r.silence();
-    r.run(IDLE_PROBE_MS / 2);
+    r.run(IDLE_PROBE_MS / 2); // dies before its next idle probe
     r.use(); // the first packet since the link went quiet
     const woke = r.now();
     r.run(DEAD_MS - 100);
@@ -153,5 +156,51 @@ describe("link health: probe rate", () => {
     r.run(IDLE_DEAD_MS);
     expect(r.h.alive(r.peer)).toBe(true);
     expect(r.h.fast(r.peer)).toBe(false);
+  });
+
+  // The relays e2e flake: a relay killed while our link to it idled looked alive for up to IDLE_DEAD_MS
+  // after its last answer, long enough for a restart to pass unnoticed.
+  test("an idle link to a peer that died is dead within CONFIRM_MS of its next probe", () => {
+    const r = rig();
+    r.run(ACTIVE_FOR_MS + 3000);
+    r.silence();
+    // The peer's own idle probe (or anything) came just before ours went: IDLE_DEAD_MS of silence counted
+    // from it would keep the link alive for seconds more.
+    while (r.now() < r.h.get(r.peer)!.nextProbe - 100) r.run(50);
+    r.h.heard(r.peer);
+    const before = r.sent.length;
+    while (r.sent.length === before) r.run(50);
+    const probedAt = r.sent[before];
+    r.run(CONFIRM_MS - 100);
+    expect(r.h.alive(r.peer)).toBe(true);
+    while (r.h.alive(r.peer)) r.run(50);
+    expect(r.now() - probedAt).toBeLessThanOrEqual(CONFIRM_MS + 50);
+  });
+
+  test("a suspected idle link is probed at once at the fast rate: answered, it stays up and idle; silent, it is dead within CONFIRM_MS", () => {
+    const r = rig();
+    r.run(ACTIVE_FOR_MS + 3000);
+    r.sent.length = 0;
+    r.h.suspect(r.peer);
+    expect(r.h.fast(r.peer)).toBe(true);
+    r.run(50);
+    expect(r.sent.length).toBe(1);
+    r.run(1000);
+    expect(r.h.alive(r.peer)).toBe(true);
+    expect(r.h.fast(r.peer)).toBe(false);
+    const settled = r.sent.length; // the suspicion's probe, and the one already due at the fast rate
+    expect(settled).toBeLessThanOrEqual(2);
+    r.run(2000);
+    expect(r.sent.length).toBe(settled);
+
+    r.silence();
+    r.h.heard(r.peer); // the peer's own probe, just before it went: idle, it would look alive for seconds
+    r.h.suspect(r.peer);
+    const at = r.now();
+    r.run(CONFIRM_MS - 100);
+    expect(r.h.alive(r.peer)).toBe(true);
+    expect(r.sent.length).toBeGreaterThanOrEqual(settled + Math.floor((CONFIRM_MS - 100) / PROBE_MS) - 1);
+    while (r.h.alive(r.peer)) r.run(50);
+    expect(r.now() - at).toBeLessThanOrEqual(CONFIRM_MS + 50);
   });
 });

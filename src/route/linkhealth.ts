@@ -9,8 +9,12 @@
 //   lossy, a probe unanswered for DOUBT_MS, or nothing heard for longer than an idle round): every PROBE_MS,
 //   and dead after DEAD_MS of silence, as before. A link that wakes is probed at once, and counts its
 //   silence from the wake-up: traffic on a link that died while idle fails over DEAD_MS later.
-// - idle: every IDLE_PROBE_MS, and dead after IDLE_DEAD_MS of silence (an unanswered probe puts it in
-//   doubt first, so a lost idle probe costs a few fast ones, not the link).
+// - idle: every IDLE_PROBE_MS, and dead after IDLE_DEAD_MS of silence. A probe unanswered for DOUBT_MS puts
+//   it in doubt (fast probes, so a lost idle probe costs a few fast ones, not the link); nothing heard
+//   within CONFIRM_MS of that probe, it is dead: an idle link to a peer that died is known dead within
+//   CONFIRM_MS of its next probe, not IDLE_DEAD_MS after the last answer.
+// - suspected (suspect(): the peer's seed socket closed, so its process may be gone): probed at the fast
+//   rate at once, and dead when nothing was heard within CONFIRM_MS of the suspicion.
 // After CLOSE_DEAD_MS of silence a link is closed.
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
@@ -27,6 +31,8 @@ export const IDLE_DEAD_MS = IDLE_PROBE_MS + DEAD_MS;
 export const ACTIVE_FOR_MS = 5_000;
 /** An idle link with a probe unanswered this long is in doubt: probed at the fast rate. */
 export const DOUBT_MS = 300;
+/** A link waiting for an answer (a probe sent, or a suspicion) this long with nothing heard is dead. */
+export const CONFIRM_MS = DOUBT_MS + DEAD_MS;
 /** A link that lost this much (a path left for its losses) is in doubt until it measures clean again. */
 const DOUBT_LOSS = 0.05;
 const PROBE_TIMEOUT_MS = 1_000;
@@ -47,6 +53,10 @@ export interface LinkInfo {
   /** When member packets last went or came on it (used()), and when it last woke from idle. */
   lastUse: number;
   wokeAt: number;
+  /** When we began waiting for an answer (the first probe sent, or a suspicion, after lastRx); waiting while > lastRx. */
+  askedAt: number;
+  /** When the link was last suspected (suspect()); in doubt while nothing was heard since. */
+  suspectedAt: number;
 }
 
 export interface LinkReport {
@@ -83,7 +93,7 @@ export class LinkHealth {
   /** A link to `peer` opened: it starts alive, to be probed at once. */
   opened(peer: NodeId): void {
     const now = this.opts.now();
-    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now });
+    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now, askedAt: -Infinity, suspectedAt: -Infinity });
     this.opts.onChange();
   }
 
@@ -96,6 +106,19 @@ export class LinkHealth {
   heard(peer: NodeId): void {
     const i = this.info.get(peer);
     if (i) i.lastRx = this.opts.now();
+  }
+
+  /**
+   * The link to `peer` may be dead (its peer's seed socket closed: the process may be gone): probe it at
+   * the fast rate now; nothing heard within CONFIRM_MS, it is dead. Anything heard clears the doubt.
+   */
+  suspect(peer: NodeId): void {
+    const i = this.info.get(peer);
+    if (!i) return;
+    const now = this.opts.now();
+    i.suspectedAt = now;
+    if (!(i.askedAt > i.lastRx)) i.askedAt = now;
+    i.nextProbe = now;
   }
 
   /**
@@ -118,7 +141,7 @@ export class LinkHealth {
   }
 
   private isFast(i: LinkInfo, now: number): boolean {
-    if (!i.alive || i.loss > DOUBT_LOSS || now - i.lastUse < ACTIVE_FOR_MS || now - i.lastRx > IDLE_PROBE_MS + DOUBT_MS) return true;
+    if (!i.alive || i.loss > DOUBT_LOSS || now - i.lastUse < ACTIVE_FOR_MS || now - i.lastRx > IDLE_PROBE_MS + DOUBT_MS || i.suspectedAt > i.lastRx) return true;
     for (const at of i.probes.values()) if (now - at > DOUBT_MS) return true;
     return false;
   }
@@ -186,12 +209,15 @@ export class LinkHealth {
         i.nextProbe = now + (fast ? PROBE_MS : IDLE_PROBE_MS);
         const id = i.probeId++ >>> 0;
         i.probes.set(id, now);
+        if (!(i.askedAt > i.lastRx)) i.askedAt = now;
         this.opts.sendHop(peer, HOP_PROBE, u32(id));
       }
       // An active link's silence counts from its wake-up (not from the last idle probe's answer); a dead
-      // one comes back only on something heard.
+      // one comes back only on something heard. Any link waiting CONFIRM_MS for an answer (an idle probe
+      // unanswered, a suspicion) with nothing heard is dead.
       const since = i.alive ? Math.max(i.lastRx, i.wokeAt) : i.lastRx;
-      const alive = now - since < (active ? DEAD_MS : IDLE_DEAD_MS);
+      const waited = i.askedAt > i.lastRx ? now - i.askedAt : 0;
+      const alive = now - since < (active ? DEAD_MS : IDLE_DEAD_MS) && waited < CONFIRM_MS;
       if (alive !== i.alive) {
         i.alive = alive;
         if (!alive) i.failures++;

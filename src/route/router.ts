@@ -138,6 +138,11 @@ export class Router {
     this.health.closed(peer);
   }
 
+  /** The link to `peer` may be dead (its seed socket closed): confirm it at the fast probe rate. */
+  suspect(peer: NodeId): void {
+    this.health.suspect(peer);
+  }
+
   /** A seed told us it relays: attach to it. */
   addRelay(id: NodeId): void {
     this.discovery.addRelay(id);

@@ -34,6 +34,8 @@ export class FallbackLink extends LinkListeners implements Link {
   private primary?: Link;
   private ws?: WsLink;
   private lastPrimaryRx = -Infinity;
+  /** When the WebSocket transport closed (the peer's seed socket, or ours to it). */
+  private wsLostAt = -Infinity;
   private lastPrimaryTx = -Infinity;
   private lastUse = -Infinity;
   private wokeAt = -Infinity;
@@ -79,10 +81,19 @@ export class FallbackLink extends LinkListeners implements Link {
     ws.onClose((reason) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
+      this.wsLostAt = this.now();
       if (!this.primary || this.primary.state === "closed") this.close(reason);
       else this.tick();
     });
     this.tick();
+  }
+
+  /**
+   * Whether the link lost its WebSocket and nothing arrived on UDP since (for STALE_MS at least): the
+   * peer went away with its socket, and what is left of the link is stale.
+   */
+  orphaned(): boolean {
+    return !this.ws && this.wsLostAt > this.lastPrimaryRx && this.now() - this.lastPrimaryRx >= STALE_MS;
   }
 
   get hasPrimary(): boolean {

@@ -13,6 +13,9 @@
 // that relay (a tether, ./wslink.ts), on both ends: the node's side from its SignalClient, the seed's
 // side from tetherHost(). Every link the node sees is a FallbackLink (./fallback.ts): the WebRTC link
 // while UDP answers, the socket otherwise, one link to the router either way.
+// When that socket closes, the peer may be gone with it (killed, restarting): its link, left on UDP alone,
+// is suspected (onSuspect: the router probes it at the fast rate). If the peer comes back on a new socket
+// while its UDP stayed silent, it restarted: the old link is closed and the new socket makes a new one.
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
@@ -77,6 +80,8 @@ export interface Links {
   onLink(cb: (link: Link, remote: PublicIdentity) => void): void;
   onIdentity(cb: (remote: PublicIdentity) => void): void;
   onSeedRelay(cb: (relay: NodeId) => void): void;
+  /** The link to a peer may be dead: the peer's seed socket closed and its link is left on UDP alone. */
+  onSuspect?(cb: (peer: NodeId) => void): void;
   /** This node runs a seed: signal through it in-process. */
   attachLocalSeed?(send: (to: NodeId, envelope: SignalEnvelope) => boolean, registered?: (id: NodeId) => boolean): void;
   /** Whether node `id` is registered with one of our seeds (asked before linking to an id nothing else named). */
@@ -108,6 +113,7 @@ export class LinkManager implements Links {
   private linkCbs: ((link: Link, remote: PublicIdentity) => void)[] = [];
   private identityCbs: ((remote: PublicIdentity) => void)[] = [];
   private seedRelayCbs: ((relay: NodeId) => void)[] = [];
+  private suspectCbs: ((peer: NodeId) => void)[] = [];
   private stopped = false;
 
   constructor(private readonly opts: LinkManagerOptions) {
@@ -154,9 +160,16 @@ export class LinkManager implements Links {
     };
   }
 
-  /** A WsLink on `state`'s socket, joined to the peer's link (made and announced when there is none). */
+  /**
+   * A WsLink on `state`'s socket, joined to the peer's link (made and announced when there is none). A
+   * link that lost its socket and heard nothing on UDP since is the link to a peer that went away (a
+   * restarted process has a new socket and no WebRTC link): it is closed, and the new socket makes a new
+   * link, instead of reviving the old one on its stale UDP transport.
+   */
   private wsLink(peer: NodeId, state: TetherSocketState): WsLink {
     if (state.current?.state === "open") return state.current;
+    const old = this.joined.get(peer);
+    if (old?.state === "open" && old.orphaned()) old.close("the peer came back on a new socket, silent on UDP since its old one closed (restarted)");
     const ws = new WsLink(peer, state.send);
     state.current = ws;
     this.join(peer, (l) => l.attach(ws));
@@ -172,6 +185,8 @@ export class LinkManager implements Links {
     if (this.sockets.get(peer) !== state) return;
     this.sockets.delete(peer);
     state.current?.close(reason);
+    // Left on UDP alone: the peer may be gone with its socket (an idle link would look alive for seconds).
+    if (this.joined.get(peer)?.state === "open") for (const cb of this.suspectCbs) cb(peer);
   }
 
   /**
@@ -237,6 +252,10 @@ export class LinkManager implements Links {
   /** A seed we registered with is also a relay (its node id). */
   onSeedRelay(cb: (relay: NodeId) => void): void {
     this.seedRelayCbs.push(cb);
+  }
+
+  onSuspect(cb: (peer: NodeId) => void): void {
+    this.suspectCbs.push(cb);
   }
 
   /** How many peers have a link (open or connecting). */
