@@ -150,9 +150,14 @@ describe.skipIf(!root)("any node relays (NATs in namespaces)", () => {
       for (const l of moves as string[]) expect(Date.parse(l.split(" ")[0]) - killedAt).toBeLessThan(2000);
       expect(peer(n.a, n.b)?.path).toBe(`relay:${survivor.id}`);
     } finally {
-      // Bring the relay back for the tests that follow.
+      // Bring the relay back for the tests that follow. Re-attached means a link to the new process is
+      // up: one opened after the restart (a link to the old process can still look alive for a while,
+      // and b, whose only seed is r1, could not make a new one once r1 is gone in the tests below).
+      const restartedAt = Date.now();
       await victim.start();
-      for (const h of ["a", "b"]) await waitFor(`${h} re-attached to both relays`, () => liveRelays(n[h]).length === 2, 60_000);
+      const fresh = (x: TestNode) =>
+        (x.api("/v1/status").links ?? []).some((l: any) => l.peer === victim.id && l.alive && l.uptime_s * 1000 <= Date.now() - restartedAt);
+      for (const h of ["a", "b"]) await waitFor(`${h} re-attached to both relays (a link to ${victim.spec.name} opened after its restart)`, () => fresh(n[h]) && liveRelays(n[h]).length === 2, 60_000);
     }
   });
 
