@@ -10,6 +10,7 @@ import { issueCertificate } from "../trust/certificate.ts";
 import { enrolmentKey, issueEnrolment } from "../trust/enrolment.ts";
 import { encodeBundle, Networks } from "../trust/networks.ts";
 import { networkIdOf } from "../trust/root.ts";
+import { EXIT_GRANT } from "../trust/subnet.ts";
 import { Admission } from "./admission.ts";
 
 const k = ml_dsa65.keygen(new Uint8Array(32).fill(2));
@@ -40,4 +41,25 @@ test("the copy of an invite met first is cut off when the original (valid from e
   expect(cut).toEqual([[copy.id, "another node's certificate from the same invite ranks first (valid from earlier)"]]);
   expect(admission.memberships.has(copy.id)).toBe(false);
   expect(admission.admit(copy, [cert(copy.id, "copy", now - 60)])).toContain("one invite, one certificate");
+});
+
+test("an exit believes a node in two of its networks as a member of the one that granted it the exit right, whatever the certificates' order", () => {
+  const dir = mkdtempSync(join(tmpdir(), "trellis-admission-"));
+  dirs.push(dir);
+  const k2 = ml_dsa65.keygen(new Uint8Array(32).fill(3));
+  const other = { name: "work", id: networkIdOf(k2.publicKey), rootPub: k2.publicKey, dsaSecret: k2.secretKey };
+  const rootCert = (r: typeof root, id: NodeId, name: string, exit = false) =>
+    issueCertificate({ networkId: r.id, nodeId: id, name, ipv4Prefix: 10, tags: [], subnets: exit ? EXIT_GRANT : [], notBefore: now - 60, notAfter: now + 86400 }, r);
+  Networks.install(dir, self.id, encodeBundle(root, rootCert(root, self.id, "self", true))); // home granted us --exit
+  Networks.install(dir, self.id, encodeBundle(other, rootCert(other, self.id, "self"))); // work did not
+  const b64 = (c: Uint8Array) => Buffer.from(c).toString("base64");
+  const both = [b64(rootCert(other, honest.id, "laptop")), b64(rootCert(root, honest.id, "laptop"))];
+  for (const certs of [both, [...both].reverse()]) {
+    const config = defaults(null);
+    config.node.stateDir = dir;
+    config.routes.exit = true;
+    const admission = new Admission(config, self.id, () => {});
+    expect(admission.admit(honest, certs)).toBe(true);
+    expect(admission.memberships.get(honest.id)?.networkId).toBe(root.id);
+  }
 });

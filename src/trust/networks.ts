@@ -89,18 +89,21 @@ export class Networks {
     return this.members.map((m) => Buffer.from(m.cert).toString("base64"));
   }
 
-  /** The membership a peer proves with one of `certs` in a network we share, or why not. */
-  check(remote: NodeId, certs: string[], now = Date.now() / 1000): { member: Member; membership: Membership } | string {
+  /** The membership a peer proves with one of `certs` in a network we share (a `prefer`red network first), or why not. */
+  check(remote: NodeId, certs: string[], now = Date.now() / 1000, prefer: (m: Member) => boolean = () => false): { member: Member; membership: Membership } | string {
     if (this.members.length === 0) return "this node is in no network";
     const reasons: string[] = [];
-    for (const c of certs.slice(0, 4)) {
-      let bytes: Uint8Array;
+    const decoded = certs.slice(0, 4).flatMap((c) => {
       try {
-        bytes = Uint8Array.from(Buffer.from(c, "base64"));
+        return [Uint8Array.from(Buffer.from(c, "base64"))];
       } catch {
-        continue;
+        return [];
       }
-      for (const member of this.members) {
+    });
+    // Our networks in order, `prefer`red ones first: a node in two of them is believed as a member of
+    // the first where its certificate holds (another network's certificate fails at once, unverified).
+    for (const member of [...this.members.filter(prefer), ...this.members.filter((m) => !prefer(m))]) {
+      for (const bytes of decoded) {
         try {
           const m = verifyCertificate(bytes, member.info.rootPub, member.info.id, remote, now);
           if (member.revocations.isRevoked(remote)) throw new TrustError("revoked", `node ${remote} is revoked in network ${member.info.name}`);
