@@ -14,7 +14,7 @@
 //   within CONFIRM_MS of that probe, it is dead: an idle link to a peer that died is known dead within
 //   CONFIRM_MS of its next probe, not IDLE_DEAD_MS after the last answer.
 // - suspected (suspect(): the peer's seed socket closed, so its process may be gone): probed at the fast
-//   rate at once, and dead when nothing was heard within CONFIRM_MS of the suspicion.
+//   rate at once and for CONFIRM_MS at least, and dead when nothing was heard within CONFIRM_MS.
 // After CLOSE_DEAD_MS of silence a link is closed.
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
@@ -55,7 +55,7 @@ export interface LinkInfo {
   wokeAt: number;
   /** When we began waiting for an answer (the first probe sent, or a suspicion, after lastRx); waiting while > lastRx. */
   askedAt: number;
-  /** When the link was last suspected (suspect()); in doubt while nothing was heard since. */
+  /** When the link was last suspected (suspect()); in doubt for CONFIRM_MS, and while nothing was heard since. */
   suspectedAt: number;
 }
 
@@ -110,7 +110,8 @@ export class LinkHealth {
 
   /**
    * The link to `peer` may be dead (its peer's seed socket closed: the process may be gone): probe it at
-   * the fast rate now; nothing heard within CONFIRM_MS, it is dead. Anything heard clears the doubt.
+   * the fast rate now and for CONFIRM_MS (a live peer's answers keep coming: FallbackLink.orphaned() tells
+   * them from what a dying one had in flight); nothing heard within CONFIRM_MS, it is dead.
    */
   suspect(peer: NodeId): void {
     const i = this.info.get(peer);
@@ -141,7 +142,7 @@ export class LinkHealth {
   }
 
   private isFast(i: LinkInfo, now: number): boolean {
-    if (!i.alive || i.loss > DOUBT_LOSS || now - i.lastUse < ACTIVE_FOR_MS || now - i.lastRx > IDLE_PROBE_MS + DOUBT_MS || i.suspectedAt > i.lastRx) return true;
+    if (!i.alive || i.loss > DOUBT_LOSS || now - i.lastUse < ACTIVE_FOR_MS || now - i.lastRx > IDLE_PROBE_MS + DOUBT_MS || i.suspectedAt > i.lastRx || now - i.suspectedAt < CONFIRM_MS) return true;
     for (const at of i.probes.values()) if (now - at > DOUBT_MS) return true;
     return false;
   }

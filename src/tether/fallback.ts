@@ -89,11 +89,14 @@ export class FallbackLink extends LinkListeners implements Link {
   }
 
   /**
-   * Whether the link lost its WebSocket and nothing arrived on UDP since (for STALE_MS at least): the
-   * peer went away with its socket, and what is left of the link is stale.
+   * Whether the link lost its WebSocket and UDP went silent with it: the peer went away with its socket,
+   * and what is left of the link is stale. What a dying peer had in flight may arrive just after its
+   * socket closed, so only UDP heard STALE_MS or more after the loss says the peer is there (a live one
+   * answers the fast probes the router sends for CONFIRM_MS when the socket goes, LinkHealth.suspect).
    */
   orphaned(): boolean {
-    return !this.ws && this.wsLostAt > this.lastPrimaryRx && this.now() - this.lastPrimaryRx >= STALE_MS;
+    const now = this.now();
+    return !this.ws && now - this.wsLostAt >= STALE_MS && this.lastPrimaryRx < this.wsLostAt + STALE_MS && now - this.lastPrimaryRx >= STALE_MS;
   }
 
   get hasPrimary(): boolean {
