@@ -36,6 +36,9 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
   const codel = new Codel();
   let n = 0, now = 0;
   const collect = (off: number, len: number, pushedAt: number) => {
+    // The clock is read once per batch, after drain's wait (up to 200 ms on an idle ring): read before
+    // it, a packet pushed during the wait would seem to have waited less than nothing.
+    if (now === 0) now = sharedNow();
     if (codel.shouldDrop(now - pushedAt, now)) {
       Atomics.add(control, 2, 1);
       return;
@@ -61,7 +64,7 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
         };
   while (Atomics.load(control, 0) === 0) {
     n = 0;
-    now = sharedNow();
+    now = 0;
     ring.drain(collect, BATCH, 200, () => n > 0 && write());
   }
   self.postMessage({ stopped: true });
