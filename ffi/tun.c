@@ -49,16 +49,23 @@ int tun_open(const char *name, char *out_name, int vnet) {
   return fd;
 }
 
-/* Wait up to timeout_ms for the device to be readable, then drain up to `max` packets into `buf`,
-   packet i at buf + i*stride with its length in lens[i]. Returns the count (0 on time-out), or -errno. */
-int tun_read_batch(int fd, unsigned char *buf, int stride, int *lens, int max, int timeout_ms) {
+/* Wait up to timeout_ms for the device to be readable: 1 when it is, 0 on time-out (or a signal), or
+   -errno. */
+static int wait_readable(int fd, int timeout_ms) {
   struct pollfd p;
   p.fd = fd;
   p.events = POLLIN;
   p.revents = 0;
   int r = poll(&p, 1, timeout_ms);
   if (r < 0) return *__errno_location() == EINTR ? 0 : -*__errno_location();
-  if (r == 0) return 0;
+  return r > 0;
+}
+
+/* Wait up to timeout_ms for the device to be readable, then drain up to `max` packets into `buf`,
+   packet i at buf + i*stride with its length in lens[i]. Returns the count (0 on time-out), or -errno. */
+int tun_read_batch(int fd, unsigned char *buf, int stride, int *lens, int max, int timeout_ms) {
+  int r = wait_readable(fd, timeout_ms);
+  if (r <= 0) return r;
   int n = 0;
   while (n < max) {
     long got = read(fd, buf + (long)n * stride, (unsigned long)stride);
@@ -131,12 +138,15 @@ static int continues(const unsigned char *p, const unsigned char *q, int ihl, in
   return be32(qt + 4) == be32(pt + 4) + (unsigned int)have;
 }
 
-static int write_plain(int fd, const unsigned char *pkt, int len) {
+
+/* Write one packet to a vnet TUN, after a zero virtio-net header (nothing to offload). Returns 0, or
+   -errno. */
+int tun_write_vnet(int fd, const unsigned char *pkt, int len) {
   static const unsigned char zero[VNET_HDR_LEN] = { 0 };
   struct iovec iov[2];
   iov[0].base = (void *)zero; iov[0].len = VNET_HDR_LEN;
   iov[1].base = (void *)pkt; iov[1].len = (unsigned long)len;
-  return writev(fd, iov, 2) < 0 ? 1 : 0;
+  return writev(fd, iov, 2) < 0 ? -*__errno_location() : 0;
 }
 
 /* Write n packets (packet i at base + offs[i], lens[i] bytes) to a vnet TUN, coalescing TCP runs in
@@ -164,7 +174,7 @@ int tun_write_gro(int fd, const unsigned char *base, const int *offs, const int 
       }
     }
     if (j - i < 2) {
-      dropped += write_plain(fd, p, len);
+      dropped += tun_write_vnet(fd, p, len) < 0;
       i++;
       continue;
     }
@@ -360,13 +370,8 @@ int tun_split(unsigned char *at, int got, int stride, int *lens, int room, int *
    in place (each slot keeps the header's room before its packet, as a plain vnet read does). Reads go
    on while a whole 64 KB segment's pieces still fit. Returns packets (0 on time-out) or -errno. */
 int tun_read_tso(int fd, unsigned char *buf, int stride, int *lens, int max, int timeout_ms, int *segs) {
-  struct pollfd p;
-  p.fd = fd;
-  p.events = POLLIN;
-  p.revents = 0;
-  int r = poll(&p, 1, timeout_ms);
-  if (r < 0) return *__errno_location() == EINTR ? 0 : -*__errno_location();
-  if (r == 0) return 0;
+  int r = wait_readable(fd, timeout_ms);
+  if (r <= 0) return r;
   int n = 0;
   while ((long)(max - n) * stride >= GRO_MAX + VNET_HDR_LEN && max - n >= TSO_MIN_SLOTS) {
     unsigned char *at = buf + (long)n * stride;

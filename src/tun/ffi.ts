@@ -19,6 +19,8 @@ export interface TunLib {
   tun_close(fd: number): number;
   /** Write n packets (base + offs[i], lens[i] bytes) to a vnet TUN, TCP runs coalesced; returns drops. Only where `gro`. */
   tun_write_gro?(fd: number, base: Pointer, offs: Pointer, lens: Pointer, n: number, scratch: Pointer): number;
+  /** Write one packet to a vnet TUN (a zero virtio-net header before it): 0, or -errno. Only where `gro`. */
+  tun_write_vnet?(fd: number, packet: Uint8Array, len: number): number;
   /** Ask a vnet TUN for large segments (TSO, and USO when `uso`): the flags in force, or -errno. Only where `gro`. */
   tun_offload?(fd: number, uso: number): number;
   /** tun_read_batch on a vnet TUN with offloads: large segments come back cut into packets, each slot
@@ -33,6 +35,7 @@ export interface TunLib {
 const SYMBOLS = {
   tun_open: { args: ["ptr", "ptr", "int"], returns: "int" },
   tun_write_gro: { args: ["int", "ptr", "ptr", "ptr", "int", "ptr"], returns: "int" },
+  tun_write_vnet: { args: ["int", "ptr", "int"], returns: "int" },
   tun_read_batch: { args: ["int", "ptr", "int", "ptr", "int", "int"], returns: "int" },
   tun_offload: { args: ["int", "int"], returns: "int" },
   tun_split: { args: ["ptr", "int", "int", "ptr", "int", "ptr"], returns: "int" },

@@ -48,6 +48,11 @@ describe.skipIf(!root)(`linux TUN (namespace, ${mode})`, () => {
     expect(v4.stdout).toMatch(/3 received/);
   });
 
+  test("a burst of echo requests is answered whole: replies after a quiet spell written by the node's thread, the rest through the writer", () => {
+    const flood = run("ip", "netns", "exec", NS, "ping", "-f", "-c", "200", "-W", "2", "100.64.9.2");
+    expect(flood.stdout).toMatch(/200 received/);
+  });
+
   test("only the overlay prefixes were added as routes; no default route", () => {
     const r4 = run("ip", "-n", NS, "route").stdout.trim().split("\n");
     expect(r4).toEqual(["100.64.9.0/24 dev tltest0 proto kernel scope link src 100.64.9.1"]);

@@ -53,6 +53,22 @@ describe("packet ring", () => {
     expect(w.push(new Uint8Array(1000))).toBe(true);
   });
 
+  test("empty() only once the reader is done with every packet (a packet written beside the ring keeps its order)", () => {
+    const sab = ringBuffer(4 * 1024);
+    const w = new RingWriter(sab), r = new RingReader(sab);
+    expect(w.empty()).toBe(true);
+    w.push(new Uint8Array([1]));
+    w.push(new Uint8Array([2]));
+    expect(w.empty()).toBe(false);
+    const seen: boolean[] = [];
+    r.drain(() => seen.push(w.empty()), 64, 0, () => seen.push(w.empty()));
+    expect(seen).toEqual([false, false, false]); // while taking the packets and writing them: not empty
+    expect(w.empty()).toBe(true);
+    w.push(new Uint8Array([3]));
+    r.drain(() => {}, 1, 0);
+    expect(w.empty()).toBe(true);
+  });
+
   test("each packet carries the time it was pushed", () => {
     const sab = ringBuffer(4 * 1024);
     const w = new RingWriter(sab), r = new RingReader(sab);

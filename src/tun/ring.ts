@@ -51,6 +51,11 @@ export class RingWriter {
     return true;
   }
 
+  /** Whether the reader has taken (and written) every packet pushed so far. */
+  empty(): boolean {
+    return Atomics.load(this.ctl, HEAD) === Atomics.load(this.ctl, TAIL);
+  }
+
   /** Wake the reader if it sleeps (once per batch of pushes). */
   wake(): void {
     if (Atomics.load(this.ctl, SLEEPING) === 1) Atomics.notify(this.ctl, HEAD);
