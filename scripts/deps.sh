@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install what the demo, the tests and the benchmark use and a fresh Debian machine lacks:
-# ping (iputils-ping), nft (nftables), iperf3, dig (bind9-dnsutils: the exit DNS e2e test), headless chromium and firefox-esr (the page's e2e test); for the shipping tests systemd-analyze (systemd),
+# ping (iputils-ping), nft (nftables), iperf3, dig (bind9-dnsutils: the exit DNS e2e test), python3 (crafted IPv6 fragments in test/hostile), headless chromium and firefox-esr (the page's e2e test); for the shipping tests systemd-analyze (systemd),
 # the shell linter, and qemu-aarch64-static with an arm64 libc to run the arm64 binary. Idempotent.
 set -eu
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ command -v ping >/dev/null 2>&1 || need="$need iputils-ping"
 command -v nft >/dev/null 2>&1 || need="$need nftables"
 command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
 command -v dig >/dev/null 2>&1 || need="$need bind9-dnsutils"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v firefox-esr >/dev/null 2>&1 || command -v firefox >/dev/null 2>&1 || need="$need firefox-esr"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
