@@ -10,6 +10,9 @@
 //      src/node/peering.ts linked()) → src/route/inbound.ts: hop frames stay in the route layer (probes,
 //      records, lookups), as do delivery reports; a forward frame for another goes to
 //      src/route/forward.ts; a forward frame for us (src/route/frame.ts) or a direct payload →
+//      (a GRO read of session data goes up as one batch: fast.ts deliverMany → fallback.ts →
+//      router.ts receiveBatch → inbound.ts receiveBatch, the link's bookkeeping once → fromRouteBatch
+//      here, which opens each packet as fromRoute does and tells the route layer once per batch)
 //   2. Outside.fromRoute here: a signal through relays goes to the link manager (ports.signal); anything
 //      else → SessionPort.receive → src/session/sessions.ts: handshake messages (src/handshake/), or
 //      data: keypair by index → replay window (src/session/replay.ts) → AES-GCM open in place (keypair.ts,
@@ -88,6 +91,38 @@ export class Outside {
 
   /** Whether the payload the session just opened (inside fromRoute) was an IP packet. */
   private openedIp = false;
+  /** Inside fromRouteBatch: the peer whose IP packets were taken (marked active once, at the end). */
+  private batching = false;
+  private activeFrom: NodeId | undefined;
+
+  /**
+   * Session data packets that came direct from `src` together (one GRO read): each is opened and
+   * checked as fromRoute does, and what fromRoute tells the route layer per packet (opened, active) is
+   * told once per peer for the batch, with the bytes of all its IP packets.
+   */
+  fromRouteBatch(src: NodeId, inners: Uint8Array[]): void {
+    const { session, route } = this.ports;
+    let opened: NodeId | undefined, bytes = 0;
+    this.batching = true;
+    this.activeFrom = undefined;
+    try {
+      for (const inner of inners) {
+        this.openedIp = false;
+        const who = session.receive(inner, src, src);
+        if (who === undefined) continue;
+        if (opened !== undefined && who !== opened) {
+          route.opened(opened, src, undefined, bytes);
+          bytes = 0;
+        }
+        opened = who;
+        if (this.openedIp) bytes += inner.length;
+      }
+    } finally {
+      this.batching = false;
+    }
+    if (opened !== undefined) route.opened(opened, src, undefined, bytes);
+    if (this.activeFrom !== undefined) route.active(this.activeFrom);
+  }
 
   /** One authenticated, decrypted payload from `from`. */
   fromPeer(from: NodeId, payload: Uint8Array): void {
@@ -95,7 +130,11 @@ export class Outside {
     const nibble = payload[0] >> 4;
     if (nibble === 4 || nibble === 6) {
       this.openedIp = true;
-      this.ports.route.active(from);
+      if (!this.batching) this.ports.route.active(from);
+      else if (this.activeFrom !== from) {
+        if (this.activeFrom !== undefined) this.ports.route.active(this.activeFrom);
+        this.activeFrom = from;
+      }
       if (peer) peer.rxBytes += payload.length;
     }
     const v = ipVersion(payload);

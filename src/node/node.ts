@@ -143,6 +143,7 @@ export class Node {
       // Our seed's URL, when it listens on a specific address (0.0.0.0 says nothing to others).
       hints: () => (this.seed && !["0.0.0.0", "::"].includes(config.relay.listen.host) ? [`${config.relay.tlsCert ? "https" : "http"}://${config.relay.listen.host.includes(":") ? `[${config.relay.listen.host}]` : config.relay.listen.host}:${this.seed.port}`] : []),
       deliver: this.outside.fromRoute.bind(this.outside),
+      deliverBatch: this.outside.fromRouteBatch.bind(this.outside),
       // Delivery reports travel sealed in the session; unsealed ones (anyone linked could forge them) are dropped.
       sealed: (dst, payload) => {
         if (!this.sessions.isEstablished(dst)) return false;

@@ -58,6 +58,7 @@ export class Peering {
     log("info", `link to ${remote.id} open`);
     const receive = router.receive.bind(router, link.peer);
     link.onPacket(receive);
+    link.onPackets?.(router.receiveBatch.bind(router, link.peer));
     link.onControl(receive);
     link.onClose((reason) => {
       router.unlinked(remote.id);

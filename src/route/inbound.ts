@@ -30,6 +30,7 @@ export interface InboundOptions {
   /** Whether delivery reports travel sealed in sessions (RouterOptions.sealed given). */
   sealed: boolean;
   deliver: RouterOptions["deliver"];
+  deliverBatch?: RouterOptions["deliverBatch"];
   onMember: RouterOptions["onMember"];
   /** The relays a frame from `src` passed (empty: direct), kept for a flow the router has (no state for a sender a frame merely names). */
   traced(src: NodeId, trace: NodeId[]): void;
@@ -54,6 +55,22 @@ export class Inbound {
     o.traced(peer, DIRECT);
     if (this.arrived(peer, b, undefined)) return;
     o.deliver(peer, b, peer, undefined);
+  }
+
+  /**
+   * Packets that arrived together on the link to `peer` (one GRO read): when all are session data, what
+   * receive() does per frame is done once for the batch (the link is in use; the flow's trace is direct)
+   * and the packets go on together; anything else, frame by frame.
+   */
+  receiveBatch(peer: NodeId, bs: Uint8Array[]): void {
+    const o = this.o;
+    for (const b of bs) if (b.length === 0 || b[0] !== TYPE_DATA) return bs.forEach((x) => this.receive(peer, x));
+    if (!o.deliverBatch || bs.length === 0) return bs.forEach((x) => this.receive(peer, x));
+    if (!o.sealed) o.health.heard(peer);
+    o.health.used(peer);
+    o.traced(peer, DIRECT);
+    if (!o.sealed) for (const b of bs) o.steering.delivered(peer, undefined, b.length);
+    o.deliverBatch(peer, bs);
   }
 
   private onForward(peer: NodeId, b: Uint8Array): void {

@@ -52,6 +52,8 @@ export interface RouterOptions {
    * first relay it passed (undefined: direct).
    */
   deliver(src: NodeId, inner: Uint8Array, link: NodeId, via: NodeId | undefined): void;
+  /** deliver() for session data packets that came direct from `src` together (one GRO read); optional. */
+  deliverBatch?(src: NodeId, inners: Uint8Array[]): void;
   /**
    * Send a small control payload to `dst` sealed in its session (false when there is none). When given,
    * delivery reports travel this way, unsealed ones are dropped, and deliveries and link liveness from

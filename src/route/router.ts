@@ -110,7 +110,7 @@ export class Router {
     if (opts.weights) this.steering.weights = opts.weights;
     this.inbound = new Inbound({
       self: opts.self, health: this.health, discovery: this.discovery, forwarder: this.forwarder, steering: this.steering, stats: this.stats, sealed: opts.sealed !== undefined,
-      deliver: opts.deliver, onMember: opts.onMember,
+      deliver: opts.deliver, deliverBatch: opts.deliverBatch, onMember: opts.onMember,
       traced: (src, trace) => {
         const f = this.flows.get(src);
         if (f && (f.inTrace.length || trace.length)) f.inTrace = trace;
@@ -337,6 +337,11 @@ export class Router {
   /** Anything that arrived on the link to `peer`: to the part whose job it is (./inbound.ts). */
   receive(peer: NodeId, b: Uint8Array): void {
     this.inbound.receive(peer, b);
+  }
+
+  /** Packets that arrived together on the link to `peer` (one GRO read of session data): ./inbound.ts. */
+  receiveBatch(peer: NodeId, bs: Uint8Array[]): void {
+    this.inbound.receiveBatch(peer, bs);
   }
 
   /** The session opened a data packet from `peer` (came in on `link`, first relay `via`): now it counts. */

@@ -58,6 +58,13 @@ export class FallbackLink extends LinkListeners implements Link {
       this.deliver(b, control);
     };
     link.onPacket((b) => rx(b, false));
+    // Session data from one GRO read (./fast.ts): the link's bookkeeping once, the packets on together.
+    link.onPackets?.((bs) => {
+      if (this.primary !== link) return;
+      this.lastPrimaryRx = this.now();
+      this.used();
+      this.deliverMany(bs);
+    });
     link.onControl((b) => rx(b, true));
     link.onClose((reason) => {
       if (this.primary !== link) return;

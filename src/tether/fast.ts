@@ -150,6 +150,8 @@ export class FastChannel {
     private readonly deliver: (b: Uint8Array) => void,
     private readonly log: Log,
     private readonly label: string,
+    /** Session data that arrived in one GRO read, handed on together (else each goes to deliver). */
+    private readonly deliverMany?: (bs: Uint8Array[]) => void,
   ) {
     this.queue = new SendQueue(this.stats, log, label);
   }
@@ -310,6 +312,19 @@ export class FastChannel {
         const size = native && groSockets.has(native) ? segmentSize(data) : 0;
         if (size === 0) return this.receive(data);
         this.stats.rxGroReads++;
+        // A run of session data (one GSO send: every datagram shares the first's type and receiver
+        // index) goes on as one batch: the layers above do their per-link work once for it.
+        if (data[0] === TYPE_DATA && this.deliverMany) {
+          const batch: Uint8Array[] = [];
+          for (let at = 0; at < data.length; at += size) {
+            const b = data.subarray(at, Math.min(at + size, data.length));
+            this.stats.rxGroDatagrams++;
+            if (b[0] === TYPE_DATA) batch.push(b);
+            else this.receive(b);
+          }
+          this.stats.rxPackets += batch.length;
+          return this.deliverMany(batch);
+        }
         for (let at = 0; at < data.length; at += size) {
           this.stats.rxGroDatagrams++;
           this.receive(data.subarray(at, Math.min(at + size, data.length)));

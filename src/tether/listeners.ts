@@ -2,16 +2,23 @@
 // control and close listeners, delivery to them, and closing once.
 
 type FrameListener = (b: Uint8Array) => void;
+type BatchListener = (bs: Uint8Array[]) => void;
 
 export abstract class LinkListeners {
   state: "connecting" | "open" | "closed" = "open";
   readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
   protected readonly packetCbs: FrameListener[] = [];
+  protected readonly batchCbs: BatchListener[] = [];
   protected readonly controlCbs: FrameListener[] = [];
   protected readonly closeCbs: ((reason: string) => void)[] = [];
 
   onPacket(cb: FrameListener): void {
     this.packetCbs.push(cb);
+  }
+
+  /** Packets that arrived together (see Link.onPackets): to these alone while any is set. */
+  onPackets(cb: BatchListener): void {
+    this.batchCbs.push(cb);
   }
 
   onControl(cb: FrameListener): void {
@@ -42,6 +49,14 @@ export abstract class LinkListeners {
     if (this.state === "closed") return;
     if (!control) this.stats.rxPackets++;
     for (const cb of control ? this.controlCbs : this.packetCbs) cb(b);
+  }
+
+  /** Hand packets that arrived together to the batch listeners, or one by one to the packet listeners. */
+  protected deliverMany(bs: Uint8Array[]): void {
+    if (this.state === "closed") return;
+    this.stats.rxPackets += bs.length;
+    if (this.batchCbs.length > 0) for (const cb of this.batchCbs) cb(bs);
+    else for (const b of bs) for (const cb of this.packetCbs) cb(b);
   }
 
   /** Count one send: sent, or dropped. */

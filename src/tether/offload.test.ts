@@ -25,7 +25,7 @@ function fdOf(s: Socket): number {
   return state!.handle!.socket!.fd;
 }
 
-async function pair() {
+async function pair(batches?: Uint8Array[][]) {
   const sa = await bound(), sb = await bound();
   const addr = (s: Socket): [string, number] => ["127.0.0.1", s.address().port];
   const transport = (s: Socket): Transport => {
@@ -38,7 +38,8 @@ async function pair() {
     ({ nominated: { protocol: { transport: t }, remoteAddr: remote }, canSendApplicationData: () => true, protocols: [{ transport: t }], checkList: [{ state: 3, remoteAddr: remote }] }) as unknown as IceConnection;
   const got: Uint8Array[] = [];
   const a = new FastChannel(conn(ta, addr(sb)), () => {}, () => {}, "a");
-  const b = new FastChannel(conn(tb, addr(sa)), (x) => got.push(new Uint8Array(x)), () => {}, "b");
+  const b = new FastChannel(conn(tb, addr(sa)), (x) => got.push(new Uint8Array(x)), () => {}, "b",
+    batches && ((bs) => (batches.push(bs.map((x) => new Uint8Array(x))), bs.forEach((x) => got.push(new Uint8Array(x))))));
   a.keyed(b.token);
   b.keyed(a.token);
   for (let i = 0; i < 100 && (a.state !== "up" || a.mtu === 0); i++) await Bun.sleep(20);
@@ -74,6 +75,24 @@ describe("fast channel offload over real sockets", () => {
       expect(a.stats.txGsoDatagrams).toBe(40);
       expect(b.stats.rxGroReads).toBe(1);
       expect(b.stats.rxGroDatagrams).toBe(40);
+    } finally {
+      close();
+    }
+  });
+
+  test("with a batch listener, a GRO read of session data is handed on as one batch, in order", async () => {
+    const batches: Uint8Array[][] = [];
+    const { a, b, got, close } = await pair(batches);
+    try {
+      const batch = Array.from({ length: 30 }, (_, i) => data(i, i === 29 ? 100 : 1300));
+      expect(a.sendBatch(batch)).toBe(30);
+      await until(() => got.length >= 30);
+      expect(got).toEqual(batch);
+      expect(batches.length).toBe(1);
+      expect(batches[0]).toEqual(batch);
+      expect(b.stats.rxGroReads).toBe(1);
+      expect(b.stats.rxGroDatagrams).toBe(30);
+      expect(b.stats.rxPackets).toBe(30);
     } finally {
       close();
     }

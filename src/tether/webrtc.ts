@@ -96,6 +96,12 @@ export interface Link {
   sendPackets?(batch: readonly Uint8Array[]): number;
   sendControl(b: Uint8Array): void;
   onPacket(cb: (b: Uint8Array) => void): void;
+  /**
+   * Optional: packets that arrived together (one UDP GRO read: session data of one session), for a
+   * listener that also listens with onPacket. While any batch listener is set a batch goes to them
+   * alone; otherwise its packets go one by one to the onPacket listeners.
+   */
+  onPackets?(cb: (bs: Uint8Array[]) => void): void;
   onControl(cb: (b: Uint8Array) => void): void;
   onOpen(cb: () => void): void;
   onClose(cb: (reason: string) => void): void;
@@ -116,6 +122,7 @@ export class WebrtcLink implements Link {
   private pkt?: RTCDataChannel;
   private ctl?: RTCDataChannel;
   private packetCbs: ((b: Uint8Array) => void)[] = [];
+  private batchCbs: ((bs: Uint8Array[]) => void)[] = [];
   private controlCbs: ((b: Uint8Array) => void)[] = [];
   private openCbs: (() => void)[] = [];
   private closeCbs: ((reason: string) => void)[] = [];
@@ -183,7 +190,11 @@ export class WebrtcLink implements Link {
     this.fast = new FastChannel(conn, (b) => {
       this.stats.rxPackets++;
       for (const cb of this.packetCbs) cb(b);
-    }, this.log, `link ${this.peer}`);
+    }, this.log, `link ${this.peer}`, (bs) => {
+      this.stats.rxPackets += bs.length;
+      if (this.batchCbs.length > 0) for (const cb of this.batchCbs) cb(bs);
+      else for (const b of bs) for (const cb of this.packetCbs) cb(b);
+    });
     this.sendControl(Buffer.concat([Buffer.from([TYPE_FAST_PROBE]), this.fast.token]));
   }
 
@@ -273,6 +284,9 @@ export class WebrtcLink implements Link {
   onPacket(cb: (b: Uint8Array) => void): void {
     this.packetCbs.push(cb);
     this.flushEarly(false, cb);
+  }
+  onPackets(cb: (bs: Uint8Array[]) => void): void {
+    this.batchCbs.push(cb);
   }
   onControl(cb: (b: Uint8Array) => void): void {
     this.controlCbs.push(cb);
