@@ -13,7 +13,6 @@ import { logger, type Log } from "../log.ts";
 import { decodeClaims, encodeClaims, type Claims, type Ipv4ClaimRules } from "../datapath/peers.ts";
 import type { PolicyPort } from "../datapath/ports.ts";
 import { certFor } from "./members.ts";
-import { grantsExit } from "../route/subnets.ts";
 
 export interface Ipv4Address {
   address: string;
@@ -101,9 +100,10 @@ export class Admission implements PolicyPort {
     if (remote.id === this.self) return "that is this node's own id";
     if (this.allow.has(remote.id)) return true;
     if (this.networks.members.length === 0) return `node ${remote.id} is not in [network] allow`;
-    // An exit believes a node in several of its networks as a member of one that granted it the exit
-    // right, if any: that membership is what lets it use the exit (routes.ts mayUseExit).
-    const r = this.networks.check(remote.id, certs, undefined, this.config.routes.exit ? (m) => grantsExit(m.membership.subnets) : undefined);
+    // A router (an exit) believes a node in several of its networks as a member of one whose root
+    // granted it rights, if any: that membership is what lets it use them (routes.ts mayUseExit, mayReach).
+    const router = this.config.routes.exit || this.config.routes.advertise.length > 0;
+    const r = this.networks.check(remote.id, certs, undefined, router ? (m) => m.membership.subnets.length > 0 : undefined);
     if (typeof r === "string") return `node ${remote.id} is not in [network] allow and not a member: ${r}`;
     this.memberships.set(remote.id, r.membership);
     const cert = certFor(certs, r.membership.networkId, remote.id);

@@ -37,7 +37,6 @@ import { Peering } from "./peering.ts";
 import { MemberLookups } from "./lookups.ts";
 import { Routes } from "./routes.ts";
 import { encodeQuery } from "./members.ts";
-import { grantsExit } from "../route/subnets.ts";
 import { nodeStatus, pathTo, pathViews, relayViews, type NodeStatus, type PathView, type StatusSource } from "./status.ts";
 import { Router, type LinkReport } from "../route/router.ts";
 import { identityRecordCrypto } from "../route/record.ts";
@@ -201,7 +200,7 @@ export class Node {
       resetSession: (to) => this.sessions.isEstablished(to) && this.sessions.close(to, "router silent: handshaking afresh"),
       ask: (query) => this.router.lookupMember(encodeQuery(query)),
       membership: (id) => (this.admission.allow.has(id) ? undefined : this.admission.memberships.get(id)),
-      exitNetworks: this.admission.networks.members.filter((m) => grantsExit(m.membership.subnets)).map((m) => m.info.id),
+      grantIn: (networkId) => this.admission.networks.member(networkId)?.membership.subnets ?? [],
       allowListed: (id) => this.admission.allow.has(id),
       peerAt: (addr) => this.peerAt(addr),
       name: (id) => (this.peers.get(id) ? (this.peers.get(id)!.name ?? this.admission.memberships.get(id)?.name ?? null) : null),

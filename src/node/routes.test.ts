@@ -1,4 +1,4 @@
-// Who may use an exit node (issue 14): members of a network whose root granted it the exit right, allow-listed nodes, itself — for traffic, DNS and the advert alike.
+// Who may use an exit node or a subnet router (issue 14): members of a network whose root granted it that right, allow-listed nodes, itself — for traffic, DNS and the advert alike.
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,10 +20,15 @@ const member = (nodeId: NodeId, networkId: string): Membership => ({ networkId, 
 const memberships = new Map([[alice, member(alice, HOME)], [bob, member(bob, OTHER)]]);
 const v4 = new Map([["100.64.0.2", alice], ["100.64.0.3", bob], ["100.64.0.4", carol], ["100.64.0.1", self]]);
 
-/** A host whose default route leaves by lo (its operstate is "unknown": healthy); every other command succeeds silently. */
+/** A host whose default route leaves by lo (its operstate is "unknown": healthy); every other command succeeds silently (so the LAN has no device here: the adverts list no prefix, the forwarding decision is what is tested). */
 const runner: Runner = {
-  run: (cmd) => ({ ok: true, out: cmd.join(" ") === "ip -j route show default" ? JSON.stringify([{ dev: "lo", gateway: "192.0.2.1" }]) : cmd.includes("-j") ? "[]" : "", err: "" }),
+  run: (cmd) => {
+    const c = cmd.join(" ");
+    if (c === "ip -j route show default") return { ok: true, out: JSON.stringify([{ dev: "lo", gateway: "192.0.2.1" }]), err: "" };
+    return { ok: true, out: cmd.includes("-j") ? "[]" : "", err: "" };
+  },
 };
+const LAN = { family: 4 as const, address: "192.168.50.0", prefix: 24 };
 
 const dirs: string[] = [];
 const live: Routes[] = [];
@@ -38,10 +43,11 @@ function exitNode() {
   const config = defaults(null);
   config.node.stateDir = dir;
   config.routes.exit = true;
+  config.routes.advertise = [LAN];
   const sent: [NodeId, Uint8Array][] = [];
   const routes = new Routes({
-    config, self, grant: EXIT_GRANT, send: (to, p) => sent.push([to, p]), reach: () => true, resetSession: () => {}, ask: () => {},
-    membership: (id) => memberships.get(id), exitNetworks: [HOME], allowListed: (id) => id === carol,
+    config, self, grant: [...EXIT_GRANT, LAN], send: (to, p) => sent.push([to, p]), reach: () => true, resetSession: () => {}, ask: () => {},
+    membership: (id) => memberships.get(id), grantIn: (net) => (net === HOME ? [...EXIT_GRANT, LAN] : []), allowListed: (id) => id === carol,
     peerAt: (addr) => v4.get(addr) ?? [self, alice, bob, carol].find((id) => ipv6Of(id) === addr),
     name: () => null, underlay: () => [], rxBytes: () => 0, isOverlay4: (p, off) => p[off] === 100 && (p[off + 1] & 0xc0) === 64, log: () => {}, runner,
   });
@@ -58,11 +64,11 @@ function packetTo(dst: number[]): Uint8Array {
   return p;
 }
 
-describe("exit node: who may use it", () => {
-  // Attack: a member of another network this exit shares (its root never granted the exit right)
-  // sends its internet traffic and its DNS queries through the exit. Before: the exit forwarded both
-  // for any member the firewall let through, and offered itself to anyone who asked.
-  test("a member of a network that granted no exit right gets no forwarding, no DNS forwarding and no exit in the advert", () => {
+describe("exit node and subnet router: who may use them", () => {
+  // Attack: a member of another network this node shares (its root never granted the exit right or
+  // the LAN) sends its internet traffic, its DNS queries and packets for the LAN through it. Before: the
+  // node forwarded all of it for any member the firewall let through, and offered it to anyone who asked.
+  test("a member of a network that granted no right gets no forwarding (internet or LAN), no DNS forwarding and nothing in the advert", () => {
     const { routes, sent } = exitNode();
     const internet = packetTo([8, 8, 8, 8]);
     expect(routes.forwards(bob, internet, 16, 4)).toBe(false);
@@ -76,6 +82,8 @@ describe("exit node: who may use it", () => {
     const [to, advert] = sent.at(-1)!;
     expect(to).toBe(bob);
     expect(decodeAdvert(advert)).toMatchObject({ exit: false, dns: false });
+    // Nor the LAN this node routes for: that root granted it to home's members, not to bob's network.
+    expect(routes.forwards(bob, packetTo([192, 168, 50, 10]), 16, 4)).toBe(false);
   });
 
   test("a member of the granting network, an allow-listed node and the exit itself may use it", () => {
@@ -87,6 +95,7 @@ describe("exit node: who may use it", () => {
     expect(dns.from("192.0.2.7")).toBe(false); // not an overlay address at all
     routes.control(alice, encodeQuery(2));
     expect(decodeAdvert(sent.at(-1)![1])).toMatchObject({ exit: true, dns: true });
+    for (const id of [alice, carol, self]) expect(routes.forwards(id, packetTo([192, 168, 50, 10]), 16, 4)).toBe(true);
     // The overlay itself is never forwarded to the uplink, whoever asks.
     expect(routes.forwards(alice, packetTo([100, 64, 0, 3]), 16, 4)).toBe(false);
   });

@@ -20,7 +20,7 @@ import { inOverlayPrefix6, ipv6Of, parseIpv4, parseIpv6 } from "../identity/addr
 import type { DnsForward } from "../trust/dns.ts";
 import type { Log } from "../log.ts";
 import type { Membership } from "../trust/certificate.ts";
-import { subnetBytes, type Subnet } from "../trust/subnet.ts";
+import { subnetBytes, subnetWithin, type Subnet } from "../trust/subnet.ts";
 import { inPrefix } from "../datapath/ip.ts";
 import type { MemberQuery } from "./members.ts";
 import { HostRoutes, LanHealth, type Runner } from "./hostnet.ts";
@@ -60,10 +60,11 @@ export interface RoutesDeps {
   /** The membership `id` proved (its certificate), undefined for allow-listed nodes and strangers. */
   membership(id: NodeId): Membership | undefined;
   /**
-   * The networks whose certificate for this node grants the exit right: only their members may use it
-   * as an exit (traffic and DNS). Another network's root granted this node nothing to its members.
+   * What our certificate in network `networkId` grants (subnets; the exit right as default routes): a
+   * member of that network may use what that root granted, and nothing another network's root granted
+   * us (that root speaks for its own members only).
    */
-  exitNetworks: string[];
+  grantIn(networkId: string): Subnet[];
   /** Whether `id` is in [network] allow (this node's operator trusts it: it may use the exit too). */
   allowListed(id: NodeId): boolean;
   /** The peer whose overlay address (IPv6 or IPv4, as text) `addr` is; this node's own addresses give `self`. */
@@ -181,7 +182,14 @@ export class Routes {
   mayUseExit(id: NodeId): boolean {
     if (id === this.d.self || this.d.allowListed(id)) return true;
     const m = this.d.membership(id);
-    return m !== undefined && this.d.exitNetworks.includes(m.networkId);
+    return m !== undefined && grantsExit(this.d.grantIn(m.networkId));
+  }
+
+  /** Whether `id` may reach our advertised prefix `s`: as mayUseExit, with a network whose root granted us `s`. */
+  private mayReach(id: NodeId, s: Subnet): boolean {
+    if (id === this.d.self || this.d.allowListed(id)) return true;
+    const m = this.d.membership(id);
+    return m !== undefined && this.d.grantIn(m.networkId).some((g) => g.prefix > 0 && subnetWithin(s, g));
   }
 
   /**
@@ -421,7 +429,7 @@ export class Routes {
       const exit = this.d.config.routes.exit && this.uplinkDev !== undefined && (this.health?.healthy ?? false);
       // The exit is offered only to those who may use it (another network's member would black-hole its traffic here).
       const offer = exit && this.mayUseExit(from);
-      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit: offer, exit6: offer && this.uplink6Dev !== undefined, dns: offer && this.dnsOffered, prefixes: this.healthyPrefixes() }));
+      if (seq !== undefined && this.router) this.d.send(from, encodeAdvert({ seq, exit: offer, exit6: offer && this.uplink6Dev !== undefined, dns: offer && this.dnsOffered, prefixes: this.healthyPrefixes().filter((p) => this.mayReach(from, p)) }));
       return true;
     }
     if (payload[0] !== CONTROL_ROUTE_ADVERT) return false;
@@ -460,7 +468,9 @@ export class Routes {
   /** Whether we, as a router, forward `from`'s packet to the destination at `p[off]` (outside path). */
   forwards(from: NodeId, p: Uint8Array, off: number, v: 4 | 6): boolean {
     if (!this.router || (v === 6 && inOverlayPrefix6(p, off))) return false;
-    if (this.advertised.some((s) => s.family === v && inPrefix(p, off, s.bytes, s.prefix))) return true;
+    const lan = this.advertised.find((s) => s.family === v && inPrefix(p, off, s.bytes, s.prefix));
+    if (lan && this.mayReach(from, lan)) return true;
+    if (lan) return this.uplinkDev !== undefined && this.mayUseExit(from); // not granted to its network: only as exit traffic
     // Anything else leaves by the uplink: only for those who may use this exit.
     if (v === 4 && this.uplinkDev && !this.d.isOverlay4(p, off)) return this.mayUseExit(from);
     if (v === 6 && this.uplink6Dev) return this.mayUseExit(from); // not in the overlay (above)

@@ -271,7 +271,7 @@ export function targets(): Target[] {
     const routes = new Routes({
       config, self: bob.public.id, grant: [], send: () => {}, reach: () => false, resetSession: () => {}, ask: () => {},
       membership: () => ({ networkId: root.id, nodeId: alice.public.id, name: "alice", ipv4Prefix: 24, tags: [], subnets: grant, notBefore: 0, notAfter: 2 ** 40 }),
-      exitNetworks: [], allowListed: () => false, peerAt: () => undefined,
+      grantIn: () => [], allowListed: () => false, peerAt: () => undefined,
       name: () => "alice", underlay: () => [], rxBytes: () => 0, isOverlay4: () => false, log: () => {},
     });
     routes.addRouter(alice.public.id);
