@@ -2,7 +2,8 @@
 // `createSocket` import) is logged, and the process lives on.
 import { expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
-import { guardUdpSockets, iceHostAddresses } from "./webrtc.ts";
+import { CandidatePair } from "werift";
+import { boundPairRequestIds, guardUdpSockets, iceHostAddresses } from "./webrtc.ts";
 
 test("an ICMP error on a socket werift made (named createSocket import) is logged, not thrown", async () => {
   const logs: string[] = [];
@@ -30,4 +31,14 @@ test("ICE gathers on the host's addresses less the avoided ones (the overlay's o
   expect(rest[0]).toBe("127.0.0.1");
   for (const a of avoided) expect(rest).not.toContain(a);
   expect(rest.length).toBe(all.length - avoided.size + 1);
+});
+
+test("a candidate pair remembers the latest STUN transaction ids only, and still spots a retransmission", () => {
+  boundPairRequestIds();
+  const pair = new CandidatePair({} as never, {} as never, true) as unknown as { noteIncomingRequest(id: string): boolean; requestTransactionIds: Set<string>; retransmissionsReceived: number };
+  // A day of the peer's consent checks, one every ~5 s.
+  for (let i = 0; i < 17_280; i++) expect(pair.noteIncomingRequest(`id${i}`)).toBe(false);
+  expect(pair.requestTransactionIds.size).toBeLessThanOrEqual(16);
+  expect(pair.noteIncomingRequest("id17279")).toBe(true); // the latest one, sent again
+  expect(pair.retransmissionsReceived).toBe(1);
 });

@@ -8,8 +8,9 @@
 // the "pkt" data channel while it is down or for frames larger than its MTU: the fallback is per packet.
 import dgram from "node:dgram";
 import { networkInterfaces } from "node:os";
-import { classes, methods, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
+import { CandidatePair, classes, methods, RTCCertificate, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
+import { dtlsCertificate } from "./dtlscert.ts";
 import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
 import type { Log } from "../log.ts";
@@ -58,6 +59,34 @@ export function padStunRequests(): void {
     return request.call(this, req, ...rest);
   };
 }
+let certificate: RTCCertificate | undefined;
+/** The certificate every peer connection of this process presents (./dtlscert.ts), not werift's own. */
+function sharedCertificate(): RTCCertificate {
+  const c = dtlsCertificate();
+  return (certificate ??= new RTCCertificate(c.keyPem, c.certPem, c.signatureHash));
+}
+
+/** Transaction ids a candidate pair remembers to spot retransmitted checks (werift keeps every one). */
+const PAIR_REQUEST_IDS = 16;
+let bounded = false;
+/**
+ * werift's candidate pair remembers the transaction id of every STUN request it receives, to tell a
+ * retransmission from a new check, and never forgets one: the peer's consent checks (one every ~5 s)
+ * grow each open link by ~17,000 ids (~1.5 MB) a day. A retransmission follows its original within
+ * seconds, so the pair keeps only the latest few.
+ */
+export function boundPairRequestIds(): void {
+  if (bounded) return;
+  bounded = true;
+  const proto = CandidatePair.prototype as unknown as { noteIncomingRequest: (this: { requestTransactionIds: Set<string> }, id: string) => boolean };
+  const note = proto.noteIncomingRequest;
+  proto.noteIncomingRequest = function (id) {
+    const ids = this.requestTransactionIds;
+    if (ids.size >= PAIR_REQUEST_IDS && !ids.has(id)) ids.delete(ids.values().next().value!);
+    return note.call(this, id);
+  };
+}
+
 interface StunMessage {
   messageMethod: number;
   messageClass: number;
@@ -138,8 +167,10 @@ export class WebrtcLink implements Link {
    */
   constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[], avoid?: (host: string) => boolean) {
     padStunRequests();
+    boundPairRequestIds();
     this.pc = new RTCPeerConnection({
       iceServers: iceServers.map((urls) => ({ urls })),
+      certificates: [sharedCertificate()],
       // The host addresses are ours to pick (werift's own pick, less what ICE must avoid): werift opens
       // a UDP socket per address for every peer connection, and would open one on the overlay's own
       // address too (our TUN), which no pair may use.
