@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { x509StubPlugin } from "../src/tether/x509stub.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const CACHE = join(ROOT, "node_modules/.cache/trellis-runtimes");
@@ -91,7 +92,14 @@ for (const n of names) {
   const out = join(DIST, `trellis-${t.name}`);
   const started = performance.now();
   // Build beside the old binary and rename over it: an interrupted build never leaves half a file.
-  run([process.execPath, "build", "--compile", "--bytecode", `--target=${t.bunTarget}`, `--compile-executable-path=${runtime(t)}`, ...entries, "--outfile", `${out}.tmp`]);
+  // Through Bun.build rather than `bun build`: @peculiar/x509 is replaced by its stub (src/tether/x509stub.ts).
+  const built = await Bun.build({
+    entrypoints: entries.map((e) => join(ROOT, e)),
+    compile: { target: t.bunTarget as Bun.Build.CompileTarget, executablePath: runtime(t), outfile: `${out}.tmp` },
+    bytecode: true,
+    plugins: [x509StubPlugin],
+  });
+  if (!built.success) throw new Error(`bun build for ${t.name} failed:\n${built.logs.map(String).join("\n")}`);
   renameSync(`${out}.tmp`, out);
   if (t.host) {
     const v = run([out, "version"]).trim();
