@@ -1,16 +1,33 @@
 // Preloaded into a node by bench/peers-load.ts: on SIGUSR2 it writes the JavaScript heap's statistics
-// (bun:jsc heapStats: sizes and object counts by type) and process.memoryUsage() to $TRELLIS_HEAP_OUT,
-// or to heap.json beside the config it was started with.
+// (bun:jsc heapStats: sizes and object counts by type), the shallow bytes by type from a heap snapshot
+// and process.memoryUsage() to $TRELLIS_HEAP_OUT, or to heap.json beside the config it was started with.
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { heapStats } from "bun:jsc";
 
 const at = process.argv.indexOf("--config");
 const out = process.env.TRELLIS_HEAP_OUT ?? join(at > 0 ? dirname(process.argv[at + 1]) : ".", "state", "heap.json");
+
+/** Shallow bytes and counts by class name, from JSC's heap snapshot (nodes: id, size, class, flags[, label]). */
+export function bytesByType(): Record<string, { bytes: number; count: number }> {
+  const snap = Bun.generateHeapSnapshot() as unknown as { nodes: number[]; nodeClassNames: string[]; edges?: number[]; labels?: string[] };
+  const fields = snap.labels ? 5 : 4;
+  const by: Record<string, { bytes: number; count: number }> = {};
+  for (let i = 0; i + fields <= snap.nodes.length; i += fields) {
+    const name = snap.nodeClassNames[snap.nodes[i + 2]] ?? "?";
+    const e = (by[name] ??= { bytes: 0, count: 0 });
+    e.bytes += snap.nodes[i + 1];
+    e.count++;
+  }
+  return by;
+}
+
 process.on("SIGUSR2", () => {
   Bun.gc(true);
   try {
-    writeFileSync(out, JSON.stringify({ heap: heapStats(), memory: process.memoryUsage() }));
+    writeFileSync(out, JSON.stringify({ heap: heapStats(), memory: process.memoryUsage(), bytes: bytesByType() }));
+    // The whole snapshot too, for retainer paths (large: tens of MB with hundreds of peers).
+    if (process.env.TRELLIS_HEAP_SNAPSHOT) writeFileSync(`${out}.snapshot`, JSON.stringify(Bun.generateHeapSnapshot()));
   } catch (e) {
     console.error(`heap stats not written to ${out}: ${(e as Error).message}`);
   }

@@ -9,7 +9,10 @@
 // process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up),
 // --smol (the relay runs under `bun --smol`), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
 // its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR), --keep-root (for
-// TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop).
+// TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop), --failover
+// (with the last step's peers still attached: a second relay and two edges that reach each other only
+// through the relays; the first packet's time from one edge to the other, then the gap in a 20 ms ping
+// when the relay carrying it is killed).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     "keep-root": { type: "boolean", default: false },
     /** A directory for the relay's CPU profile (markdown, written when it stops) and heap statistics per step. */
     prof: { type: "string" },
+    failover: { type: "boolean", default: false },
   },
 });
 const steps = values.peers!.split(/\s+/).filter(Boolean).map(Number);
@@ -47,10 +51,12 @@ const ticksOf = (pids: number[]) => pids.reduce((s, p) => s + (existsSync(`/proc
 /** Ask the relay (bench/heap-preload.ts) for its heap statistics and keep them. */
 function heapSnapshot(pid: number, from: string, to: string): void {
   rmSync(from, { force: true });
+  rmSync(`${from}.snapshot`, { force: true });
   process.kill(pid, "SIGUSR2");
   for (let i = 0; i < 100 && !existsSync(from); i++) Bun.sleepSync(100);
-  Bun.sleepSync(200);
+  Bun.sleepSync(process.env.TRELLIS_HEAP_SNAPSHOT ? 5000 : 200);
   if (existsSync(from)) copyFileSync(from, to);
+  if (existsSync(`${from}.snapshot`)) copyFileSync(`${from}.snapshot`, `${to}.snapshot`);
 }
 /** Packets in and out of a namespace's eth0 so far: what idle links cost, whatever the machine's load. */
 function packets(ns: string): number {
@@ -71,6 +77,8 @@ const dir = tempDir("bench-peers");
 const net = new TestNet("pl");
 const workers: { proc: ChildProcess; count: number; lines: string[] }[] = [];
 let relay: TestNode | undefined, edge: TestNode | undefined;
+/** --failover: a second relay and two edges that reach each other only through the relays. */
+const fo: { relay2?: TestNode; a?: TestNode; b?: TestNode } = {};
 /** Stop every process this run started and remove its namespaces (also on ^C). */
 let cleaning: Promise<void> | undefined;
 /** One clean-up, awaited by whoever asks (^C and the finally block may both). */
@@ -82,7 +90,7 @@ async function doCleanup(): Promise<void> {
   const exits = Promise.all(workers.map((w) => new Promise((r) => (w.proc.exitCode !== null || w.proc.signalCode !== null ? r(null) : w.proc.once("exit", r)))));
   await Promise.race([exits, Bun.sleep(5000)]);
   for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill("SIGKILL");
-  for (const n of [relay, edge]) if (n?.pid) await n.stop().catch(() => {});
+  for (const n of [relay, edge, fo.relay2, fo.a, fo.b]) if (n?.pid) await n.stop().catch(() => {});
   net.destroy();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -99,7 +107,19 @@ try {
   }
   relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}`, bunFlags: bunFlags.length ? bunFlags : undefined, user: values["keep-root"] ? "root" : undefined, preload: values.prof ? join(ROOT, "bench/heap-preload.ts") : undefined }, dir);
   edge = new TestNode(net, { host: "edge", name: "edge", seeds: [seed], allow: [relay.id], user: values["keep-root"] ? "root" : undefined }, dir);
-  relay.spec.allow = [...ids, edge.id];
+  if (values.failover) {
+    for (const h of ["relay2", "fa", "fb"]) net.addHost(h);
+    const seed2 = `http://${net.host("relay2").ip}:7443`;
+    fo.relay2 = new TestNode(net, { host: "relay2", name: "relay2", relay: true, seeds: [seed2] }, dir);
+    fo.a = new TestNode(net, { host: "fa", name: "fa", seeds: [seed, seed2] }, dir);
+    fo.b = new TestNode(net, { host: "fb", name: "fb", seeds: [seed, seed2] }, dir);
+    fo.relay2.spec.allow = [fo.a.id, fo.b.id];
+    fo.a.spec.allow = [fo.b.id, relay.id, fo.relay2.id];
+    fo.b.spec.allow = [fo.a.id, relay.id, fo.relay2.id];
+    for (const n of [fo.relay2, fo.a, fo.b]) n.writeConfig();
+    net.block("fa", "fb"); // only the relays connect them
+  }
+  relay.spec.allow = [...ids, edge.id, ...(fo.a && fo.b ? [fo.a.id, fo.b.id] : [])];
   relay.writeConfig();
   // Debug logging of a thousand links would be measured too: the relay logs at info, as deployed.
   writeFileSync(relay.configPath, readFileSync(relay.configPath, "utf8").replace('log_level = "debug"', 'log_level = "info"'));
@@ -148,7 +168,7 @@ try {
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = await alive().catch(() => -1);
     points.push({ n: links, rss: u1.rssMb, cpu, harness });
-    if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), join(values.prof, `heap-${n}.json`));
+    if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), join(values.prof, `heap-${n}${points.length > 1 && points.at(-2)!.n === links ? `-${points.length}` : ""}.json`));
     console.log(
       `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
         `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
@@ -171,7 +191,44 @@ try {
   await Bun.sleep(windowS * 1000);
   const e1 = usage(edge.pid!);
   console.log(`edge idle with one relay link: RSS ${e1.rssMb.toFixed(1)} MB, CPU ${((e1.ticks - e0.ticks) / windowS).toFixed(2)}% of a core`);
+  if (values.failover) await failover(points.at(-1)?.n ?? 0);
   console.log(`(${sh(["nproc"]).trim()} cores shared with whatever else runs; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
 } finally {
   await cleanup();
+}
+
+/**
+ * With `peers` linked to the relay: the first packet's round trip between two edges that reach each other
+ * only through the relays (no session yet: its handshake rides the relay), then a 20 ms ping between them
+ * while the relay carrying it is killed: the longest gap between replies, and how many were lost.
+ */
+async function failover(peers: number): Promise<void> {
+  const { relay2, a, b } = fo as Required<typeof fo>;
+  await relay2.start();
+  await Promise.all([a.start(), b.start()]);
+  const liveRelays = (x: TestNode) => (x.api("/v1/status").links ?? []).filter((l: { relay?: boolean; alive: boolean }) => l.relay && l.alive).length;
+  for (const x of [a, b]) await waitFor(`${x.spec.name} linked to both relays`, () => liveRelays(x) === 2, 90_000);
+  const pingOnce = () => sh(["ip", "netns", "exec", a.ns, "ping", "-c", "1", "-W", "5", b.ipv6], { allowFail: true });
+  const first = /time=([\d.]+) ms/.exec(pingOnce())?.[1];
+  const warm = /time=([\d.]+) ms/.exec(pingOnce())?.[1];
+  console.log(`failover (${peers} peers on the relay): first packet fa → fb through a relay ${first ?? "lost"} ms (no session yet), next ${warm ?? "lost"} ms`);
+  const path = () => a.api("/v1/status").peers?.find((p: { id: string }) => p.id === b.id)?.path as string | undefined;
+  const victim = await waitFor("fa → fb on a relay", () => [relay!, relay2].find((r) => path() === `relay:${r.id}`), 10_000);
+  const ping = Bun.spawn(["ip", "netns", "exec", a.ns, "ping", "-D", "-i", "0.02", "-W", "1", "-w", "8", b.ipv6], { stdout: "pipe" });
+  await Bun.sleep(3000);
+  const killedAt = Date.now();
+  victim.kill();
+  const out = await new Response(ping.stdout).text();
+  const replies = [...out.matchAll(/^\[([\d.]+)\].*icmp_seq=(\d+)/gm)].map((m) => ({ at: Number(m[1]) * 1000, seq: Number(m[2]) }));
+  let gap = 0, lost = 0;
+  for (let i = 1; i < replies.length; i++) {
+    if (replies[i].at < killedAt - 100) continue;
+    gap = Math.max(gap, replies[i].at - replies[i - 1].at);
+    lost += Math.max(0, replies[i].seq - replies[i - 1].seq - 1);
+  }
+  const dead = a.logs().split("\n").find((l) => Date.parse(l.split(" ")[0]) >= killedAt && l.includes(`link to ${victim.id} silent`));
+  console.log(
+    `failover: killed ${victim === relay ? "the loaded relay" : "relay2"}; longest gap between replies ${gap.toFixed(0)} ms, ${lost} of ${replies.length + lost} pings lost; ` +
+      `fa declared it dead ${dead ? `${Date.parse(dead.split(" ")[0]) - killedAt} ms` : "(not logged)"} after the kill; path now ${path()}`,
+  );
 }
