@@ -1,5 +1,6 @@
 // Hostile members (issue 14, 1 and 5), real nodes in namespaces: a copied invite token used a second
-// time offline, an invite that grants itself every address, and a second node taking a member's name.
+// time offline (after the original, and before it with a later start), an invite that grants itself
+// every address, and a second node taking a member's name.
 // Each certificate below is made the way the attacker would: with the invite's enrolment key, offline,
 // never asking the seed. The victim must refuse each and say why; DNS keeps answering the real holder.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -43,11 +44,11 @@ describe.skipIf(!root)("hostile members: invites and names (namespaces)", () => 
   beforeAll(async () => {
     dir = tempDir("hostile-invite");
     net = new TestNet("hinv");
-    for (const h of ["seed", "v", "h", "m", "n", "s"]) net.addHost(h);
+    for (const h of ["seed", "v", "h", "m", "n", "s", "c", "o"]) net.addHost(h);
     const seeds = [`http://${net.host("seed").ip}:7443`];
     home = createNetwork("home", join(dir, "root-home"));
     nodes.seed = new TestNode(net, { host: "seed", name: "seed", relay: true }, dir);
-    for (const h of ["v", "h", "m", "n", "s"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
+    for (const h of ["v", "h", "m", "n", "s", "c", "o"]) nodes[h] = new TestNode(net, { host: h, name: `node-${h}`, seeds }, dir);
     // v: the victim, root-signed. h: the honest joiner of invite 1.
     const vid = loadIdentity(join(nodes.v.dir, "state")).public.id;
     Networks.install(join(nodes.v.dir, "state"), vid, encodeBundle(home, issueCertificate({ networkId: home.id, nodeId: vid, name: "victim", ipv4: "100.64.7.1", ipv4Prefix: 24, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 86400 }, home)));
@@ -59,6 +60,11 @@ describe.skipIf(!root)("hostile members: invites and names (namespaces)", () => 
     enrolWith(nodes.n, invite(62, "100.64.7.4"), { name: "printer", ipv4: "100.64.7.4" });
     // s: an invite that grants no subnets, signed into a certificate that lists every address.
     enrolWith(nodes.s, invite(63, "100.64.7.5"), { name: "router", ipv4: "100.64.7.5", subnets: [{ family: 4, address: "0.0.0.0", prefix: 0 }, { family: 6, address: "::", prefix: 0 }] });
+    // c and o (started by the last test): a copy of invite 4 redeemed with a later start, met first, and
+    // the original, signed as `trellis join` signs now (from the grant's issue time less 600 s).
+    const four = invite(64, "100.64.7.6");
+    enrolWith(nodes.c, four, { name: "copy", ipv4: "100.64.7.6", notBefore: now - 30 });
+    enrolWith(nodes.o, four, { name: "camera", ipv4: "100.64.7.6", notBefore: now - 60 - 600 });
     await nodes.seed.start();
     await Promise.all(["v", "h", "m", "n", "s"].map((h) => nodes[h].start()));
   });
@@ -93,5 +99,18 @@ describe.skipIf(!root)("hostile members: invites and names (namespaces)", () => 
     expect(nodes.s.logs()).toContain("lists subnet 0.0.0.0/0, which its invite does not grant");
     reach(nodes.s, nodes.v);
     expect(session(nodes.v, nodes.s)).toBe(false);
+  });
+
+  test("a copy met first is cut off when the original, valid from earlier, comes; it cannot come back", async () => {
+    await nodes.c.start();
+    await waitFor("c ↔ v session", () => session(nodes.v, nodes.c) || (reach(nodes.c, nodes.v), false), 40000);
+    await nodes.o.start();
+    await waitFor("o ↔ v session", () => session(nodes.v, nodes.o) || (reach(nodes.o, nodes.v), false), 40000);
+    await waitFor("c cut off", () => !session(nodes.v, nodes.c), 10000);
+    const log = nodes.v.logs();
+    expect(log).toContain(`node ${nodes.c.id} and node ${nodes.o.id} show certificates from one invite`);
+    expect(log).toContain(`cutting off ${nodes.c.id}`);
+    await waitFor("c refused when it tries again", () => (reach(nodes.c, nodes.v), nodes.v.logs().includes(`node ${nodes.c.id} shows a certificate from an invite node ${nodes.o.id} already used`)), 30000);
+    expect(session(nodes.v, nodes.c)).toBe(false);
   });
 });
