@@ -93,7 +93,7 @@ listen = "0.0.0.0:7443"
   }
   rmSync(dir, { recursive: true, force: true });
   const med = new Map([...rows].map(([s, rs]) => [s, Object.fromEntries(COLUMNS.map((c) => [c, median(rs.map((r) => r[c]))])) as Row]));
-  console.log(`\nmedians of ${runs} run(s); iperf3 ${dur} s; UDP = highest rate received with ≤ 1% loss; RTT by ping -i 0.2; CPU = both daemons`);
+  console.log(`\nmedians of ${runs} run(s); iperf3 ${dur} s; UDP = highest rate received with ≤ 1% loss (grid, then bisected twice; a rate holds if one of 2 runs does); RTT by ping -i 0.2; CPU = both daemons`);
   console.log("system     TCP×1 Mbit/s  TCP×4 Mbit/s  UDP Mbit/s  RTT idle ms  RTT load ms  CPU s/GB");
   for (const [s, m] of med) {
     console.log(`${s.padEnd(10)} ${fmt(m.tcp1).padStart(12)}  ${fmt(m.tcp4).padStart(12)}  ${fmt(m.udp).padStart(10)}  ${fmt(m.rtt_idle, 3).padStart(11)}  ${fmt(m.rtt_load, 3).padStart(11)}  ${fmt(m.cpu_s_gb, 2).padStart(8)}`);

@@ -137,6 +137,7 @@ export function nodeStatus(s: StatusSource): NodeStatus {
     };
   });
   const ipv4s = s.admission.ipv4s;
+  const ts = s.tun?.stats;
   return {
     node: {
       id: s.id,
@@ -153,9 +154,16 @@ export function nodeStatus(s: StatusSource): NodeStatus {
     links: s.router.linksReport().map((l) => ({ ...l, fast: s.links.link(l.peer)?.fastStats ?? null })),
     relay: { enabled: c.relay.enabled, load: s.router.load(), forwarded: s.router.stats.forwarded, forwarded_bytes: s.router.stats.forwardedBytes, sources: s.router.sources, records: s.router.recordCount },
     counters: {
-      tun_rx_packets: s.tun?.stats.rxPackets ?? 0,
-      tun_tx_packets: s.tun?.stats.txPackets ?? 0,
-      tun_tx_dropped: s.tun?.stats.txDropped ?? 0,
+      tun_rx_packets: ts?.rxPackets ?? 0,
+      tun_tx_packets: ts?.txPackets ?? 0,
+      tun_tx_dropped: ts?.txDropped ?? 0,
+      // Where packets are lost at the TUN: CoDel on the reads' wait; the kernel's queue in front of our
+      // reads (its tx_dropped); the ring to the writer full, CoDel in the writer, the device refusing.
+      tun_rx_codel_dropped: ts?.rxDropped ?? 0,
+      tun_kernel_dropped: ts?.kernelDropped ?? 0,
+      tun_tx_ring_full: ts?.txDrops?.ringFull ?? 0,
+      tun_tx_codel_dropped: ts?.txDrops?.codel ?? 0,
+      tun_tx_refused: ts?.txDrops?.refused ?? 0,
       too_big_sent: s.inside.tooBig.sent,
       inside_no_route: s.inside.stats.noRoute,
       member_lookup_held: s.hold.stats.member.held,

@@ -5,6 +5,13 @@ export interface TunStats {
   rxDropped?: number;
   txPackets: number;
   txDropped: number;
+  /** Where txDropped's packets went, where counted: the ring to the writer full, CoDel in the writer, the device refused them. */
+  txDrops?: { ringFull: number; codel: number; refused: number };
+  /**
+   * Packets the kernel dropped on the way to us (its queue in front of our reads full: tx_dropped of the
+   * interface, as `ip -s link` shows it), where the system says.
+   */
+  kernelDropped?: number;
 }
 
 export interface TunDevice {

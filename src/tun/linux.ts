@@ -6,7 +6,7 @@
 // The host gets nothing but the overlay prefixes on this interface (the kernel's connected routes for
 // its own addresses): no other routes, rules or fwmarks. Closing the fd removes the interface.
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
 import { batchReadAt, unpackBatch } from "./batch.ts";
 import { Codel } from "./codel.ts";
@@ -160,7 +160,14 @@ class LinuxTun implements TunDevice {
 
   get stats(): TunStats {
     const refused = Atomics.load(this.writerControl, 1), shed = Atomics.load(this.writerControl, 2);
-    return { rxPackets: this.rx, rxDropped: this.rxShed, txPackets: this.tx - refused - shed, txDropped: this.ringDropped + this.directRefused + refused + shed };
+    let kernelDropped: number | undefined;
+    try {
+      kernelDropped = Number(readFileSync(`/sys/class/net/${this.name}/statistics/tx_dropped`, "latin1"));
+    } catch {}
+    return {
+      rxPackets: this.rx, rxDropped: this.rxShed, txPackets: this.tx - refused - shed, txDropped: this.ringDropped + this.directRefused + refused + shed,
+      txDrops: { ringFull: this.ringDropped, codel: shed, refused: refused + this.directRefused }, kernelDropped,
+    };
   }
 
   onPackets(handler: (packets: Uint8Array[]) => void): void {
