@@ -3,7 +3,8 @@
 import { expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
 import { CandidatePair } from "werift";
-import { boundPairRequestIds, guardUdpSockets, iceHostAddresses } from "./webrtc.ts";
+import { boundPairRequestIds, guardUdpSockets, iceHostAddresses, WebrtcLink } from "./webrtc.ts";
+import type { NodeId } from "../identity/identity.ts";
 
 test("an ICMP error on a socket werift made (named createSocket import) is logged, not thrown", async () => {
   const logs: string[] = [];
@@ -41,4 +42,29 @@ test("a candidate pair remembers the latest STUN transaction ids only, and still
   expect(pair.requestTransactionIds.size).toBeLessThanOrEqual(16);
   expect(pair.noteIncomingRequest("id17279")).toBe(true); // the latest one, sent again
   expect(pair.retransmissionsReceived).toBe(1);
+});
+
+test("a closed link leaves no subscriber on its werift events (werift may keep the connection itself)", async () => {
+  const log = () => {};
+  const a = new WebrtcLink("a" as NodeId, [], log, ["127.0.0.1"]);
+  const b = new WebrtcLink("b" as NodeId, [], log, ["127.0.0.1"]);
+  const opened = Promise.all([a, b].map((l) => new Promise<void>((r) => l.onOpen(r))));
+  await a.accept(await b.answer(await a.offer()));
+  await opened;
+  type Ev = { event: { stack: unknown[] } };
+  // The events werift's own close() leaves subscribed (the peer connection's, ICE's, its sockets'), taken
+  // before close, which drops the connection's list of sockets.
+  const events = (l: WebrtcLink): Ev[] => {
+    const pc = (l as unknown as { pc: { connectionStateChange: Ev; iceTransports: { onStateChange: Ev; connection: { stateChanged: Ev; protocols: { onRequestReceived: Ev }[] } }[] } }).pc;
+    const ice = pc.iceTransports[0];
+    return [pc.connectionStateChange, ice.onStateChange, ice.connection.stateChanged, ...ice.connection.protocols.map((p) => p.onRequestReceived)];
+  };
+  const watched = events(a);
+  const subscribers = () => watched.map((e) => e.event.stack.length);
+  expect(watched.length).toBeGreaterThan(3);
+  expect(subscribers().every((n) => n > 0)).toBe(true);
+  a.close("test");
+  b.close("test");
+  for (let i = 0; i < 50 && subscribers().some((n) => n > 0); i++) await Bun.sleep(100);
+  expect(subscribers()).toEqual(watched.map(() => 0));
 });

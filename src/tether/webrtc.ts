@@ -144,6 +144,39 @@ export interface Link {
   readonly fastStats: FastStats | undefined;
 }
 
+/** How long close() waits for werift's own close before it cuts the connection's event subscriptions. */
+const RELEASE_AFTER_MS = 2_000;
+
+/** The werift objects of a peer connection that carry events (its own, ICE's, DTLS's, SCTP's, channels'). */
+function werifts(pc: RTCPeerConnection, ...channels: (RTCDataChannel | undefined)[]): object[] {
+  const p = pc as unknown as { dtlsTransports: object[]; iceTransports: { connection?: { protocols?: object[] } }[]; sctpTransport?: { sctp?: object } };
+  const out: object[] = [pc, ...p.dtlsTransports, ...p.iceTransports];
+  for (const t of p.iceTransports) if (t.connection) out.push(t.connection, ...(t.connection.protocols ?? []));
+  if (p.sctpTransport) out.push(p.sctpTransport, ...(p.sctpTransport.sctp ? [p.sctpTransport.sctp] : []));
+  for (const c of channels) if (c) out.push(c);
+  return out;
+}
+
+/**
+ * After close: drop every subscriber of the connection's werift events. werift keeps an ICE connection
+ * closed in the middle of set-up reachable from its own callbacks long after close() (seen on a relay:
+ * 13–86 of them for 100 members after a burst of set-ups, each holding its whole peer connection:
+ * ICE, DTLS, SCTP, channels and this link); with the subscribers cut, nothing holds them.
+ */
+function releaseEvents(parts: object[]): void {
+  for (const o of parts)
+    for (const v of Object.values(o)) if (v && typeof (v as { allUnsubscribe?: unknown }).allUnsubscribe === "function") (v as { allUnsubscribe(): void }).allUnsubscribe();
+}
+
+/**
+ * ICE's candidate-pair filter, made outside the link: werift's ICE connection keeps it in its options,
+ * and a closure made in the link's constructor would keep the link (and its whole peer connection)
+ * alive as long as werift keeps that connection, which it does past close() for links closed mid-set-up.
+ */
+function pairFilter(avoid: (host: string) => boolean): (pair: { localCandidate: { host: string }; remoteCandidate: { host: string } }) => boolean {
+  return (pair) => !avoid(pair.localCandidate.host) && !avoid(pair.remoteCandidate.host);
+}
+
 export class WebrtcLink implements Link {
   state: "connecting" | "open" | "closed" = "connecting";
   readonly stats = { txPackets: 0, rxPackets: 0, txDropped: 0 };
@@ -177,7 +210,7 @@ export class WebrtcLink implements Link {
       iceUseIpv4: false,
       iceUseIpv6: false,
       iceAdditionalHostAddresses: iceHostAddresses(hostAddresses, avoid),
-      iceFilterCandidatePair: avoid ? (pair) => !avoid(pair.localCandidate.host) && !avoid(pair.remoteCandidate.host) : undefined,
+      iceFilterCandidatePair: avoid ? pairFilter(avoid) : undefined,
     });
     this.pc.connectionStateChange.subscribe((s) => {
       if (s === "failed" || s === "closed" || s === "disconnected") this.close(`peer connection ${s}`);
@@ -351,6 +384,9 @@ export class WebrtcLink implements Link {
     clearTimeout(this.timer);
     this.fast?.close();
     for (const cb of this.closeCbs) cb(reason);
-    this.pc.close().catch(() => {});
+    const parts = werifts(this.pc, this.ctl, this.pkt);
+    const released = () => releaseEvents(parts);
+    const t = setTimeout(released, RELEASE_AFTER_MS);
+    this.pc.close().catch(() => {}).finally(() => (clearTimeout(t), released()));
   }
 }
