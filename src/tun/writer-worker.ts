@@ -4,6 +4,13 @@
 // virtio-net headers each batch goes to ffi/tun.c's tun_write_gro, which hands the kernel consecutive
 // segments of a TCP stream as one large packet (GRO), so its TCP stack does a fraction of the work.
 // CoDel (./codel.ts) keeps the queue in the ring short under load.
+//
+// After a batch of NAP_MIN packets or more the writer sleeps NAP_US. Each write wakes the application
+// that reads the packets (iperf3, a TCP receiver) with a sync wake-up, which Linux answers by putting
+// it on this core, expecting the waker to sleep soon; a writer that goes on through its backlog keeps
+// it waiting there, and its socket overflows (iperf3's UDP socket holds ~90 packets at the default
+// 212 KB: nstat UdpRcvbufErrors on the receiving side were nearly all the loss of UDP through the
+// tunnel). Per 64 packets the nap caps the writer near 4 Gbit/s, above what the node carries.
 import { ptr, type Pointer } from "bun:ffi";
 import { tunLib, tunLibKind, VNET_HDR_LEN } from "./ffi.ts";
 import { RingReader, sharedNow } from "./ring.ts";
@@ -21,6 +28,9 @@ export interface WriterStart {
 }
 
 const BATCH = 64;
+/** The nap after a large batch, in µs (TRELLIS_WRITER_NAP_US; 0: none), and the batch that earns one. */
+const NAP_US = Number(process.env.TRELLIS_WRITER_NAP_US ?? 50);
+const NAP_MIN = 16;
 
 self.onmessage = (e: MessageEvent<WriterStart>) => {
   const { fd, vnet } = e.data;
@@ -62,10 +72,17 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
       : () => {
           for (let i = 0; i < n; i++) refused(lib.tun_write(fd, ((base as number) + offs[i]) as Pointer as unknown as Uint8Array, lens[i]) < 0 ? 1 : 0);
         };
+  const napWord = new Int32Array(new SharedArrayBuffer(4));
+  const napMs = NAP_US > 0 ? NAP_US / 1000 : 0;
+  const done = () => {
+    if (n === 0) return;
+    write();
+    if (napMs > 0 && n >= NAP_MIN) Atomics.wait(napWord, 0, 0, napMs);
+  };
   while (Atomics.load(control, 0) === 0) {
     n = 0;
     now = 0;
-    ring.drain(collect, BATCH, 200, () => n > 0 && write());
+    ring.drain(collect, BATCH, 200, done);
   }
   self.postMessage({ stopped: true });
 };
