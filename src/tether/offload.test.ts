@@ -75,6 +75,11 @@ describe("fast channel offload over real sockets", () => {
       expect(a.stats.txGsoDatagrams).toBe(40);
       expect(b.stats.rxGroReads).toBe(1);
       expect(b.stats.rxGroDatagrams).toBe(40);
+      // The socket as the kernel sees it: its buffer (the 4 MB asked, capped by rmem_max, doubled), nothing dropped.
+      const sock = b.socket!;
+      expect(sock.rcvbuf).toBeGreaterThan(0);
+      expect(sock.drops).toBe(0);
+      expect(sock.rxQueue).toBeGreaterThanOrEqual(0);
     } finally {
       close();
     }

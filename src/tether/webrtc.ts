@@ -274,7 +274,7 @@ export class WebrtcLink implements Link {
 
   /** The fast channel's state and counters (for status). */
   get fastStats(): FastStats | undefined {
-    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats, offload: this.fast.offload } : undefined;
+    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats, offload: this.fast.offload, socket: this.fast.socket } : undefined;
   }
 
   private async gathered(): Promise<string> {
