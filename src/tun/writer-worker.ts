@@ -5,12 +5,13 @@
 // segments of a TCP stream as one large packet (GRO), so its TCP stack does a fraction of the work.
 // CoDel (./codel.ts) keeps the queue in the ring short under load.
 //
-// After a batch of NAP_MIN packets or more the writer sleeps NAP_US. Each write wakes the application
-// that reads the packets (iperf3, a TCP receiver) with a sync wake-up, which Linux answers by putting
-// it on this core, expecting the waker to sleep soon; a writer that goes on through its backlog keeps
-// it waiting there, and its socket overflows (iperf3's UDP socket holds ~90 packets at the default
-// 212 KB: nstat UdpRcvbufErrors on the receiving side were nearly all the loss of UDP through the
-// tunnel). Per 64 packets the nap caps the writer near 4 Gbit/s, above what the node carries.
+// After a batch holding NAP_MIN packets or more that are not TCP the writer sleeps NAP_US. Each write
+// wakes the application that reads the packets (iperf3) with a sync wake-up, which Linux answers by
+// putting it on this core, expecting the waker to sleep soon; a writer that goes on through its backlog
+// keeps it waiting there, and its socket overflows (iperf3's UDP socket holds ~90 packets at the
+// default 212 KB: nstat UdpRcvbufErrors on the receiving side were nearly all the loss of UDP through
+// the tunnel). TCP is left out: its segments go up coalesced (one wake-up per run, not per packet), its
+// sender slows down instead of losing, and a nap per 64 packets would cap a stream near 4 Gbit/s.
 import { ptr, type Pointer } from "bun:ffi";
 import { tunLib, tunLibKind, VNET_HDR_LEN } from "./ffi.ts";
 import { RingReader, sharedNow } from "./ring.ts";
@@ -28,7 +29,7 @@ export interface WriterStart {
 }
 
 const BATCH = 64;
-/** The nap after a large batch, in µs (TRELLIS_WRITER_NAP_US; 0: none), and the batch that earns one. */
+/** The nap after a batch of datagrams, in µs (TRELLIS_WRITER_NAP_US; 0: none), and how many earn one. */
 const NAP_US = Number(process.env.TRELLIS_WRITER_NAP_US ?? 50);
 const NAP_MIN = 16;
 
@@ -44,7 +45,7 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
   const offs = new Int32Array(BATCH), lens = new Int32Array(BATCH);
   const scratch = new Uint8Array(65536 + VNET_HDR_LEN);
   const codel = new Codel();
-  let n = 0, now = 0;
+  let n = 0, now = 0, datagrams = 0;
   const collect = (off: number, len: number, pushedAt: number) => {
     // The clock is read once per batch, after drain's wait (up to 200 ms on an idle ring): read before
     // it, a packet pushed during the wait would seem to have waited less than nothing.
@@ -55,6 +56,8 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
     }
     offs[n] = off;
     lens[n++] = len;
+    // Not TCP (IPv4 protocol, IPv6 next header): written one by one, each a wake-up (see NAP_US).
+    if (data[off + ((data[off] >> 4) === 4 ? 9 : 6)] !== 6) datagrams++;
   };
   // ptr() is taken per call on purpose: hoisting ptr(offs)/ptr(lens) out of the loop broke GRO writes
   // here (the kernel got the data but TCP never saw it), so those pointers went stale between calls.
@@ -77,11 +80,12 @@ self.onmessage = (e: MessageEvent<WriterStart>) => {
   const done = () => {
     if (n === 0) return;
     write();
-    if (napMs > 0 && n >= NAP_MIN) Atomics.wait(napWord, 0, 0, napMs);
+    if (napMs > 0 && datagrams >= NAP_MIN) Atomics.wait(napWord, 0, 0, napMs);
   };
   while (Atomics.load(control, 0) === 0) {
     n = 0;
     now = 0;
+    datagrams = 0;
     ring.drain(collect, BATCH, 200, done);
   }
   self.postMessage({ stopped: true });
