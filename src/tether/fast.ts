@@ -31,10 +31,10 @@
 // channel, whose SCTP fragments and reassembles them.
 import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 import type { Socket } from "node:dgram";
-import { readFileSync } from "node:fs";
 import { dontFragment, udpGro } from "./sockopt.ts";
 import { groSockets, gsoFor, nativeUdp, SendQueue } from "./udpsend.ts";
 import { segmentSize } from "./gro.ts";
+import { udpSocketStat, type UdpSocketStat } from "./udpstat.ts";
 import type { Log } from "../log.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
@@ -109,35 +109,8 @@ export interface FastStats {
   rxGroDatagrams: number;
   /** Segmentation offload on this link's socket: "gso" in use, or why not ("gso refused: EIO", …). */
   offload: string[];
-  /**
-   * The nominated pair's socket as the kernel sees it (Linux): its receive buffer (bytes, as doubled by
-   * the kernel: SO_RCVBUF is capped by net.core.rmem_max), bytes waiting in it, and the datagrams it
-   * dropped because it was full (/proc/net/udp: shared by every link on that socket).
-   */
-  socket?: { rcvbuf: number; rxQueue: number; drops: number };
-}
-
-/** /proc/net/udp and udp6 by local port: bytes queued and drops; read at most every 100 ms (status of a relay's every link). */
-let udpRows: { at: number; rows: Map<number, { rxQueue: number; drops: number }> } | undefined;
-function udpTable(): Map<number, { rxQueue: number; drops: number }> {
-  const now = performance.now();
-  if (udpRows && now - udpRows.at < 100) return udpRows.rows;
-  const rows = new Map<number, { rxQueue: number; drops: number }>();
-  for (const file of ["/proc/net/udp", "/proc/net/udp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(file, "latin1");
-    } catch {}
-    for (const line of text.split("\n")) {
-      // sl local_address rem_address st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ref pointer drops
-      const f = line.trim().split(/\s+/);
-      if (f.length < 13 || !f[1].includes(":")) continue;
-      const port = parseInt(f[1].slice(f[1].lastIndexOf(":") + 1), 16);
-      if (Number.isFinite(port)) rows.set(port, { rxQueue: parseInt(f[4].split(":")[1], 16), drops: Number(f[12]) });
-    }
-  }
-  udpRows = { at: now, rows };
-  return rows;
+  /** The nominated pair's socket as the kernel sees it (./udpstat.ts). */
+  socket?: UdpSocketStat;
 }
 
 export class FastChannel {
@@ -278,12 +251,9 @@ export class FastChannel {
   /** The nominated pair's socket: its receive buffer, queue and drops (FastStats.socket); undefined where unknown. */
   get socket(): FastStats["socket"] {
     const socket = this.conn.nominated?.protocol.transport?.socket;
-    if (!socket || process.platform !== "linux") return;
-    try {
-      const row = udpTable().get(socket.address().port);
-      return row && { rcvbuf: socket.getRecvBufferSize(), ...row };
-    } catch {}
+    return socket && udpSocketStat(socket);
   }
+
 
   /** `b` ‖ counter ‖ GMAC(send key, nonce 0^4 ‖ counter, ad = b ‖ counter). */
   private authenticate(b: Uint8Array): Uint8Array {
