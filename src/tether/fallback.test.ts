@@ -10,10 +10,14 @@ import type { Link } from "./webrtc.ts";
 
 const PEER = "ab".repeat(16) as NodeId;
 
-/** A stand-in WebRTC link: records what is sent, lets the test deliver frames and close it. */
+/**
+ * A stand-in WebRTC link: records what is sent, lets the test deliver frames and close it. `rx` delivers
+ * a frame that authenticated (DTLS, a tagged frame: the link says alive first); `forge`, bare session data
+ * on the fast channel as an on-path host spoofing the pair's addresses sends it (no alive).
+ */
 function fakeLink() {
   const sent: Uint8Array[] = [];
-  const cbs = { packet: [] as ((b: Uint8Array) => void)[], control: [] as ((b: Uint8Array) => void)[], close: [] as ((r: string) => void)[] };
+  const cbs = { packet: [] as ((b: Uint8Array) => void)[], control: [] as ((b: Uint8Array) => void)[], close: [] as ((r: string) => void)[], alive: [] as (() => void)[] };
   const link = {
     peer: PEER,
     state: "open" as "connecting" | "open" | "closed",
@@ -25,6 +29,7 @@ function fakeLink() {
     sendControl: (b: Uint8Array) => void sent.push(b),
     onPacket: (cb: (b: Uint8Array) => void) => void cbs.packet.push(cb),
     onControl: (cb: (b: Uint8Array) => void) => void cbs.control.push(cb),
+    onAlive: (cb: () => void) => void cbs.alive.push(cb),
     onOpen: () => {},
     onClose: (cb: (r: string) => void) => void cbs.close.push(cb),
     close(reason = "closed") {
@@ -33,7 +38,12 @@ function fakeLink() {
       for (const cb of cbs.close) cb(reason);
     },
   };
-  return { link: link as Link, sent, rx: (b: Uint8Array) => cbs.packet.forEach((cb) => cb(b)) };
+  return {
+    link: link as Link,
+    sent,
+    rx: (b: Uint8Array) => (cbs.alive.forEach((cb) => cb()), cbs.packet.forEach((cb) => cb(b))),
+    forge: (b: Uint8Array) => cbs.packet.forEach((cb) => cb(b)),
+  };
 }
 
 test("UDP while it answers, the WebSocket after STALE_MS of silence, UDP again when it answers", () => {
@@ -202,4 +212,39 @@ test("a link that wakes after UDP died unnoticed moves to the WebSocket within S
   }
   expect(now - woke).toBeGreaterThanOrEqual(STALE_MS);
   expect(now - woke).toBeLessThanOrEqual(STALE_MS + 50);
+});
+
+// Issue 14: an on-path host spoofing the pair's 5-tuple can send bare session data on the fast channel
+// (its AEAD is checked only end to end, after the link). It must not make a dead UDP link look alive,
+// nor keep a restarted peer's stale link from being replaced (orphaned()).
+test("forged session data on the fast channel is no sign of life: the link goes stale and orphaned under it", () => {
+  let now = 1000;
+  const f = new FallbackLink(PEER, () => {}, () => now);
+  const udp = fakeLink();
+  const ws = new WsLink(PEER, () => true);
+  f.adopt(udp.link);
+  f.attach(ws);
+  const got: number[][] = [];
+  f.onPacket((b) => got.push([...b]));
+  f.sendPacket(Uint8Array.of(TYPE_DATA, 1)); // active
+  const forged = Uint8Array.of(TYPE_DATA, 0xee, 0xee);
+  // The peer's UDP went silent; the spoofer sends every 50 ms.
+  for (let t = 0; t < 2 * STALE_MS; t += 50) {
+    now += 50;
+    udp.forge(forged);
+    f.tick();
+  }
+  expect(f.transport).toBe("tcp");
+  expect(got.length).toBeGreaterThan(0); // still handed up, for the session to refuse
+  // The peer's socket goes (it restarted); the spoofer keeps on: the link is orphaned all the same.
+  ws.close("seed socket closed");
+  for (let t = 0; t < 2 * STALE_MS; t += 50) {
+    now += 50;
+    udp.forge(forged);
+  }
+  expect(f.orphaned()).toBe(true);
+  // Anything that authenticated is life again.
+  udp.rx(Uint8Array.of(TYPE_TETHER_BEAT));
+  now += STALE_MS;
+  expect(f.orphaned()).toBe(false);
 });

@@ -1,12 +1,15 @@
 // One link to an adjacent node over two transports: its WebRTC link (UDP) when that answers, else the
 // WebSocket to the seed/relay (TCP, ./wslink.ts). The router sees one link of one more kind.
 //
-// Which transport a frame takes is decided per frame, on this side's own evidence: the UDP link is
-// "fresh" while something arrived on it within STALE_MS. While both transports exist each side makes
-// sure something goes on the UDP link every BEAT_MS (a one-byte beat, TYPE_TETHER_BEAT, when nothing else
-// went), so freshness is known even while all traffic rides the WebSocket: when UDP stops, frames move
-// to the WebSocket within STALE_MS plus a beat; when it answers again they move back. Sessions are end
-// to end and never notice. Frames arriving on either transport are taken.
+// Which transport a frame takes is decided per frame, on this side's own evidence: the UDP link is "fresh"
+// while something that authenticated arrived on it within STALE_MS (Link.onAlive: DTLS messages, tagged
+// fast-channel frames, fresh fast-channel probes and answers; not bare session data, which an on-path host
+// spoofing the pair's addresses can send, and whose AEAD is checked only end to end). While both
+// transports exist each side makes sure something goes on the UDP link every BEAT_MS (a one-byte beat,
+// TYPE_TETHER_BEAT, when nothing else went), so freshness is known even while all traffic rides the
+// WebSocket: when UDP stops, frames move to the WebSocket within STALE_MS plus a beat; when it answers
+// again they move back. Sessions are end to end and never notice. Frames arriving on either transport are
+// taken.
 //
 // Idle links (no member packets either way for ACTIVE_FOR_MS) beat every IDLE_BEAT_MS and go stale after
 // IDLE_STALE_MS: a relay with a thousand idle members does not beat 13 times a second on each. A link
@@ -50,9 +53,11 @@ export class FallbackLink extends LinkListeners implements Link {
     if (this.state === "closed") return link.close("its tether closed");
     this.primary = link;
     this.lastPrimaryRx = this.now();
+    link.onAlive?.(() => {
+      if (this.primary === link) this.lastPrimaryRx = this.now();
+    });
     const rx = (b: Uint8Array, control: boolean) => {
       if (this.primary !== link) return;
-      this.lastPrimaryRx = this.now();
       if (b.length === 1 && b[0] === TYPE_TETHER_BEAT) return;
       if (ridesFast(b)) this.used();
       this.deliver(b, control);
@@ -61,7 +66,6 @@ export class FallbackLink extends LinkListeners implements Link {
     // Session data from one GRO read (./fast.ts): the link's bookkeeping once, the packets on together.
     link.onPackets?.((bs) => {
       if (this.primary !== link) return;
-      this.lastPrimaryRx = this.now();
       this.used();
       this.deliverMany(bs);
     });

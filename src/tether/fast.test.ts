@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { FastChannel, FRAME_AUTH_BYTES, type IceConnection } from "./fast.ts";
 import { TYPE_FORWARD } from "../route/frame.ts";
+import { TYPE_DATA } from "../session/wire.ts";
 
 interface Transport {
   socket: { send(b: Uint8Array, port: number, host: string): void; setRecvBufferSize(n: number): void; setSendBufferSize(n: number): void };
@@ -72,6 +73,31 @@ describe("fast channel authentication", () => {
     const stale = a.stats.rxStaleAnswers;
     for (const ans of answers) ta.onData(Buffer.from(ans.data), B_ADDR); // each already counted once
     expect(a.stats.rxStaleAnswers).toBe(stale + answers.length);
+    a.close();
+    b.close();
+  });
+
+  test("only what authenticated says the channel's peer lives: not bare data, nor replayed or forged probes", async () => {
+    const { a, b, tb, wire, got } = pair();
+    let alive = 0;
+    b.alive = () => alive++;
+    await Bun.sleep(200);
+    expect(a.state).toBe("up");
+    a.mtu = 1472;
+    // Synchronous from here: no probe timer runs in between.
+    const probes = wire.filter((w) => w.from === "a" && w.data[0] === 0xca && w.data[1] === 1);
+    expect(probes.length).toBeGreaterThan(0);
+    const before = alive;
+    expect(before).toBeGreaterThan(0); // a fresh probe from a
+    for (const p of probes) tb.onData(Buffer.from(p.data), A_ADDR); // replayed: answered, but no life
+    const forgedProbe = Buffer.from(probes.at(-1)!.data);
+    forgedProbe.writeUInt32BE(0x7fffffff, 2); // a newer seq, but the MAC no longer fits
+    tb.onData(forgedProbe, A_ADDR);
+    tb.onData(Buffer.from([TYPE_DATA, 1, 2, 3]), A_ADDR); // bare session data from the pair's address
+    expect(got.b.at(-1)).toEqual(Uint8Array.of(TYPE_DATA, 1, 2, 3)); // handed on, for the session to judge
+    expect(alive).toBe(before);
+    expect(a.send(frame(2))).toBe(true); // a tagged frame: life
+    expect(alive).toBe(before + 1);
     a.close();
     b.close();
   });

@@ -10,7 +10,9 @@
 // different pairs). Everything else (hop frames, handshakes, signals) stays on the data channels. The
 // channel's own probes carry an HMAC under a key the two sides agree over the DTLS control channel, so
 // nobody on or off the path can fake the channel's liveness or its MTU; an answer counts only for a
-// probe this side sent in the last second and only once, so a replayed answer changes nothing.
+// probe this side sent in the last second and only once, so a replayed answer changes nothing. What the
+// link above may take as life (`alive`): verified frames, answers that count, and peer probes with a
+// sequence number above any seen (a replayed probe is answered but proves nothing). Never bare data.
 //
 // Keys: each side sends 16 random bytes (its token) over the DTLS control channel. Probe key =
 // SHA-256("trellis fast channel v1" ‖ lower token ‖ higher token); frame key for A → B =
@@ -39,6 +41,7 @@ import type { Log } from "../log.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
 import { ReplayWindow } from "../session/replay.ts";
+import { SucceededPairs } from "./pairs.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
 /** Bytes of each side's half of the probe key (sent on the control channel after TYPE_FAST_PROBE). */
@@ -87,7 +90,6 @@ interface UdpTransport {
   socket?: Socket;
   onData: (data: Buffer, addr: [string, number]) => void;
 }
-const PAIR_SUCCEEDED = 3;
 
 export type FastState = "keying" | "down" | "up";
 export interface FastStats {
@@ -140,13 +142,13 @@ export class FastChannel {
   private currentMissed = 0;
   private timer?: ReturnType<typeof setTimeout>;
   private idle = false;
-  private allowed = new Set<string>();
-  private allowedAt = -Infinity;
-  private lastHost = "";
-  private lastPort = -1;
+  private readonly peers: SucceededPairs;
   private hooked = new WeakSet<object>();
   private closed = false;
   private readonly queue: SendQueue;
+  /** Told of each datagram that authenticated (head comment); then the highest probe seq heard from the peer. */
+  alive?: () => void;
+  private peerSeq = -1;
 
   constructor(
     private readonly conn: IceConnection,
@@ -157,6 +159,7 @@ export class FastChannel {
     private readonly deliverMany?: (bs: Uint8Array[]) => void,
   ) {
     this.queue = new SendQueue(this.stats, log, label);
+    this.peers = new SucceededPairs(conn);
   }
 
   /** The peer's token arrived over the control channel: derive the probe key and start probing. */
@@ -254,7 +257,6 @@ export class FastChannel {
     return socket && udpSocketStat(socket);
   }
 
-
   /** `b` ‖ counter ‖ GMAC(send key, nonce 0^4 ‖ counter, ad = b ‖ counter). */
   private authenticate(b: Uint8Array): Uint8Array {
     const out = Buffer.allocUnsafe(b.length + FRAME_AUTH_BYTES);
@@ -341,7 +343,7 @@ export class FastChannel {
         const k = data[0];
         if (k !== TYPE_FAST_PROBE && !ridesFast(data)) return inner(data, addr);
         if (this.closed) return;
-        if (!this.fromPeer(addr)) {
+        if (!this.peers.has(addr)) {
           this.stats.rxRejected++;
           return;
         }
@@ -384,25 +386,8 @@ export class FastChannel {
       return;
     }
     this.stats.rxPackets++;
+    this.alive?.();
     this.deliver(frame);
-  }
-
-  /** Whether `addr` is the remote end of a candidate pair that passed an ICE check. */
-  private fromPeer(addr: [string, number]): boolean {
-    // The common case, without building a key: the address the last accepted datagram came from.
-    if (addr[1] === this.lastPort && addr[0] === this.lastHost) return true;
-    const key = `${addr[0]}|${addr[1]}`;
-    if (this.allowed.has(key)) {
-      [this.lastHost, this.lastPort] = addr;
-      return true;
-    }
-    const now = performance.now();
-    if (now - this.allowedAt < 1_000) return false;
-    this.allowedAt = now;
-    this.allowed = new Set(this.conn.checkList.filter((p) => p.state === PAIR_SUCCEEDED).map((p) => `${p.remoteAddr[0]}|${p.remoteAddr[1]}`));
-    if (!this.allowed.has(key)) return false;
-    [this.lastHost, this.lastPort] = addr;
-    return true;
   }
 
   /** A probe `length` bytes long (an answer is small and names the size of the probe it answers). */
@@ -431,6 +416,11 @@ export class FastChannel {
     }
     const seq = b.readUInt32BE(2), size = b.readUInt16BE(6);
     if (b[1] === KIND_PROBE) {
+      // Newer than any heard: life. A replayed one is answered (an answer counts for nobody twice), no more.
+      if (seq > this.peerSeq) {
+        this.peerSeq = seq;
+        this.alive?.();
+      }
       if (size === b.length) this.probe(KIND_ANSWER, seq, SMALL_PROBE, size);
       return;
     }
@@ -443,6 +433,7 @@ export class FastChannel {
     }
     this.outstanding.delete(seq);
     this.unanswered = 0;
+    this.alive?.();
     if (this.state !== "up") {
       this.state = "up";
       this.log("info", `${this.label}: fast channel up`);

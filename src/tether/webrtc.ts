@@ -132,6 +132,12 @@ export interface Link {
    */
   onPackets?(cb: (bs: Uint8Array[]) => void): void;
   onControl(cb: (b: Uint8Array) => void): void;
+  /**
+   * Optional: something that authenticated arrived (a data-channel message under DTLS, a fast-channel
+   * frame under its link tag, a fresh fast-channel probe or answer), not bare session data from the
+   * fast channel, which anyone who can spoof the pair's addresses can send: the link's life (./fallback.ts).
+   */
+  onAlive?(cb: () => void): void;
   onOpen(cb: () => void): void;
   onClose(cb: (reason: string) => void): void;
   close(reason?: string): void;
@@ -186,6 +192,7 @@ export class WebrtcLink implements Link {
   private packetCbs: ((b: Uint8Array) => void)[] = [];
   private batchCbs: ((bs: Uint8Array[]) => void)[] = [];
   private controlCbs: ((b: Uint8Array) => void)[] = [];
+  private aliveCbs: (() => void)[] = [];
   private openCbs: (() => void)[] = [];
   private closeCbs: ((reason: string) => void)[] = [];
   private timer: ReturnType<typeof setTimeout>;
@@ -224,6 +231,7 @@ export class WebrtcLink implements Link {
     for (const [dc, cbs] of [[this.ctl, this.controlCbs], [this.pkt, this.packetCbs]] as const) {
       dc.onMessage.subscribe((m) => {
         if (typeof m === "string" || this.state === "closed") return;
+        this.alive();
         if (dc === this.ctl && m[0] === TYPE_FAST_PROBE && m.length === 1 + TOKEN_BYTES) return this.fast?.keyed(m.subarray(1));
         if (dc === this.pkt) this.stats.rxPackets++;
         if (cbs.length === 0) {
@@ -259,6 +267,7 @@ export class WebrtcLink implements Link {
       if (this.batchCbs.length > 0) for (const cb of this.batchCbs) cb(bs);
       else for (const b of bs) for (const cb of this.packetCbs) cb(b);
     });
+    this.fast.alive = () => this.alive();
     this.sendControl(Buffer.concat([Buffer.from([TYPE_FAST_PROBE]), this.fast.token]));
   }
 
@@ -364,6 +373,13 @@ export class WebrtcLink implements Link {
   onControl(cb: (b: Uint8Array) => void): void {
     this.controlCbs.push(cb);
     this.flushEarly(true, cb);
+  }
+  onAlive(cb: () => void): void {
+    this.aliveCbs.push(cb);
+  }
+
+  private alive(): void {
+    for (const cb of this.aliveCbs) cb();
   }
 
   private flushEarly(control: boolean, cb: (b: Uint8Array) => void): void {
