@@ -75,8 +75,9 @@ async function redeem(tokenText: string, self: NodeId, dir: string, chosenName?:
   const name = e.name || chosenName;
   if (!name) throw new UsageError("this invite leaves the name open: pass --name");
   // Valid from the earliest start the grant allows (its issue time less the 600 s skew members accept):
-  // between two certificates from one invite members keep the one valid from earlier, so a copy of the
-  // token redeemed after us cannot rank first (trust/registry.ts). Its lifetime counts from there too.
+  // between two invite-signed certificates for one name members keep the one valid from earlier
+  // (trust/registry.ts; the invite itself stays with the certificate a member met first). Its
+  // lifetime counts from there too.
   const notBefore = e.issuedAt > 0 ? Math.min(now - 60, e.issuedAt - INVITE_SKEW_S) : now - 60;
   const cert = issueCertificate({ networkId: info.id, nodeId: self, name, ipv4: e.ipv4, ipv4Prefix: e.ipv4Prefix, tags: e.tags, subnets: e.subnets, notBefore, notAfter: notBefore + e.grantsFor, enrolment: enrolmentBytes }, key);
   // Burn the invite before installing: a used token must not work twice.

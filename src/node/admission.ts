@@ -42,19 +42,9 @@ export class Admission implements PolicyPort {
     this.claims = this.makeClaims();
   }
 
-  /** Set by the node: end the session and link with `peer`, which is no member any more. */
-  cut?: (peer: NodeId, why: string) => void;
-
   /** Read our networks and certificates from the state directory, logging what we are a member of. */
   loadNetworks(): Networks {
     const networks = new Networks(this.config.node.stateDir, this.self, this.log);
-    // A node whose certificate from an invite ranks second is cut off as a revoked one is (unless allow-listed).
-    networks.onInviteLost = (loser, _winner, net) => {
-      if (this.allow.has(loser) || this.memberships.get(loser)?.networkId !== net.info.id) return;
-      this.memberships.delete(loser);
-      this.memberCerts.delete(loser);
-      this.cut?.(loser, "another node's certificate from the same invite ranks first (valid from earlier)");
-    };
     for (const m of networks.members) {
       this.log("info", `member of network ${m.info.name} (${m.info.id}) as ${m.membership.name}${m.membership.ipv4 ? `, ${m.membership.ipv4}` : ""}, certificate valid until ${new Date(m.membership.notAfter * 1000).toISOString()}`);
       if (Date.now() / 1000 > m.membership.notAfter) this.log("warn", `our certificate for network ${m.info.name} expired: peers will refuse us`);

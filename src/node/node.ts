@@ -181,13 +181,6 @@ export class Node {
     });
     ports.session = this.sessions;
     ports.route = this.router;
-    // A member that lost its invite to an earlier certificate (trust/registry.ts) is cut off as a revoked one is.
-    this.admission.cut = (peer, why) =>
-      queueMicrotask(() => {
-        this.log("warn", `cutting off ${peer}: ${why}`);
-        this.sessions.close(peer, why);
-        this.links.disconnect(peer, why);
-      });
     this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, hold: this.hold, router: () => this.router, routes: () => this.routes,
       learn: (remote) => this.peering.learn(remote), connect: (id) => this.links.connect(id, true), present: (id, ms) => this.links.present?.(id, ms) ?? Promise.resolve(false), send: this.inside.send.bind(this.inside), log: logger("node") });
     ports.members = this.lookups;

@@ -44,8 +44,6 @@ export function decodeBundle(s: string): { info: NetworkInfo; cert: Uint8Array }
 
 export class Networks {
   readonly members: Member[] = [];
-  /** Told when a node's certificate from an invite now ranks second to another node's (registry.ts): it is no member any more. */
-  onInviteLost?: (loser: NodeId, winner: NodeId, network: Member) => void;
 
   constructor(private readonly stateDir: string, private readonly self: NodeId, private readonly log: Log = () => {}) {
     const dir = join(stateDir, "networks");
@@ -111,10 +109,6 @@ export class Networks {
           const claim = member.registry.claim(m, now, (id) => member.revocations.isRevoked(id));
           if (!claim.ok) throw new TrustError("constraint", `network ${member.info.name}: ${claim.why}`);
           if (claim.displaced) this.log("warn", `network ${member.info.name}: name ${m.name} moves from node ${claim.displaced} to node ${remote}, whose certificate ranks first (root-signed, or valid from earlier)`);
-          if (claim.inviteTakenFrom) {
-            this.log("warn", `network ${member.info.name}: node ${claim.inviteTakenFrom} and node ${remote} show certificates from one invite (one invite, one certificate); node ${remote}'s is valid from earlier and counts, node ${claim.inviteTakenFrom}'s is refused from now on`);
-            this.onInviteLost?.(claim.inviteTakenFrom, remote, member);
-          }
           return { member, membership: m };
         } catch (e) {
           if (e instanceof TrustError && e.code !== "wrong-network") reasons.push(e.message);

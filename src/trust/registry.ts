@@ -4,14 +4,14 @@
 // one signed through an invite, and between two of the same kind the one valid from earlier wins (an
 // invite-signed certificate's start is bounded below by its grant's issue time, so it cannot claim to
 // predate the invite; version 1 grants carry no issue time and never displace anyone).
-// Invites: an enrolment key signs exactly one certificate. The invite's holder is ranked as a name's
-// is: the certificate valid from earlier wins (its start is bounded below by the grant's issue time,
-// and `trellis join` signs from that bound, so a copy of the token redeemed later cannot rank first);
-// on a tie, or without dates, the first seen keeps it, and any other node's certificate from the same
-// key is refused. So every member decides alone, from the certificates themselves, and members that
-// met the two in a different order agree once they have seen both (except on a tie). Both bindings are
-// kept in a file in the network's state directory so a restart does not forget them; they lapse when
-// the certificate that made them expires. See docs/PROTOCOL.md, "Names and invites".
+// Invites: an enrolment key signs exactly one certificate. The first certificate from an invite this
+// node accepts holds it until it expires or its node is revoked (a root-signed statement); any other
+// node's certificate from the same key is refused, whatever its dates. Dates cannot rank two
+// certificates from one invite: the token carries the enrolment key, so whoever holds a copy of it,
+// even long after it was redeemed, can sign a certificate dated the earliest start members accept,
+// and a rule "the earlier one wins" let such a copy evict the node that redeemed the invite at every
+// member. Both bindings are kept in a file in the network's state directory so a restart does not
+// forget them. See docs/PROTOCOL.md, "Names and invites".
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { NodeId } from "../identity/identity.ts";
 import type { Membership } from "./certificate.ts";
@@ -30,12 +30,10 @@ interface NameHolder {
 interface InviteHolder {
   node: NodeId;
   notAfter: number;
-  /** The certificate's start, when its grant dates it (version 2); absent in files from before. */
-  notBefore?: number;
 }
 
-/** displaced: the node that held the name; inviteTakenFrom: the node whose certificate from the same invite now ranks second. */
-export type Claim = { ok: true; displaced?: NodeId; inviteTakenFrom?: NodeId } | { ok: false; why: string };
+/** displaced: the node that held the name. */
+export type Claim = { ok: true; displaced?: NodeId } | { ok: false; why: string };
 
 export class Registry {
   private readonly names = new Map<string, NameHolder>();
@@ -55,44 +53,36 @@ export class Registry {
    * its invite. `gone` says whether a recorded holder is revoked (then it holds nothing).
    */
   claim(m: Membership, now: number, gone: (id: NodeId) => boolean = () => false): Claim {
-    let invite: string | undefined, dated = !m.enrolment, inviteTakenFrom: NodeId | undefined;
+    let invite: string | undefined, dated = !m.enrolment;
     if (m.enrolment) {
       const e = decodeEnrolment(m.enrolment).enrolment;
       invite = sha256hex(e.publicKey);
       dated = e.issuedAt > 0;
       const h = this.invites.get(invite);
-      if (h && h.node !== m.nodeId && h.notAfter >= now && !gone(h.node)) {
-        // The earlier certificate from the invite wins; a tie (or an undated one) keeps the first seen.
-        if (!(dated && h.notBefore !== undefined && m.notBefore < h.notBefore))
-          return { ok: false, why: `node ${m.nodeId} shows a certificate from an invite node ${h.node} already used (one invite, one certificate): refused` };
-        inviteTakenFrom = h.node;
-      }
+      // The invite's holder keeps it, whatever the newcomer's dates say (anyone with the token can date one).
+      if (h && h.node !== m.nodeId && h.notAfter >= now && !gone(h.node))
+        return { ok: false, why: `node ${m.nodeId} shows a certificate from an invite node ${h.node} already used (one invite, one certificate): refused` };
     }
     const mine: NameHolder = { node: m.nodeId, root: !m.enrolment, dated, notBefore: m.notBefore, notAfter: m.notAfter };
     const h = this.names.get(m.name);
     let displaced: NodeId | undefined;
-    if (h && h.node !== m.nodeId && h.node !== inviteTakenFrom && h.notAfter >= now && !gone(h.node)) {
+    if (h && h.node !== m.nodeId && h.notAfter >= now && !gone(h.node)) {
       const wins = (mine.root && !h.root) || (mine.root === h.root && mine.dated && h.dated && mine.notBefore < h.notBefore);
       if (!wins) return { ok: false, why: `node ${m.nodeId} claims the name ${m.name}, which node ${h.node} holds${h.root ? " by a root-signed certificate" : ""}: refused` };
       displaced = h.node;
     }
     let changed = false;
-    if (inviteTakenFrom) {
-      // Its certificate no longer counts here: neither does the name it held by it.
-      for (const [name, o] of this.names) if (o.node === inviteTakenFrom) this.names.delete(name);
-      changed = true;
-    }
     if (!h || h.node !== m.nodeId || h.notAfter !== m.notAfter) {
       for (const [name, o] of this.names) if (o.node === m.nodeId && name !== m.name) this.names.delete(name); // one name per node
       this.names.set(m.name, mine);
       changed = true;
     }
     if (invite && this.invites.get(invite)?.node !== m.nodeId) {
-      this.invites.set(invite, { node: m.nodeId, notAfter: m.notAfter, ...(dated ? { notBefore: m.notBefore } : {}) });
+      this.invites.set(invite, { node: m.nodeId, notAfter: m.notAfter });
       changed = true;
     }
     if (changed) this.save(now);
-    return { ok: true, ...(displaced ? { displaced } : {}), ...(inviteTakenFrom ? { inviteTakenFrom } : {}) };
+    return { ok: true, ...(displaced ? { displaced } : {}) };
   }
 
   /** The node that holds `name`, if any. */
