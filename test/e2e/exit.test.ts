@@ -8,10 +8,12 @@
 // exit_node = "auto", killing the exit in use moves m to the other: the gap is measured and printed;
 // y has no IPv6 uplink, so while m uses y its IPv6 halves are unreachable routes (refused, not leaked).
 // Throughput through the exit, to the exit itself over the tunnel, and from the exit's own uplink is
-// printed (not asserted: shared machine).
+// printed (not asserted: shared machine). A host on x's uplink side sends DNS queries to x's overlay
+// addresses with m's overlay addresses as source (IPv4, IPv6): x must not forward them (the internet's
+// DNS server logs every name it is asked), while m's own queries through the tunnel still are.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { e2eReady, sh, TestNet } from "../lib/netns.ts";
 import { BUN, ROOT, TestNode, teardown, tempDir, waitFor } from "../lib/nodes.ts";
@@ -29,6 +31,8 @@ const UPLINK: Record<string, { v4: string; gw4: string; v6?: string; gw6?: strin
   y: { v4: "203.0.113.2", gw4: "203.0.113.1", overlay: "100.64.0.31" },
 };
 const SEED_NAME = "seed.lab";
+/** Every name the internet's DNS server is asked, one a line. */
+let dnsLog = "";
 const netnsEtc: string[] = [];
 
 const ok = (r: { code: number; out: string; err: string }, what: string) => {
@@ -100,8 +104,10 @@ describe.skipIf(!root)("exit nodes (namespaces)", () => {
     const http = `Bun.serve({ port: 8080, hostname: "0.0.0.0", fetch(req, srv) { return new Response("internet; you are " + srv.requestIP(req)?.address); } });
 Bun.serve({ port: 8081, hostname: "${INTERNET6}", fetch(req, srv) { return new Response("internet6; you are " + srv.requestIP(req)?.address); } });`;
     const dnsServer = join(dir, "inet-dns.ts");
+    dnsLog = join(dir, "inet-dns.log");
     writeFileSync(dnsServer, `import { answerQuery } from ${JSON.stringify(join(ROOT, "src/trust/dns.ts"))};
-const lookup = (name: string, type: "a" | "aaaa") => name !== "internet.test" ? undefined : type === "a" ? [Uint8Array.of(198, 51, 100, 1)] : [Uint8Array.of(0x20, 1, 0xd, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)];
+import { appendFileSync } from "node:fs";
+const lookup = (name: string, type: "a" | "aaaa") => (appendFileSync(${JSON.stringify(dnsLog)}, name + "\\n"), name !== "internet.test") ? undefined : type === "a" ? [Uint8Array.of(198, 51, 100, 1)] : [Uint8Array.of(0x20, 1, 0xd, 0xb8, 0, 0x51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)];
 import { createServer } from "node:net";
 for (const hostname of ${JSON.stringify(Object.values(UPLINK).map((u) => u.gw4))}) {
   await Bun.udpSocket({ hostname, port: 53, socket: { data(s, d, p, a) { const r = answerQuery(d, lookup); if (r) s.send(r, p, a); } } });
@@ -185,6 +191,42 @@ for (const hostname of ${JSON.stringify(Object.values(UPLINK).map((u) => u.gw4))
     await m.stop();
     expect(m.logs()).toContain("exit mode off");
     expect(hostState(m)).toBe(before);
+  });
+
+  test("queries from x's uplink side with m's overlay source are not forwarded (IPv4, IPv6); m's own through the tunnel are", async () => {
+    const m = nodes.m, x = nodes.x;
+    const asked = (name: string) => existsSync(dnsLog) && readFileSync(dnsLog, "utf8").split("\n").includes(name);
+    const ex = (cmd: string[]) => sh(["ip", "netns", "exec", inetNs, ...cmd], { allowFail: true });
+    // Loose reverse-path filtering (many distributions' default): a source routed through the TUN passes on up1.
+    for (const k of ["all", "default", "up1"]) inNs(x, ["sysctl", "-qw", `net.ipv4.conf.${k}.rp_filter=2`]);
+    m.spec.extra = '\n[routes]\nexit_node = "x"\nexit_dns = true\n';
+    m.writeConfig();
+    await m.start();
+    await waitFor("m to use x as its exit, with DNS", () => exitStatus()?.active && exitStatus()?.name === "x" && exitStatus()?.dns, 30_000);
+    expect(await waitFor("dig through the exit", () => dig("internet.test") === INTERNET)).toBe(true);
+    // The spoofer on x's uplink side: m's overlay addresses on its loopback, x's overlay addresses routed to x's uplink.
+    const m4 = "100.64.0.20", m6 = m.ipv6, x6 = x.ipv6;
+    sh(["ip", "-n", inetNs, "addr", "add", `${m4}/32`, "dev", "lo"]);
+    sh(["ip", "-n", inetNs, "addr", "add", `${m6}/128`, "dev", "lo", "nodad"]);
+    sh(["ip", "-n", inetNs, "route", "replace", `${UPLINK.x.overlay}/32`, "via", UPLINK.x.v4]);
+    sh(["ip", "-n", inetNs, "-6", "route", "replace", `${x6}/128`, "via", UPLINK.x.v6!]);
+    try {
+      for (let i = 0; i < 3; i++) {
+        ex(["dig", "-b", m4, `@${UPLINK.x.overlay}`, "+tries=1", "+time=1", `spoofed4-${i}.test`]);
+        ex(["dig", "-6", "-b", m6, `@${x6}`, "+tries=1", "+time=1", `spoofed6-${i}.test`]);
+      }
+      // m's own, through the tunnel: forwarded (the answer is NXDOMAIN, asked all the same).
+      inNs(m, ["dig", "+tries=1", "+time=2", `@${UPLINK.x.overlay}`, "legit4.test"], true);
+      inNs(m, ["dig", "+tries=1", "+time=2", `@${x6}`, "legit6.test"], true);
+      expect(await waitFor("m's queries at the internet's resolver", () => asked("legit4.test") && asked("legit6.test"), 10_000)).toBe(true);
+      const spoofed = readFileSync(dnsLog, "utf8").split("\n").filter((l) => l.startsWith("spoofed"));
+      console.log(`spoofed queries from x's uplink side forwarded by x: ${spoofed.length} of 6 (${spoofed.join(", ") || "none"})`);
+      expect(spoofed).toEqual([]);
+    } finally {
+      sh(["ip", "-n", inetNs, "addr", "del", `${m4}/32`, "dev", "lo"], { allowFail: true });
+      sh(["ip", "-n", inetNs, "addr", "del", `${m6}/128`, "dev", "lo"], { allowFail: true });
+      await m.stop();
+    }
   });
 
   test("after a crash, the next start undoes what exit mode left (resolv.conf too); a stop then leaves the host as it was", async () => {
