@@ -53,6 +53,19 @@ describe("host changes for a router", () => {
     expect(firstHost(lan)).toBe("192.168.50.1");
   });
 
+  test("an exit's table drops overlay sources to its own overlay addresses that arrive off the TUN (spoofed from the LAN/WAN side)", () => {
+    const own = { ipv6: "fd74:7265:6c6c:1:2:3:4:5", ipv4: [{ address: "100.64.0.30", prefix: 24 }, { address: "10.9.8.7", prefix: 12 }] };
+    const r = snatRuleset("trellis_trellis0", "trellis0", [], ["up1"], own);
+    expect(r).toContain("type filter hook input priority -10; policy accept;");
+    expect(r).toContain('iifname != { "lo", "trellis0" } ip6 saddr fd74:7265:6c6c::/48 ip6 daddr fd74:7265:6c6c:1:2:3:4:5 drop');
+    expect(r).toContain('iifname != { "lo", "trellis0" } ip saddr { 100.64.0.0/24, 10.0.0.0/12 } ip daddr { 100.64.0.30, 10.9.8.7 } drop');
+    expect(snatRuleset("t", "trellis0", [], ["up1"])).not.toContain("input"); // a router that is no exit: as before
+    // An exit makes its table even with no uplink yet (the guard alone).
+    const h = fakeHost();
+    new HostRoutes(tmp(), "trellis0", quiet, h.runner).router([], true, undefined, undefined, own);
+    expect(h.cmds).toContain("nft -f -");
+  });
+
   test("start sets forwarding on the TUN and the LAN device only and makes the table; stop restores both", () => {
     const h = fakeHost();
     const dir = tmp();

@@ -13,7 +13,10 @@
 // (accept_ra = 1, ignored once forwarding is on) gets accept_ra = 2 so that it keeps its SLAAC
 // address and default route. With `snat = true` one table, `inet trellis_<tun>`, whose postrouting
 // chain masquerades what comes out of the TUN towards those prefixes (or, for an exit node, towards
-// its uplinks, IPv4 and IPv6).
+// its uplinks, IPv4 and IPv6). An exit's table also has an input chain that drops packets to its own
+// overlay addresses from overlay sources arriving on any interface but the TUN (and lo: this host's
+// own): they can only be spoofed, by a host on the LAN or WAN side claiming a member's address — the
+// exit's DNS forwarder would ask for them, and any UDP service on the overlay address believe them.
 //
 // A member in exit mode with `[routes] exit_dns` points /etc/resolv.conf at the exit (its previous
 // content is recorded first and written back on stop, on leaving exit mode, and after a crash). The
@@ -26,6 +29,7 @@ import { join } from "node:path";
 import type { Log } from "../log.ts";
 import type { Subnet } from "../trust/subnet.ts";
 import { fmtPrefix } from "../route/subnets.ts";
+import { OVERLAY_PREFIX6, OVERLAY_PREFIX6_LEN } from "../identity/address.ts";
 
 export interface Runner {
   run(cmd: string[], input?: string): { ok: boolean; out: string; err: string };
@@ -57,10 +61,21 @@ const FILE = "host-routes.json";
 /** nftables table name for a TUN (names may hold only letters, digits and '_'). */
 export const tableName = (tun: string) => `trellis_${tun.replace(/[^a-zA-Z0-9_]/g, "_")}`;
 
-/** The nftables ruleset for a router: masquerade what leaves the TUN for the LAN prefixes or the uplink. */
-export function snatRuleset(table: string, tun: string, prefixes: Subnet[], uplinks: string[] = []): string {
+/** This node's overlay addresses: its IPv6 one, its IPv4 ones with their networks' prefix lengths. */
+export interface OwnOverlay {
+  ipv6: string;
+  ipv4: { address: string; prefix: number }[];
+}
+
+/**
+ * The nftables ruleset for a router: masquerade what leaves the TUN for the LAN prefixes or the uplink;
+ * with `own` (an exit), drop what claims an overlay source to our overlay addresses off the TUN.
+ */
+export function snatRuleset(table: string, tun: string, prefixes: Subnet[], uplinks: string[] = [], own?: OwnOverlay): string {
   const v4 = prefixes.filter((p) => p.family === 4 && p.prefix > 0).map(fmtPrefix);
   const v6 = prefixes.filter((p) => p.family === 6 && p.prefix > 0).map(fmtPrefix);
+  const off = `iifname != { "lo", "${tun}" }`;
+  const nets4 = [...new Set(own?.ipv4.map((a) => `${networkOf(a.address, a.prefix)}/${a.prefix}`))];
   const lines = [
     `table inet ${table} {`,
     ` chain postrouting {`,
@@ -69,9 +84,25 @@ export function snatRuleset(table: string, tun: string, prefixes: Subnet[], upli
     ...(v6.length ? [`  iifname "${tun}" ip6 daddr { ${v6.join(", ")} } masquerade`] : []),
     ...[...new Set(uplinks)].map((u) => `  iifname "${tun}" oifname "${u}" masquerade`),
     ` }`,
+    ...(own
+      ? [
+          ` chain spoofed {`,
+          `  type filter hook input priority -10; policy accept;`,
+          `  ${off} ip6 saddr ${OVERLAY_PREFIX6}/${OVERLAY_PREFIX6_LEN} ip6 daddr ${own.ipv6} drop`,
+          ...(own.ipv4.length ? [`  ${off} ip saddr { ${nets4.join(", ")} } ip daddr { ${own.ipv4.map((a) => a.address).join(", ")} } drop`] : []),
+          ` }`,
+        ]
+      : []),
     `}`,
   ];
   return lines.join("\n") + "\n";
+}
+
+/** The network address of `address`/`prefix` (IPv4). */
+function networkOf(address: string, prefix: number): string {
+  const n = address.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+  const net = n - (n % 2 ** (32 - prefix));
+  return [24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join(".");
 }
 
 export class HostRoutes {
@@ -177,7 +208,7 @@ export class HostRoutes {
    * Make this host a router for `prefixes` (and an exit through `uplink`): forwarding on the TUN and
    * on the devices that lead there, and with `snat` the masquerade table. Returns the LAN devices.
    */
-  router(prefixes: Subnet[], snat: boolean, uplink?: string, uplink6?: string): Map<string, string> {
+  router(prefixes: Subnet[], snat: boolean, uplink?: string, uplink6?: string, own?: OwnOverlay): Map<string, string> {
     const lan = new Map<string, string>();
     for (const p of prefixes) {
       if (p.prefix === 0) continue;
@@ -201,12 +232,13 @@ export class HostRoutes {
     // An exit node always masquerades to its uplink; LAN prefixes only with snat.
     const masq = snat ? prefixes : [];
     const uplinks = [...(uplink ? [uplink] : []), ...(uplink6 ? [uplink6] : [])];
-    if (masq.some((p) => p.prefix > 0) || uplinks.length) {
+    if (masq.some((p) => p.prefix > 0) || uplinks.length || own) {
       const table = tableName(this.tun);
       this.runner.run(["nft", "delete", "table", "inet", table]);
       this.changes.table = `inet ${table}`;
       this.save();
-      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, masq, uplinks))) this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...masq.filter((p) => p.prefix > 0).map(fmtPrefix), ...[...new Set(uplinks)].map((u) => `uplink ${u}`)].join(", ")}`);
+      if (this.run(["nft", "-f", "-"], snatRuleset(table, this.tun, masq, uplinks, own)))
+        this.log("info", `host: nftables table inet ${table}: masquerade from ${this.tun} to ${[...masq.filter((p) => p.prefix > 0).map(fmtPrefix), ...[...new Set(uplinks)].map((u) => `uplink ${u}`)].join(", ") || "nothing"}${own ? `; overlay sources to our overlay addresses taken only from ${this.tun}` : ""}`);
     }
     if (!snat && prefixes.length) this.log("info", "host: snat = false: overlay sources are kept (LAN hosts need a route back to the overlay through this router)");
     return lan;

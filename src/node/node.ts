@@ -236,7 +236,7 @@ export class Node {
     this.tun = await open({ name: c.tun.name, mtu: this.mtu, ipv6: ipv6Of(this.id), prefix6: OVERLAY_PREFIX6_LEN, ipv4: ipv4s[0]?.address, prefix4: ipv4s[0]?.prefix, moreIpv4: ipv4s.slice(1) });
     this.tunSlot.device = this.tun;
     this.tun.onPackets(this.inside.fromTun.bind(this.inside));
-    this.routes.start(this.tun.name);
+    this.routes.start(this.tun.name, { ipv6: ipv6Of(this.id), ipv4: ipv4s });
     if (this.admission.networks.members.length) await this.startDns();
     this.log("info", `tun ${this.tun.name} up: ${[`${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}`, ...ipv4s.map((a) => `${a.address}/${a.prefix}`)].join(", ")}, mtu ${this.mtu}`);
     this.links.onIdentity((remote) => this.peering.learn(remote));

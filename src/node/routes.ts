@@ -23,7 +23,7 @@ import type { Membership } from "../trust/certificate.ts";
 import { subnetBytes, subnetWithin, type Subnet } from "../trust/subnet.ts";
 import { inPrefix } from "../datapath/ip.ts";
 import type { MemberQuery } from "./members.ts";
-import { HostRoutes, LanHealth, type Runner } from "./hostnet.ts";
+import { HostRoutes, LanHealth, type OwnOverlay, type Runner } from "./hostnet.ts";
 import {
   CONTROL_ROUTE_ADVERT, CONTROL_ROUTE_QUERY, decodeAdvert, decodeQuerySeq, encodeAdvert, fmtPrefix, grantsExit, outsideGrant, QUERY_EVERY_MS, RouteError, RouteTable, type ExitView, type RouteView,
 } from "../route/subnets.ts";
@@ -144,8 +144,8 @@ export class Routes {
     return this.advertised.length > 0 || this.d.config.routes.exit;
   }
 
-  /** Set up the host for what we advertise (after undoing what a crashed run left). */
-  start(tun: string): void {
+  /** Set up the host for what we advertise (after undoing what a crashed run left); an exit guards `own` (hostnet.ts). */
+  start(tun: string, own?: OwnOverlay): void {
     this.tun = tun;
     const r = this.d.config.routes;
     this.host = new HostRoutes(this.d.config.node.stateDir, tun, this.d.log, this.d.runner);
@@ -158,7 +158,7 @@ export class Routes {
     this.uplink6Dev = r.exit ? this.host.uplink(6)?.dev : undefined;
     if (r.exit && !this.uplinkDev) this.d.log("warn", "[routes] exit: this host has no default route: nothing to offer until it has one");
     if (r.exit && this.uplinkDev && !this.uplink6Dev) this.d.log("info", "[routes] exit: no IPv6 default route: members get IPv4 only through this exit");
-    this.lan = this.host.router(r.advertise, r.snat, this.uplinkDev, this.uplink6Dev);
+    this.lan = this.host.router(r.advertise, r.snat, this.uplinkDev, this.uplink6Dev, r.exit ? own : undefined);
     this.health = new LanHealth(
       () => [...this.lan.values(), ...(this.uplinkDev ? [this.uplinkDev] : []), ...(this.uplink6Dev && this.uplink6Dev !== this.uplinkDev ? [this.uplink6Dev] : [])],
       r.check,
