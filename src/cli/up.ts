@@ -7,6 +7,7 @@ import { dropPrivileges, findUser, PrivilegeError, type Account, type KeptCap } 
 import type { Config } from "../config/schema.ts";
 import { logger, setLogLevel } from "../log.ts";
 import { parse, UsageError } from "./args.ts";
+import { scheduleTrim } from "../node/trim.ts";
 
 export const help = `Usage: trellis up [--config FILE] [--exit-node NAME|auto]
 
@@ -61,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
     const kept = keptCaps(config);
     log("info", `running as ${account.name} (uid ${account.uid}, gid ${account.gid}) with ${kept.length ? `only ${kept.map((c) => `CAP_${c.toUpperCase()}`).join(" and ")} (for [routes]: routes, forwarding, nftables${kept.includes("net_raw") ? ", the LAN check's ping" : ""})` : "no capabilities"}`);
   }
+  // Start-up's share of the executable's pages goes back once it is over (src/node/trim.ts).
+  scheduleTrim();
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
