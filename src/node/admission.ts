@@ -7,7 +7,7 @@
 import { ipv6BytesOf, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
-import type { Membership } from "../trust/certificate.ts";
+import { decodeCertificate, type Membership } from "../trust/certificate.ts";
 import { Networks } from "../trust/networks.ts";
 import { logger, type Log } from "../log.ts";
 import { decodeClaims, encodeClaims, type Claims, type Ipv4ClaimRules } from "../datapath/peers.ts";
@@ -18,6 +18,9 @@ export interface Ipv4Address {
   address: string;
   prefix: number;
 }
+
+/** How long a sender whose certificate failed a check is refused without another check; how many are remembered. */
+const REFUSED_MS = 60_000, MAX_REFUSED = 4096;
 
 export class Admission implements PolicyPort {
   // State, owned by the node's event loop (every call comes from it):
@@ -93,12 +96,76 @@ export class Admission implements PolicyPort {
     // A router (an exit) believes a node in several of its networks as a member of one whose root
     // granted it rights, if any: that membership is what lets it use them (routes.ts mayUseExit, mayReach).
     const router = this.config.routes.exit || this.config.routes.advertise.length > 0;
+    // The very certificate we verified for it before (signal, then link, then handshake): not again.
+    if (this.known(remote.id, Date.now() / 1000, certs)) return true;
     const r = this.networks.check(remote.id, certs, undefined, router ? (m) => m.membership.subnets.length > 0 : undefined);
     if (typeof r === "string") return `node ${remote.id} is not in [network] allow and not a member: ${r}`;
     this.memberships.set(remote.id, r.membership);
     const cert = certFor(certs, r.membership.networkId, remote.id);
     if (cert) this.memberCerts.set(remote.id, cert);
     return true;
+  }
+
+  /** Senders whose certificate failed a check lately (screen's negative cache): id → when (ms). */
+  private readonly refused = new Map<NodeId, number>();
+
+  /**
+   * Whether a signal (or anything else) claimed from `from`, presenting `certs`, may cost a signature
+   * check, decided from what we hold before any: an allow-listed node, or a member whose certificate
+   * we verified (still within its dates, not revoked), may. An unknown sender may only when it presents
+   * a certificate of one of our networks that names it and is within its dates, read without checking
+   * its signature; that certificate is then checked (one or two signatures, once: a refusal is
+   * remembered for REFUSED_MS). Anyone else costs nothing: the reason is returned.
+   */
+  screen(from: NodeId, certs: string[], now = Date.now()): true | string {
+    const v = this.vet(from, certs, now);
+    if (v !== false) return v;
+    const r = this.admit({ id: from } as PublicIdentity, certs);
+    if (r === true) return true;
+    if (this.refused.size >= MAX_REFUSED) this.refused.delete(this.refused.keys().next().value!);
+    this.refused.set(from, now);
+    this.log("info", r);
+    return r;
+  }
+
+  /** screen() without its one check: true (known), false (a plausible certificate, unchecked), or why not. */
+  vet(from: NodeId, certs: string[], now = Date.now()): boolean | string {
+    if (from === this.self) return "that is this node's own id";
+    if (this.allow.has(from)) return true;
+    if (this.networks.members.length === 0) return `node ${from} is not in [network] allow`;
+    if (this.known(from, now / 1000)) return true;
+    const t = now / 1000;
+    const at = this.refused.get(from);
+    if (at !== undefined && now - at < REFUSED_MS) return `node ${from} showed no valid certificate ${Math.round((now - at) / 1000)} s ago`;
+    // Read, not verified: the reasons are those networks.check would give, without its signature checks.
+    let why = `node ${from} shows no certificate of a network this node is in`, plausible = false;
+    for (const c of certs.slice(0, 4)) {
+      let x: Membership;
+      try {
+        x = decodeCertificate(Uint8Array.from(Buffer.from(c, "base64"))).membership;
+      } catch (e) {
+        why = (e as Error).message;
+        continue;
+      }
+      const net = this.networks.member(x.networkId);
+      if (!net) continue;
+      if (x.nodeId !== from) why = `certificate names node ${x.nodeId}, not ${from}`;
+      else if (net.revocations.isRevoked(from)) why = `node ${from} is revoked in network ${net.info.name}`;
+      else if (t > x.notAfter) why = `certificate for ${x.name} expired ${new Date(x.notAfter * 1000).toISOString()}`;
+      else if (t < x.notBefore) why = `certificate for ${x.name} is valid from ${new Date(x.notBefore * 1000).toISOString()}`;
+      else plausible = true;
+    }
+    return plausible ? false : `node ${from} is not in [network] allow and not a member: ${why}`;
+  }
+
+  /** A member whose certificate we verified: within its dates, not revoked, and still holding its name here. */
+  private known(id: NodeId, t: number, certs?: string[]): boolean {
+    const m = this.memberships.get(id);
+    if (!m || t < m.notBefore || t > m.notAfter || this.networks.member(m.networkId)?.revocations.isRevoked(id) !== false) return false;
+    if (this.networks.nameHolder(m.networkId, m.name, t) !== id) return false;
+    if (!certs) return true;
+    const held = this.memberCerts.get(id);
+    return held !== undefined && certs.slice(0, 4).some((c) => c.length === Math.ceil(held.length / 3) * 4 && Buffer.from(held).toString("base64") === c);
   }
 
   /** admit() for links, plus a relay's limit on how many peers it serves. */

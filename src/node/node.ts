@@ -123,6 +123,7 @@ export class Node {
       identity,
       seeds: config.network.seeds,
       accept: (remote, certs) => this.admission.admitLink(remote, certs, this.links),
+      screen: (from, certs) => this.admission.screen(from, certs),
       proofs: () => this.admission.networks.proofs(),
       log: linkLog,
       overlay: (to, envelope) => this.router.sendSignal(to, new TextEncoder().encode(JSON.stringify(envelope))),

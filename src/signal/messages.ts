@@ -46,7 +46,7 @@ export interface Signal {
   remote: PublicIdentity;
 }
 
-export type SignalErrorCode = "malformed" | "too-large" | "wrong-sender" | "not-for-us" | "bad-signature" | "stale" | "replay";
+export type SignalErrorCode = "malformed" | "too-large" | "wrong-sender" | "not-for-us" | "bad-signature" | "stale" | "replay" | "not-admitted";
 export class SignalError extends Error {
   constructor(readonly code: SignalErrorCode, message: string) {
     super(message);
@@ -69,11 +69,17 @@ export function makeSignal(identity: Identity, kind: SignalKind, to: NodeId, sdp
   };
 }
 
+/**
+ * Who may cost us a signature check, decided before it (src/node/admission.ts screen): true, or why
+ * not. It sees the claimed sender and the certificates it presents, nothing verified yet.
+ */
+export type SignalScreen = (from: NodeId, certs: string[]) => true | string;
+
 /** Checks a received envelope and remembers its nonce; throws SignalError. */
 export class SignalVerifier {
   private seen = new Map<string, number>();
 
-  constructor(private readonly self: NodeId, private readonly now: () => number = Date.now) {}
+  constructor(private readonly self: NodeId, private readonly now: () => number = Date.now, private readonly screen?: SignalScreen) {}
 
   verify(raw: unknown): Signal {
     if (JSON.stringify(raw ?? null).length > MAX_SIGNAL_BYTES) throw new SignalError("too-large", "signal message too large");
@@ -98,6 +104,9 @@ export class SignalVerifier {
       throw new SignalError("malformed", "signal carries a malformed public identity");
     }
     if (remote.id !== e.from) throw new SignalError("wrong-sender", `signal claims to be from ${e.from} but carries the key of ${remote.id}`);
+    // Admission first, from what we hold: a sender we would refuse costs no signature check.
+    const admitted = this.screen?.(e.from as NodeId, e.certs ?? []) ?? true;
+    if (admitted !== true) throw new SignalError("not-admitted", `signal from ${e.from}: ${admitted}`);
     if (!verify(remote, SIGNAL_CONTEXT, signedBytes(e as SignalEnvelope), Buffer.from(e.sig, "base64")))
       throw new SignalError("bad-signature", `signal from ${e.from}: bad signature`);
     this.remember(key, now);

@@ -17,7 +17,7 @@
 // is suspected (onSuspect: the router probes it at the fast rate). If the peer comes back on a new socket
 // while its UDP stayed silent, it restarted: the old link is closed and the new socket makes a new one.
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
-import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind } from "../signal/messages.ts";
+import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind, type SignalScreen } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
 import { GATHER_TIMEOUT_MS, guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 import { parseSeed } from "../config/schema.ts";
@@ -40,6 +40,8 @@ export interface LinkManagerOptions {
   seeds: string[];
   /** Whether to link with `remote`, given the membership certificates it presented. */
   accept(remote: PublicIdentity, certs: string[]): true | string;
+  /** Whether a signal's claimed sender may cost a signature check (before it; src/signal/messages.ts). */
+  screen?: SignalScreen;
   /** Our membership certificates, presented in every signal. */
   proofs?(): string[];
   log?: Log;
@@ -119,7 +121,7 @@ export class LinkManager implements Links {
   constructor(private readonly opts: LinkManagerOptions) {
     this.log = opts.log ?? (() => {});
     guardUdpSockets(this.log);
-    this.verifier = new SignalVerifier(opts.identity.public.id);
+    this.verifier = new SignalVerifier(opts.identity.public.id, Date.now, opts.screen);
     this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log, { ca: opts.ca, proofs: opts.proofs, tether: opts.tether ?? true });
     this.client.onRegistered((relay, tether) => {
       // The relay is announced before its link opens, as when a WebRTC link to it opens later.
@@ -373,7 +375,7 @@ export class LinkManager implements Links {
     try {
       s = this.verifier.verify(raw);
     } catch (e) {
-      if (e instanceof SignalError && e.code !== "replay") this.log("info", `signal dropped: ${e.message}`);
+      if (e instanceof SignalError && e.code !== "replay") this.log(e.code === "not-admitted" ? "debug" : "info", `signal dropped: ${e.message}`);
       return;
     }
     const verdict = this.opts.accept(s.remote, s.certs);
