@@ -122,9 +122,17 @@ async function relayed(): Promise<void> {
     net.block("a", "b");
     const seeds = [`http://${net.host("relay").ip}:7443`];
     // The relay is the seed too, and registers with itself so the edges can signal it.
-    const relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds }, dir);
-    const a = new TestNode(net, { host: "a", name: "a", ipv4: "100.64.0.2/24", seeds }, dir);
-    const b = new TestNode(net, { host: "b", name: "b", ipv4: "100.64.0.3/24", seeds }, dir);
+    // BENCH_RELAY_PROF=DIR: the three nodes run under `bun --cpu-prof-md`, each writing its profile to
+    // DIR/<name> (made world-writable: the node drops privileges).
+    const prof = process.env.BENCH_RELAY_PROF;
+    const bunFlags = (name: string) => {
+      if (!prof) return undefined;
+      sh(["sh", "-c", `mkdir -p '${prof}/${name}' && chmod 777 '${prof}' '${prof}/${name}'`]);
+      return ["--cpu-prof-md", `--cpu-prof-dir=${prof}/${name}`];
+    };
+    const relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds, bunFlags: bunFlags("relay") }, dir);
+    const a = new TestNode(net, { host: "a", name: "a", ipv4: "100.64.0.2/24", seeds, bunFlags: bunFlags("a") }, dir);
+    const b = new TestNode(net, { host: "b", name: "b", ipv4: "100.64.0.3/24", seeds, bunFlags: bunFlags("b") }, dir);
     // Allow-list mode: each lists the others (a relay carries only for members or the nodes it lists).
     a.spec.allow = [b.id, relay.id];
     b.spec.allow = [a.id, relay.id];
@@ -140,12 +148,21 @@ async function relayed(): Promise<void> {
     await Bun.sleep(500);
     const ticks = () => readFileSync(`/proc/${relay.pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).reduce((s, x) => s + Number(x), 0);
     const hz = Number(sh(["getconf", "CLK_TCK"]).trim());
+    const ticksOf = (n: TestNode) => readFileSync(`/proc/${n.pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).reduce((s, x) => s + Number(x), 0);
+    const e0 = [a, b].map(ticksOf);
     const t0 = ticks(), w0 = performance.now();
     const json = JSON.parse(sh(["ip", "netns", "exec", a.ns, "iperf3", "-c", "100.64.0.3", "-t", String(dur), "-J"]));
     const cpu = (ticks() - t0) / hz / ((performance.now() - w0) / 1000);
+    const [ca, cb] = [a, b].map((n, i) => (ticksOf(n) - e0[i]) / hz / ((performance.now() - w0) / 1000));
     server.kill();
+    // Where the relay's frames went: the fast channel, or the data channel (frames it refused).
+    for (const l of relay.api("/v1/status").links ?? []) {
+      const f = l.fast ?? {};
+      const who = l.peer === a.id ? "a" : l.peer === b.id ? "b" : l.peer;
+      console.log(`relay link ${who}: fast ${f.state} mtu ${f.mtu} tx ${f.txPackets} (gso ${f.txGsoDatagrams} in ${f.txGsoSends}) refused ${JSON.stringify(f.txRefused ?? null)} rx ${f.rxPackets} (gro ${f.rxGroDatagrams} in ${f.rxGroReads}) rejected ${f.rxRejected}`);
+    }
     const mbps = json.end.sum_received.bits_per_second / 1e6;
-    console.log(`\nrelayed (a → relay → b, direct blocked, one TCP stream ${dur} s): ${fmt(mbps)} Mbit/s; relay CPU ${fmt(cpu * 100, 0)}% of a core = ${fmt(cpu / (mbps / 1000), 2)} cores per Gbit/s forwarded`);
+    console.log(`\nrelayed (a → relay → b, direct blocked, one TCP stream ${dur} s): ${fmt(mbps)} Mbit/s; relay CPU ${fmt(cpu * 100, 0)}% of a core = ${fmt(cpu / (mbps / 1000), 2)} cores per Gbit/s forwarded; a ${fmt(ca * 100, 0)}%, b ${fmt(cb * 100, 0)}%; load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
   } finally {
     for (const n of nodes) await n.stop();
     net.destroy();
