@@ -1,5 +1,5 @@
 // gcm.c: AES-256-GCM for session data packets through the system's libcrypto (OpenSSL 3 or 1.1, EVP),
-// a whole batch per call. Built at run time by bun:ffi's cc (TinyCC), like tun.c, with no system
+// a whole batch per call; and GMAC for the fast channel's link-authenticated frames, a batch per call. Built at run time by bun:ffi's cc (TinyCC), like tun.c, with no system
 // headers: libcrypto is opened with dlopen, so nothing links against it and a system without it (or
 // without TinyCC's libc link) falls back to node:crypto (src/session/gcm.ts).
 //
@@ -9,6 +9,7 @@
 
 extern void *dlopen(const char *file, int mode);
 extern void *dlsym(void *handle, const char *name);
+extern void *memcpy(void *dst, const void *src, unsigned long n);
 #define RTLD_NOW 2
 
 typedef void CTX;
@@ -106,4 +107,54 @@ int gcm_open(CTX *c, unsigned char *p, int len) {
   if (body > 0 && dec_update(c, p + 16, &outl, p + 16, body) != 1) return 0;
   if (ctx_ctrl(c, CTRL_GCM_SET_TAG, 16, p + 16 + body) != 1) return 0;
   return dec_final(c, p + 16 + body, &outl) == 1 ? 1 : 0;
+}
+
+/* Link authentication of frames that are not session data (src/tether/linkauth.ts): GMAC, that is
+   AES-256-GCM with nothing encrypted, the frame and its counter the AAD. Frame i is `head` (hlen bytes,
+   shared by the batch; 0 for none) then lens[i] bytes from srcs[i], written at out + offs[i]; after it
+   the counter first + i (u64 BE) and the 16-byte tag under nonce 0^4 ‖ counter (BE): hlen + lens[i] +
+   24 bytes in all. Returns how many were tagged (n unless libcrypto failed). */
+int gmac_tag_batch(CTX *c, unsigned char *out, const int *offs, const double *srcs, const int *lens, int n, const unsigned char *head, int hlen, double first) {
+  unsigned char nonce[12], scratch[16];
+  unsigned long long base = (unsigned long long)first;
+  int outl;
+  for (int i = 0; i < n; i++) {
+    unsigned char *p = out + offs[i];
+    int len = lens[i];
+    if (hlen > 0) memcpy(p, head, (unsigned long)hlen);
+    if (len > 0) memcpy(p + hlen, (const unsigned char *)(unsigned long)srcs[i], (unsigned long)len);
+    unsigned char *q = p + hlen + len;
+    unsigned long long ctr = base + (unsigned long long)i;
+    for (int k = 0; k < 8; k++) q[k] = (unsigned char)(ctr >> (56 - 8 * k));
+    nonce[0] = nonce[1] = nonce[2] = nonce[3] = 0;
+    for (int k = 0; k < 8; k++) nonce[4 + k] = q[k];
+    if (enc_init(c, 0, 0, 0, nonce) != 1) return i;
+    if (enc_update(c, 0, &outl, p, hlen + len + 8) != 1) return i;
+    if (enc_final(c, scratch, &outl) != 1) return i;
+    if (ctx_ctrl(c, CTRL_GCM_GET_TAG, 16, q + 8) != 1) return i;
+  }
+  return n;
+}
+
+/* Check n link-authenticated frames in buf: frame i at offs[i], lens[i] bytes with its counter and tag
+   (as gmac_tag_batch wrote them). ok[i] = 1 when its tag verifies, else 0; returns how many verified. */
+int gmac_check_batch(CTX *c, unsigned char *buf, const int *offs, const int *lens, int n, unsigned char *ok) {
+  unsigned char nonce[12], scratch[16];
+  int outl, good = 0;
+  for (int i = 0; i < n; i++) {
+    unsigned char *p = buf + offs[i];
+    int ad = lens[i] - 16;
+    ok[i] = 0;
+    if (ad < 9) continue;
+    nonce[0] = nonce[1] = nonce[2] = nonce[3] = 0;
+    for (int k = 0; k < 8; k++) nonce[4 + k] = p[ad - 8 + k];
+    if (dec_init(c, 0, 0, 0, nonce) != 1) continue;
+    if (dec_update(c, 0, &outl, p, ad) != 1) continue;
+    if (ctx_ctrl(c, CTRL_GCM_SET_TAG, 16, p + ad) != 1) continue;
+    if (dec_final(c, scratch, &outl) == 1) {
+      ok[i] = 1;
+      good++;
+    }
+  }
+  return good;
 }

@@ -96,11 +96,12 @@ export class Outside {
   private activeFrom: NodeId | undefined;
 
   /**
-   * Session data packets that came direct from `src` together (one GRO read): each is opened and
+   * Session data packets from `src` that came together (one GRO read) on `link`, through relay `via`
+   * (undefined: direct): each is opened and
    * checked as fromRoute does, and what fromRoute tells the route layer per packet (opened, active) is
    * told once per peer for the batch, with the bytes of all its IP packets.
    */
-  fromRouteBatch(src: NodeId, inners: Uint8Array[]): void {
+  fromRouteBatch(src: NodeId, inners: Uint8Array[], link: NodeId = src, via?: NodeId): void {
     const { session, route } = this.ports;
     let opened: NodeId | undefined, bytes = 0;
     this.batching = true;
@@ -108,10 +109,10 @@ export class Outside {
     try {
       for (const inner of inners) {
         this.openedIp = false;
-        const who = session.receive(inner, src, src);
+        const who = session.receive(inner, src, link);
         if (who === undefined) continue;
         if (opened !== undefined && who !== opened) {
-          route.opened(opened, src, undefined, bytes);
+          route.opened(opened, link, via, bytes);
           bytes = 0;
         }
         opened = who;
@@ -120,7 +121,7 @@ export class Outside {
     } finally {
       this.batching = false;
     }
-    if (opened !== undefined) route.opened(opened, src, undefined, bytes);
+    if (opened !== undefined) route.opened(opened, link, via, bytes);
     if (this.activeFrom !== undefined) route.active(this.activeFrom);
   }
 

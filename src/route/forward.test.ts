@@ -170,4 +170,29 @@ describe("forward: relaying for others", () => {
     expect(fromA).toBeLessThan(0.25 * offeredA); // about 50 kB/s of 400 kB/s got through
     expect(fromA).toBeGreaterThan(0.05 * offeredA);
   });
+
+  test("a batch of forward frames (one GRO read at the relay): each checked, charged and delivered as one frame would be", () => {
+    const n = build({ relays: ["R"], edges: ["A", "B", "C"], links: [["A", "R"], ["B", "R"], ["C", "R"]], seeds: { A: ["R"], B: ["R"], C: ["R"] }, relayBps: 800_000 });
+    n.run(2000);
+    const frame = (src: string, seq: number, size = 100) => encodeForward(n.id("B"), n.id(src), Uint8Array.from([TYPE_DATA, seq, ...new Uint8Array(size - 2)]));
+    n.r.R.receiveBatch(n.id("A"), [frame("A", 1), frame("A", 2), frame("A", 3)]);
+    n.run(50);
+    expect(n.got.B.map((g) => [g.src, g.seq])).toEqual([["A", 1], ["A", 2], ["A", 3]]);
+    expect(n.r.B.traceFrom(n.id("A"))).toEqual([n.id("R")]);
+    expect(n.r.R.stats.forwarded).toBe(3);
+    // Frames claiming C's source on A's link: a loop or a forgery, every one of them dropped.
+    n.r.R.receiveBatch(n.id("A"), [frame("C", 4), frame("C", 5)]);
+    n.run(50);
+    expect(n.r.R.stats.droppedLoop).toBe(2);
+    expect(n.got.B.length).toBe(3);
+    // The fair share is charged per frame: 100 kB/s for all, a quarter-second burst; a batch of 50 kB
+    // from A gets A's share through, the rest dropped frame by frame.
+    const before = n.got.B.length;
+    n.r.R.receiveBatch(n.id("A"), Array.from({ length: 50 }, (_, i) => frame("A", 10 + i, 1000)));
+    n.run(50);
+    const through = n.got.B.length - before;
+    expect(n.r.R.stats.droppedFairness).toBeGreaterThan(0);
+    expect(through).toBeGreaterThan(0);
+    expect(through + n.r.R.stats.droppedFairness).toBe(50);
+  });
 });

@@ -10,7 +10,7 @@ import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import type { Discovery } from "./discovery.ts";
 import { FairShare } from "./fairness.ts";
-import { HOP_UNREACHABLE, idBody, readId, relayed, type Forward, type HopKind } from "./frame.ts";
+import { HOP_UNREACHABLE, idBody, readId, relayed, relayedHead, type Forward, type Framing, type HopKind } from "./frame.ts";
 import type { LinkHealth } from "./linkhealth.ts";
 import type { RouterStats } from "./router.ts";
 
@@ -28,6 +28,8 @@ export interface ForwarderOptions {
   stats: RouterStats;
   /** Send a frame on the link to `peer` (the channel follows the frame, frame.ts). */
   sendFrame(peer: NodeId, b: Uint8Array): boolean;
+  /** Send frames on the link to `peer`, each framing.head ‖ frame[framing.skip..], as one batch. */
+  sendFrames?(peer: NodeId, frames: Uint8Array[], framing: Framing): void;
   sendHop(peer: NodeId, kind: HopKind, body: Uint8Array): void;
   log: Log;
 }
@@ -49,26 +51,42 @@ export class Forwarder {
 
   /** A forward frame `f` (bytes `b`) for another node arrived on the link to `peer`. */
   forward(peer: NodeId, b: Uint8Array, f: Forward): void {
+    this.forwardRun(peer, [b], f);
+  }
+
+  /**
+   * Forward frames `bs` that arrived together on the link to `peer` and share their header (source,
+   * destination, trace, hops, inner type): `f`, decoded from the first. The checks and the next hop
+   * are made once for the run, the fair share is charged per frame; the run leaves as one batch
+   * (sendFrames: the new header once, each frame copied once, by the link).
+   */
+  forwardRun(peer: NodeId, bs: Uint8Array[], f: Forward): void {
     const { stats, self } = this.opts;
     if (!this.opts.relay.enabled) {
-      stats.droppedNotRelay++;
+      stats.droppedNotRelay += bs.length;
       return;
     }
     // The previous hop must be who handed us the frame; we must not be on its trace already.
     const prev = f.trace.length ? f.trace[f.trace.length - 1] : f.src;
     if (prev !== peer || f.src === self || f.trace.includes(self)) {
-      stats.droppedLoop++;
+      stats.droppedLoop += bs.length;
       return;
     }
     // Fair shares per link: the claimed source is only the previous hop's word (a relay or a forged
     // trace could name any), but the link it came in on is authenticated; with no trace they are one.
-    if (!this.fair.allow(peer, b.length)) {
+    let pass = bs;
+    for (let i = 0; i < bs.length; i++) {
+      if (this.fair.allow(peer, bs[i].length)) {
+        if (pass !== bs) pass.push(bs[i]);
+        continue;
+      }
       stats.droppedFairness++;
-      return;
+      if (pass === bs) pass = bs.slice(0, i);
     }
+    if (pass.length === 0) return;
     const next = this.nextHop(f.dst, f.hops, new Set([f.src, ...f.trace]));
     if (!next) {
-      stats.droppedNoRoute++;
+      stats.droppedNoRoute += pass.length;
       const rec = this.opts.discovery.record(f.dst);
       this.opts.log("debug", `no route to ${f.dst} (hops ${f.hops}, record ${rec ? rec.relays.join(",") : "none"}, from ${peer})`);
       const key = `${f.dst}|${peer}`;
@@ -79,9 +97,10 @@ export class Forwarder {
       }
       return;
     }
-    stats.forwarded++;
-    stats.forwardedBytes += b.length;
-    this.opts.sendFrame(next, relayed(b, self, next !== f.dst));
+    stats.forwarded += pass.length;
+    for (const b of pass) stats.forwardedBytes += b.length;
+    if (pass.length === 1 || !this.opts.sendFrames) for (const b of pass) this.opts.sendFrame(next, relayed(b, self, next !== f.dst));
+    else this.opts.sendFrames(next, pass, { head: relayedHead(pass[0], self, next !== f.dst), skip: pass[0].length - f.inner.length });
   }
 
   /**

@@ -43,6 +43,24 @@ export const TYPE_REPORT = 0xc8;
  */
 export const LINK_AUTH_BYTES = 8 + 16;
 
+/**
+ * How the frames of a batch go on the wire when they share a head (a relay's re-framed forward frames,
+ * a sender's forward frames on a relay path): each is `head` ‖ frame[skip..], so that no layer on the
+ * way copies a frame of its own until the link does (src/tether/linkauth.ts tags it in that copy).
+ */
+export interface Framing {
+  head: Uint8Array;
+  skip: number;
+}
+
+/** The frame `head` ‖ f[skip..], made whole (where a link has no batch path for it). */
+export function framed(f: Uint8Array, framing: Framing): Uint8Array {
+  const b = new Uint8Array(framing.head.length + f.length - framing.skip);
+  b.set(framing.head);
+  b.set(f.subarray(framing.skip), framing.head.length);
+  return b;
+}
+
 /** Every first byte a link carries for the router and session layers, by name (none written out bare). */
 export { TYPE_DATA };
 
@@ -58,6 +76,13 @@ export function channelFor(frame: Uint8Array): Channel {
   }
   if (t === TYPE_HOP && (frame[1] === HOP_PROBE || frame[1] === HOP_PROBE_ACK)) return "probe";
   return "control";
+}
+
+/** channelFor of the frame framing.head ‖ f[framing.skip..], without making it. */
+export function channelForFramed(framing: Framing, f: Uint8Array): Channel {
+  const h = framing.head;
+  if (h[0] !== TYPE_FORWARD || h.length !== FORWARD_HEADER + h[2] * NODE_ID_BYTES) return channelFor(framed(f, framing));
+  return f.length > framing.skip && f[framing.skip] === TYPE_DATA ? "fast" : "control";
 }
 
 /** At most this many relays between source and destination. */
@@ -115,6 +140,18 @@ export function decodeForward(f: Uint8Array): Forward | undefined {
     trace,
     inner: f.subarray(start),
   };
+}
+
+/** relayed()'s header alone (up to the inner packet, which a Framing then appends: skip = f's header length). */
+export function relayedHead(f: Uint8Array, relay: NodeId, toRelay: boolean): Uint8Array {
+  const n = f[2];
+  const at = FORWARD_HEADER + n * NODE_ID_BYTES;
+  const out = new Uint8Array(at + NODE_ID_BYTES);
+  out.set(f.subarray(0, at));
+  out.set(nodeIdBytes(relay), at);
+  out[1] = toRelay ? f[1] - 1 : f[1];
+  out[2] = n + 1;
+  return out;
 }
 
 /** The frame a relay passes on: `relay` appended to the trace, hops spent when the next hop is another relay. */

@@ -1,7 +1,7 @@
 // Inbound (./inbound.ts): each frame from a link reaches the part whose job it is, and nothing else.
 import { describe, expect, test } from "bun:test";
 import type { NodeId } from "../identity/identity.ts";
-import { encodeForward, encodeHop, HOP_LOOKUP, HOP_MISS, HOP_PROBE, HOP_RECORD, HOP_UNREACHABLE, TYPE_DATA, TYPE_REPORT } from "./frame.ts";
+import { encodeForward, encodeHop, relayed, HOP_LOOKUP, HOP_MISS, HOP_PROBE, HOP_RECORD, HOP_UNREACHABLE, TYPE_DATA, TYPE_REPORT } from "./frame.ts";
 import { Inbound, type InboundOptions } from "./inbound.ts";
 import type { RouterStats } from "./router.ts";
 
@@ -18,11 +18,16 @@ function setup(sealed: boolean) {
     self: ME,
     health: { heard: rec("heard"), used: rec("used"), onProbe: rec("probe") } as unknown as InboundOptions["health"],
     discovery: { onRecord: rec("record"), answerLookup: rec("lookup"), answerMember: rec("member-lookup") } as unknown as InboundOptions["discovery"],
-    forwarder: { forward: rec("forward"), onUnreachable: rec("unreachable") } as unknown as InboundOptions["forwarder"],
+    forwarder: {
+      forward: rec("forward"),
+      forwardRun: (peer: NodeId, bs: Uint8Array[], f: { src: string }) => void calls.push(`forwardRun ${peer} ${f.src} ${bs.length}`),
+      onUnreachable: rec("unreachable"),
+    } as unknown as InboundOptions["forwarder"],
     steering: { report: rec("report"), delivered: rec("delivered") } as unknown as InboundOptions["steering"],
     stats,
     sealed,
     deliver: (src, _inner, link, via) => void calls.push(`deliver ${src} ${link} ${via ?? "-"}`),
+    deliverBatch: (src, inners, link, via) => void calls.push(`deliverBatch ${src} ${inners.length}x${inners[0].length} ${link ?? "-"} ${via ?? "-"}`),
     onMember: rec("member"),
     traced: (src, trace) => void calls.push(`traced ${src} [${trace.join(",")}]`),
   };
@@ -72,5 +77,20 @@ describe("inbound: every frame to its job", () => {
     const open = setup(false);
     open.inbound.receive(L, Uint8Array.of(TYPE_REPORT, 0));
     expect(open.calls).toContain(`report ${L}`);
+  });
+
+  test("a batch of forward frames (one GRO read): runs that share their whole header go on together, split where any byte of it differs", () => {
+    const { inbound, calls, stats } = setup(true);
+    const toD = encodeForward(D, S, data);
+    const toDFromOther = encodeForward(D, L, data); // another claimed source: its own run
+    const ctl = encodeForward(D, S, Uint8Array.of(0xc7, 1, 2)); // another inner type: its own run
+    const forUs = relayed(encodeForward(ME, S, data), L, false); // to us, through L
+    inbound.receiveBatch(L, [toD, toD, toDFromOther, toD, ctl, Uint8Array.of(0xc5, 1), forUs, forUs, forUs]);
+    expect(calls).toEqual([
+      `heard ${L}`, `used ${L}`,
+      `forwardRun ${L} ${S} 2`, `forwardRun ${L} ${L} 1`, `forwardRun ${L} ${S} 1`, `forwardRun ${L} ${S} 1`,
+      `traced ${S} [${L}]`, `deliverBatch ${S} 3x${data.length} ${L} ${L}`,
+    ]);
+    expect(stats.droppedMalformed).toBe(1);
   });
 });

@@ -36,6 +36,13 @@ export interface InboundOptions {
   traced(src: NodeId, trace: NodeId[]): void;
 }
 
+/** Whether `b` starts with the first `n` bytes of `a`. */
+function sameStart(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (b.length < n) return false;
+  for (let k = 0; k < n; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** The trace of a frame that came direct (shared: no allocation per packet; never changed). */
 const DIRECT: NodeId[] = [];
 
@@ -64,6 +71,7 @@ export class Inbound {
    */
   receiveBatch(peer: NodeId, bs: Uint8Array[]): void {
     const o = this.o;
+    if (bs.length > 1 && bs.every((b) => b[0] === TYPE_FORWARD)) return this.onForwardBatch(peer, bs);
     for (const b of bs) if (b.length === 0 || b[0] !== TYPE_DATA) return bs.forEach((x) => this.receive(peer, x));
     if (!o.deliverBatch || bs.length === 0) return bs.forEach((x) => this.receive(peer, x));
     if (!o.sealed) o.health.heard(peer);
@@ -84,6 +92,36 @@ export class Inbound {
     o.traced(f.src, f.trace);
     if (this.arrived(f.src, f.inner, f.trace[0])) return;
     o.deliver(f.src, f.inner, peer, f.trace[0]);
+  }
+
+  /**
+   * Forward frames that arrived together on the link to `peer` (one GRO read, each authenticated by the
+   * link): each run that shares its header up to and with the inner type is decoded once, then handed on
+   * as one (forwarder.forwardRun), or, for us, its session data delivered as one batch.
+   */
+  private onForwardBatch(peer: NodeId, bs: Uint8Array[]): void {
+    const o = this.o;
+    o.health.heard(peer);
+    o.health.used(peer);
+    for (let i = 0; i < bs.length; ) {
+      const first = bs[i];
+      const f = decodeForward(first);
+      if (!f) {
+        o.stats.droppedMalformed++;
+        i++;
+        continue;
+      }
+      const head = first.length - f.inner.length;
+      let j = i + 1;
+      while (j < bs.length && sameStart(first, bs[j], head + 1)) j++;
+      const run = i === 0 && j === bs.length ? bs : bs.slice(i, j);
+      i = j;
+      if (f.dst !== o.self) o.forwarder.forwardRun(peer, run, f);
+      else if (f.inner[0] === TYPE_DATA && o.sealed && o.deliverBatch && run.length > 1) {
+        o.traced(f.src, f.trace);
+        o.deliverBatch(f.src, run.map((b) => b.subarray(head)), peer, f.trace[0]);
+      } else for (const b of run) this.onForward(peer, b);
+    }
   }
 
   /**

@@ -2,6 +2,7 @@
 // the simulation and in whole-node tests), a clock, record crypto, and where to hand what arrives.
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
+import type { Framing } from "./frame.ts";
 import type { RewardWeights } from "./policy.ts";
 import type { DiscoveryRecord, RecordCrypto } from "./record.ts";
 import type { Decision, RelayPolicy } from "./steering.ts";
@@ -14,8 +15,11 @@ export interface RouterLink {
   sendPacket(b: Uint8Array): boolean;
   /** A frame that is not sealed (channelFor: "probe"): unreliable, unordered, never the fast channel; false when dropped. */
   sendProbe(b: Uint8Array): boolean;
-  /** sendPacket for a batch, in order (runs of equal size may leave in one sendmsg); how many went. */
-  sendPackets?(batch: readonly Uint8Array[]): number;
+  /**
+   * sendPacket for a batch, in order (runs of equal size may leave in one sendmsg); how many went. With
+   * `framing` each frame sent is framing.head ‖ frame[framing.skip..] (frame.ts Framing).
+   */
+  sendPackets?(batch: readonly Uint8Array[], framing?: Framing): number;
   /** Reliable and ordered. */
   sendControl(b: Uint8Array): void;
   /** The largest frame the link's fast channel takes now; undefined when any size goes. */
@@ -52,8 +56,8 @@ export interface RouterOptions {
    * first relay it passed (undefined: direct).
    */
   deliver(src: NodeId, inner: Uint8Array, link: NodeId, via: NodeId | undefined): void;
-  /** deliver() for session data packets that came direct from `src` together (one GRO read); optional. */
-  deliverBatch?(src: NodeId, inners: Uint8Array[]): void;
+  /** deliver() for session data packets from `src` that came together (one GRO read) on `link` (default `src`); optional. */
+  deliverBatch?(src: NodeId, inners: Uint8Array[], link?: NodeId, via?: NodeId): void;
   /**
    * Send a small control payload to `dst` sealed in its session (false when there is none). When given,
    * delivery reports travel this way, unsealed ones are dropped, and deliveries and link liveness from

@@ -20,7 +20,8 @@ import type { Log } from "../log.ts";
 import { choosePath, pathCost, pathName, type PathCandidate } from "./choose.ts";
 import type { RewardWeights } from "./policy.ts";
 import { POLICY_ROUND_MS, Steering, type PolicyView } from "./steering.ts";
-import { channelFor, encodeForward, encodeHop, FORWARD_HEADER, idBody, LINK_AUTH_BYTES, MAX_RELAYS, TYPE_SIGNAL, type HopKind } from "./frame.ts";
+import { encodeForward, encodeHop, FORWARD_HEADER, idBody, LINK_AUTH_BYTES, MAX_RELAYS, TYPE_SIGNAL, type Framing, type HopKind } from "./frame.ts";
+import { putFrame, putFrames } from "./put.ts";
 import type { DiscoveryRecord } from "./record.ts";
 import { LinkHealth, type LinkReport } from "./linkhealth.ts";
 import { Discovery, LOOKUP_EVERY_MS } from "./discovery.ts";
@@ -35,6 +36,7 @@ export { DEAD_MS, PROBE_MS } from "./linkhealth.ts";
 const CONNECT_EVERY_MS = 1_000;
 /** Re-choose a flow's path at most this often (liveness changes only at ticks anyway). */
 const CHOICE_MS = 50;
+const EMPTY = new Uint8Array(0);
 
 /** What the router keeps per destination (or source) it exchanges end-to-end traffic with. */
 interface Flow {
@@ -105,7 +107,7 @@ export class Router {
       talksTo: (id) => this.flows.has(id), load: (t) => this.forwarder.load(t), hints: opts.hints, relaysWanted: opts.relaysWanted, onRecord: opts.onRecord, checks: opts.checks,
       memberLookup: opts.memberLookup, log: this.log,
     });
-    this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendHop, log: this.log });
+    this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendFrames: (peer, fs, framing) => this.sendFrames(peer, fs, framing), sendHop, log: this.log });
     this.steering = new Steering({ send: (dst, inner) => (opts.sealed ? opts.sealed(dst, inner) : this.send(dst, inner)), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: this.log });
     if (opts.weights) this.steering.weights = opts.weights;
     this.inbound = new Inbound({
@@ -243,16 +245,24 @@ export class Router {
 
   /**
    * send() for a run of sealed data packets to `dst` (one TUN read): the first decides the path (and
-   * notes it, as send does); on a direct link the rest go to it as one batch, in order behind the first.
+   * notes it, as send does); the rest go to that path's link as one batch, in order behind the first:
+   * on a relay path as forward frames that share one header (Framing: the link copies each once).
    */
   sendBatch(dst: NodeId, inners: Uint8Array[]): void {
     if (inners.length === 0) return;
     const went = this.send(dst, inners[0]);
-    const link = this.opts.links.link(dst);
-    if (went && inners.length > 1 && link?.sendPackets && link.state === "open" && this.flows.get(dst)?.path === "direct") {
-      this.stats.sentDirect += inners.length - 1;
-      link.sendPackets(inners.slice(1));
-      return;
+    const c = this.flows.get(dst)?.choice;
+    const peer = c?.path.kind === "relay" ? c.path.via : dst;
+    const link = this.opts.links.link(peer);
+    if (went && c && inners.length > 1 && link?.sendPackets && link.state === "open") {
+      const rest = inners.slice(1);
+      if (c.path.kind === "direct") {
+        this.stats.sentDirect += rest.length;
+        return void link.sendPackets(rest);
+      }
+      this.stats.sentRelayed += rest.length;
+      for (const b of rest) this.steering.sent(dst, b.length);
+      return this.sendFrames(peer, rest, { head: encodeForward(dst, this.self, EMPTY), skip: 0 });
     }
     for (let i = 1; i < inners.length; i++) this.send(dst, inners[i]);
   }
@@ -309,23 +319,14 @@ export class Router {
     this.opts.links.connect(dst);
   }
 
+  /** Frames for `peer` that share a head (frame.ts Framing): ./put.ts. */
+  private sendFrames(peer: NodeId, frames: Uint8Array[], framing: Framing): void {
+    putFrames(this.opts.links.link(peer), peer, frames, framing, this.health);
+  }
+
   /** Put a frame on the link to `peer`, on the channel channelFor (frame.ts) says; false when not sent. */
   private sendFrame(peer: NodeId, b: Uint8Array): boolean {
-    const link = this.opts.links.link(peer);
-    if (!link || link.state !== "open") return false;
-    switch (channelFor(b)) {
-      case "fast":
-        this.health.used(peer);
-        return link.sendPacket(b);
-      case "probe":
-        // Probes measure the packet path; when that queue is full, reliable beats silence.
-        if (link.sendProbe(b)) return true;
-        link.sendControl(b);
-        return true;
-      case "control":
-        link.sendControl(b);
-        return true;
-    }
+    return putFrame(this.opts.links.link(peer), peer, b, this.health);
   }
 
   private sendHop(peer: NodeId, kind: HopKind, body: Uint8Array): void {

@@ -19,6 +19,8 @@ const SYMBOLS = {
   gcm_free: { args: ["ptr"], returns: "void" },
   gcm_seal_batch: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "int", "f64", "f64"], returns: "int" },
   gcm_open: { args: ["ptr", "ptr", "int"], returns: "int" },
+  gmac_tag_batch: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "int", "ptr", "int", "f64"], returns: "int" },
+  gmac_check_batch: { args: ["ptr", "ptr", "ptr", "ptr", "int", "ptr"], returns: "int" },
 } as const;
 
 interface GcmSymbols {
@@ -27,6 +29,8 @@ interface GcmSymbols {
   gcm_free(ctx: Pointer): void;
   gcm_seal_batch(ctx: Pointer, out: Pointer, offs: Pointer, srcs: Pointer, lens: Pointer, n: number, receiver: number, first: number): number;
   gcm_open(ctx: Pointer, p: Pointer, len: number): number;
+  gmac_tag_batch(ctx: Pointer, out: Pointer, offs: Pointer, srcs: Pointer, lens: Pointer, n: number, head: Pointer, hlen: number, first: number): number;
+  gmac_check_batch(ctx: Pointer, buf: Pointer, offs: Pointer, lens: Pointer, n: number, ok: Pointer): number;
 }
 
 const SONAMES = ["libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so"];
@@ -74,6 +78,46 @@ export function sealRun(key: GcmKey, out: Uint8Array, at: number, payloads: read
 /** Open the data packet `p` in place; true when its tag verified (its plaintext is then p[16 .. len-16]). */
 export function openInPlace(key: GcmKey, p: Uint8Array): boolean {
   return lib!.gcm_open(key.ctx, ptr(p), p.length) === 1;
+}
+
+/** Bytes gmacTagRun adds to each frame: its counter u64 and the tag. */
+export const GMAC_BYTES = 8 + 16;
+const noHead = new Uint8Array(1);
+
+/**
+ * Link-authenticate frames[from..to) (at most GCM_BATCH) into `out` from `at` on, in order: each becomes
+ * head ‖ frames[i][skip..] ‖ counter (u64 BE, first, first + 1, …) ‖ GMAC tag (ffi/gcm.c
+ * gmac_tag_batch); `head` and `skip` let a relay re-frame without a copy of its own. False when
+ * libcrypto failed (the caller must send none of them).
+ */
+export function gmacTagRun(key: GcmKey, out: Uint8Array, at: number, frames: readonly Uint8Array[], from: number, to: number, head: Uint8Array | undefined, skip: number, first: number): boolean {
+  const n = to - from, hlen = head ? head.length : 0;
+  let off = at;
+  for (let i = 0; i < n; i++) {
+    const f = frames[from + i];
+    const len = f.length - skip;
+    offs[i] = off;
+    lens[i] = len;
+    srcs[i] = len > 0 ? ptr(f) + skip : 0;
+    off += hlen + len + GMAC_BYTES;
+  }
+  return lib!.gmac_tag_batch(key.ctx, ptr(out), offsPtr(), srcsPtr(), lensPtr(), n, ptr(head && hlen > 0 ? head : noHead), hlen, first) === n;
+}
+
+const okBytes = new Uint8Array(GCM_BATCH);
+/**
+ * Check n (at most GCM_BATCH) link-authenticated frames in `buf`: frame i at `at + i * size`, `size`
+ * bytes with counter and tag (the last may be shorter, ending at buf's end). ok[i] = 1 where the tag
+ * verified. Returns the flags (a scratch array, valid until the next call).
+ */
+export function gmacCheckRun(key: GcmKey, buf: Uint8Array, at: number, size: number, n: number): Uint8Array {
+  for (let i = 0; i < n; i++) {
+    const o = at + i * size;
+    offs[i] = o;
+    lens[i] = Math.min(size, buf.length - o);
+  }
+  lib!.gmac_check_batch(key.ctx, ptr(buf), offsPtr(), lensPtr(), n, ptr(okBytes));
+  return okBytes;
 }
 
 let lib: GcmSymbols | null | undefined;

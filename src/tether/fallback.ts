@@ -17,6 +17,7 @@
 // within STALE_MS of its first packet when UDP died while the link was idle.
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
+import { framed, type Framing } from "../route/frame.ts";
 import { ridesFast, type FastStats } from "./fast.ts";
 import { LinkListeners } from "./listeners.ts";
 import type { Link } from "./webrtc.ts";
@@ -197,13 +198,13 @@ export class FallbackLink extends LinkListeners implements Link {
     return this.counted(this.state === "open" && !!this.link()?.sendProbe(b));
   }
 
-  sendPackets(batch: readonly Uint8Array[]): number {
+  sendPackets(batch: readonly Uint8Array[], framing?: Framing): number {
     const link = this.link();
     if (this.state !== "open" || !link) {
       this.stats.txDropped += batch.length;
       return 0;
     }
-    const sent = link.sendPackets ? link.sendPackets(batch) : batch.filter((b) => link.sendPacket(b)).length;
+    const sent = link.sendPackets ? link.sendPackets(batch, framing) : batch.filter((b) => link.sendPacket(framing ? framed(b, framing) : b)).length;
     this.stats.txPackets += sent;
     this.stats.txDropped += batch.length - sent;
     return sent;

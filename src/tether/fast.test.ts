@@ -64,6 +64,25 @@ describe("fast channel authentication", () => {
     b.close();
   });
 
+  test("a framed batch (a relay's re-framed frames) goes tagged in order; one over the MTU goes whole to the caller", async () => {
+    const { a, b, wire, got } = pair();
+    await Bun.sleep(200);
+    expect(a.state).toBe("up");
+    a.mtu = 200;
+    const head = Uint8Array.from([TYPE_FORWARD, 2, 1, ...new Uint8Array(48).fill(7)]);
+    const body = (n: number, len = 40) => Uint8Array.from([...new Uint8Array(35).fill(0xee), TYPE_DATA, ...new Uint8Array(len).fill(n)]);
+    const big = body(3, 200);
+    const refused: Uint8Array[] = [];
+    expect(a.sendBatch([body(1), body(2), big, body(4)], (x) => refused.push(x), { head, skip: 35 })).toBe(3);
+    const whole = (x: Uint8Array) => Uint8Array.from([...head, ...x.subarray(35)]);
+    expect(got.b).toEqual([whole(body(1)), whole(body(2)), whole(body(4))]);
+    expect(refused).toEqual([whole(big)]);
+    expect(a.stats.txRefused.mtu).toBe(1);
+    expect(wire.filter((w) => w.from === "a" && w.data[0] === TYPE_FORWARD).every((w) => w.data.length === 51 + 41 + FRAME_AUTH_BYTES)).toBe(true);
+    a.close();
+    b.close();
+  });
+
   test("a replayed probe answer does not keep a channel up, nor count twice", async () => {
     const { a, b, ta, wire } = pair();
     await Bun.sleep(200);

@@ -3,9 +3,8 @@
 //
 // What rides it: session data (0xC4), sealed end to end, so a forged one dies at the session's AEAD;
 // and forward frames (0xC5), whose headers (source, destination, trace) and inner type a relay acts
-// on, so every one is authenticated per link: the frame, then a counter u64 and a 16-byte AES-256-GCM
-// tag over both (GMAC: the frame is associated data, nothing is encrypted) under a key per direction;
-// the receiver checks the tag and a replay window before it hands the frame on. Datagrams are taken
+// on, so every one is authenticated per link (counter and GMAC tag, replay window: ./linkauth.ts,
+// batches in one call into ffi/gcm.c). Datagrams are taken
 // only from remote addresses of candidate pairs that passed an ICE check (the two sides may nominate
 // different pairs). Everything else (hop frames, handshakes, signals) stays on the data channels. The
 // channel's own probes carry an HMAC under a key the two sides agree over the DTLS control channel, so
@@ -31,7 +30,7 @@
 // the probes find the path's real size. The MTU rises at once and falls only when the current size goes
 // unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
 // channel, whose SCTP fragments and reassembles them.
-import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Socket } from "node:dgram";
 import { dontFragment, udpGro } from "./sockopt.ts";
 import { groSockets, gsoFor, nativeUdp, SendQueue } from "./udpsend.ts";
@@ -39,8 +38,8 @@ import { segmentSize } from "./gro.ts";
 import { udpSocketStat, type UdpSocketStat } from "./udpstat.ts";
 import type { Log } from "../log.ts";
 import { TYPE_DATA } from "../session/wire.ts";
-import { LINK_AUTH_BYTES, TYPE_FORWARD } from "../route/frame.ts";
-import { ReplayWindow } from "../session/replay.ts";
+import { framed, LINK_AUTH_BYTES, TYPE_FORWARD, type Framing } from "../route/frame.ts";
+import { LinkAuth } from "./linkauth.ts";
 import { SucceededPairs } from "./pairs.ts";
 
 export const TYPE_FAST_PROBE = 0xca;
@@ -103,6 +102,8 @@ export interface FastStats {
   /** Probe answers refused: for no probe of ours in the last second, or answered already (a replay). */
   rxStaleAnswers: number;
   fallbacks: number;
+  /** Frames refused, which the link sent on its data channel, by why (not up, over the MTU with its tag, …). */
+  txRefused: { down: number; mtu: number; unkeyed: number; socket: number };
   /** sendmsg calls that carried several datagrams with UDP_SEGMENT, and the datagrams in them. */
   txGsoSends: number;
   txGsoDatagrams: number;
@@ -119,17 +120,12 @@ export class FastChannel {
   state: FastState = "keying";
   /** The largest datagram known to get through (0 until a probe round says). */
   mtu = 0;
-  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0, txGsoSends: 0, txGsoDatagrams: 0, rxGroReads: 0, rxGroDatagrams: 0 };
+  readonly stats = { txPackets: 0, txFailed: 0, rxPackets: 0, rxRejected: 0, rxStaleAnswers: 0, fallbacks: 0, txRefused: { down: 0, mtu: 0, unkeyed: 0, socket: 0 }, txGsoSends: 0, txGsoDatagrams: 0, rxGroReads: 0, rxGroDatagrams: 0 };
   /** Our half of the probe key; sent to the peer over the control channel. */
   readonly token = randomBytes(TOKEN_BYTES);
   private key?: Buffer;
-  private sendKey?: KeyObject;
-  private recvKey?: KeyObject;
-  /** GCM nonces, written in place per frame (createCipheriv copies its IV). */
-  private readonly sendNonce = Buffer.alloc(12);
-  private readonly recvNonce = Buffer.alloc(12);
-  private sendCounter = 0;
-  private readonly replay = new ReplayWindow();
+  /** Tags and checks the frames that are not session data (./linkauth.ts). */
+  private auth?: LinkAuth;
   /** Probes we sent and have not seen answered: seq → (size, sent at). */
   private outstanding = new Map<number, { size: number; at: number }>();
   private seq = 0;
@@ -167,9 +163,8 @@ export class FastChannel {
     if (this.closed || this.key || peerToken.length !== TOKEN_BYTES) return; // once per link: one probe timer
     const [lo, hi] = Buffer.compare(this.token, peerToken) < 0 ? [this.token, peerToken] : [peerToken, this.token];
     this.key = createHash("sha256").update("trellis fast channel v1").update(lo).update(hi).digest();
-    // Key objects made once: a raw key would be imported again on every createCipheriv.
-    this.sendKey = createSecretKey(createHash("sha256").update("trellis fast channel frames v1").update(this.token).update(peerToken).digest());
-    this.recvKey = createSecretKey(createHash("sha256").update("trellis fast channel frames v1").update(peerToken).update(this.token).digest());
+    const frameKey = (from: Uint8Array, to: Uint8Array) => createHash("sha256").update("trellis fast channel frames v1").update(from).update(to).digest();
+    this.auth = new LinkAuth(frameKey(this.token, peerToken), frameKey(peerToken, this.token));
     this.hook();
     if (this.state === "keying") this.state = "down";
     this.tick();
@@ -178,12 +173,14 @@ export class FastChannel {
   /** Send a frame over the fast channel; false when it is down or the frame is larger than its MTU. */
   send(b: Uint8Array): boolean {
     this.sending();
-    if (this.state !== "up") return false;
+    const refused = this.stats.txRefused;
+    if (this.state !== "up") return refused.down++, false;
     if (b[0] !== TYPE_DATA) {
-      if (b.length + FRAME_AUTH_BYTES > this.mtu || !this.sendKey) return false;
-      b = this.authenticate(b);
-    } else if (b.length > this.mtu) return false;
-    if (!this.raw(b)) return false;
+      if (b.length + FRAME_AUTH_BYTES > this.mtu) return refused.mtu++, false;
+      if (!this.auth) return refused.unkeyed++, false;
+      b = this.auth.tag(b);
+    } else if (b.length > this.mtu) return refused.mtu++, false;
+    if (!this.raw(b)) return refused.socket++, false;
     this.stats.txPackets++;
     return true;
   }
@@ -192,37 +189,63 @@ export class FastChannel {
    * Send a batch of frames for this link (sealed session data, forward frames) at once: runs of equal
    * size go to the kernel in one sendmsg each (UDP GSO) where the socket takes it. Returns how many went;
    * each one the channel does not take (down, larger than its MTU) goes to `rejected`, for the caller to
-   * send another way, in order.
+   * send another way, in order. With `framing` every frame is a forward frame sent as framing.head ‖
+   * frame[framing.skip..] (a relay re-framing what it forwards; ./linkauth.ts), tagged as one batch.
    */
-  sendBatch(frames: readonly Uint8Array[], rejected?: (b: Uint8Array) => void): number {
-    let sent = 0;
+  sendBatch(frames: readonly Uint8Array[], rejected?: (b: Uint8Array) => void, framing?: Framing): number {
+    if (framing) return this.sendFramed(frames, framing, rejected);
     // Once per batch, what send() looks up per frame: activity, state, the nominated pair, its socket.
     this.sending();
     const n = this.conn.nominated;
     const socket = n?.protocol.transport?.socket;
-    const native = socket && this.state === "up" && this.conn.canSendApplicationData() ? nativeUdp(socket) : null;
-    if (!n || !native) {
-      for (const b of frames) {
+    const native = n && socket && this.state === "up" && this.conn.canSendApplicationData() ? nativeUdp(socket) : null;
+    let sent = 0;
+    for (const b of frames) {
+      if (!native || b[0] !== TYPE_DATA) {
         if (this.send(b)) sent++;
         else rejected?.(b);
+      } else if (b.length > this.mtu) {
+        this.stats.txRefused.mtu++;
+        rejected?.(b);
+      } else {
+        this.queue.push(native, b, n!.remoteAddr[1], n!.remoteAddr[0]);
+        this.stats.txPackets++;
+        sent++;
       }
-    } else {
-      const [host, port] = n.remoteAddr;
-      const mtu = this.mtu;
-      let data = 0;
-      for (const b of frames) {
-        if (b[0] !== TYPE_DATA) {
-          if (this.send(b)) sent++;
-          else rejected?.(b);
-        } else if (b.length > mtu) rejected?.(b);
-        else {
-          this.queue.push(native, b, port, host);
-          data++;
-        }
-      }
-      this.stats.txPackets += data;
-      sent += data;
     }
+    this.queue.flush();
+    return sent;
+  }
+
+  private sendFramed(frames: readonly Uint8Array[], framing: Framing, rejected?: (b: Uint8Array) => void): number {
+    this.sending();
+    const refused = this.stats.txRefused;
+    const n = this.conn.nominated;
+    const socket = n?.protocol.transport?.socket;
+    const up = this.state === "up" && !!this.auth && !!n && !!socket && this.conn.canSendApplicationData();
+    const fit: Uint8Array[] = [];
+    const room = this.mtu - framing.head.length + framing.skip - FRAME_AUTH_BYTES;
+    for (const f of frames) {
+      if (up && f.length <= room) fit.push(f);
+      else {
+        if (!up) this.state !== "up" ? refused.down++ : !this.auth ? refused.unkeyed++ : refused.socket++;
+        else refused.mtu++;
+        rejected?.(framed(f, framing));
+      }
+    }
+    if (fit.length === 0) return 0;
+    const native = nativeUdp(socket!);
+    const [host, port] = n!.remoteAddr;
+    let sent = 0;
+    for (const v of this.auth!.tagAll(fit, framing)) {
+      if (native) this.queue.push(native, v, port, host);
+      else if (!this.raw(v)) {
+        refused.socket++;
+        continue;
+      }
+      sent++;
+    }
+    this.stats.txPackets += sent;
     this.queue.flush();
     return sent;
   }
@@ -257,44 +280,6 @@ export class FastChannel {
     return socket && udpSocketStat(socket);
   }
 
-  /** `b` ‖ counter ‖ GMAC(send key, nonce 0^4 ‖ counter, ad = b ‖ counter). */
-  private authenticate(b: Uint8Array): Uint8Array {
-    const out = Buffer.allocUnsafe(b.length + FRAME_AUTH_BYTES);
-    out.set(b);
-    const counter = this.sendCounter++;
-    const hi = Math.floor(counter / 4294967296), lo = counter >>> 0;
-    out.writeUInt32BE(hi, b.length);
-    out.writeUInt32BE(lo, b.length + 4);
-    this.sendNonce.writeUInt32BE(hi, 4);
-    this.sendNonce.writeUInt32BE(lo, 8);
-    const c = createCipheriv("aes-256-gcm", this.sendKey!, this.sendNonce);
-    c.setAAD(out.subarray(0, b.length + 8));
-    c.final();
-    c.getAuthTag().copy(out, b.length + 8);
-    return out;
-  }
-
-  /** The frame inside an authenticated datagram, or undefined when its tag or counter is wrong. */
-  private verified(b: Buffer): Uint8Array | undefined {
-    if (!this.recvKey || b.length < 1 + FRAME_AUTH_BYTES) return;
-    const end = b.length - FRAME_AUTH_BYTES;
-    const hi = b.readUInt32BE(end), lo = b.readUInt32BE(end + 4);
-    if (hi >= 0x200000) return; // beyond 2^53: never sent
-    const counter = hi * 4294967296 + lo;
-    if (!this.replay.check(counter)) return;
-    this.recvNonce.writeUInt32BE(hi, 4);
-    this.recvNonce.writeUInt32BE(lo, 8);
-    const d = createDecipheriv("aes-256-gcm", this.recvKey, this.recvNonce);
-    d.setAAD(b.subarray(0, end + 8));
-    d.setAuthTag(b.subarray(end + 8));
-    try {
-      d.final();
-    } catch {
-      return;
-    }
-    this.replay.update(counter);
-    return b.subarray(0, end);
-  }
 
   close(): void {
     this.closed = true;
@@ -363,6 +348,16 @@ export class FastChannel {
           this.stats.rxPackets += batch.length;
           return this.deliverMany(batch);
         }
+        // A run of forward frames (each one: a GSO run shares its first bytes): checked in one call,
+        // handed on together.
+        if (data[0] === TYPE_FORWARD && this.deliverMany && this.auth && allForward(data, size)) {
+          const frames: Uint8Array[] = [];
+          this.stats.rxGroDatagrams += Math.ceil(data.length / size);
+          this.stats.rxRejected += this.auth.openRun(data, size, (f) => frames.push(f));
+          this.stats.rxPackets += frames.length;
+          if (frames.length) this.alive?.();
+          return this.deliverMany(frames);
+        }
         for (let at = 0; at < data.length; at += size) {
           this.stats.rxGroDatagrams++;
           this.receive(data.subarray(at, Math.min(at + size, data.length)));
@@ -380,7 +375,7 @@ export class FastChannel {
       return this.deliver(data);
     }
     // Anything else a relay or the router acts on before any end-to-end check: per-link authenticated.
-    const frame = this.verified(data);
+    const frame = this.auth?.open(data);
     if (!frame) {
       this.stats.rxRejected++;
       return;
@@ -486,4 +481,10 @@ export class FastChannel {
       this.probe(KIND_PROBE, seq, size);
     }
   }
+}
+
+/** Whether every datagram of a coalesced read (`size` bytes each) is a forward frame. */
+function allForward(data: Uint8Array, size: number): boolean {
+  for (let at = 0; at < data.length; at += size) if (data[at] !== TYPE_FORWARD) return false;
+  return true;
 }

@@ -11,6 +11,7 @@ import { networkInterfaces } from "node:os";
 import { CandidatePair, classes, methods, RTCCertificate, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
 import { dtlsCertificate } from "./dtlscert.ts";
+import { framed, type Framing } from "../route/frame.ts";
 import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 
 import type { Log } from "../log.ts";
@@ -120,9 +121,10 @@ export interface Link {
   /**
    * Send a batch of packets for this peer at once (sealed datagrams from one TUN read): where the fast
    * channel carries them, runs of equal size leave in one sendmsg (UDP GSO). Returns how many went.
-   * Optional: a link without it takes them one by one through sendPacket.
+   * Optional: a link without it takes them one by one through sendPacket. With `framing` each frame
+   * sent is framing.head ‖ frame[framing.skip..] (route/frame.ts Framing).
    */
-  sendPackets?(batch: readonly Uint8Array[]): number;
+  sendPackets?(batch: readonly Uint8Array[], framing?: Framing): number;
   sendControl(b: Uint8Array): void;
   onPacket(cb: (b: Uint8Array) => void): void;
   /**
@@ -338,10 +340,10 @@ export class WebrtcLink implements Link {
     }
   }
 
-  sendPackets(batch: readonly Uint8Array[]): number {
+  sendPackets(batch: readonly Uint8Array[], framing?: Framing): number {
     if (!this.fast) {
       let sent = 0;
-      for (const b of batch) if (this.sendProbe(b)) sent++;
+      for (const b of batch) if (this.sendProbe(framing ? framed(b, framing) : b)) sent++;
       return sent;
     }
     // The fast channel takes the batch at once (its checks once, not per packet); what it does not take
@@ -349,7 +351,7 @@ export class WebrtcLink implements Link {
     let other = 0;
     const fast = this.fast.sendBatch(batch, (b) => {
       if (this.sendProbe(b)) other++;
-    });
+    }, framing);
     this.stats.txPackets += fast;
     return fast + other;
   }
