@@ -217,6 +217,13 @@ export class Node {
   async start(): Promise<void> {
     if (this.state !== "down") throw new Error(`node: start() in state ${this.state}`);
     const c = this.config;
+    // Heard before anything can open a link: our seed takes registrations (a member's tether, its offers)
+    // from the moment it listens, and a link announced before these are set would reach no router (the
+    // member's link left unanswered, closed every 10 s and reopened, never heard).
+    this.links.onIdentity((remote) => this.peering.learn(remote));
+    this.links.onLink((link, remote) => this.peering.linked(link, remote));
+    this.links.onSeedRelay((relay) => this.router.addRelay(relay));
+    this.links.onSuspect?.((peer) => this.router.suspect(peer));
     if (c.relay.enabled && c.relay.seed) {
       const seedLog = logger("seed");
       const scope = seedScope({ self: this.id, networks: () => this.admission.networks, allow: () => this.admission.allow, ids: c.relay.networks, log: seedLog });
@@ -240,10 +247,6 @@ export class Node {
     this.routes.start(this.tun.name, { ipv6: ipv6Of(this.id), ipv4: ipv4s });
     if (this.admission.networks.members.length) await this.startDns();
     this.log("info", `tun ${this.tun.name} up: ${[`${ipv6Of(this.id)}/${OVERLAY_PREFIX6_LEN}`, ...ipv4s.map((a) => `${a.address}/${a.prefix}`)].join(", ")}, mtu ${this.mtu}`);
-    this.links.onIdentity((remote) => this.peering.learn(remote));
-    this.links.onLink((link, remote) => this.peering.linked(link, remote));
-    this.links.onSeedRelay((relay) => this.router.addRelay(relay));
-    this.links.onSuspect?.((peer) => this.router.suspect(peer));
     await this.links.start();
     const seed = this.seed;
     if (seed) this.links.attachLocalSeed?.((to, envelope) => seed.deliver(to, envelope), (id) => seed.registered(id));
