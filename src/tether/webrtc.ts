@@ -22,13 +22,16 @@ export const GATHER_TIMEOUT_MS = 5_000;
 export const CONNECT_TIMEOUT_MS = 15_000;
 
 let guarded = false;
+let guardLog: Log = () => {};
 /**
  * An ICMP "unreachable" for an ICE check makes Bun's UDP socket emit 'error', and werift's sockets have
  * no error listener: one ICMP would kill the process. werift binds `createSocket` by a named import,
  * which a patched `dgram.createSocket` does not reach in Bun, so the guard sits on the class every
- * node:dgram socket shares: an 'error' nobody listens for is logged, not thrown.
+ * node:dgram socket shares: an 'error' nobody listens for is logged (to the latest caller's log: the
+ * guard is once per process, its nodes may come and go), not thrown.
  */
 export function guardUdpSockets(log: Log): void {
+  guardLog = log;
   if (guarded) return;
   guarded = true;
   const proto = dgram.Socket.prototype as unknown as { emit: (this: dgram.Socket, event: string | symbol, ...args: unknown[]) => boolean };
@@ -36,7 +39,7 @@ export function guardUdpSockets(log: Log): void {
   proto.emit = function (event, ...args) {
     if (event === "error" && this.listenerCount("error") === 0) {
       const e = args[0] as NodeJS.ErrnoException | undefined;
-      log("debug", `udp socket error ignored: ${e?.code ?? e?.message ?? e}`);
+      guardLog("debug", `udp socket error ignored: ${e?.code ?? e?.message ?? e}`);
       return true;
     }
     return emit.call(this, event, ...args);
