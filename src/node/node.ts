@@ -44,6 +44,7 @@ import { DecisionLog, RecentPaths } from "../route/decisions.ts";
 import type { RewardWeights } from "../route/policy.ts";
 import { startDns } from "../trust/dns.ts";
 import { logger, type Log } from "../log.ts";
+import { taskNow } from "../clock.ts";
 
 export type { NodeStatus, PeerStatus } from "./status.ts";
 
@@ -137,7 +138,7 @@ export class Node {
       self: identity.public.id,
       relay: { enabled: config.relay.enabled, bandwidthBps: config.relay.bandwidthBps, maxPeers: config.relay.maxPeers },
       links: this.links,
-      now: () => performance.timeOrigin + performance.now(),
+      now: taskNow,
       crypto: identityRecordCrypto(identity),
       idleTimeoutMs: config.node.idleTimeoutMs,
       // Our seed's URL, when it listens on a specific address (0.0.0.0 says nothing to others).

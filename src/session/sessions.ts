@@ -383,7 +383,8 @@ export class Sessions {
   private onData(packet: Uint8Array): NodeId | undefined {
     const entry = this.indexes.get(dataReceiver(packet));
     const kp = entry?.keypair;
-    if (!entry || !kp || this.now() - kp.created >= this.limits.rejectAfterTime) {
+    const now = this.now();
+    if (!entry || !kp || now - kp.created >= this.limits.rejectAfterTime) {
       this.stats.rxDropped++;
       return;
     }
@@ -398,7 +399,7 @@ export class Sessions {
     }
     const p = entry.peer;
     // A keepalive asks for no keepalive back (as in WireGuard): else two idle peers trade them forever.
-    if (plain.length > 0) p.lastReceived = this.now();
+    if (plain.length > 0) p.lastReceived = now;
     this.stats.rxData++;
     if (kp === p.next) {
       p.next = undefined;
@@ -407,7 +408,7 @@ export class Sessions {
     }
     if (plain.length > 0) this.opts.deliver(p.id, plain);
     // The initiator of an old keypair renews it before the responder's side expires.
-    const age = this.now() - kp.created;
+    const age = now - kp.created;
     if (kp === p.current && kp.isInitiator && age >= this.limits.rejectAfterTime - this.limits.keepaliveTimeout - this.limits.rekeyTimeout) this.initiate(p);
     return p.id;
   }

@@ -25,6 +25,7 @@ import { BEAT_MS, FallbackLink } from "./fallback.ts";
 import { WsLink, type TetherPort, type WsSend } from "./wslink.ts";
 
 import type { Log } from "../log.ts";
+import { taskNow } from "../clock.ts";
 
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
@@ -200,7 +201,7 @@ export class LinkManager implements Links {
     if (j && j.state === "open") return (take(j), j);
     const remote = this.remotes.get(peer);
     if (!remote || this.stopped) return undefined;
-    const link = new FallbackLink(peer, this.log);
+    const link = new FallbackLink(peer, this.log, taskNow);
     take(link);
     this.joined.set(peer, link);
     link.onClose(() => {

@@ -114,7 +114,7 @@ class LinuxTun implements TunDevice {
   private readonly writerControl = new Int32Array(new SharedArrayBuffer(12));
   private ringDropped = 0;
   private directRefused = 0;
-  /** When the last packet was handed to writeOne (performance.now()). */
+  /** When the last packet was handed to writeOne (ms, shared clock): read once per turn, by its first packet. */
   private lastWrite = -Infinity;
   /** CoDel on the wait between a read and its handling (packets it dropped: rxShed). */
   private readonly readCodel = new Codel();
@@ -205,15 +205,19 @@ class LinuxTun implements TunDevice {
     // the writer thread's wake-up (half the time an idle packet spends in this node). Order holds: the
     // ring is empty, so every packet pushed before has been written. A flow keeps to the ring, whose
     // writer coalesces TCP runs (GRO) and leaves this thread free.
-    const now = performance.now(), quiet = now - this.lastWrite >= QUIET_MS;
-    this.lastWrite = now;
-    if (quiet && DIRECT && !this.waking && this.ring.empty()) {
-      const r = this.vnet ? this.lib.tun_write_vnet!(this.fd, packet, packet.length) : this.lib.tun_write(this.fd, packet, packet.length);
-      if (r < 0) this.directRefused++;
-      else this.tx++;
-      return;
+    // Within a turn that pushed already (a wake is due) the clock is not read again: not quiet, and the
+    // turn's packets share its first one's time (CoDel measures their wait in the ring, not in the turn).
+    if (!this.waking) {
+      const now = sharedNow(), quiet = now - this.lastWrite >= QUIET_MS;
+      this.lastWrite = now;
+      if (quiet && DIRECT && this.ring.empty()) {
+        const r = this.vnet ? this.lib.tun_write_vnet!(this.fd, packet, packet.length) : this.lib.tun_write(this.fd, packet, packet.length);
+        if (r < 0) this.directRefused++;
+        else this.tx++;
+        return;
+      }
     }
-    if (!this.ring.push(packet)) {
+    if (!this.ring.push(packet, this.lastWrite)) {
       this.ringDropped++;
       return;
     }

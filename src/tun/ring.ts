@@ -31,8 +31,11 @@ export class RingWriter {
     this.view = new DataView(sab, CONTROL_BYTES);
   }
 
-  /** Append a packet; false when the ring is full (the caller counts a drop). */
-  push(p: Uint8Array): boolean {
+  /**
+   * Append a packet pushed at `at` (ms on the shared clock; the caller may read it once for a batch of
+   * pushes); false when the ring is full (the caller counts a drop).
+   */
+  push(p: Uint8Array, at: number = sharedNow()): boolean {
     const size = this.data.length;
     const need = RECORD_HEADER + pad4(p.length);
     let head = Atomics.load(this.ctl, HEAD);
@@ -45,7 +48,7 @@ export class RingWriter {
       head = 0;
     } else if (free <= need + 4) return false;
     this.view.setUint32(head, p.length, true);
-    this.view.setFloat64(head + 4, sharedNow(), true);
+    this.view.setFloat64(head + 4, at, true);
     this.data.set(p, head + RECORD_HEADER);
     Atomics.store(this.ctl, HEAD, head + need);
     return true;
