@@ -72,4 +72,13 @@ describe("the hold: one queue for every packet that waits", () => {
     expect(h.stats.handshake.dropped).toBe(2);
     expect(h.drop("handshake", "peer")).toBe(0);
   });
+
+  test("a held packet is a copy: the TUN reader's buffer it came in is read into again", () => {
+    const h = new Hold(() => 0);
+    const slot = new Uint8Array(new SharedArrayBuffer(8));
+    slot.set([1, 2, 3]);
+    h.put("path", "peer", slot.subarray(0, 3));
+    slot.set([9, 9, 9]);
+    expect(h.take("path", "peer")).toEqual([Uint8Array.of(1, 2, 3)]);
+  });
 });

@@ -40,7 +40,11 @@ export class Hold {
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
-  /** Hold `packet` until `key` (a node id, or an address) is no longer pending; false when refused (dropped). */
+  /**
+   * Hold a copy of `packet` until `key` (a node id, or an address) is no longer pending; false when
+   * refused (dropped). A copy: packets from the TUN are views of its reader's buffers, read into again
+   * once their batch is handled.
+   */
   put(kind: HoldKind, key: string, packet: Uint8Array): boolean {
     const byKey = this.queues.get(kind)!;
     let q = byKey.get(key);
@@ -58,7 +62,7 @@ export class Hold {
       return false;
     }
     if (!q) byKey.set(key, (q = { packets: [], at: [] }));
-    q.packets.push(packet);
+    q.packets.push(packet.slice());
     q.at.push(this.now());
     this.total++;
     this.stats[kind].held++;

@@ -17,7 +17,10 @@ export interface TunStats {
 export interface TunDevice {
   readonly name: string;
   readonly mtu: number;
-  /** Deliver batches of packets read from the device; each packet may be kept by the handler. */
+  /**
+   * Deliver batches of packets read from the device. A packet is valid until the handler returns (its
+   * memory is read into again): whoever keeps one longer keeps a copy.
+   */
   onPackets(handler: (packets: Uint8Array[]) => void): void;
   /** Write packets to the device (non-blocking; a full device drops and counts). */
   write(packets: Uint8Array[]): void;

@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
-import { batchReadAt, unpackBatch } from "./batch.ts";
+import { BatchSlots } from "./batch.ts";
 import { Codel } from "./codel.ts";
 import { ringBuffer, RingWriter, sharedNow } from "./ring.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
@@ -174,11 +174,16 @@ class LinuxTun implements TunDevice {
     if (this.reading) throw new TunError("io", `${this.name}: onPackets called twice`);
     this.reading = true;
     const w = this.worker;
+    // One slot per batch in flight; the packets handed to `handler` are views of a slot, its again for
+    // the next read once handler returns (a packet kept longer is copied: ../datapath/hold.ts).
+    const slots = BatchSlots.make(READER_INFLIGHT, this.reads.tso ? TSO_BATCH : BATCH, Math.max(this.mtu, 1500) + 64);
+    const skip = this.vnet ? VNET_HDR_LEN : 0;
     w.onmessage = (e: MessageEvent) => {
-      if (e.data instanceof ArrayBuffer) {
-        let packets = unpackBatch(e.data);
+      if (typeof e.data === "number") {
+        const slot = e.data;
+        let packets = slots.packets(slot, skip);
         this.rx += packets.length;
-        const now = sharedNow(), waited = now - batchReadAt(e.data);
+        const now = sharedNow(), waited = now - slots.readTime(slot);
         // A drop is due at most every few ms (CoDel's schedule), so one look at the head says it all.
         if (this.readCodel.shouldDrop(waited, now)) {
           packets = packets.slice(1);
@@ -196,7 +201,7 @@ class LinuxTun implements TunDevice {
     };
     // Room for the largest packet the MTU allows, plus slack for a device that sends more.
     const tso = this.reads.tso;
-    w.postMessage({ fd: this.fd, stride: Math.max(this.mtu, 1500) + 64, max: tso ? TSO_BATCH : BATCH, stop: this.stop, skip: this.vnet ? VNET_HDR_LEN : 0, inflight: READER_INFLIGHT, tso });
+    w.postMessage({ fd: this.fd, slots: slots.init, stop: this.stop, tso });
   }
 
   writeOne(packet: Uint8Array): void {

@@ -1,7 +1,7 @@
 // The in-memory TUN double: injected batches reach the handler, writes are recorded, close stops both.
 import { expect, test } from "bun:test";
 import { createMemoryTun } from "./memory.ts";
-import { packBatch, unpackBatch } from "./batch.ts";
+import { BatchSlots } from "./batch.ts";
 
 test("memory tun passes batches in and records writes", async () => {
   const tun = createMemoryTun();
@@ -16,10 +16,16 @@ test("memory tun passes batches in and records writes", async () => {
   expect(tun.stats).toEqual({ rxPackets: 2, txPackets: 1, txDropped: 1 });
 });
 
-test("a worker batch round-trips through pack/unpack", () => {
-  const stride = 8, buf = new Uint8Array(stride * 3), lens = new Int32Array([3, 0, 8]);
-  buf.set([1, 2, 3], 0);
-  buf.set([7, 7, 7, 7, 7, 7, 7, 7], 16);
-  const out = unpackBatch(packBatch(buf, stride, lens, 3));
-  expect(out).toEqual([Uint8Array.of(1, 2, 3), new Uint8Array(0), new Uint8Array(8).fill(7)]);
+test("a batch slot holds what the reader read, as views without the header", () => {
+  const slots = BatchSlots.make(2, 3, 8);
+  const { bytes, lens } = slots.slot(1);
+  bytes.set([0, 1, 2, 3], 0);
+  bytes.set([0, 7, 7, 7, 7, 7, 7, 7], 16);
+  lens.set([4, 1, 8]);
+  slots.filled(1, 3, 1234.5);
+  // The worker's view of the same memory sees the same batch.
+  const there = new BatchSlots(slots.init);
+  expect(there.packets(1, 1)).toEqual([Uint8Array.of(1, 2, 3), new Uint8Array(0), new Uint8Array(7).fill(7)]);
+  expect(there.readTime(1)).toBe(1234.5);
+  expect(slots.slot(0).bytes.every((b) => b === 0)).toBe(true);
 });

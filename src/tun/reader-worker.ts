@@ -1,28 +1,25 @@
 // The TUN reader: a Worker that blocks in poll() and drains packets in batches, so the node's event
-// loop never waits on the device. Each batch goes to the main thread as one transferred buffer, stamped
-// with the time it was read: the main thread runs CoDel on that wait (./linux.ts), so a standing queue
-// is met with drops TCP reads as congestion. Past a few batches in flight the reader stops reading, and
-// the kernel's queue (and its drops) takes over.
+// loop never waits on the device. Each batch is read into a slot shared with the main thread
+// (./batch.ts), stamped with the time it was read, and the slot's number posted: the main thread runs
+// CoDel on that wait (./linux.ts), so a standing queue is met with drops TCP reads as congestion. Past
+// a few batches in flight (as many as there are slots) the reader stops reading, and the kernel's queue
+// (and its drops) takes over.
 import { ptr } from "bun:ffi";
 import { tunLib, tunLibKind } from "./ffi.ts";
-import { packBatch } from "./batch.ts";
+import { BatchSlots, type BatchSlotsInit } from "./batch.ts";
 import { sharedNow } from "./ring.ts";
 
 declare var self: Worker;
 
 export interface ReaderStart {
   fd: number;
-  stride: number;
-  max: number;
+  /** The slots to read into (stride and batch size are theirs). */
+  slots: BatchSlotsInit;
   /**
    * Int32 words over a SharedArrayBuffer: [0] = 1 asks the reader to stop; [1] counts batches posted and
    * not yet handled by the main thread (it subtracts, and notifies when [2] says the reader waits).
    */
   stop: SharedArrayBuffer;
-  /** At most this many batches in flight: past it the reader leaves packets in the device's queue. */
-  inflight: number;
-  /** Bytes before each packet to leave out (the virtio-net header, when the device has one). */
-  skip: number;
   /** The device hands over large segments (TSO/USO): read with tun_read_tso, which cuts them into packets. */
   tso: boolean;
 }
@@ -35,16 +32,21 @@ self.onmessage = (e: MessageEvent<ReaderStart | { prepare: true }>) => {
     self.postMessage({ ready: tunLibKind, tso: tunLib().tun_read_tso !== undefined });
     return;
   }
-  const { fd, stride, max, skip, inflight, tso } = e.data;
+  const { fd, tso } = e.data;
   const stop = new Int32Array(e.data.stop);
   const lib = tunLib();
-  const buf = new Uint8Array(stride * max);
-  const lens = new Int32Array(max);
-  const segs = new Int32Array(2);
-  const bufPtr = ptr(buf), lensPtr = ptr(lens), segsPtr = ptr(segs);
+  const slots = new BatchSlots(e.data.slots);
+  const { stride, max } = slots, inflight = slots.slots;
+  // Shared memory does not move: each slot's pointers are taken once.
+  const bufPtrs = [...Array(inflight).keys()].map((s) => ptr(slots.slot(s).bytes));
+  const lensPtrs = [...Array(inflight).keys()].map((s) => ptr(slots.slot(s).lens));
+  const segs = new Int32Array(new SharedArrayBuffer(8));
+  const segsPtr = ptr(segs);
   const read = tso && lib.tun_read_tso
-    ? () => lib.tun_read_tso!(fd, bufPtr, stride, lensPtr, max, 200, segsPtr)
-    : () => lib.tun_read_batch(fd, bufPtr, stride, lensPtr, max, 200);
+    ? (s: number) => lib.tun_read_tso!(fd, bufPtrs[s], stride, lensPtrs[s], max, 200, segsPtr)
+    : (s: number) => lib.tun_read_batch(fd, bufPtrs[s], stride, lensPtrs[s], max, 200);
+  // Slots are filled in turn; with fewer batches in flight than slots, the next one was handled.
+  let slot = 0;
   while (Atomics.load(stop, 0) === 0) {
     // Backpressure: while the main thread is behind, the kernel's queue (and its drops, which TCP reads
     // as congestion) stands in for an unbounded queue of messages, and latency under load stays low.
@@ -55,15 +57,16 @@ self.onmessage = (e: MessageEvent<ReaderStart | { prepare: true }>) => {
       Atomics.store(stop, 2, 0);
       continue;
     }
-    const n = read();
+    const n = read(slot);
     if (n < 0) {
       self.postMessage({ error: -n });
       break;
     }
     if (n > 0) {
-      const batch = packBatch(buf, stride, lens, n, skip, sharedNow());
+      slots.filled(slot, n, sharedNow());
       Atomics.add(stop, 1, 1);
-      self.postMessage(batch, [batch]);
+      self.postMessage(slot);
+      slot = (slot + 1) % inflight;
     }
   }
   self.postMessage({ stopped: true });
