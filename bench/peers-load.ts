@@ -34,6 +34,10 @@ const { values } = parseArgs({
     /** A directory for the relay's CPU profile (markdown, written when it stops) and heap statistics per step. */
     prof: { type: "string" },
     failover: { type: "boolean", default: false },
+    /** Keep the relay's log (at debug) and the relay's RSS/CPU over the set-up in DIR. */
+    keep: { type: "string" },
+    /** Seconds to wait for each step's links (default 60 + 0.4 per peer). */
+    wait: { type: "string" },
   },
 });
 const steps = values.peers!.split(/\s+/).filter(Boolean).map(Number);
@@ -91,6 +95,10 @@ async function doCleanup(): Promise<void> {
   await Promise.race([exits, Bun.sleep(5000)]);
   for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill("SIGKILL");
   for (const n of [relay, edge, fo.relay2, fo.a, fo.b]) if (n?.pid) await n.stop().catch(() => {});
+  if (values.keep && relay) {
+    mkdirSync(values.keep, { recursive: true });
+    if (existsSync(relay.logPath)) copyFileSync(relay.logPath, join(values.keep, "relay.log"));
+  }
   net.destroy();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -122,7 +130,7 @@ try {
   relay.spec.allow = [...ids, edge.id, ...(fo.a && fo.b ? [fo.a.id, fo.b.id] : [])];
   relay.writeConfig();
   // Debug logging of a thousand links would be measured too: the relay logs at info, as deployed.
-  writeFileSync(relay.configPath, readFileSync(relay.configPath, "utf8").replace('log_level = "debug"', 'log_level = "info"'));
+  if (!values.keep) writeFileSync(relay.configPath, readFileSync(relay.configPath, "utf8").replace('log_level = "debug"', 'log_level = "info"'));
   await relay.start();
   const relayPid = relay.pid!;
   const base = usage(relayPid);
@@ -153,11 +161,18 @@ try {
       statusMs = performance.now() - t;
       return n;
     };
-    let last = 0;
+    let last = 0, traced = Date.now(), peakRss = 0;
+    const c0 = usage(relayPid).ticks;
     await waitFor(`${n} links at the relay`, async () => {
       last = await alive();
+      const u = usage(relayPid);
+      peakRss = Math.max(peakRss, u.rssMb);
+      if (Date.now() - traced >= 15_000 || last >= n) {
+        traced = Date.now();
+        console.log(`  ${((traced - t0) / 1000).toFixed(0)} s: ${last}/${n} links alive; relay RSS ${u.rssMb.toFixed(0)} MB (peak ${peakRss.toFixed(0)}), CPU ${((100 * (u.ticks - c0)) / ((traced - t0) / 10)).toFixed(0)}% of a core since the start, ${sockets(relayPid)} sockets; load ${loadavg()[0].toFixed(1)}`);
+      }
       return last >= n;
-    }, 60_000 + n * 400).catch((e) => console.log(`  only ${last} of ${n} links came up: ${(e as Error).message.split("\n")[0]}`));
+    }, values.wait ? Number(values.wait) * 1000 : 60_000 + n * 400).catch((e) => console.log(`  only ${last} of ${n} links came up: ${(e as Error).message.split("\n")[0]}`));
     const upS = (Date.now() - t0) / 1000;
     await Bun.sleep(settleMs);
     const wpids = workers.map((w) => w.proc.pid!).filter(Boolean);

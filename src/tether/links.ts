@@ -5,6 +5,8 @@
 // fresh, not replayed) and the sender must pass accept() before any peer connection is made for it.
 // A new offer or knock from a peer replaces an existing link (the peer restarted). A knock that may
 // have crossed our offer waits for that offer's answer, and gets a fresh offer if none came (knocked()).
+// Set-ups (answering an offer, making one) run a bounded number at once, the rest queued one per peer,
+// and failed attempts back off with jitter (./setups.ts): hundreds of members joining at once converge.
 // Signals go through every seed we are registered with and, when the node has a relay path to the
 // peer, through the overlay too (so members still form new links when every seed is gone); the
 // verifier drops the duplicate.
@@ -19,10 +21,11 @@
 import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
 import { makeSignal, SignalError, SignalVerifier, type Signal, type SignalEnvelope, type SignalKind, type SignalScreen } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
-import { GATHER_TIMEOUT_MS, guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
+import { candidates, GATHER_TIMEOUT_MS, guardUdpSockets, WebrtcLink, type Link } from "./webrtc.ts";
 import { parseSeed } from "../config/schema.ts";
 import { BEAT_MS, FallbackLink } from "./fallback.ts";
 import { WsLink, type TetherPort, type WsSend } from "./wslink.ts";
+import { Retries, SetupGate } from "./setups.ts";
 
 import type { Log } from "../log.ts";
 import { taskNow } from "../clock.ts";
@@ -31,10 +34,12 @@ const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 15_000;
 /** How often a node on its WebSocket alone tries UDP (a WebRTC link) again, at most. */
 const TETHER_RETRY_MS = 5_000;
-/** A knock that came this long after our offer went out did not cross it: the peer never had that offer. */
-const KNOCK_CROSSES_MS = 2_000;
 /** How long a peer may take to answer an offer: its ICE gathering (GATHER_TIMEOUT_MS at most) and a round trip. */
 const ANSWER_WAIT_MS = GATHER_TIMEOUT_MS + 1_000;
+/** Set-ups run at once; more wait in line (one per peer), up to SETUPS_QUEUED. */
+export const SETUPS_RUNNING = 8, SETUPS_QUEUED = 4096;
+/** An offer that waited this long in line is dropped: its offerer's link times out (CONNECT_TIMEOUT_MS) before ICE and DTLS could finish. */
+const OFFER_STALE_MS = 8_000;
 
 export interface LinkManagerOptions {
   identity: Identity;
@@ -60,6 +65,8 @@ export interface LinkManagerOptions {
   ca?: string | null;
   /** Ask relaying seeds to carry our packets on the signalling socket when UDP fails (default true). */
   tether?: boolean;
+  /** Set-ups run at once (default SETUPS_RUNNING). */
+  setupsRunning?: number;
 }
 
 /** A socket that carries frames to one peer: ours to the seed's relay, or the seed's to a node. */
@@ -104,7 +111,10 @@ export class LinkManager implements Links {
   private beat?: ReturnType<typeof setInterval>;
   private lastRetry = 0;
   private readonly remotes = new Map<NodeId, PublicIdentity>();
-  private readonly attempts = new Map<NodeId, { at: number; backoff: number }>();
+  /** When each peer may be tried again (jittered exponential backoff). */
+  private readonly retries = new Retries(RETRY_MIN_MS, RETRY_MAX_MS);
+  /** Set-ups running and waiting (offers we answer, offers we make). */
+  private readonly gate: SetupGate;
   private readonly wanted = new Set<NodeId>();
   /** Our offer on each link still connecting: when it went out (unset while being made), whether answered. */
   private readonly offers = new Map<NodeId, { link: WebrtcLink; sent?: number; answered?: boolean }>();
@@ -121,6 +131,7 @@ export class LinkManager implements Links {
 
   constructor(private readonly opts: LinkManagerOptions) {
     this.log = opts.log ?? (() => {});
+    this.gate = new SetupGate({ running: opts.setupsRunning ?? SETUPS_RUNNING, queued: SETUPS_QUEUED, staleMs: OFFER_STALE_MS, log: (m) => this.log("debug", m) });
     guardUdpSockets(this.log);
     this.verifier = new SignalVerifier(opts.identity.public.id, Date.now, opts.screen);
     this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log, { ca: opts.ca, proofs: opts.proofs, tether: opts.tether ?? true });
@@ -136,7 +147,7 @@ export class LinkManager implements Links {
         tether.socket.onClose(() => this.socketGone(relay, state, "seed socket closed"));
         this.wsLink(relay, state);
       }
-      for (const p of this.wanted) if (!this.links.has(p)) this.attempt(p, true);
+      for (const p of this.wanted) if (!this.links.has(p) && !this.gate.has(p)) this.attempt(p, true);
     });
   }
 
@@ -220,9 +231,8 @@ export class LinkManager implements Links {
     if (now - this.lastRetry < TETHER_RETRY_MS) return;
     this.lastRetry = now;
     for (const [peer, l] of this.joined)
-      if (l.hasWs && !l.hasPrimary && !this.links.has(peer)) {
-        const a = this.attempts.get(peer);
-        if (a) a.backoff = Math.min(a.backoff, TETHER_RETRY_MS);
+      if (l.hasWs && !l.hasPrimary && !this.links.has(peer) && !this.gate.has(peer)) {
+        this.retries.cap(peer, TETHER_RETRY_MS);
         this.attempt(peer, false);
       }
   }
@@ -280,14 +290,15 @@ export class LinkManager implements Links {
     this.wanted.add(peer);
     const socket = this.sockets.get(peer);
     if (socket) this.wsLink(peer, socket);
-    if (this.links.has(peer)) return;
+    if (this.links.has(peer) || this.gate.has(peer)) return;
     this.attempt(peer, now);
   }
 
   /** Stop wanting a link to `peer` and close any there is. */
   disconnect(peer: NodeId, reason: string): void {
     this.wanted.delete(peer);
-    this.attempts.delete(peer);
+    this.retries.reset(peer);
+    this.gate.cancel(peer);
     const link = this.links.get(peer);
     if (link?.state === "open") this.signal("bye", peer);
     link?.close(reason);
@@ -295,14 +306,18 @@ export class LinkManager implements Links {
   }
 
   private attempt(peer: NodeId, force: boolean): void {
-    const now = Date.now();
-    const a = this.attempts.get(peer);
-    if (!force && a && now - a.at < a.backoff) return;
-    this.attempts.set(peer, { at: now, backoff: Math.min(RETRY_MAX_MS, a ? a.backoff * 2 : RETRY_MIN_MS) });
+    if (!force && !this.retries.due(peer)) return;
+    this.retries.attempted(peer);
     // Retried when a seed takes our registration, or when asked again once the overlay reaches the peer.
     if (!this.client.registered && !this.opts.overlayReaches?.(peer)) return;
-    if (this.self < peer) void this.offer(peer);
+    if (this.self < peer) this.setup(peer, () => void this.offer(peer));
     else this.signal("knock", peer);
+  }
+
+  /** Run a set-up with `peer` (`start` makes its link at once) when the gate has room for it. */
+  private setup(peer: NodeId, start: () => void): void {
+    const r = this.gate.admit(peer, () => (this.stopped ? this.gate.done(peer) : start()));
+    if (r !== "started") this.log("debug", `set-up with ${peer} ${r}: ${this.gate.running} running, ${this.gate.queued} waiting`);
   }
 
   private signal(kind: SignalKind, to: NodeId, sdp?: string): void {
@@ -334,7 +349,9 @@ export class LinkManager implements Links {
   }
 
   private newLink(peer: NodeId): WebrtcLink {
-    this.links.get(peer)?.close("replaced by a new link");
+    const old = this.links.get(peer); // out of the map first: its close must not end the set-up (gate slot) the new link takes over
+    this.links.delete(peer);
+    old?.close("replaced by a new link");
     // werift asks only the first STUN server: put seeds that answer us now first, then seeds learned
     // from relays' records, then the rest.
     const stun = new Set<string>();
@@ -345,11 +362,15 @@ export class LinkManager implements Links {
     const link = new WebrtcLink(peer, [...stun], this.log, this.opts.hostAddresses, this.opts.avoidAddress);
     this.links.set(peer, link);
     link.onOpen(() => {
-      this.attempts.delete(peer);
+      this.retries.reset(peer);
+      if (this.links.get(peer) === link) this.gate.done(peer);
       if (!this.join(peer, (l) => l.adopt(link))) link.close("no verified identity for the peer");
     });
     link.onClose((reason) => {
-      if (this.links.get(peer) === link) this.links.delete(peer);
+      if (this.links.get(peer) === link) {
+        this.links.delete(peer);
+        this.gate.done(peer);
+      }
       if (this.offers.get(peer)?.link === link) this.offers.delete(peer);
       this.log("debug", `link to ${peer} closed: ${reason}`);
     });
@@ -389,11 +410,8 @@ export class LinkManager implements Links {
     try {
       switch (s.kind) {
         case "offer": {
-          if (!s.sdp) return;
-          const link = this.newLink(s.from);
-          const sdp = await link.answer(s.sdp);
-          this.log("debug", `answer to ${s.from}: candidates ${candidates(sdp)}`);
-          if (link.state !== "closed") this.signal("answer", s.from, sdp);
+          const from = s.from, offer = s.sdp;
+          if (offer) this.setup(from, () => void this.answer(from, offer));
           return;
         }
         case "answer": {
@@ -404,7 +422,7 @@ export class LinkManager implements Links {
           return;
         }
         case "knock":
-          if (this.self < s.from) await this.knocked(s.from);
+          if (this.self < s.from) this.knocked(s.from);
           return;
         case "bye":
           this.links.get(s.from)?.close("peer said bye");
@@ -416,36 +434,54 @@ export class LinkManager implements Links {
     }
   }
 
+  private async answer(peer: NodeId, offer: string): Promise<void> {
+    const link = this.newLink(peer);
+    try {
+      const sdp = await link.answer(offer);
+      this.log("debug", `answer to ${peer}: candidates ${candidates(sdp)}`);
+      if (link.state !== "closed") this.signal("answer", peer, sdp);
+    } catch (e) {
+      this.log("warn", `signal offer from ${peer}: ${(e as Error).message}`);
+      link.close("signalling failed");
+    }
+  }
+
   /**
-   * A knock: the peer has no link to us (it may have restarted), and we are the offerer: offer a fresh
-   * link, unless our offer is on its way. One being made goes where the knock came from. One sent so
-   * recently that the knock may have crossed it is being answered, or went to where the peer was
-   * registered before a restart: if still unanswered once ANSWER_WAIT_MS old, a fresh offer goes out
-   * then (not at the connect time-out, CONNECT_TIMEOUT_MS, and the next attempt). Knocks come only from
-   * verified, admitted peers (onSignal); this costs at most the offer such a knock costs anyway.
+   * A knock: the peer has no link to us (it may have restarted), and we are the offerer: offer a fresh link
+   * unless one is on its way: waiting its turn (the gate), being made, or answered (the knock left before our
+   * offer reached the peer). One the peer may still be answering (under load, signals and ICE gathering take
+   * seconds: replacing it would start the same set-up over and over) is looked at again once ANSWER_WAIT_MS
+   * old: still unanswered, it went to where the peer was before a restart, and a fresh offer goes out then.
+   * Knocks come only from verified, admitted peers (onSignal): at most the offer such a knock costs anyway.
    */
-  private async knocked(peer: NodeId): Promise<void> {
+  private knocked(peer: NodeId): void {
+    if (this.gate.isQueued(peer)) return;
     const l = this.links.get(peer);
     const o = this.offers.get(peer);
     if (l?.state === "connecting" && o?.link === l) {
       const now = Date.now();
-      if (o.sent === undefined) return;
-      if (now - o.sent < KNOCK_CROSSES_MS) {
-        if (!o.answered && !this.knockChecks.has(peer)) {
+      if (o.sent === undefined || o.answered) return;
+      if (now - o.sent < ANSWER_WAIT_MS) {
+        if (!this.knockChecks.has(peer)) {
           const check = () => {
             this.knockChecks.delete(peer);
             if (this.stopped || this.offers.get(peer) !== o || o.answered || o.link.state !== "connecting") return;
             this.log("debug", `offer to ${peer} unanswered after its knock: offering again`);
-            this.attempts.set(peer, { at: Date.now(), backoff: RETRY_MIN_MS });
-            void this.offer(peer);
+            this.reoffer(peer);
           };
           this.knockChecks.set(peer, setTimeout(check, o.sent + ANSWER_WAIT_MS - now));
         }
         return;
       }
     }
-    this.attempts.set(peer, { at: Date.now(), backoff: RETRY_MIN_MS });
-    await this.offer(peer);
+    this.reoffer(peer);
+  }
+
+  /** A fresh offer to `peer`, which asked for one: its retries start over. */
+  private reoffer(peer: NodeId): void {
+    this.retries.reset(peer);
+    this.retries.attempted(peer);
+    this.setup(peer, () => void this.offer(peer));
   }
 
   async stop(): Promise<void> {
@@ -453,6 +489,7 @@ export class LinkManager implements Links {
     clearInterval(this.beat);
     for (const t of this.knockChecks.values()) clearTimeout(t);
     this.knockChecks.clear();
+    this.gate.clear();
     for (const l of this.joined.values()) l.close("node stopping");
     for (const [peer, link] of this.links) {
       if (link.state === "open") this.signal("bye", peer);
@@ -462,9 +499,4 @@ export class LinkManager implements Links {
     await Bun.sleep(50);
     this.client.stop();
   }
-}
-
-/** The candidates in an SDP, short: "host 10.0.0.2:5000, srflx 198.51.100.7:6000". */
-function candidates(sdp: string): string {
-  return [...sdp.matchAll(/a=candidate:\S+ \d+ udp \d+ (\S+) (\d+) typ (\w+)/gi)].map((m) => `${m[3]} ${m[1]}:${m[2]}`).join(", ") || "none";
 }

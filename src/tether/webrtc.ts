@@ -411,3 +411,8 @@ export class WebrtcLink implements Link {
     this.pc.close().catch(() => {}).finally(() => (clearTimeout(t), released()));
   }
 }
+
+/** The candidates in an SDP, short: "host 10.0.0.2:5000, srflx 198.51.100.7:6000". */
+export function candidates(sdp: string): string {
+  return [...sdp.matchAll(/a=candidate:\S+ \d+ udp \d+ (\S+) (\d+) typ (\w+)/gi)].map((m) => `${m[3]} ${m[1]}:${m[2]}`).join(", ") || "none";
+}

@@ -1,0 +1,71 @@
+// Set-up pacing with a fake clock: jittered exponential backoff, and the gate's bound, line and stale drops.
+import { expect, test } from "bun:test";
+import type { NodeId } from "../identity/identity.ts";
+import { Retries, SetupGate } from "./setups.ts";
+
+const id = (i: number) => i.toString(16).padStart(32, "0") as NodeId;
+
+test("retries back off exponentially with jitter, capped, and start over on reset", () => {
+  let now = 0, r = 0.5;
+  const retries = new Retries(1000, 15_000, () => now, () => r);
+  const p = id(1);
+  expect(retries.due(p)).toBe(true);
+  const gaps: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    retries.attempted(p);
+    const from = now;
+    while (!retries.due(p)) now += 10;
+    gaps.push(now - from);
+  }
+  expect(gaps).toEqual([1000, 2000, 4000, 8000, 15000, 15000, 15000]);
+  // Jitter: two peers failing at the same moment come back at different times (±50 %).
+  const a = id(2), b = id(3);
+  r = 0;
+  retries.attempted(a);
+  r = 0.99;
+  retries.attempted(b);
+  now += 600;
+  expect([retries.due(a), retries.due(b)]).toEqual([true, false]);
+  retries.reset(b);
+  expect(retries.due(b)).toBe(true);
+  // A cap brings a long back-off down (a tethered peer tries UDP again every few seconds).
+  for (let i = 0; i < 5; i++) retries.attempted(a);
+  r = 0.5;
+  retries.cap(a, 5000);
+  now += 5000;
+  expect(retries.due(a)).toBe(true);
+});
+
+test("the gate runs a bounded number of set-ups, queues one per peer in arrival order, drops stale ones", () => {
+  let now = 0;
+  const gate = new SetupGate({ running: 2, queued: 3, staleMs: 8000, now: () => now });
+  const started: string[] = [];
+  const start = (tag: string) => () => void started.push(tag);
+  expect(gate.admit(id(1), start("1"))).toBe("started");
+  expect(gate.admit(id(2), start("2"))).toBe("started");
+  expect(gate.admit(id(3), start("3"))).toBe("queued");
+  expect(gate.admit(id(4), start("4"))).toBe("queued");
+  // The same peer again replaces its queued set-up in place (one per peer), and a running peer's new one takes its slot.
+  expect(gate.admit(id(3), start("3b"))).toBe("queued");
+  expect(gate.admit(id(1), start("1b"))).toBe("started");
+  expect(gate.admit(id(5), start("5"))).toBe("queued");
+  expect(gate.admit(id(6), start("6"))).toBe("refused"); // the line is full
+  expect([gate.running, gate.queued]).toEqual([2, 3]);
+  expect(started).toEqual(["1", "2", "1b"]);
+
+  gate.done(id(1));
+  expect(started.at(-1)).toBe("3b");
+  gate.done(id(1)); // not running: nothing changes
+  expect(gate.running).toBe(2);
+  // A queued peer's running link ending does not drop its queued set-up.
+  gate.done(id(4));
+  expect(gate.isQueued(id(4))).toBe(true);
+
+  now += 9000; // 4 and 5 waited too long: their offerers gave up
+  gate.done(id(2));
+  expect(started).toEqual(["1", "2", "1b", "3b"]);
+  expect(gate.stats.stale).toBe(2);
+  expect([gate.running, gate.queued]).toEqual([1, 0]);
+  gate.cancel(id(3));
+  expect(gate.running).toBe(0);
+});
