@@ -7,7 +7,8 @@
 // the machine's cores with the relay: where it saturates them, the harness is the limit). Then one real
 // edge process's idle RSS. Flags: --peers "10 100 300" (cumulative steps), --per 50 (peers per worker
 // process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up),
-// --smol (the relay runs under `bun --smol`), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
+// --smol (the relay runs under `bun --smol`), --nice 10 (the peer processes' niceness), --keep DIR (the relay's
+// log, at debug, kept in DIR), --wait S (how long each step waits for its links; progress every 15 s), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
 // its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR), --keep-root (for
 // TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop), --failover
 // (with the last step's peers still attached: a second relay and two edges that reach each other only
@@ -36,6 +37,8 @@ const { values } = parseArgs({
     failover: { type: "boolean", default: false },
     /** Keep the relay's log (at debug) and the relay's RSS/CPU over the set-up in DIR. */
     keep: { type: "string" },
+    /** Niceness of the peer processes (they yield to the relay). */
+    nice: { type: "string", default: "10" },
     /** Seconds to wait for each step's links (default 60 + 0.4 per peer). */
     wait: { type: "string" },
   },
@@ -143,7 +146,8 @@ try {
     while (started < n) {
       const count = Math.min(per, n - started);
       const host = net.addHost(`w${workers.length}`);
-      const proc = spawn("ip", ["netns", "exec", host.ns, BUN, join(ROOT, "bench/peers-worker.ts"), "--first", String(started), "--count", String(count), "--seed", seed, "--relay", relay.id, "--dir", join(dir, `w${workers.length}`), "--stagger", "250"], { stdio: ["pipe", "pipe", "inherit"] });
+      // Niced: the emulated members stand for machines of their own; on this shared box they yield to the relay.
+      const proc = spawn("ip", ["netns", "exec", host.ns, "nice", "-n", String(values.nice), BUN, join(ROOT, "bench/peers-worker.ts"), "--first", String(started), "--count", String(count), "--seed", seed, "--relay", relay.id, "--dir", join(dir, `w${workers.length}`), "--stagger", "250"], { stdio: ["pipe", "pipe", "inherit"] });
       const w = { proc, count, lines: [] as string[] };
       proc.stdout!.on("data", (d: Buffer) => w.lines.push(...d.toString().trim().split("\n")));
       workers.push(w);

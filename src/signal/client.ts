@@ -147,10 +147,11 @@ class SeedConnection {
 
   private retry(): void {
     if (this.stopped || this.timer) return;
+    // Jittered: members that lost their seed together (it restarted) do not all come back at once.
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.start();
-    }, this.backoff);
+    }, this.backoff * (0.5 + Math.random()));
     this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
   }
 

@@ -36,8 +36,8 @@ const RETRY_MAX_MS = 15_000;
 const TETHER_RETRY_MS = 5_000;
 /** How long a peer may take to answer an offer: its ICE gathering (GATHER_TIMEOUT_MS at most) and a round trip. */
 const ANSWER_WAIT_MS = GATHER_TIMEOUT_MS + 1_000;
-/** Set-ups run at once; more wait in line (one per peer), up to SETUPS_QUEUED. */
-export const SETUPS_RUNNING = 8, SETUPS_QUEUED = 4096;
+/** Set-ups run at once, each counted for SETUP_SLOT_MS at most; more wait in line (one per peer), up to SETUPS_QUEUED. */
+export const SETUPS_RUNNING = 8, SETUP_SLOT_MS = 4_000, SETUPS_QUEUED = 4096;
 /** An offer that waited this long in line is dropped: its offerer's link times out (CONNECT_TIMEOUT_MS) before ICE and DTLS could finish. */
 const OFFER_STALE_MS = 8_000;
 
@@ -131,7 +131,7 @@ export class LinkManager implements Links {
 
   constructor(private readonly opts: LinkManagerOptions) {
     this.log = opts.log ?? (() => {});
-    this.gate = new SetupGate({ running: opts.setupsRunning ?? SETUPS_RUNNING, queued: SETUPS_QUEUED, staleMs: OFFER_STALE_MS, log: (m) => this.log("debug", m) });
+    this.gate = new SetupGate({ running: opts.setupsRunning ?? SETUPS_RUNNING, queued: SETUPS_QUEUED, staleMs: OFFER_STALE_MS, slotMs: SETUP_SLOT_MS, log: (m) => this.log("debug", m) });
     guardUdpSockets(this.log);
     this.verifier = new SignalVerifier(opts.identity.public.id, Date.now, opts.screen);
     this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log, { ca: opts.ca, proofs: opts.proofs, tether: opts.tether ?? true });

@@ -38,7 +38,7 @@ test("retries back off exponentially with jitter, capped, and start over on rese
 
 test("the gate runs a bounded number of set-ups, queues one per peer in arrival order, drops stale ones", () => {
   let now = 0;
-  const gate = new SetupGate({ running: 2, queued: 3, staleMs: 8000, now: () => now });
+  const gate = new SetupGate({ running: 2, queued: 3, staleMs: 8000, slotMs: 60_000, now: () => now });
   const started: string[] = [];
   const start = (tag: string) => () => void started.push(tag);
   expect(gate.admit(id(1), start("1"))).toBe("started");
@@ -68,4 +68,21 @@ test("the gate runs a bounded number of set-ups, queues one per peer in arrival 
   expect([gate.running, gate.queued]).toEqual([1, 0]);
   gate.cancel(id(3));
   expect(gate.running).toBe(0);
+});
+
+test("a set-up that neither opens nor closes gives up its slot after slotMs: the gate bounds the rate", () => {
+  let now = 0;
+  const gate = new SetupGate({ running: 1, queued: 8, staleMs: 8000, slotMs: 4000, now: () => now });
+  const started: number[] = [];
+  for (let i = 1; i <= 3; i++) gate.admit(id(i), () => void started.push(i));
+  expect(started).toEqual([1]);
+  now += 3999;
+  gate.pump();
+  expect(started).toEqual([1]);
+  now += 1;
+  gate.pump(); // what the gate's own timer does
+  expect(started).toEqual([1, 2]);
+  gate.done(id(1)); // ends late: its slot is already gone, nothing else starts
+  expect(started).toEqual([1, 2]);
+  gate.clear();
 });

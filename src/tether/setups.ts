@@ -64,17 +64,26 @@ export interface SetupGateOptions {
   queued: number;
   /** A queued set-up older than this is dropped when its turn comes (the peer gave up on it and retries). */
   staleMs: number;
+  /**
+   * A running set-up gives up its slot after this long even if its link has neither opened nor closed
+   * (it goes on, outside the count): a peer that went away mid-set-up holds a slot for this, not for the
+   * whole connect time-out. So the gate bounds the rate of set-ups (running / slotMs at the least), not
+   * only how many run at once.
+   */
+  slotMs: number;
   now?: () => number;
   log?: (msg: string) => void;
 }
 
 /**
  * At most `running` set-ups at once, the rest queued in arrival order, one per peer. A set-up holds its
- * slot from start() until done(peer) (its link opened or closed). Starting one for a peer that already
+ * slot from start() until done(peer) (its link opened or closed), or slotMs. Starting one for a peer that already
  * has one running takes over that slot (the new one replaces the old link).
  */
 export class SetupGate {
-  private readonly active = new Set<NodeId>();
+  /** Running set-ups: when each started. */
+  private readonly active = new Map<NodeId, number>();
+  private timer?: ReturnType<typeof setTimeout>;
   private readonly waiting = new Map<NodeId, { at: number; start: () => void }>();
   private readonly now: () => number;
   readonly stats = { started: 0, queued: 0, refused: 0, stale: 0 };
@@ -88,9 +97,10 @@ export class SetupGate {
    * one). "refused": the queue is full (the peer retries later).
    */
   admit(peer: NodeId, start: () => void): "started" | "queued" | "refused" {
+    this.expire();
     if (this.active.has(peer) || this.active.size < this.o.running) {
       this.waiting.delete(peer);
-      this.active.add(peer);
+      this.active.set(peer, this.now());
       this.stats.started++;
       start();
       return "started";
@@ -102,6 +112,7 @@ export class SetupGate {
     // A newer one from the same peer takes the older one's place in the line (it has waited that long).
     this.waiting.set(peer, { at: this.now(), start });
     this.stats.queued++;
+    this.arm();
     return "queued";
   }
 
@@ -126,7 +137,26 @@ export class SetupGate {
     this.done(peer);
   }
 
-  private pump(): void {
+  /** Slots held longer than slotMs are given up. */
+  private expire(): void {
+    const now = this.now();
+    for (const [peer, at] of this.active) if (now - at >= this.o.slotMs) this.active.delete(peer);
+  }
+
+  /** With set-ups waiting, look again when the oldest running one's slot runs out. */
+  private arm(): void {
+    if (this.timer || !this.waiting.size || !this.active.size) return;
+    const oldest = Math.min(...this.active.values());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, Math.max(0, oldest + this.o.slotMs - this.now()));
+    this.timer.unref?.();
+  }
+
+  /** Start waiting set-ups while there are free slots (exposed for tests with a fake clock). */
+  pump(): void {
+    this.expire();
     const now = this.now();
     while (this.active.size < this.o.running && this.waiting.size) {
       const [peer, w] = this.waiting.entries().next().value!;
@@ -136,10 +166,11 @@ export class SetupGate {
         this.o.log?.(`set-up for ${peer} dropped: queued ${now - w.at} ms, its offerer gave up`);
         continue;
       }
-      this.active.add(peer);
+      this.active.set(peer, now);
       this.stats.started++;
       w.start();
     }
+    this.arm();
   }
 
   get running(): number {
@@ -151,6 +182,8 @@ export class SetupGate {
   }
 
   clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.active.clear();
     this.waiting.clear();
   }
