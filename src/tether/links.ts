@@ -65,8 +65,7 @@ export interface LinkManagerOptions {
   ca?: string | null;
   /** Ask relaying seeds to carry our packets on the signalling socket when UDP fails (default true). */
   tether?: boolean;
-  /** Set-ups run at once (default SETUPS_RUNNING). */
-  setupsRunning?: number;
+  setupsRunning?: number; // set-ups run at once (default SETUPS_RUNNING)
 }
 
 /** A socket that carries frames to one peer: ours to the seed's relay, or the seed's to a node. */
