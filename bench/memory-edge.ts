@@ -6,7 +6,8 @@
 // A variant is `label|binary|ENV=value ENV=value` (binary "" or "src": the source through Bun);
 // without --variant: the source as it is. Flags: --variant (repeat), --runs 3, --settle 10, --window 10.
 // Example: bun bench/memory-edge.ts --variant 'bytecode|/tmp/a/trellis-linux-x64|' --variant 'gc|/tmp/a/trellis-linux-x64|BUN_JSC_smallHeapGrowthFactor=1.3'
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { TestNet } from "../test/lib/netns.ts";
@@ -18,6 +19,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     settle: { type: "string", default: "10" },
     window: { type: "string", default: "10" },
+    /** Heap statistics of each source-run edge (bench/heap-preload.ts) into this directory, after the sample. */
+    heap: { type: "string" },
   },
 });
 const runs = Number(values.runs), settleMs = Number(values.settle) * 1000, windowS = Number(values.window);
@@ -53,7 +56,7 @@ try {
   const edges: TestNode[][] = variants.map((_, v) =>
     Array.from({ length: runs }, (_, r) => {
       net.addHost(`e${v}r${r}`);
-      const e = new TestNode(net, { host: `e${v}r${r}`, name: `e${v}r${r}`, seeds: [seed], allow: [relay.id], wrap: variants[v].env.length ? ["env", ...variants[v].env] : undefined }, dir);
+      const e = new TestNode(net, { host: `e${v}r${r}`, name: `e${v}r${r}`, seeds: [seed], allow: [relay.id], wrap: variants[v].env.length ? ["env", ...variants[v].env] : undefined, preload: values.heap && !variants[v].bin ? join(import.meta.dir, "heap-preload.ts") : undefined }, dir);
       nodes.push(e);
       return e;
     }));
@@ -80,6 +83,13 @@ try {
       samples[v].push(s);
       console.log(`run ${r + 1} ${variants[v].label.padEnd(16)} RSS ${s.rss.toFixed(1)} MB (anon ${s.anon.toFixed(1)}, file ${s.file.toFixed(1)}, shmem ${s.shmem.toFixed(1)}), ${s.threads} threads, CPU ${s.cpu.toFixed(2)}%, linked in ${upS.toFixed(1)} s`);
       // TRELLIS_SMAPS_DIR: keep each edge's /proc/PID/smaps there, to see which mappings hold the memory.
+      if (values.heap && !variants[v].bin) {
+        const out = join(e.dir, "state", "heap.json");
+        process.kill(e.pid!, "SIGUSR2");
+        await waitFor("heap statistics", () => existsSync(out), 20_000);
+        await Bun.sleep(500);
+        copyFileSync(out, join(values.heap, `${variants[v].label}-${r + 1}.json`));
+      }
       if (process.env.TRELLIS_SMAPS_DIR) writeFileSync(`${process.env.TRELLIS_SMAPS_DIR}/${variants[v].label}-${r + 1}.smaps`, readFileSync(`/proc/${e.pid}/smaps`));
       await e.stop();
     }

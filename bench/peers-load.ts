@@ -187,9 +187,16 @@ try {
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = await alive().catch(() => -1);
     points.push({ n: links, rss: u1.rssMb, cpu, harness });
-    if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), join(values.prof, `heap-${n}${points.length > 1 && points.at(-2)!.n === links ? `-${points.length}` : ""}.json`));
+    const heapOut = values.prof ? join(values.prof, `heap-${n}${points.length > 1 && points.at(-2)!.n === links ? `-${points.length}` : ""}.json`) : "";
+    if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), heapOut);
+    // The heap statistics run a full garbage collection first (bench/heap-preload.ts): the RSS right after it.
+    let gced = "";
+    try {
+      if (heapOut) gced = ` (${(JSON.parse(readFileSync(heapOut, "utf8")).memory.rss / 2 ** 20).toFixed(1)} MB after a full GC)`;
+    } catch {} // no statistics written
+
     console.log(
-      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
+      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB${gced}, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
         `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
     );
   }

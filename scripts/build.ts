@@ -23,6 +23,7 @@ const ENTRYPOINTS: { path: string; expectedBy?: { file: string; mention: string 
   { path: "src/cli/main.ts" },
   { path: "src/tun/reader-worker.ts", expectedBy: { file: "src/tun/linux.ts", mention: "reader-worker.ts" } },
   { path: "src/tun/writer-worker.ts", expectedBy: { file: "src/tun/linux.ts", mention: "writer-worker.ts" } },
+  { path: "src/tun/duplex-worker.ts", expectedBy: { file: "src/tun/linux.ts", mention: "duplex-worker.ts" } },
 ];
 
 interface Target {

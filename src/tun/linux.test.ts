@@ -10,8 +10,9 @@ const BUN = join(import.meta.dir, "../../node_modules/.bin/bun");
 const run = (...cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8" });
 
 // Both ways of reaching the kernel: the C helper built by TinyCC, and libc through dlopen (the
-// fallback where TinyCC cannot link, as on a Raspberry Pi without libc development files).
-for (const mode of ["cc", "libc"] as const) {
+// fallback where TinyCC cannot link, as on a Raspberry Pi without libc development files); and the C
+// helper with one worker reading and writing (TRELLIS_TUN_WORKERS=1, ./duplex-worker.ts).
+for (const mode of ["cc", "libc", "one"] as const) {
 const NS = `trl-${uniqueName(`tun${mode}`)}`;
 let fixture: ChildProcess;
 
@@ -19,7 +20,7 @@ describe.skipIf(!root)(`linux TUN (namespace, ${mode})`, () => {
   beforeAll(async () => {
     expect(run("ip", "netns", "add", NS).status).toBe(0);
     run("ip", "-n", NS, "link", "set", "lo", "up");
-    fixture = spawn("ip", ["netns", "exec", NS, BUN, join(import.meta.dir, "echo-fixture.ts"), "tltest0", "fd74:7265:6c6c::1", "100.64.9.1"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TRELLIS_TUN_FFI: mode } });
+    fixture = spawn("ip", ["netns", "exec", NS, BUN, join(import.meta.dir, "echo-fixture.ts"), "tltest0", "fd74:7265:6c6c::1", "100.64.9.1"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TRELLIS_TUN_FFI: mode === "libc" ? "libc" : "cc", ...(mode === "one" ? { TRELLIS_TUN_WORKERS: "1" } : {}) } });
     await new Promise<void>((resolve, reject) => {
       fixture.stdout!.on("data", (d) => String(d).includes("ready") && resolve());
       fixture.on("exit", (c) => reject(new Error(`fixture exited ${c}`)));

@@ -1,17 +1,20 @@
 // The Linux TUN device: /dev/net/tun through bun:ffi, addresses set with `ip`, reads in one Worker and
-// writes in another (a TUN write runs the kernel's receive path in the writing thread). Packets to write
-// go into a shared ring (./ring.ts); the writer is woken once per turn of the event loop. A lone packet
-// after a quiet spell skips the ring: the node's thread writes it at once, saving the writer's wake-up.
+// writes in another (a TUN write runs the kernel's receive path in the writing thread), or both in one
+// (ONE_WORKER). Packets to write go into a shared ring (./ring.ts); the writer is woken once per turn of
+// the event loop. A lone packet after a quiet spell skips the ring: the node's thread writes it at once,
+// saving the writer's wake-up.
 //
 // The host gets nothing but the overlay prefixes on this interface (the kernel's connected routes for
 // its own addresses): no other routes, rules or fwmarks. Closing the fd removes the interface.
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { tunLib, VNET_HDR_LEN } from "./ffi.ts";
 import { BatchSlots } from "./batch.ts";
 import { Codel } from "./codel.ts";
 import { ringBuffer, RingWriter, sharedNow } from "./ring.ts";
 import { TunError, type TunDevice, type TunOptions, type TunStats } from "./device.ts";
+import { DUPLEX_WORDS, W, wakeLib, type DuplexStart } from "./wakefd.ts";
 
 const BATCH = 64;
 /** Slots per read with TSO: room for two 64 KB segments cut at full size, and one cut at an MSS of 512. */
@@ -44,6 +47,13 @@ const DIRECT = process.env.TRELLIS_TUN_DIRECT !== "0";
  */
 const READER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/reader-worker.ts" : new URL("./reader-worker.ts", import.meta.url).href;
 const WRITER_WORKER = import.meta.url.includes("$bunfs") ? "./tun/writer-worker.ts" : new URL("./writer-worker.ts", import.meta.url).href;
+const DUPLEX_WORKER = import.meta.url.includes("$bunfs") ? "./tun/duplex-worker.ts" : new URL("./duplex-worker.ts", import.meta.url).href;
+/**
+ * One worker reading and writing (./duplex-worker.ts) instead of two: ~2.5 MB less on an idle edge (65
+ * against 67.6 MB, bench/memory-edge.ts). The default where there is one core (two threads there share
+ * it anyway); TRELLIS_TUN_WORKERS=1 or 2 chooses.
+ */
+const ONE_WORKER = process.env.TRELLIS_TUN_WORKERS ? process.env.TRELLIS_TUN_WORKERS === "1" : availableParallelism() <= 1;
 const TUN_F_USO4 = 0x20;
 const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL" };
 
@@ -93,6 +103,7 @@ export async function openTun(opts: TunOptions): Promise<TunDevice> {
     offload = 0;
   }
   tun.reads = offload > 0 ? { tso: true, uso: (offload & TUN_F_USO4) !== 0 } : { tso: false, uso: false };
+  tun.begin();
   return tun;
 }
 
@@ -103,8 +114,8 @@ class LinuxTun implements TunDevice {
   reads = { tso: false, uso: false };
   private readonly worker: Worker;
   private reading = false;
-  /** The reader's words: [0] stop, [1] batches in flight, [2] the reader waits (./reader-worker.ts). */
-  private readonly stop = new SharedArrayBuffer(12);
+  /** The reader's words: [0] stop, [1] batches in flight, [2] the reader waits (./reader-worker.ts); with one worker, ./wakefd.ts W. */
+  private readonly stop = new SharedArrayBuffer(DUPLEX_WORDS * 4);
   private readonly readerWords = new Int32Array(this.stop);
   private closed = false;
   private readonly lib = tunLib();
@@ -120,6 +131,8 @@ class LinuxTun implements TunDevice {
   private readonly readCodel = new Codel();
   private rxShed = 0;
   private waking = false;
+  /** One worker for both jobs: the eventfd that wakes it (-1: two workers). */
+  private readonly efd: number = -1;
 
   /** `vnet`: the device was opened with virtio-net headers (reads carry one to strip; writes coalesce TCP). */
   constructor(
@@ -130,12 +143,44 @@ class LinuxTun implements TunDevice {
   ) {
     const ring = ringBuffer(RING_BYTES);
     this.ring = new RingWriter(ring);
+    this.ringBuffer = ring;
+    if (ONE_WORKER) this.efd = wakeLib().open();
+    if (this.efd >= 0) {
+      this.worker = this.writer = new Worker(DUPLEX_WORKER);
+      this.worker.onerror = (e) => process.stderr.write(`tun ${this.name}: worker failed: ${e.message}\n`);
+      this.worker.postMessage({ prepare: true });
+      return;
+    }
     this.writer = new Worker(WRITER_WORKER);
     this.writer.onerror = (e) => process.stderr.write(`tun ${this.name}: writer worker failed: ${e.message}\n`);
     this.writer.postMessage({ fd, ring, control: this.writerControl.buffer, vnet });
     this.worker = new Worker(READER_WORKER);
     this.worker.onerror = (e) => process.stderr.write(`tun ${this.name}: reader worker failed: ${e.message}\n`);
     this.worker.postMessage({ prepare: true });
+  }
+
+  private readonly ringBuffer: SharedArrayBuffer;
+
+  /** With one worker, the slots it reads into: made by begin(), since it cannot take a message once it runs. */
+  private slots?: BatchSlots;
+
+  /** With one worker: its start, once openTun knows how the device reads (the writer's is posted at once). */
+  begin(): void {
+    if (this.efd < 0) return;
+    this.slots = this.makeSlots();
+    const start: DuplexStart = { fd: this.fd, efd: this.efd, words: this.stop, ring: this.ringBuffer, control: this.writerControl.buffer, vnet: this.vnet, slots: this.slots.init, tso: this.reads.tso };
+    this.worker.postMessage(start);
+  }
+
+  /** One slot per batch in flight, each with room for the largest packet the MTU allows, plus slack for a device that sends more. */
+  private makeSlots(): BatchSlots {
+    return BatchSlots.make(READER_INFLIGHT, this.reads.tso ? TSO_BATCH : BATCH, Math.max(this.mtu, 1500) + 64);
+  }
+
+  /** The writer sleeps: wake it (once per batch of pushes). */
+  private wakeWriter(): void {
+    if (this.efd < 0) this.ring.wake();
+    else if (Atomics.load(this.readerWords, W.SLEEPING) === 1) wakeLib().wake(this.efd);
   }
 
   /** Both workers have their helper (at most a few seconds); what the reader can do. */
@@ -151,7 +196,7 @@ class LinuxTun implements TunDevice {
         };
         w.addEventListener("message", on);
       });
-    return Promise.all([answer(this.worker), answer(this.writer)]).then(([r]) => r);
+    return Promise.all(this.efd >= 0 ? [answer(this.worker)] : [answer(this.worker), answer(this.writer)]).then(([r]) => r);
   }
 
   get offload(): string[] {
@@ -176,7 +221,7 @@ class LinuxTun implements TunDevice {
     const w = this.worker;
     // One slot per batch in flight; the packets handed to `handler` are views of a slot, its again for
     // the next read once handler returns (a packet kept longer is copied: ../datapath/hold.ts).
-    const slots = BatchSlots.make(READER_INFLIGHT, this.reads.tso ? TSO_BATCH : BATCH, Math.max(this.mtu, 1500) + 64);
+    const slots = this.slots ?? this.makeSlots();
     const skip = this.vnet ? VNET_HDR_LEN : 0;
     w.onmessage = (e: MessageEvent) => {
       if (typeof e.data === "number") {
@@ -193,15 +238,21 @@ class LinuxTun implements TunDevice {
           handler(packets);
         } finally {
           Atomics.sub(this.readerWords, 1, 1);
-          if (Atomics.load(this.readerWords, 2) === 1) Atomics.notify(this.readerWords, 1);
+          if (Atomics.load(this.readerWords, 2) === 1) {
+            if (this.efd < 0) Atomics.notify(this.readerWords, 1);
+            else if (Atomics.load(this.readerWords, W.SLEEPING) === 1) wakeLib().wake(this.efd);
+          }
         }
       } else if (e.data?.error) {
         process.stderr.write(`tun ${this.name}: read failed (errno ${e.data.error})\n`);
       }
     };
-    // Room for the largest packet the MTU allows, plus slack for a device that sends more.
-    const tso = this.reads.tso;
-    w.postMessage({ fd: this.fd, slots: slots.init, stop: this.stop, tso });
+    if (this.efd >= 0) {
+      Atomics.store(this.readerWords, W.READING, 1);
+      wakeLib().wake(this.efd);
+      return;
+    }
+    w.postMessage({ fd: this.fd, slots: slots.init, stop: this.stop, tso: this.reads.tso });
   }
 
   writeOne(packet: Uint8Array): void {
@@ -231,7 +282,7 @@ class LinuxTun implements TunDevice {
       this.waking = true;
       setImmediate(() => {
         this.waking = false;
-        this.ring.wake();
+        this.wakeWriter();
       });
     }
   }
@@ -244,6 +295,19 @@ class LinuxTun implements TunDevice {
     if (this.closed) return;
     this.closed = true;
     const w = this.worker;
+    if (this.efd >= 0) {
+      Atomics.store(this.readerWords, W.STOP, 1);
+      const stopped = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        w.addEventListener("message", (e: MessageEvent) => e.data?.stopped && (clearTimeout(t), resolve()));
+      });
+      wakeLib().wake(this.efd);
+      await stopped;
+      w.terminate();
+      wakeLib().close(this.efd);
+      this.lib.tun_close(this.fd);
+      return;
+    }
     if (this.reading) {
       Atomics.store(this.readerWords, 0, 1);
       await new Promise<void>((resolve) => {
