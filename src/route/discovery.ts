@@ -5,7 +5,11 @@
 //                  relay we link to (a relay sends it to every link)
 //   a record in    duplicate check by (id, issued) before the signature; an edge keeps only relays'
 //                  records and those of nodes it talks to or looks up; a relay passes each new record
-//                  on to its other relay links (and relay records to its edges)
+//                  on to its other relay links (and relay records to its edges). A record passed on
+//                  (not its origin's own, on its own link) is taken only for an origin admitted here
+//                  (allow-listed, or a member whose certificate we verified), or with the origin's
+//                  certificate (HOP_RECORD_CERT), which must admit it; else it is dropped unchecked
+//                  (a relay cannot plant records of identities it made up)
 //   lookups        HOP_LOOKUP by node id, or by the 10 node-id bytes of an overlay IPv6 address, to
 //                  our live relays; they answer with the record or HOP_MISS, and a relay that missed
 //                  hands the record to the askers when it comes within MISS_MS (a node's first packet
@@ -15,7 +19,7 @@
 // The records' relay lists also give the relay graph the forwarder searches (./forward.ts).
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
-import { HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_RECORD, readId, type HopKind } from "./frame.ts";
+import { HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_RECORD, HOP_RECORD_CERT, readId, type HopKind } from "./frame.ts";
 import type { LinkHealth } from "./linkhealth.ts";
 import type { LinkPort } from "./ports.ts";
 import { decodeRecord, encodeRecord, MAX_RECORD_RELAYS, peekRecord, RECORD_LIFETIME_MS, type DiscoveryRecord, type RecordCrypto } from "./record.ts";
@@ -61,6 +65,14 @@ export interface DiscoveryOptions {
    * waits, bounded, and runs later). Without it, records are checked at once (the simulation).
    */
   checks?: { run(link: NodeId, source: NodeId, key: string, check: () => void): unknown };
+  /**
+   * Who may have a record here when it is passed on by another node (src/node/admission.ts): vet reads
+   * what we hold (true: admitted; false: the certificate given is plausible, unchecked; or why not),
+   * screen checks that certificate (once per id). Without it any validly signed record is taken (the simulation).
+   */
+  members?: { vet(id: NodeId, certs: string[]): boolean | string; screen(id: NodeId, certs: string[]): true | string };
+  /** The membership certificate we verified for `id`, to pass on with its record. */
+  certOf?(id: NodeId): Uint8Array | undefined;
   /** The node's answer to a neighbour's member lookup (src/node/members.ts). */
   memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
   log: Log;
@@ -140,11 +152,30 @@ export class Discovery {
   /** A new link to `peer`: give it our record; a relay tells a relay everything, an edge the relays. */
   linked(peer: NodeId): void {
     if (this.own) this.opts.sendHop(peer, HOP_RECORD, this.own.bytes);
-    if (this.opts.relayEnabled) for (const r of this.records.values()) if (r.id !== peer && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+    if (this.opts.relayEnabled) for (const r of this.records.values()) if (r.id !== peer && (r.relay || this.isRelay(peer))) this.pass(peer, r);
   }
 
-  /** A record from the link to `from` (HOP_RECORD); `budgeted` once its signature check has a token. */
-  onRecord(from: NodeId, b: Uint8Array, budgeted = false): void {
+  /** Pass a record on to `peer`, with its origin's certificate when we hold one (so `peer` can admit it). */
+  private pass(peer: NodeId, r: DiscoveryRecord): void {
+    const cert = r.id === peer ? undefined : this.opts.certOf?.(r.id);
+    if (!cert || r.bytes.length > 0xffff) return this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+    const body = new Uint8Array(2 + r.bytes.length + cert.length);
+    body[0] = r.bytes.length >> 8;
+    body[1] = r.bytes.length & 255;
+    body.set(r.bytes, 2);
+    body.set(cert, 2 + r.bytes.length);
+    this.opts.sendHop(peer, HOP_RECORD_CERT, body);
+  }
+
+  /** A record with its origin's certificate (HOP_RECORD_CERT) from the link to `from`. */
+  onRecordCert(from: NodeId, body: Uint8Array): void {
+    const n = body.length >= 2 ? (body[0] << 8) | body[1] : 0;
+    if (n === 0 || body.length <= 2 + n) return void this.opts.stats.recordsRefused++;
+    this.onRecord(from, body.subarray(2, 2 + n), false, [Buffer.from(body.subarray(2 + n)).toString("base64")]);
+  }
+
+  /** A record from the link to `from` (HOP_RECORD); `budgeted` once its signature check has a token; `certs`: its origin's, when passed on with it. */
+  onRecord(from: NodeId, b: Uint8Array, budgeted = false, certs: string[] = []): void {
     // Cheap duplicate check before the signature (gossip brings the same record from every side).
     const peek = peekRecord(b);
     if (peek) {
@@ -168,9 +199,24 @@ export class Discovery {
         return;
       }
     }
+    // Passed on by another node: only for an origin admitted here, or with a certificate that may admit
+    // it (checked below, within the budget); anything else is dropped before any signature check.
+    const members = peek && peek.id !== from ? this.opts.members : undefined;
+    if (members && !budgeted) {
+      const v = members.vet(peek!.id, certs);
+      if (typeof v === "string") {
+        this.opts.stats.recordsRefused++;
+        return this.opts.log("debug", `record of ${peek!.id} from ${from} refused: ${v}`);
+      }
+    }
     // The signature costs ~3.7 ms: within the link's and the origin's budget (a record re-issued with a
     // junk signature would otherwise cost one check each).
-    if (peek && this.opts.checks && !budgeted) return void this.opts.checks.run(from, peek.id, `record ${peek.id}`, () => this.onRecord(from, b, true));
+    if (peek && this.opts.checks && !budgeted) return void this.opts.checks.run(from, peek.id, `record ${peek.id}`, () => this.onRecord(from, b, true, certs));
+    const admitted = members ? members.screen(peek!.id, certs) : true;
+    if (admitted !== true) {
+      this.opts.stats.recordsRefused++;
+      return this.opts.log("debug", `record of ${peek!.id} from ${from} refused: ${admitted}`);
+    }
     const r = decodeRecord(b, this.opts.crypto, this.opts.now());
     if (typeof r === "string") {
       this.opts.stats.recordsRefused++;
@@ -189,11 +235,11 @@ export class Discovery {
     // A neighbour we linked to before knowing it relays: now it gets the edges' records linked() kept back
     // (else it has no route to our edges until they republish, minutes later).
     if (fresh && r.relay && this.opts.relayEnabled && this.opts.health.get(r.id) && !this.announced.has(r.id))
-      for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.opts.sendHop(r.id, HOP_RECORD, x.bytes);
+      for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.pass(r.id, x);
     this.opts.onRecord?.(r);
     if (!this.opts.relayEnabled) return;
     if (this.misses.size) this.answerMisses(r, from);
-    for (const peer of this.opts.health.peers()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+    for (const peer of this.opts.health.peers()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.pass(peer, r);
   }
 
   /** Make room: drop the record that expires first, an edge's before a relay's. */
@@ -224,7 +270,7 @@ export class Discovery {
   /** A neighbour asks for a record (HOP_LOOKUP): by node id, or by the 10 node-id bytes of an address. */
   answerLookup(peer: NodeId, body: Uint8Array): void {
     const r = body.length === 10 ? this.byAddressBits(body) : this.records.get(readId(body) ?? ("" as NodeId));
-    if (r) return this.opts.sendHop(peer, HOP_RECORD, r.bytes);
+    if (r) return this.pass(peer, r);
     this.opts.sendHop(peer, HOP_MISS, body);
     if (!this.opts.relayEnabled) return;
     const key = body.length === 10 ? Buffer.from(body).toString("hex") : readId(body);
@@ -241,7 +287,7 @@ export class Discovery {
       const m = this.misses.get(key);
       if (!m) continue;
       this.misses.delete(key);
-      for (const asker of m.askers) if (asker !== from && asker !== r.id) this.opts.sendHop(asker, HOP_RECORD, r.bytes);
+      for (const asker of m.askers) if (asker !== from && asker !== r.id) this.pass(asker, r);
     }
   }
 

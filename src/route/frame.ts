@@ -99,9 +99,11 @@ export const HOP_UNREACHABLE = 6;
 export const HOP_MEMBER_LOOKUP = 7;
 /** The answer: the holder's membership certificate in a network the asker proved it is in. */
 export const HOP_MEMBER = 8;
+/** A record passed on with its origin's membership certificate: record length u16 | record | certificate. */
+export const HOP_RECORD_CERT = 9;
 export type HopKind =
   | typeof HOP_PROBE | typeof HOP_PROBE_ACK | typeof HOP_RECORD | typeof HOP_LOOKUP | typeof HOP_MISS | typeof HOP_UNREACHABLE
-  | typeof HOP_MEMBER_LOOKUP | typeof HOP_MEMBER;
+  | typeof HOP_MEMBER_LOOKUP | typeof HOP_MEMBER | typeof HOP_RECORD_CERT;
 
 export interface Forward {
   hops: number;

@@ -12,7 +12,7 @@ import type { NodeId } from "../identity/identity.ts";
 import type { Discovery } from "./discovery.ts";
 import type { Forwarder } from "./forward.ts";
 import {
-  decodeForward, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, HOP_UNREACHABLE, TYPE_DATA, TYPE_FORWARD, TYPE_HOP, TYPE_REPORT,
+  decodeForward, HOP_LOOKUP, HOP_MEMBER, HOP_MEMBER_LOOKUP, HOP_MISS, HOP_PROBE, HOP_PROBE_ACK, HOP_RECORD, HOP_RECORD_CERT, HOP_UNREACHABLE, TYPE_DATA, TYPE_FORWARD, TYPE_HOP, TYPE_REPORT,
 } from "./frame.ts";
 import type { LinkHealth } from "./linkhealth.ts";
 import type { RouterOptions } from "./ports.ts";
@@ -165,6 +165,8 @@ export class Inbound {
         return o.health.onProbe(peer, b[1], body);
       case HOP_RECORD:
         return o.discovery.onRecord(peer, body);
+      case HOP_RECORD_CERT:
+        return o.discovery.onRecordCert(peer, body);
       case HOP_LOOKUP:
         return o.discovery.answerLookup(peer, body);
       case HOP_MEMBER_LOOKUP:

@@ -4,6 +4,7 @@ import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import type { Framing } from "./frame.ts";
 import type { RewardWeights } from "./policy.ts";
+import type { DiscoveryOptions } from "./discovery.ts";
 import type { DiscoveryRecord, RecordCrypto } from "./record.ts";
 import type { Decision, RelayPolicy } from "./steering.ts";
 
@@ -68,6 +69,9 @@ export interface RouterOptions {
   onRecord?(r: DiscoveryRecord): void;
   /** Signature checks of records within budgets (./discovery.ts); without it, checked at once. */
   checks?: { run(link: NodeId, source: NodeId, key: string, check: () => void): unknown };
+  /** Who may have a record passed on by another node, and the certificates to pass on with records (./discovery.ts). */
+  members?: DiscoveryOptions["members"];
+  certOf?: DiscoveryOptions["certOf"];
   /**
    * A neighbour asks which member holds an address or name (an opaque query): the answer to send back,
    * or undefined for none. The router only carries these; who may learn what is the node's call.

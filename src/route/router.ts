@@ -105,7 +105,7 @@ export class Router {
     this.discovery = new Discovery({
       self: opts.self, relayEnabled: opts.relay.enabled, crypto: opts.crypto, now, links: opts.links, health: this.health, stats: this.stats, sendHop,
       talksTo: (id) => this.flows.has(id), load: (t) => this.forwarder.load(t), hints: opts.hints, relaysWanted: opts.relaysWanted, onRecord: opts.onRecord, checks: opts.checks,
-      memberLookup: opts.memberLookup, log: this.log,
+      memberLookup: opts.memberLookup, members: opts.members, certOf: opts.certOf, log: this.log,
     });
     this.forwarder = new Forwarder({ self: opts.self, relay: opts.relay, now, health: this.health, discovery: this.discovery, stats: this.stats, sendFrame: (peer, b) => this.sendFrame(peer, b), sendFrames: (peer, fs, framing) => this.sendFrames(peer, fs, framing), sendHop, log: this.log });
     this.steering = new Steering({ send: (dst, inner) => (opts.sealed ? opts.sealed(dst, inner) : this.send(dst, inner)), relayPolicy: opts.relayPolicy, random: opts.random, onDecision: opts.onDecision, log: this.log });

@@ -1,0 +1,111 @@
+// Discovery records only from admitted nodes (issue 14): a relay passing on records of identities it
+// made up (validly self-signed, no certificate) plants nothing and costs no signature check; a member's
+// record passed on with its certificate is taken, and passed on with it. Real records, certificates and
+// admission (src/node/admission.ts vet/screen), the node's Discovery options (src/route/discovery.ts).
+import { afterAll, expect, spyOn, test } from "bun:test";
+import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaults } from "../config/schema.ts";
+import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
+import { Discovery } from "../route/discovery.ts";
+import { HOP_RECORD_CERT, type HopKind } from "../route/frame.ts";
+import { encodeRecord, identityRecordCrypto, RECORD_LIFETIME_MS } from "../route/record.ts";
+import type { RouterStats } from "../route/router.ts";
+import { issueCertificate } from "../trust/certificate.ts";
+import { encodeBundle, Networks } from "../trust/networks.ts";
+import { networkIdOf } from "../trust/root.ts";
+import { Admission } from "./admission.ts";
+
+const k = ml_dsa65.keygen(new Uint8Array(32).fill(6));
+const root = { name: "home", id: networkIdOf(k.publicKey), rootPub: k.publicKey, dsaSecret: k.secretKey };
+const [self, mallory, bob, peer] = [41, 42, 43, 44].map((n) => generateIdentity(new Uint8Array(128).fill(n)));
+const now = Math.floor(Date.now() / 1000);
+const cert = (id: NodeId, name: string) => issueCertificate({ networkId: root.id, nodeId: id, name, ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 86400 }, root);
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function victim(relay: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), "trellis-records-"));
+  dirs.push(dir);
+  Networks.install(dir, self.public.id, encodeBundle(root, cert(self.public.id, "self")));
+  const config = defaults(null);
+  config.node.stateDir = dir;
+  const admission = new Admission(config, self.public.id, () => {});
+  // The hostile relay is a member with a link to us (admitted as any member is).
+  expect(admission.admit(mallory.public, [Buffer.from(cert(mallory.public.id, "mallory")).toString("base64")])).toBe(true);
+  const stats = { recordsRefused: 0, recordsAccepted: 0 } as RouterStats;
+  const sent: [NodeId, HopKind, Uint8Array][] = [];
+  const links = [mallory.public.id, peer.public.id];
+  const d = new Discovery({
+    self: self.public.id, relayEnabled: relay, crypto: identityRecordCrypto(self), now: () => Date.now(),
+    links: { connect() {} } as never, health: { peers: () => links, get: () => ({}), alive: () => true } as never, stats,
+    sendHop: (p, kind, body) => sent.push([p, kind, body.slice()]), talksTo: () => false, load: () => 0, log: () => {},
+    members: admission, certOf: (id) => admission.memberCerts.get(id),
+  });
+  const record = (who: Identity, relayFlag = true, later = 0) => encodeRecord({ id: who.public.id, relay: relayFlag, relays: [], hints: [], issued: Date.now() + later, expires: Date.now() + RECORD_LIFETIME_MS }, identityRecordCrypto(who));
+  // Mallory's own relay record, on its own link: it is a relay to us now.
+  d.onRecord(mallory.public.id, record(mallory));
+  expect(d.isRelay(mallory.public.id)).toBe(true);
+  return { d, admission, stats, sent, record };
+}
+
+function verifies(f: () => void): number {
+  const spy = spyOn(ml_dsa65, "verify");
+  try {
+    f();
+    return spy.mock.calls.length;
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+const madeUp = Array.from({ length: 12 }, (_, i) => generateIdentity(new Uint8Array(128).fill(120 + i)));
+
+test("records of identities a relay made up are dropped unchecked, on an edge and on a relay", () => {
+  for (const relay of [false, true]) {
+    const { d, stats, record } = victim(relay);
+    const junk = madeUp.map((f) => record(f));
+    const before = d.count;
+    expect(verifies(() => junk.forEach((r) => d.onRecord(mallory.public.id, r)))).toBe(0);
+    expect(d.count).toBe(before); // before the fix: 8 of them on an edge (its per-link cap), all 12 on a relay, each after a signature check
+    expect(stats.recordsRefused).toBe(junk.length);
+  }
+}, 60_000);
+
+test("a member's record passed on with its certificate is taken (certificate checked once) and passed on with it", () => {
+  const { d, admission, sent, record } = victim(true);
+  const bobCert = cert(bob.public.id, "bob");
+  const r = record(bob); // a relay's record: a relay passes it to every link
+  const body = new Uint8Array(2 + r.length + bobCert.length);
+  body.set([r.length >> 8, r.length & 255]);
+  body.set(r, 2);
+  body.set(bobCert, 2 + r.length);
+  expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(2); // the certificate, then the record
+  expect(d.record(bob.public.id)).toBeDefined();
+  expect(admission.memberships.get(bob.public.id)?.name).toBe("bob");
+  // Passed on to our other link, with the certificate, so the next node can admit it too.
+  const out = sent.filter(([p, kind, b]) => p === peer.public.id && kind === HOP_RECORD_CERT && Buffer.from(b.subarray(2, 2 + r.length)).equals(Buffer.from(r)));
+  expect(out.length).toBe(1);
+  expect(Buffer.from(out[0][2].subarray(2 + r.length)).equals(Buffer.from(bobCert))).toBe(true);
+  // Bob is known now: its next record needs no certificate and costs only its own signature.
+  expect(verifies(() => d.onRecord(mallory.public.id, record(bob, true, 1000)))).toBe(1);
+}, 60_000);
+
+test("a made-up identity with a forged certificate costs one check, once, and plants nothing", () => {
+  const { d, record } = victim(true);
+  const f = madeUp[0];
+  const real = cert(mallory.public.id, "x");
+  const forged = cert(f.public.id, "x").slice(); // re-signed below by no one: the root's signature of another body
+  forged.set(real.subarray(real.length - 3309), forged.length - 3309);
+  const r = record(f);
+  const body = new Uint8Array(2 + r.length + forged.length);
+  body.set([r.length >> 8, r.length & 255]);
+  body.set(r, 2);
+  body.set(forged, 2 + r.length);
+  expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(1);
+  expect(d.record(f.public.id)).toBeUndefined();
+  expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(0); // remembered
+  expect(d.record(f.public.id)).toBeUndefined();
+}, 60_000);
