@@ -50,7 +50,8 @@ let lib: { madvise(addr: bigint, len: bigint, advice: number): number } | null |
 function madvise(): typeof lib {
   if (lib !== undefined) return lib;
   lib = null;
-  for (const name of ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`, "libc.so"]) {
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  for (const name of ["libc.so.6", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`, "libc.so"]) {
     try {
       lib = dlopen(name, { madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 } }).symbols;
       break;
