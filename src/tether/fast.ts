@@ -237,7 +237,8 @@ export class FastChannel {
     const native = nativeUdp(socket!);
     const [host, port] = n!.remoteAddr;
     let sent = 0;
-    for (const v of this.auth!.tagAll(fit, framing)) {
+    // Through Bun's socket the batch is sent before this returns (flush below): the views are transient.
+    for (const v of this.auth!.tagAll(fit, framing, !!native)) {
       if (native) this.queue.push(native, v, port, host);
       else if (!this.raw(v)) {
         refused.socket++;

@@ -16,6 +16,9 @@ import type { Framing } from "../route/frame.ts";
 /** What authentication adds to a frame: counter u64 and tag. */
 export const AUTH_BYTES = GMAC_BYTES;
 
+/** The buffer transient batches are tagged into (one thread, each batch sent before the next is tagged). */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 export class LinkAuth {
   private sendCounter = 0;
   private readonly replay = new ReplayWindow();
@@ -49,13 +52,15 @@ export class LinkAuth {
 
   /**
    * Each frame of `frames` authenticated ((framing.head ‖) frame[framing.skip..] ‖ counter ‖ tag), in
-   * order, as views into one buffer (one allocation for the batch).
+   * order, as views into one buffer (one allocation for the batch). `transient`: the caller is done
+   * with the views before it returns (sent synchronously), so they may share a buffer kept for reuse.
    */
-  tagAll(frames: readonly Uint8Array[], framing?: Framing): Uint8Array[] {
+  tagAll(frames: readonly Uint8Array[], framing?: Framing, transient = false): Uint8Array[] {
     const hlen = framing ? framing.head.length : 0, skip = framing ? framing.skip : 0;
     let total = 0;
     for (const f of frames) total += hlen + f.length - skip + AUTH_BYTES;
-    const out = Buffer.allocUnsafe(total);
+    if (transient && total > scratch.length) scratch = Buffer.allocUnsafe(Math.max(total, 2 * scratch.length));
+    const out = transient ? scratch : Buffer.allocUnsafe(total);
     const views: Uint8Array[] = new Array(frames.length);
     const gcm = this.sendGcm;
     let at = 0;
