@@ -221,19 +221,8 @@ export class Router {
    * there is none. A relay path is used at once while a direct link is asked for in the background.
    */
   send(dst: NodeId, inner: Uint8Array): boolean {
-    const f = this.flow(dst);
-    const c = this.current(dst, f);
-    if (!c || c.path.kind !== "direct") this.wantDirect(dst, f);
-    if (!c) {
-      this.stats.noPath++;
-      return false;
-    }
-    const name = pathName(c.path);
-    if (f.path !== name) {
-      if (f.path) this.log("info", `path to ${dst}: ${f.path} → ${name}`);
-      this.opts.onPathChange?.(dst, f.path, name);
-      f.path = name;
-    }
+    const c = this.choose(dst);
+    if (!c) return false;
     if (c.path.kind === "direct") {
       this.stats.sentDirect++;
       return this.sendFrame(dst, inner);
@@ -243,29 +232,48 @@ export class Router {
     return this.sendFrame(c.path.via, encodeForward(dst, this.self, inner));
   }
 
+  /** The path for what goes to `dst` now (asking for a direct link where it is not one; noting a change). */
+  private choose(dst: NodeId): PathCandidate | undefined {
+    const f = this.flow(dst);
+    const c = this.current(dst, f);
+    if (!c || c.path.kind !== "direct") this.wantDirect(dst, f);
+    if (!c) {
+      this.stats.noPath++;
+      return undefined;
+    }
+    const name = pathName(c.path);
+    if (f.path !== name) {
+      if (f.path) this.log("info", `path to ${dst}: ${f.path} → ${name}`);
+      this.opts.onPathChange?.(dst, f.path, name);
+      f.path = name;
+    }
+    return c;
+  }
+
+
   /**
-   * send() for a run of sealed data packets to `dst` (one TUN read): the first decides the path (and
-   * notes it, as send does); the rest go to that path's link as one batch, in order behind the first:
-   * on a relay path as forward frames that share one header (Framing: the link copies each once).
+   * send() for a run of sealed data packets to `dst` (one TUN read): the path is chosen once (and noted,
+   * as send does), and the run goes to that path's link as one batch, in order: on a relay path as
+   * forward frames that share one header (Framing: the link copies each once).
    */
   sendBatch(dst: NodeId, inners: Uint8Array[]): void {
     if (inners.length === 0) return;
-    const went = this.send(dst, inners[0]);
-    const c = this.flows.get(dst)?.choice;
-    const peer = c?.path.kind === "relay" ? c.path.via : dst;
+    if (inners.length === 1) return void this.send(dst, inners[0]);
+    const c = this.choose(dst);
+    if (!c) return void (this.stats.noPath += inners.length - 1);
+    const peer = c.path.kind === "relay" ? c.path.via : dst;
     const link = this.opts.links.link(peer);
-    if (went && c && inners.length > 1 && link?.sendPackets && link.state === "open") {
-      const rest = inners.slice(1);
-      if (c.path.kind === "direct") {
-        this.stats.sentDirect += rest.length;
-        return void link.sendPackets(rest);
-      }
-      this.stats.sentRelayed += rest.length;
-      for (const b of rest) this.steering.sent(dst, b.length);
-      return this.sendFrames(peer, rest, { head: encodeForward(dst, this.self, EMPTY), skip: 0 });
+    if (!link?.sendPackets || link.state !== "open") return inners.forEach((b) => this.send(dst, b));
+    if (c.path.kind === "direct") {
+      this.stats.sentDirect += inners.length;
+      this.health.used(peer);
+      return void link.sendPackets(inners);
     }
-    for (let i = 1; i < inners.length; i++) this.send(dst, inners[i]);
+    this.stats.sentRelayed += inners.length;
+    for (const b of inners) this.steering.sent(dst, b.length);
+    this.sendFrames(peer, inners, { head: encodeForward(dst, this.self, EMPTY), skip: 0 });
   }
+
 
   /**
    * The path to use: the rule (choose.ts) decides direct or not, and which relay when the policy has

@@ -56,12 +56,28 @@ export class LinkAuth {
    * with the views before it returns (sent synchronously), so they may share a buffer kept for reuse.
    */
   tagAll(frames: readonly Uint8Array[], framing?: Framing, transient = false): Uint8Array[] {
+    const views: Uint8Array[] = new Array(frames.length);
+    this.tagInto(frames, framing, transient, views);
+    return views;
+  }
+
+  /**
+   * tagAll without a view per frame: the frames authenticated back to back in one buffer (the transient
+   * one) from 0, `length` bytes in all: where they are equal in size (the last may be shorter) one GSO
+   * send takes them as they lie. The buffer is valid until the next transient batch.
+   */
+  tagRun(frames: readonly Uint8Array[], framing?: Framing): { buf: Buffer; length: number } {
+    const length = this.tagInto(frames, framing, true);
+    return { buf: scratch, length };
+  }
+
+  /** Tag `frames` into one buffer (the transient one, or a new one); each frame's view into `views`, if given. Returns the bytes written. */
+  private tagInto(frames: readonly Uint8Array[], framing: Framing | undefined, transient: boolean, views?: Uint8Array[]): number {
     const hlen = framing ? framing.head.length : 0, skip = framing ? framing.skip : 0;
     let total = 0;
     for (const f of frames) total += hlen + f.length - skip + AUTH_BYTES;
     if (transient && total > scratch.length) scratch = Buffer.allocUnsafe(Math.max(total, 2 * scratch.length));
     const out = transient ? scratch : Buffer.allocUnsafe(total);
-    const views: Uint8Array[] = new Array(frames.length);
     const gcm = this.sendGcm;
     let at = 0;
     for (let from = 0; from < frames.length; from += GCM_BATCH) {
@@ -72,13 +88,15 @@ export class LinkAuth {
       const c = gcm && gmacTagRun(gcm, out, at, frames, from, to, framing?.head, skip, first);
       for (let i = from; i < to; i++) {
         const len = hlen + frames[i].length - skip + AUTH_BYTES;
-        const v = out.subarray(at, at + len);
-        if (!c) this.tagNode(v, frames[i], framing, first + i - from);
-        views[i] = v;
+        if (!c || views) {
+          const v = out.subarray(at, at + len);
+          if (!c) this.tagNode(v, frames[i], framing, first + i - from);
+          if (views) views[i] = v;
+        }
         at += len;
       }
     }
-    return views;
+    return total;
   }
 
   /** node:crypto: frame `f` (framed) into `out`, with `counter` and the tag. */

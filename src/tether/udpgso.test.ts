@@ -3,14 +3,15 @@
 import { describe, expect, test } from "bun:test";
 import { GsoSocket, parse6 } from "./udpgso.ts";
 
-async function exchange(bindHost: string, to: string, datagrams: Uint8Array[], size: number) {
+async function exchange(bindHost: string, to: string, datagrams: Uint8Array[], size: number, asRun = false) {
   const got: Uint8Array[] = [];
   const rx = await Bun.udpSocket({ hostname: bindHost, socket: { data: (_s, d) => void got.push(new Uint8Array(d)) } });
   const tx = await Bun.udpSocket({ hostname: bindHost });
   try {
     const gso = GsoSocket.open((tx as unknown as { fd: number }).fd);
     expect(gso).toBeDefined();
-    const r = gso!.send(datagrams, 0, datagrams.length, size, to, rx.port);
+    const run = Buffer.concat(datagrams);
+    const r = asRun ? gso!.sendRun(run, run.length, datagrams.length, size, to, rx.port) : gso!.send(datagrams, 0, datagrams.length, size, to, rx.port);
     for (let i = 0; i < 50 && got.length < datagrams.length; i++) await Bun.sleep(10);
     return { r, got, gso: gso! };
   } finally {
@@ -29,6 +30,14 @@ describe("UDP GSO", () => {
     expect(r).toEqual({ sent: 20 });
     expect(gso.batches).toBe(1);
     expect(got.map((g) => g.length)).toEqual(ds.map((d) => d.length));
+    expect(got).toEqual(ds);
+  });
+
+  test("a run that lies back to back in one buffer (sendRun, one iovec) arrives the same", async () => {
+    const ds = datagrams(20, 1400, 333);
+    const { r, got, gso } = await exchange("127.0.0.1", "127.0.0.1", ds, 1400, true);
+    expect(r).toEqual({ sent: 20 });
+    expect(gso.batches).toBe(1);
     expect(got).toEqual(ds);
   });
 

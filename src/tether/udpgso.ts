@@ -176,10 +176,35 @@ export class GsoSocket {
       iov[i * 4 + 2] = d.length;
       iov[i * 4 + 3] = 0;
     }
+    return this.sendIov(n, n, size);
+  }
+
+  /**
+   * send() for `count` datagrams that lie back to back in buf[0..length), each `size` bytes but the last
+   * (at most that): one iovec for them all.
+   */
+  sendRun(buf: Uint8Array, length: number, count: number, size: number, host: string, port: number): GsoResult {
+    if (this.refused) return { refused: this.refused };
+    if (host !== this.nameHost || port !== this.namePort) {
+      this.name = sockaddr(this.family, host, port);
+      this.nameHost = host;
+      this.namePort = port;
+    }
+    if (!this.name) return { refused: `address ${host} not taken by GSO` };
+    const p = ptr(buf);
+    this.iov[0] = p >>> 0;
+    this.iov[1] = Math.floor(p / 4294967296);
+    this.iov[2] = length;
+    this.iov[3] = 0;
+    return this.sendIov(1, count, size);
+  }
+
+  /** sendmsg over the first `iovs` iovecs, `n` datagrams of `size` (the name is set). */
+  private sendIov(iovs: number, n: number, size: number): GsoResult {
     const m = this.msgView;
-    this.setPtr(m, 0, ptr(this.name));
-    m.setUint32(8, this.name.length, true);
-    m.setUint32(24, n, true);
+    this.setPtr(m, 0, ptr(this.name!));
+    m.setUint32(8, this.name!.length, true);
+    m.setUint32(24, iovs, true);
     m.setUint32(28, 0, true);
     this.cmsgView.setUint16(16, size, true);
     for (;;) {

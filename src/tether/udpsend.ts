@@ -39,6 +39,13 @@ export function nativeUdp(s: Socket): NativeUdp | null {
 /** Native sockets we turned UDP GRO on for (their reads may hold several of our datagrams). */
 export const groSockets = new WeakSet<NativeUdp>();
 
+/** Whether frames are all one size but the last, which may be shorter (a run GSO can send as it lies). */
+export function evenRun(fs: readonly Uint8Array[]): boolean {
+  const size = fs[0].length;
+  for (let i = 1; i < fs.length - 1; i++) if (fs[i].length !== size) return false;
+  return fs[fs.length - 1].length <= size;
+}
+
 /** The counters a send queue keeps (the fast channel's stats). */
 export interface SendStats {
   txFailed: number;
@@ -67,6 +74,30 @@ export class SendQueue {
     this.qPort.push(port);
     this.qHost.push(host);
     if (this.qData.length >= SEND_BATCH) this.flush();
+  }
+
+  /** How many datagrams of `size` bytes one sendRun on `native` takes at most (0: no GSO there). */
+  runLength(native: NativeUdp, size: number): number {
+    const gso = gsoFor(native);
+    return gso && !gso.refused ? Math.min(GSO_MAX_SEGMENTS, Math.floor(GSO_MAX_BYTES / size)) : 0;
+  }
+
+  /**
+   * Send `count` datagrams that lie back to back in buf[0..length), each `size` bytes but the last, in
+   * one sendmsg (after what is queued), before this returns: as they lie, with no view per datagram
+   * (at most runLength of them). Refused, they go through the queue one by one, as flush would.
+   */
+  sendRun(native: NativeUdp, buf: Uint8Array, length: number, count: number, size: number, port: number, host: string): void {
+    this.flush();
+    const r = count >= 2 ? gsoFor(native)?.sendRun(buf, length, count, size, host, port) : undefined;
+    if (r && "sent" in r) {
+      this.stats.txGsoSends++;
+      this.stats.txGsoDatagrams += r.sent;
+      this.stats.txFailed += count - r.sent;
+      return;
+    }
+    for (let at = 0; at < length; at += size) this.push(native, buf.subarray(at, Math.min(at + size, length)), port, host);
+    this.flush();
   }
 
   /**
