@@ -168,6 +168,15 @@ export class Admission implements PolicyPort {
     return held !== undefined && certs.slice(0, 4).some((c) => c.length === Math.ceil(held.length / 3) * 4 && Buffer.from(held).toString("base64") === c);
   }
 
+  /**
+   * The certificate we verified for `id`, to pass on with its record to the neighbour `to`: only when
+   * `to` proved membership of the same network (who may learn a member's certificate: ./members.ts).
+   */
+  certToPass(id: NodeId, to: NodeId): Uint8Array | undefined {
+    const m = this.memberships.get(id), t = this.memberships.get(to);
+    return m && t && m.networkId === t.networkId ? this.memberCerts.get(id) : undefined;
+  }
+
   /** admit() for links, plus a relay's limit on how many peers it serves. */
   admitLink(remote: PublicIdentity, certs: string[], links: { link(id: NodeId): unknown; readonly count: number }): true | string {
     const c = this.config.relay;

@@ -154,7 +154,7 @@ export class Node {
       onRecord: this.inside.record.bind(this.inside),
       checks: this.checks,
       members: this.admission,
-      certOf: (id) => this.admission.memberCerts.get(id),
+      certOf: (id, to) => this.admission.certToPass(id, to),
       onPathUp: this.inside.pathUp.bind(this.inside),
       weights: { ...config.paths.weights },
       memberLookup: (from, q) => this.lookups.answer(from, q),

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { defaults } from "../config/schema.ts";
 import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import { Discovery } from "../route/discovery.ts";
-import { HOP_RECORD_CERT, type HopKind } from "../route/frame.ts";
+import { HOP_RECORD, HOP_RECORD_CERT, type HopKind } from "../route/frame.ts";
 import { encodeRecord, identityRecordCrypto, RECORD_LIFETIME_MS } from "../route/record.ts";
 import type { RouterStats } from "../route/router.ts";
 import { issueCertificate } from "../trust/certificate.ts";
@@ -26,7 +26,7 @@ const cert = (id: NodeId, name: string) => issueCertificate({ networkId: root.id
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function victim(relay: boolean) {
+function victim(relay: boolean, member = true) {
   const dir = mkdtempSync(join(tmpdir(), "trellis-records-"));
   dirs.push(dir);
   Networks.install(dir, self.public.id, encodeBundle(root, cert(self.public.id, "self")));
@@ -38,11 +38,14 @@ function victim(relay: boolean) {
   const stats = { recordsRefused: 0, recordsAccepted: 0 } as RouterStats;
   const sent: [NodeId, HopKind, Uint8Array][] = [];
   const links = [mallory.public.id, peer.public.id];
+  // Our other neighbour: a member too (else it would get no certificate: see the last test).
+  if (member) expect(admission.admit(peer.public, [Buffer.from(cert(peer.public.id, "peer")).toString("base64")])).toBe(true);
+  else admission.allow.add(peer.public.id);
   const d = new Discovery({
     self: self.public.id, relayEnabled: relay, crypto: identityRecordCrypto(self), now: () => Date.now(),
     links: { connect() {} } as never, health: { peers: () => links, get: () => ({}), alive: () => true } as never, stats,
     sendHop: (p, kind, body) => sent.push([p, kind, body.slice()]), talksTo: () => false, load: () => 0, log: () => {},
-    members: admission, certOf: (id) => admission.memberCerts.get(id),
+    members: admission, certOf: (id, to) => admission.certToPass(id, to),
   });
   const record = (who: Identity, relayFlag = true, later = 0) => encodeRecord({ id: who.public.id, relay: relayFlag, relays: [], hints: [], issued: Date.now() + later, expires: Date.now() + RECORD_LIFETIME_MS }, identityRecordCrypto(who));
   // Mallory's own relay record, on its own link: it is a relay to us now.
@@ -108,4 +111,18 @@ test("a made-up identity with a forged certificate costs one check, once, and pl
   expect(d.record(f.public.id)).toBeUndefined();
   expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(0); // remembered
   expect(d.record(f.public.id)).toBeUndefined();
+}, 60_000);
+
+test("a certificate is passed on only to a member of its network (an allow-listed neighbour gets the record alone)", () => {
+  const { d, sent, record } = victim(true, false);
+  const bobCert = cert(bob.public.id, "bob");
+  const r = record(bob);
+  const body = new Uint8Array(2 + r.length + bobCert.length);
+  body.set([r.length >> 8, r.length & 255]);
+  body.set(r, 2);
+  body.set(bobCert, 2 + r.length);
+  d.onRecordCert(mallory.public.id, body);
+  expect(d.record(bob.public.id)).toBeDefined();
+  const toPeer = sent.filter(([p]) => p === peer.public.id);
+  expect(toPeer.map(([, kind]) => kind)).toEqual([HOP_RECORD, HOP_RECORD]); // mallory's and bob's records, no certificate
 }, 60_000);
