@@ -46,8 +46,7 @@ export interface LinkManagerOptions {
   seeds: string[];
   /** Whether to link with `remote`, given the membership certificates it presented. */
   accept(remote: PublicIdentity, certs: string[]): true | string;
-  /** Whether a signal's claimed sender may cost a signature check (before it; src/signal/messages.ts). */
-  screen?: SignalScreen;
+  screen?: SignalScreen; // whether a signal's claimed sender may cost a signature check (src/signal/messages.ts)
   /** Our membership certificates, presented in every signal. */
   proofs?(): string[];
   log?: Log;
