@@ -77,6 +77,7 @@ test("a crowd offering at once is set up a few at a time, every one linked", asy
   for (const m of members) m.m.connect(relay.public.id, true);
   const linked = await until(() => ids.every((i) => r.m.link(i.public.id)?.state === "open"), 40_000);
   clearInterval(watch);
+  if (!linked) console.log(ids.map((i) => r.m.link(i.public.id)?.state).join(" "), "\n", r.log.join("\n"));
   expect(linked).toBe(true);
   expect(most).toBeLessThanOrEqual(2);
   expect(r.log.filter((m) => m.includes("queued")).length).toBeGreaterThan(0);

@@ -129,7 +129,7 @@ export class LinkManager implements Links {
 
   constructor(private readonly opts: LinkManagerOptions) {
     this.log = opts.log ?? (() => {});
-    this.gate = new SetupGate({ running: opts.setupsRunning ?? SETUPS_RUNNING, queued: SETUPS_QUEUED, staleMs: OFFER_STALE_MS, slotMs: SETUP_SLOT_MS, log: (m) => this.log("debug", m) });
+    this.gate = new SetupGate({ running: opts.setupsRunning ?? SETUPS_RUNNING, queued: SETUPS_QUEUED, staleMs: OFFER_STALE_MS, slotMs: SETUP_SLOT_MS, defer: setImmediate, log: (m) => this.log("debug", m) });
     guardUdpSockets(this.log);
     this.verifier = new SignalVerifier(opts.identity.public.id, Date.now, opts.screen);
     this.client = new SignalClient(opts.identity, opts.seeds, (m) => void this.onSignal(m), this.log, { ca: opts.ca, proofs: opts.proofs, tether: opts.tether ?? true });

@@ -86,3 +86,17 @@ test("a set-up that neither opens nor closes gives up its slot after slotMs: the
   expect(started).toEqual([1, 2]);
   gate.clear();
 });
+
+test("a burst of set-ups for one peer read together makes one set-up, the latest", () => {
+  const later: (() => void)[] = [];
+  const gate = new SetupGate({ running: 4, queued: 8, staleMs: 8000, slotMs: 4000, defer: (f) => void later.push(f) });
+  const started: string[] = [];
+  for (const tag of ["a", "b", "c"]) expect(gate.admit(id(1), () => void started.push(tag))).toBe("started");
+  gate.admit(id(2), () => void started.push("other"));
+  gate.admit(id(3), () => void started.push("cancelled"));
+  gate.cancel(id(3));
+  expect(started).toEqual([]);
+  for (const f of later.splice(0)) f();
+  expect(started).toEqual(["c", "other"]);
+  gate.clear();
+});

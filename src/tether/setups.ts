@@ -71,6 +71,12 @@ export interface SetupGateOptions {
    * only how many run at once.
    */
   slotMs: number;
+  /**
+   * Run a set-up's start a little later (setImmediate): a burst of offers from one peer that a loaded
+   * node reads all at once (the peer retried while we were behind) then makes one set-up, not one each
+   * replacing the last. Without it, starts run at once.
+   */
+  defer?: (f: () => void) => void;
   now?: () => number;
   log?: (msg: string) => void;
 }
@@ -85,6 +91,8 @@ export class SetupGate {
   private readonly active = new Map<NodeId, number>();
   private timer?: ReturnType<typeof setTimeout>;
   private readonly waiting = new Map<NodeId, { at: number; start: () => void }>();
+  /** Starts deferred and not yet run (the latest per peer). */
+  private readonly starting = new Map<NodeId, () => void>();
   private readonly now: () => number;
   readonly stats = { started: 0, queued: 0, refused: 0, stale: 0 };
 
@@ -102,7 +110,7 @@ export class SetupGate {
       this.waiting.delete(peer);
       this.active.set(peer, this.now());
       this.stats.started++;
-      start();
+      this.launch(peer, start);
       return "started";
     }
     if (!this.waiting.has(peer) && this.waiting.size >= this.o.queued) {
@@ -134,7 +142,20 @@ export class SetupGate {
   /** `peer` is no longer wanted: its set-up, running or queued, is forgotten. */
   cancel(peer: NodeId): void {
     this.waiting.delete(peer);
+    this.starting.delete(peer);
     this.done(peer);
+  }
+
+  private launch(peer: NodeId, start: () => void): void {
+    if (!this.o.defer) return start();
+    const deferred = this.starting.has(peer);
+    this.starting.set(peer, start);
+    if (deferred) return; // one start per burst: the latest
+    this.o.defer(() => {
+      const f = this.starting.get(peer);
+      this.starting.delete(peer);
+      f?.();
+    });
   }
 
   /** Slots held longer than slotMs are given up. */
@@ -168,7 +189,7 @@ export class SetupGate {
       }
       this.active.set(peer, now);
       this.stats.started++;
-      w.start();
+      this.launch(peer, w.start);
     }
     this.arm();
   }
@@ -185,6 +206,7 @@ export class SetupGate {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.active.clear();
+    this.starting.clear();
     this.waiting.clear();
   }
 }
