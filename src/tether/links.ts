@@ -350,8 +350,7 @@ export class LinkManager implements Links {
     const old = this.links.get(peer); // out of the map first: its close must not end the set-up (gate slot) the new link takes over
     this.links.delete(peer);
     old?.close("replaced by a new link");
-    // werift asks only the first STUN server: put seeds that answer us now first, then seeds learned
-    // from relays' records, then the rest.
+    // werift asks only the first STUN server: seeds that answer us now first, then relays' hints, then the rest.
     const stun = new Set<string>();
     for (const s of [...this.client.registeredUrls(), ...(this.opts.moreSeeds?.() ?? []), ...this.opts.seeds]) {
       const host = this.seedHost(s);
