@@ -4,9 +4,12 @@ import { parse, UsageError } from "./args.ts";
 
 export const help = `Usage: trellis ping NODE [--count N] [--interval S] [--config FILE] [--api HOST:PORT]
 
-Send overlay pings to NODE (node id, unique id prefix, name, or overlay address)
-through the running node, end to end inside the session, and print the path each
-took and its round-trip time. Exits 0 if any reply came back, 1 if none did.
+Send overlay pings to NODE (name, overlay address, or the node id or unique id
+prefix of a peer the node knows: 'trellis status' lists them) through the running
+node, end to end inside the session, and print the path each took and its
+round-trip time. A member of our networks not met yet is looked up by its name or
+overlay IPv4 address; a node id the node does not know is refused. Exits 0 if any
+reply came back, 1 if none did.
 
   --count N       pings to send (default 4)
   --interval S    seconds between pings (default 1)

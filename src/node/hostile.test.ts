@@ -173,7 +173,7 @@ test("a ping for a full node id nobody told us of, with no relay linked and no s
   const asked: NodeId[] = [];
   links.connect = (id, now) => (asked.push(id), connect(id, now));
   const peers = a.node.status().peers.length;
-  for (let i = 0; i < 5; i++) await expect(a.node.ping(fakeId(500 + i), 200)).rejects.toThrow(/no node matches/);
+  for (let i = 0; i < 5; i++) await expect(a.node.ping(fakeId(500 + i), 200)).rejects.toThrow(/is not a peer this node knows/);
   expect(asked).toEqual([]);
   expect(a.node.status().peers.length).toBe(peers);
   // A peer it knows is still pinged.

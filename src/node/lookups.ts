@@ -2,14 +2,13 @@
 // (packets to it wait meanwhile), answering neighbours who ask us, and taking an answer's certificate.
 // The wire form, who may learn what, and the bounded waits are in ./members.ts.
 import { formatIpv4, parseIpv4 } from "../identity/address.ts";
-import { isNodeId, type NodeId, type PublicIdentity } from "../identity/identity.ts";
+import { isNodeId, type NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import { inPrefix, ipv4KeyOf } from "../datapath/ip.ts";
 import type { Peer, PeerTable } from "../datapath/peers.ts";
 import type { MemberPort } from "../datapath/ports.ts";
 import type { Hold } from "../datapath/hold.ts";
 import type { Router } from "../route/router.ts";
-import { recordIdentity } from "../route/record.ts";
 import { decodeCertificate } from "../trust/certificate.ts";
 import type { Admission } from "./admission.ts";
 import { answerQuery, decodeQuery, encodeQuery, MemberForwards, MemberWaits, type KnownMember, type MemberQuery } from "./members.ts";
@@ -25,12 +24,6 @@ export interface MemberLookupsOptions {
   router: () => Router;
   /** Subnet routes: whether we asked about a router, and taking one. */
   routes: () => { wantsRouter(id: NodeId): boolean; addRouter(id: NodeId): void };
-  /** A peer's public identity, learned from its record. */
-  learn(remote: PublicIdentity): void;
-  /** Want a link to `id` now. */
-  connect(id: NodeId): void;
-  /** Whether a seed of ours has node `id` registered (asked before a link attempt when no relay is linked). */
-  present(id: NodeId, timeoutMs: number): Promise<boolean>;
   /** Send a packet that waited for the lookup (the data path's send). */
   send(to: NodeId, packet: Uint8Array): void;
   log: Log;
@@ -78,48 +71,23 @@ export class MemberLookups implements MemberPort {
 
   /**
    * A peer a person named (ping) that we do not know yet: a member of our networks, named by IPv4
-   * address or by name (NAME or NAME.NETWORK), asked of our relays; or by its full node id, which
-   * becomes a peer (and gets a link attempt) once a relay hands us its signed record (a made-up id
-   * costs nothing beyond the lookup). With no relay linked, our seeds are asked whether it is
-   * registered there, and only then does it become a peer with a link attempt.
+   * address or by name (NAME or NAME.NETWORK), asked of our relays, whose answer is a certificate
+   * checked against the network's root. A full node id we were never told of is not looked up at all
+   * (Node.ping refuses it): a record or a seed's word would make a peer and a link attempt for an
+   * identity nobody admitted.
    */
   async find(target: string, timeoutMs: number): Promise<Peer | undefined> {
     const { admission, peers } = this.opts;
-    if (!admission.networks.members.length) return undefined;
     const t = target.trim().toLowerCase();
+    if (!admission.networks.members.length || isNodeId(t)) return undefined;
     const [name, network] = t.split(".", 2);
-    const router = this.opts.router();
-    const relayLinked = router.linksReport().some((l) => l.relay && l.alive);
-    // An id we were never told of costs nothing but a lookup: no peer, no link attempt, no signature
-    // until a relay hands over its signed record or, with no relay linked (member lookups need one), a
-    // seed says it is registered (our own registration awaited, within the time-out).
-    if (!relayLinked && isNodeId(t)) {
-      if (!(await this.opts.present(t as NodeId, timeoutMs))) return undefined;
-      this.opts.connect(t as NodeId);
-      return peers.ensure(t as NodeId);
-    }
-    let peer: Peer | undefined;
     if (parseIpv4(t)) {
       await this.lookup({ ipv4: t }, timeoutMs / 2);
-      peer = peers.resolve(t);
-    } else if (!network || admission.networks.members.some((m) => m.info.name === network)) {
-      await this.lookup({ name }, timeoutMs / 2);
-      peer = peers.resolve(name);
+      return peers.resolve(t);
     }
-    if (peer || !isNodeId(t)) return peer;
-    const id = t as NodeId;
-    const end = performance.now() + timeoutMs;
-    let r = router.record(id);
-    while (!r && performance.now() < end) {
-      router.lookup(id);
-      await Bun.sleep(Math.min(100, Math.max(1, end - performance.now())));
-      r = router.record(id);
-    }
-    const pub = r && !r.relay ? recordIdentity(r) : undefined;
-    if (pub?.id !== id) return undefined;
-    this.opts.learn(pub);
-    this.opts.connect(id);
-    return peers.ensure(id);
+    if (network && !admission.networks.members.some((m) => m.info.name === network)) return undefined;
+    await this.lookup({ name }, timeoutMs / 2);
+    return peers.resolve(name);
   }
 
   /** Ask again for what still waits (every tick; the hold expires what waited too long). */

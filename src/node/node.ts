@@ -11,7 +11,7 @@
 // Signalling (the links) tells the node who a link's peer is (its verified public identity); the session
 // handshake tells it what the peer claims (name, IPv4), checked against the allow-list or its certificate.
 import { equal16, inOverlayPrefix6, ipv6BytesOf, ipv6Of, OVERLAY_PREFIX6_LEN, parseIpv4, parseIpv6 } from "../identity/address.ts";
-import { encodePublicIdentity, type Identity, type NodeId } from "../identity/identity.ts";
+import { encodePublicIdentity, isNodeId, type Identity, type NodeId } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { Sessions } from "../session/sessions.ts";
 import { gcmLib, gcmWhyNot } from "../session/gcm.ts";
@@ -186,7 +186,7 @@ export class Node {
     ports.session = this.sessions;
     ports.route = this.router;
     this.lookups = new MemberLookups({ self: identity.public.id, relaying: config.relay.enabled, admission: this.admission, peers: this.peers, hold: this.hold, router: () => this.router, routes: () => this.routes,
-      learn: (remote) => this.peering.learn(remote), connect: (id) => this.links.connect(id, true), present: (id, ms) => this.links.present?.(id, ms) ?? Promise.resolve(false), send: this.inside.send.bind(this.inside), log: logger("node") });
+      send: this.inside.send.bind(this.inside), log: logger("node") });
     ports.members = this.lookups;
     this.routes = new Routes({
       config,
@@ -352,8 +352,11 @@ export class Node {
 
   /** Measure the RTT to a peer through the overlay, connecting first if needed. */
   async ping(target: string, timeoutMs = 3000): Promise<{ peer: Peer; path: string | null; rttMs: number | null }> {
-    // Not known yet: a member of our networks named by IPv4 address, name or node id is asked for (./lookups.ts).
+    // Not known yet: a member of our networks named by IPv4 address or name is asked for (./lookups.ts);
+    // a full node id nothing named is refused at once (no lookup, no peer entry, no link attempt).
     const peer = this.peers.resolve(target) ?? (await this.lookups.find(target, timeoutMs));
+    if (!peer && isNodeId(target.trim().toLowerCase()))
+      throw new NodeError("unknown-peer", `node ${target.trim()} is not a peer this node knows: ping a member of our networks by name or overlay IPv4 address (it is looked up), or by id once 'trellis status' lists it`);
     if (!peer)
       throw new NodeError("unknown-peer", `no node matches ${JSON.stringify(target)}: it is not a node id, id prefix, name or overlay address this node knows${this.admission.networks.members.length ? ", and no relay named a member of our networks by it" : ""}; check the spelling ('trellis status' lists known nodes)`);
     if (!peer.pub) this.router.lookup(peer.id);

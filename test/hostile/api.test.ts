@@ -124,17 +124,20 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     if (seconds < 3) expect(codes.filter((c) => c === "429").length).toBeGreaterThan(0);
   });
 
-  test("the CLI pings with the token: a member not met yet is found by its signed record, then linked", async () => {
+  test("the CLI pings with the token: a member not met yet is refused by id (its record at the relay notwithstanding), found by name, then linked", async () => {
     await Bun.sleep(2500); // let the ping bucket refill after the burst
-    // b's record reaches the relay once b is attached to it; until then the id is unknown (404)
     const onRelay = (x: TestNode) => (x.api("/v1/status").links ?? []).some((l: any) => l.relay && l.alive);
     await waitFor("a and b attached to the relay", () => onRelay(a) && onRelay(b), 30_000);
-    await waitFor("a finds b by id", () => {
-      const r = a.cli(["ping", b.id, "--count", "1", "--timeout", "1", "--config", a.configPath]);
-      expect(r.err).not.toContain("needs the API token");
-      return !r.err.includes("no node matches");
-    }, 30_000);
+    // By id: a peer a does not know is refused at once (no record lookup, no peer, no link attempt).
+    const byId = a.cli(["ping", b.id, "--count", "1", "--timeout", "1", "--config", a.configPath]);
+    expect(byId.err).not.toContain("needs the API token");
+    expect(byId.err).toContain("is not a peer this node knows");
+    expect(a.api("/v1/status").peers.some((p: any) => p.id === b.id)).toBe(false);
+    expect(a.logs()).not.toContain(`offer to ${b.id}`);
+    // By name: a member lookup (b's certificate, checked against the root), then a link and a session.
+    await waitFor("a finds bravo by name", () => a.cli(["ping", "bravo", "--count", "1", "--timeout", "1", "--config", a.configPath]).code === 0, 30_000);
     await waitFor("a ↔ b session", () => session(a, b), 30_000);
+    expect(a.cli(["ping", b.id, "--count", "1", "--timeout", "2", "--config", a.configPath]).code).toBe(0); // known now
   });
 
   test("the running node has no uid 0 and no capability in any thread, and still carries traffic", async () => {
@@ -164,7 +167,7 @@ describe.skipIf(!root)("hostile local API users, and a node without root (namesp
     expect(st.capEff).toBe((1n << 12n) | (1n << 10n)); // CAP_NET_ADMIN, CAP_NET_BIND_SERVICE and nothing else
     expect(c.logs()).not.toContain("running as root");
     await waitFor("c attached to the relay", () => (c.api("/v1/status").links ?? []).some((l: any) => l.relay && l.alive), 30_000);
-    await waitFor("c finds a by id", () => !c.cli(["ping", a.id, "--count", "1", "--timeout", "1", "--config", c.configPath]).err.includes("no node matches"), 30_000);
+    await waitFor("c finds alpha by name", () => c.cli(["ping", "alpha", "--count", "1", "--timeout", "1", "--config", c.configPath]).code === 0, 30_000);
     await waitFor("c ↔ a session", () => session(c, a), 30_000);
     await waitFor("c → a over the tunnel", () => /[1-9]\d* received/.test(sh(["ip", "netns", "exec", c.ns, "ping", "-c", "1", "-W", "2", "100.64.1.1"], { allowFail: true })), 10_000);
   });
