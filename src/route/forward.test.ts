@@ -194,5 +194,12 @@ describe("forward: relaying for others", () => {
     expect(n.r.R.stats.droppedFairness).toBeGreaterThan(0);
     expect(through).toBeGreaterThan(0);
     expect(through + n.r.R.stats.droppedFairness).toBe(50);
+    // A run whose first frame is over the share and the rest are not: the rest go on whole.
+    n.run(50);
+    const got = n.got.B.length, dropped = n.r.R.stats.droppedFairness;
+    n.r.R.receiveBatch(n.id("A"), [frame("A", 90, 30000), frame("A", 91, 100), frame("A", 92, 120)]);
+    n.run(50);
+    expect(n.r.R.stats.droppedFairness).toBe(dropped + 1);
+    expect(n.got.B.slice(got).map((g) => [g.seq, g.bytes])).toEqual([[91, 100], [92, 120]]);
   });
 });

@@ -100,7 +100,7 @@ export class Forwarder {
     stats.forwarded += pass.length;
     for (const b of pass) stats.forwardedBytes += b.length;
     if (pass.length === 1 || !this.opts.sendFrames) for (const b of pass) this.opts.sendFrame(next, relayed(b, self, next !== f.dst));
-    else this.opts.sendFrames(next, pass, { head: relayedHead(pass[0], self, next !== f.dst), skip: pass[0].length - f.inner.length });
+    else this.opts.sendFrames(next, pass, { head: relayedHead(pass[0], self, next !== f.dst), skip: bs[0].length - f.inner.length });
   }
 
   /**
