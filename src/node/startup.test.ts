@@ -67,7 +67,7 @@ test("a member that registers with a seed while its node is still opening the TU
   answerPings(a);
   answerPings(b);
   // b's router takes what the link carries: the link stays alive at a, and a ping goes through.
-  await ping(a, b, 1, { timeoutMs: 5_000, everyMs: 50 });
+  await ping(a, b, 1, { timeoutMs: 10_000, everyMs: 50 });
   expect(b.node.status().links.find((l) => l.peer === ia.public.id)?.alive).toBe(true);
   expect(a.node.status().links.find((l) => l.peer === ib.public.id)?.alive).toBe(true);
-}, 20_000);
+}, 30_000);
