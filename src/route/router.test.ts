@@ -86,6 +86,23 @@ describe("router: paths over time", () => {
     expect(n.got.B.length).toBeGreaterThanOrEqual(40); // 41 sent, none lost on the switch
   });
 
+  test("with no live path, an open direct link judged dead still carries what is sent (the keepalive confirming a handshake): only the TUN's packets wait", () => {
+    let muted = false;
+    const n = build({ relays: [], edges: ["A", "B"], links: [["A", "B"]], seeds: {}, loss: (a, b) => (muted && a === "B" && b === "A" ? 1 : 0) });
+    n.fabric.port(n.id("A")).connect(n.id("B"));
+    n.run(2000);
+    expect(n.r.A.pathTo(n.id("B"))).toBe("direct");
+    // B busy (a handshake under load): its probe answers stop for a second; A judges the link dead.
+    muted = true;
+    n.stream("A", "B", 1000);
+    expect(n.r.A.linksReport().find((l) => l.peer === n.id("B"))?.alive).toBe(false);
+    expect(n.r.A.hasPath(n.id("B"))).toBe(false);
+    const before = n.got.B.length;
+    expect(n.send("A", "B")).toBe(true);
+    n.run(10);
+    expect(n.got.B.length).toBe(before + 1);
+  });
+
   test("an idle direct link closes after the idle timeout; links to relays stay, even ones with traffic of their own", () => {
     const n = build({ relays: ["R"], edges: ["A", "B"], links: [["A", "R"], ["B", "R"], ["A", "B"]], seeds: { A: ["R"], B: ["R"] }, idleTimeoutMs: 3000 });
     n.run(2000);

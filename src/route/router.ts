@@ -217,12 +217,13 @@ export class Router {
   }
 
   /**
-   * Send an end-to-end payload (session packet or signal) to `dst` over the best path now; false when
-   * there is none. A relay path is used at once while a direct link is asked for in the background.
+   * Send an end-to-end payload (session packet or signal) to `dst` over the best path now, a relay path at
+   * once while a direct link is asked for; false when there is none. With no live path, an open direct link
+   * judged dead still takes it (a handshake's confirming keepalive; the TUN's packets wait: hasPath()).
    */
   send(dst: NodeId, inner: Uint8Array): boolean {
     const c = this.choose(dst);
-    if (!c) return false;
+    if (!c) return this.health.get(dst) !== undefined && this.sendFrame(dst, inner);
     if (c.path.kind === "direct") {
       this.stats.sentDirect++;
       return this.sendFrame(dst, inner);
@@ -249,7 +250,6 @@ export class Router {
     }
     return c;
   }
-
 
   /**
    * send() for a run of sealed data packets to `dst` (one TUN read): the path is chosen once (and noted,
