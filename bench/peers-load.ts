@@ -13,7 +13,8 @@
 // TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop), --failover
 // (with the last step's peers still attached: a second relay and two edges that reach each other only
 // through the relays; the first packet's time from one edge to the other, then the gap in a 20 ms ping
-// when the relay carrying it is killed).
+// when the relay carrying it is killed), --restart (after the last step the relay restarts, same identity
+// and state: every member comes back to it at once; links alive every 15 s until all are, or --wait).
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     /** A directory for the relay's CPU profile (markdown, written when it stops) and heap statistics per step. */
     prof: { type: "string" },
     failover: { type: "boolean", default: false },
+    /** After the last step: restart the relay (same identity and state) and time its members coming back. */
+    restart: { type: "boolean", default: false },
     /** Keep the relay's log (at debug) and the relay's RSS/CPU over the set-up in DIR. */
     keep: { type: "string" },
     /** Niceness of the peer processes (they yield to the relay). */
@@ -209,6 +212,7 @@ try {
     const at0 = points[0].rss - points[0].n * perRss;
     console.log(`per linked peer: ${perRss.toFixed(3)} MB RSS, ${(perCpu * 100).toFixed(3)}% of a core idle → 1,000 peers ≈ ${(at0 + 1000 * perRss).toFixed(0)} MB, ${((points[0].cpu - points[0].n * perCpu + 1000 * perCpu) * 100).toFixed(1)}% of a core`);
   }
+  if (values.restart) await restart(points.at(-1)?.n ?? 0);
   // One real edge process, linked to the relay, idle.
   await edge.start();
   await waitFor("edge linked", () => edge!.api("/v1/status").links.some((l: { alive: boolean }) => l.alive), 60_000);
@@ -221,6 +225,26 @@ try {
   console.log(`(${sh(["nproc"]).trim()} cores shared with whatever else runs; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
 } finally {
   await cleanup();
+}
+
+/** Restart the relay with `peers` linked to it, and trace them coming back (links alive, RSS, CPU). */
+async function restart(peers: number): Promise<void> {
+  await relay!.stop();
+  await relay!.start();
+  const pid = relay!.pid!, t0 = Date.now();
+  const token = () => readFileSync(join(relay!.dir, "state", "api.token"), "utf8").trim();
+  let peak = 0, last = 0, traced = t0;
+  await waitFor(`${peers} links back`, async () => {
+    const curl = Bun.spawn(["ip", "netns", "exec", relay!.ns, "curl", "-s", "--max-time", "300", "-H", `Authorization: Bearer ${token()}`, "http://127.0.0.1:7080/v1/status"], { stdout: "pipe" });
+    last = JSON.parse(await new Response(curl.stdout).text()).links.filter((l: { alive: boolean }) => l.alive).length;
+    const u = usage(pid);
+    peak = Math.max(peak, u.rssMb);
+    if (Date.now() - traced >= 15_000 || last >= peers) {
+      traced = Date.now();
+      console.log(`  restart +${((traced - t0) / 1000).toFixed(0)} s: ${last}/${peers} links alive; relay RSS ${u.rssMb.toFixed(0)} MB (peak ${peak.toFixed(0)}), CPU ${((100 * u.ticks) / ((traced - t0) / 10)).toFixed(0)}% of a core since the restart; load ${loadavg()[0].toFixed(1)}`);
+    }
+    return last >= peers;
+  }, values.wait ? Number(values.wait) * 1000 : 60_000 + peers * 400).catch(() => console.log(`  restart: only ${last} of ${peers} links came back`));
 }
 
 /**
