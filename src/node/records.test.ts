@@ -126,3 +126,18 @@ test("a certificate is passed on only to a member of its network (an allow-liste
   const toPeer = sent.filter(([p]) => p === peer.public.id);
   expect(toPeer.map(([, kind]) => kind)).toEqual([HOP_RECORD, HOP_RECORD]); // mallory's and bob's records, no certificate
 }, 60_000);
+
+test("the answer to our own address lookup is taken without a certificate; a record we did not ask for is not", () => {
+  const { d, stats, record } = victim(false);
+  stats.recordsRefused = 0;
+  // Our TUN sent a packet to bob's overlay address: we ask our relays for the node its 10 id bytes name.
+  d.lookupAddress(Buffer.from(bob.public.id.slice(0, 20), "hex"));
+  // A relay that is no member of bob's network answers with bob's record, no certificate: its id is bound to
+  // the address we asked for (a relay cannot make one up), so it is taken after its signature check.
+  expect(verifies(() => d.onRecord(mallory.public.id, record(bob, false)))).toBe(1);
+  expect(d.record(bob.public.id)).toBeDefined();
+  // Nothing else rides on that: a made-up identity's record next to it is still dropped unchecked.
+  expect(verifies(() => d.onRecord(mallory.public.id, record(madeUp[1])))).toBe(0);
+  expect(d.record(madeUp[1].public.id)).toBeUndefined();
+  expect(stats.recordsRefused).toBe(1);
+}, 60_000);

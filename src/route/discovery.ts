@@ -9,7 +9,8 @@
 //                  (not its origin's own, on its own link) is taken only for an origin admitted here
 //                  (allow-listed, or a member whose certificate we verified), or with the origin's
 //                  certificate (HOP_RECORD_CERT), which must admit it; else it is dropped unchecked
-//                  (a relay cannot plant records of identities it made up)
+//                  (a relay cannot plant records of identities it made up); the answer to our own
+//                  address lookup is taken without (its id is bound to the address we asked for)
 //   lookups        HOP_LOOKUP by node id, or by the 10 node-id bytes of an overlay IPv6 address, to
 //                  our live relays; they answer with the record or HOP_MISS, and a relay that missed
 //                  hands the record to the askers when it comes within MISS_MS (a node's first packet
@@ -201,7 +202,10 @@ export class Discovery {
     }
     // Passed on by another node: only for an origin admitted here, or with a certificate that may admit
     // it (checked below, within the budget); anything else is dropped before any signature check.
-    const members = peek && peek.id !== from ? this.opts.members : undefined;
+    // The answer to our own address lookup is the exception: its id is bound to the address our TUN
+    // asked for (80 bits of it), so a relay cannot make one up; the handshake then checks admission.
+    const asked = peek !== undefined && this.addressLookups.has(peek.id.slice(0, 20));
+    const members = peek && peek.id !== from && !asked ? this.opts.members : undefined;
     if (members && !budgeted) {
       const v = members.vet(peek!.id, certs);
       if (typeof v === "string") {
