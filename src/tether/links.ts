@@ -37,7 +37,7 @@ const TETHER_RETRY_MS = 5_000;
 /** How long a peer may take to answer an offer: its ICE gathering (GATHER_TIMEOUT_MS at most) and a round trip. */
 const ANSWER_WAIT_MS = GATHER_TIMEOUT_MS + 1_000;
 /** Set-ups run at once, each counted for SETUP_SLOT_MS at most; more wait in line (one per peer), up to SETUPS_QUEUED. */
-export const SETUPS_RUNNING = 8, SETUP_SLOT_MS = 4_000, SETUPS_QUEUED = 4096;
+export const SETUPS_RUNNING = 24, SETUP_SLOT_MS = 3_000, SETUPS_QUEUED = 4096;
 /** An offer that waited this long in line is dropped: its offerer's link times out (CONNECT_TIMEOUT_MS) before ICE and DTLS could finish. */
 const OFFER_STALE_MS = 8_000;
 
