@@ -154,7 +154,7 @@ export class Node {
       onRecord: this.inside.record.bind(this.inside),
       checks: this.checks,
       members: this.admission,
-      certOf: (id, to) => this.admission.certToPass(id, to),
+      certOf: (id, to, ourSeed) => this.admission.certToPass(id, to) ?? (ourSeed ? this.admission.memberCerts.get(id) : undefined),
       onPathUp: this.inside.pathUp.bind(this.inside),
       weights: { ...config.paths.weights },
       memberLookup: (from, q) => this.lookups.answer(from, q),

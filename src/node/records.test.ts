@@ -45,7 +45,7 @@ function victim(relay: boolean, member = true) {
     self: self.public.id, relayEnabled: relay, crypto: identityRecordCrypto(self), now: () => Date.now(),
     links: { connect() {} } as never, health: { peers: () => links, get: () => ({}), alive: () => true } as never, stats,
     sendHop: (p, kind, body) => sent.push([p, kind, body.slice()]), talksTo: () => false, load: () => 0, log: () => {},
-    members: admission, certOf: (id, to) => admission.certToPass(id, to),
+    members: admission, certOf: (id, to, ourSeed) => admission.certToPass(id, to) ?? (ourSeed ? admission.memberCerts.get(id) : undefined),
   });
   const record = (who: Identity, relayFlag = true, later = 0) => encodeRecord({ id: who.public.id, relay: relayFlag, relays: [], hints: [], issued: Date.now() + later, expires: Date.now() + RECORD_LIFETIME_MS }, identityRecordCrypto(who));
   // Mallory's own relay record, on its own link: it is a relay to us now.
@@ -140,4 +140,18 @@ test("the answer to our own address lookup is taken without a certificate; a rec
   expect(verifies(() => d.onRecord(mallory.public.id, record(madeUp[1])))).toBe(0);
   expect(d.record(madeUp[1].public.id)).toBeUndefined();
   expect(stats.recordsRefused).toBe(1);
+}, 60_000);
+
+test("a relay our own seed announced gets the certificate with a record though it never showed us its membership", () => {
+  const { d, sent, record } = victim(true, false);
+  d.addRelay(peer.public.id); // our seed's relay: its membership is the seed's word (a member of our network, by our config)
+  const bobCert = cert(bob.public.id, "bob");
+  const r = record(bob);
+  const body = new Uint8Array(2 + r.length + bobCert.length);
+  body.set([r.length >> 8, r.length & 255]);
+  body.set(r, 2);
+  body.set(bobCert, 2 + r.length);
+  d.onRecordCert(mallory.public.id, body);
+  const toPeer = sent.filter(([p, kind]) => p === peer.public.id && kind === HOP_RECORD_CERT);
+  expect(toPeer.length).toBe(1); // without it the seed's relay refuses bob's record: no route to bob through it (e2e cold-relays)
 }, 60_000);

@@ -72,8 +72,12 @@ export interface DiscoveryOptions {
    * screen checks that certificate (once per id). Without it any validly signed record is taken (the simulation).
    */
   members?: { vet(id: NodeId, certs: string[]): boolean | string; screen(id: NodeId, certs: string[]): true | string };
-  /** The membership certificate we verified for `id`, to pass on with its record to `to` (only to a member of the same network). */
-  certOf?(id: NodeId, to: NodeId): Uint8Array | undefined;
+  /**
+   * The membership certificate we verified for `id`, to pass on with its record to `to`: only to a member
+   * of the same network, or to a relay our own seed announced (`ourSeed`: its membership is the seed's
+   * word, never shown to us, and the records it relays for our network need the certificates).
+   */
+  certOf?(id: NodeId, to: NodeId, ourSeed: boolean): Uint8Array | undefined;
   /** The node's answer to a neighbour's member lookup (src/node/members.ts). */
   memberLookup?(from: NodeId, query: Uint8Array): Uint8Array | undefined;
   log: Log;
@@ -158,7 +162,7 @@ export class Discovery {
 
   /** Pass a record on to `peer`, with its origin's certificate when we hold one (so `peer` can admit it). */
   private pass(peer: NodeId, r: DiscoveryRecord): void {
-    const cert = r.id === peer ? undefined : this.opts.certOf?.(r.id, peer);
+    const cert = r.id === peer ? undefined : this.opts.certOf?.(r.id, peer, this.announced.has(peer));
     if (!cert || r.bytes.length > 0xffff) return this.opts.sendHop(peer, HOP_RECORD, r.bytes);
     const body = new Uint8Array(2 + r.bytes.length + cert.length);
     body[0] = r.bytes.length >> 8;
