@@ -8,6 +8,7 @@ import { ipv6BytesOf, parseIpv4, parseIpv6 } from "../identity/address.ts";
 import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 import type { Config } from "../config/schema.ts";
 import { decodeCertificate, type Membership } from "../trust/certificate.ts";
+import { createHash } from "node:crypto";
 import { Networks } from "../trust/networks.ts";
 import { logger, type Log } from "../log.ts";
 import { decodeClaims, encodeClaims, type Claims, type Ipv4ClaimRules } from "../datapath/peers.ts";
@@ -19,7 +20,11 @@ export interface Ipv4Address {
   prefix: number;
 }
 
-/** How long a sender whose certificate failed a check is refused without another check; how many are remembered. */
+/**
+ * How long a certificate that failed a check is refused without another check (keyed by the sender and
+ * the certificates shown: someone else's forgery in a member's name must not shut the member out), and
+ * how many such refusals are remembered.
+ */
 const REFUSED_MS = 60_000, MAX_REFUSED = 4096;
 
 export class Admission implements PolicyPort {
@@ -106,8 +111,12 @@ export class Admission implements PolicyPort {
     return true;
   }
 
-  /** Senders whose certificate failed a check lately (screen's negative cache): id → when (ms). */
-  private readonly refused = new Map<NodeId, number>();
+  /** Certificates that failed a check lately (screen's negative cache): sender and digest of what it showed → when (ms). */
+  private readonly refused = new Map<string, number>();
+
+  private static refusalKey(from: NodeId, certs: string[]): string {
+    return `${from} ${createHash("sha256").update(certs.slice(0, 4).join(",")).digest("base64")}`;
+  }
 
   /**
    * Whether a signal (or anything else) claimed from `from`, presenting `certs`, may cost a signature
@@ -123,7 +132,7 @@ export class Admission implements PolicyPort {
     const r = this.admit({ id: from } as PublicIdentity, certs);
     if (r === true) return true;
     if (this.refused.size >= MAX_REFUSED) this.refused.delete(this.refused.keys().next().value!);
-    this.refused.set(from, now);
+    this.refused.set(Admission.refusalKey(from, certs), now);
     this.log("info", r);
     return r;
   }
@@ -135,8 +144,8 @@ export class Admission implements PolicyPort {
     if (this.networks.members.length === 0) return `node ${from} is not in [network] allow`;
     if (this.known(from, now / 1000)) return true;
     const t = now / 1000;
-    const at = this.refused.get(from);
-    if (at !== undefined && now - at < REFUSED_MS) return `node ${from} showed no valid certificate ${Math.round((now - at) / 1000)} s ago`;
+    const at = certs.length ? this.refused.get(Admission.refusalKey(from, certs)) : undefined;
+    if (at !== undefined && now - at < REFUSED_MS) return `node ${from} showed this certificate ${Math.round((now - at) / 1000)} s ago and it failed its check`;
     // Read, not verified: the reasons are those networks.check would give, without its signature checks.
     let why = `node ${from} shows no certificate of a network this node is in`, plausible = false;
     for (const c of certs.slice(0, 4)) {

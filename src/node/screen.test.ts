@@ -90,3 +90,20 @@ test("a member's signal passes: its certificate is checked once across signal an
   const e = { ...sig(), sig: b64(new Uint8Array(3309)) };
   expect(count(() => expect(take(screened, e)).toBe("bad-signature"))).toBe(1);
 });
+
+test("someone else's forged certificate in a member's name does not shut the member out", () => {
+  const { screened } = victim();
+  // A hostile relay signs a signal with its own key, claiming the member's id, with a forged certificate
+  // naming that id: the certificate's check fails (one check) and is remembered...
+  const mallory = strangers[0];
+  const memberPub = makeSignal(member, "knock", self.public.id, undefined, Date.now()).pub; // public: any signal of the member shows it
+  const c = Buffer.from(realCert, "base64"), body = issueCertificate(membership(member.public.id, "mallory"), { dsaSecret: new Uint8Array(k.secretKey.length) } as never);
+  const fake = b64(Buffer.concat([body.subarray(0, body.length - 3309), c.subarray(c.length - 3309)])); // names the member, another name, a wrong root signature
+  const spoof = { ...makeSignal(mallory, "offer", self.public.id, "v=0", Date.now(), [fake]), from: member.public.id, pub: memberPub };
+  expect(count(() => expect(take(screened, spoof)).toBe("not-admitted"))).toBe(1);
+  expect(count(() => expect(take(screened, spoof)).toBe("not-admitted"))).toBe(0);
+  // ...for that certificate only: the member's own signal with its real certificate is checked and passes
+  // (before, the refusal was kept by id: the member was refused unchecked for a minute, again at each spoof).
+  const real = makeSignal(member, "offer", self.public.id, "v=0", Date.now(), [realCert]);
+  expect(count(() => expect(take(screened, real)).toBe("ok"))).toBe(2);
+});
