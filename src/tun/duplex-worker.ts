@@ -3,18 +3,14 @@
 // core (each Worker is a JavaScript VM of its own, ~6.5 MB). It sleeps in poll() on the TUN fd and an
 // eventfd the node writes when it has put packets in the ring while the worker slept (./wakefd.ts),
 // then writes what the ring holds and reads what the device has, a batch of each per turn.
-import { ptr, type Pointer } from "bun:ffi";
-import { tunLib, tunLibKind, VNET_HDR_LEN } from "./ffi.ts";
+import { ptr } from "bun:ffi";
+import { tunLib, tunLibKind } from "./ffi.ts";
 import { BatchSlots } from "./batch.ts";
 import { RingReader, sharedNow } from "./ring.ts";
-import { Codel } from "./codel.ts";
+import { BATCH, batchWriter } from "./writebatch.ts";
 import { wakeLib, W, type DuplexStart } from "./wakefd.ts";
 
 declare var self: Worker;
-
-const BATCH = 64;
-const NAP_US = Number(process.env.TRELLIS_WRITER_NAP_US ?? 50);
-const NAP_MIN = 16;
 
 self.onmessage = (e: MessageEvent<DuplexStart | { prepare: true }>) => {
   if ("prepare" in e.data) {
@@ -32,43 +28,8 @@ self.onmessage = (e: MessageEvent<DuplexStart | { prepare: true }>) => {
   const ring = new RingReader(e.data.ring);
   const ringCtl = new Int32Array(e.data.ring, 0, 2); // ./ring.ts: [head, tail]; equal when empty
   const ringEmpty = () => Atomics.load(ringCtl, 0) === Atomics.load(ringCtl, 1);
-  const data = new Uint8Array(e.data.ring, RingReader.dataOffset);
-  const base = ptr(data);
-  const refused = (n: number) => n > 0 && Atomics.add(control, 1, n);
-  const offs = new Int32Array(BATCH), lens = new Int32Array(BATCH);
-  const scratch = new Uint8Array(65536 + VNET_HDR_LEN);
-  const codel = new Codel();
-  let n = 0, now = 0, datagrams = 0;
-  const collect = (off: number, len: number, pushedAt: number) => {
-    if (now === 0) now = sharedNow();
-    if (codel.shouldDrop(now - pushedAt, now)) {
-      Atomics.add(control, 2, 1);
-      return;
-    }
-    offs[n] = off;
-    lens[n++] = len;
-    if (data[off + ((data[off] >> 4) === 4 ? 9 : 6)] !== 6) datagrams++;
-  };
-  const write = vnet && lib.tun_write_gro
-    ? () => refused(lib.tun_write_gro!(fd, base, ptr(offs), ptr(lens), n, ptr(scratch)))
-    : vnet
-      ? () => {
-          for (let i = 0; i < n; i++) {
-            scratch.fill(0, 0, VNET_HDR_LEN);
-            scratch.set(data.subarray(offs[i], offs[i] + lens[i]), VNET_HDR_LEN);
-            refused(lib.tun_write(fd, scratch, VNET_HDR_LEN + lens[i]) < 0 ? 1 : 0);
-          }
-        }
-      : () => {
-          for (let i = 0; i < n; i++) refused(lib.tun_write(fd, ((base as number) + offs[i]) as Pointer as unknown as Uint8Array, lens[i]) < 0 ? 1 : 0);
-        };
-  const napWord = new Int32Array(new SharedArrayBuffer(4));
-  const napMs = NAP_US > 0 ? NAP_US / 1000 : 0;
-  const done = () => {
-    if (n === 0) return;
-    write();
-    if (napMs > 0 && datagrams >= NAP_MIN) Atomics.wait(napWord, 0, 0, napMs);
-  };
+  const w = batchWriter(fd, vnet, new Uint8Array(e.data.ring, RingReader.dataOffset), control);
+  const collect = w.collect, done = w.done;
 
   // Reading: as ./reader-worker.ts, into the slots in turn, without its own wait (poll() below is the only
   // sleep); tried every turn, so a busy ring never starves the other direction.
@@ -88,9 +49,7 @@ self.onmessage = (e: MessageEvent<DuplexStart | { prepare: true }>) => {
   while (Atomics.load(words, W.STOP) === 0) {
     let busy = false;
     if (!ringEmpty()) {
-      n = 0;
-      now = 0;
-      datagrams = 0;
+      w.start();
       ring.drain(collect, BATCH, 0, done);
       busy = true;
     }
