@@ -2,7 +2,7 @@
 // made up (validly self-signed, no certificate) plants nothing and costs no signature check; a member's
 // record passed on with its certificate is taken, and passed on with it. Real records, certificates and
 // admission (src/node/admission.ts vet/screen), the node's Discovery options (src/route/discovery.ts).
-import { afterAll, expect, spyOn, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +17,7 @@ import { issueCertificate } from "../trust/certificate.ts";
 import { encodeBundle, Networks } from "../trust/networks.ts";
 import { networkIdOf } from "../trust/root.ts";
 import { Admission } from "./admission.ts";
+import { verifies } from "../../test/lib/verifies.ts";
 
 const k = ml_dsa65.keygen(new Uint8Array(32).fill(6));
 const root = { name: "home", id: networkIdOf(k.publicKey), rootPub: k.publicKey, dsaSecret: k.secretKey };
@@ -54,14 +55,13 @@ function victim(relay: boolean, member = true) {
   return { d, admission, stats, sent, record };
 }
 
-function verifies(f: () => void): number {
-  const spy = spyOn(ml_dsa65, "verify");
-  try {
-    f();
-    return spy.mock.calls.length;
-  } finally {
-    spy.mockRestore();
-  }
+/** A HOP_RECORD_CERT body: the record's length, the record, its origin's certificate. */
+function recordCert(r: Uint8Array, cert: Uint8Array): Uint8Array {
+  const body = new Uint8Array(2 + r.length + cert.length);
+  body.set([r.length >> 8, r.length & 255]);
+  body.set(r, 2);
+  body.set(cert, 2 + r.length);
+  return body;
 }
 
 const madeUp = Array.from({ length: 12 }, (_, i) => generateIdentity(new Uint8Array(128).fill(120 + i)));
@@ -81,10 +81,7 @@ test("a member's record passed on with its certificate is taken (certificate che
   const { d, admission, sent, record } = victim(true);
   const bobCert = cert(bob.public.id, "bob");
   const r = record(bob); // a relay's record: a relay passes it to every link
-  const body = new Uint8Array(2 + r.length + bobCert.length);
-  body.set([r.length >> 8, r.length & 255]);
-  body.set(r, 2);
-  body.set(bobCert, 2 + r.length);
+  const body = recordCert(r, bobCert);
   expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(2); // the certificate, then the record
   expect(d.record(bob.public.id)).toBeDefined();
   expect(admission.memberships.get(bob.public.id)?.name).toBe("bob");
@@ -103,10 +100,7 @@ test("a made-up identity with a forged certificate costs one check, once, and pl
   const forged = cert(f.public.id, "x").slice(); // re-signed below by no one: the root's signature of another body
   forged.set(real.subarray(real.length - 3309), forged.length - 3309);
   const r = record(f);
-  const body = new Uint8Array(2 + r.length + forged.length);
-  body.set([r.length >> 8, r.length & 255]);
-  body.set(r, 2);
-  body.set(forged, 2 + r.length);
+  const body = recordCert(r, forged);
   expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(1);
   expect(d.record(f.public.id)).toBeUndefined();
   expect(verifies(() => d.onRecordCert(mallory.public.id, body))).toBe(0); // remembered
@@ -117,10 +111,7 @@ test("a certificate is passed on only to a member of its network (an allow-liste
   const { d, sent, record } = victim(true, false);
   const bobCert = cert(bob.public.id, "bob");
   const r = record(bob);
-  const body = new Uint8Array(2 + r.length + bobCert.length);
-  body.set([r.length >> 8, r.length & 255]);
-  body.set(r, 2);
-  body.set(bobCert, 2 + r.length);
+  const body = recordCert(r, bobCert);
   d.onRecordCert(mallory.public.id, body);
   expect(d.record(bob.public.id)).toBeDefined();
   const toPeer = sent.filter(([p]) => p === peer.public.id);
@@ -147,10 +138,7 @@ test("a relay our own seed announced gets the certificate with a record though i
   d.addRelay(peer.public.id); // our seed's relay: its membership is the seed's word (a member of our network, by our config)
   const bobCert = cert(bob.public.id, "bob");
   const r = record(bob);
-  const body = new Uint8Array(2 + r.length + bobCert.length);
-  body.set([r.length >> 8, r.length & 255]);
-  body.set(r, 2);
-  body.set(bobCert, 2 + r.length);
+  const body = recordCert(r, bobCert);
   d.onRecordCert(mallory.public.id, body);
   const toPeer = sent.filter(([p, kind]) => p === peer.public.id && kind === HOP_RECORD_CERT);
   expect(toPeer.length).toBe(1); // without it the seed's relay refuses bob's record: no route to bob through it (e2e cold-relays)

@@ -1,7 +1,7 @@
 // Signals from non-members cost no signature check (issue 14): the admission screen runs before the
 // signal's signature, from what the node holds (src/node/admission.ts screen, src/signal/messages.ts).
 // Counted: calls of ML-DSA verify while a node takes junk signals, with the screen and without it.
-import { afterAll, expect, spyOn, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +13,7 @@ import { issueCertificate, type Membership } from "../trust/certificate.ts";
 import { encodeBundle, Networks } from "../trust/networks.ts";
 import { networkIdOf } from "../trust/root.ts";
 import { Admission } from "./admission.ts";
+import { verifies as count } from "../../test/lib/verifies.ts";
 
 const k = ml_dsa65.keygen(new Uint8Array(32).fill(5));
 const root = { name: "home", id: networkIdOf(k.publicKey), rootPub: k.publicKey, dsaSecret: k.secretKey };
@@ -42,15 +43,6 @@ function forged(id: string): string {
   return b64(Buffer.concat([m.subarray(0, m.length - 3309), c.subarray(c.length - 3309)]));
 }
 
-function count(f: () => void): number {
-  const spy = spyOn(ml_dsa65, "verify");
-  try {
-    f();
-    return spy.mock.calls.length;
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 function take(v: SignalVerifier, raw: unknown): string {
   try {
