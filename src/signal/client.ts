@@ -42,6 +42,8 @@ class SeedConnection {
   private tether?: { data: ((f: Uint8Array) => void)[]; close: (() => void)[] };
   /** The last failure, logged once until it changes (a seed down for an hour is one line, not 400). */
   private lastError = "";
+  /** The relay the seed announced at registration (our own id: the seed is this node). */
+  relay?: NodeId;
 
   constructor(
     readonly url: string,
@@ -50,6 +52,8 @@ class SeedConnection {
     private readonly onRegistered: (relay?: NodeId, tether?: { socket: TetherSocket; relay: PublicIdentity }) => void,
     private readonly log: Log,
     private readonly opts: SignalClientOptions,
+    /** Whether this node serves its own seed in-process (SignalClient.attachLocal). */
+    private readonly servesLocally: () => boolean = () => false,
   ) {}
 
   start(): void {
@@ -93,6 +97,8 @@ class SeedConnection {
           this.backoff = BACKOFF_MIN_MS;
           this.lastError = "";
           const relay = typeof m.relay === "string" && isNodeId(m.relay) ? (m.relay as NodeId) : undefined;
+          this.relay = relay;
+          if (relay === this.identity.public.id && this.servesLocally()) return this.dropOwnSeed();
           let tether: { socket: TetherSocket; relay: PublicIdentity } | undefined;
           if (m.tether === true && relay && typeof m.relayPub === "string") {
             try {
@@ -180,6 +186,18 @@ class SeedConnection {
     });
   }
 
+  /**
+   * The seed is this node, whose signalling is served in-process: a socket to ourselves would carry
+   * every signal a second time (each member got it twice), and a relay answering hundreds of members at
+   * once went over its own seed's message rate, was dropped and re-registered, and every registration
+   * re-signed an attempt to every peer it wanted (a seconds-long stall, again every few seconds).
+   */
+  dropOwnSeed(): void {
+    this.registered = false;
+    this.log("info", `seed ${seedEndpoint(this.url).base} is this node: its signalling stays in-process`);
+    this.stop();
+  }
+
   send(frame: string): boolean {
     if (!this.registered || this.ws?.readyState !== WebSocket.OPEN) return false;
     this.ws.send(frame);
@@ -201,9 +219,11 @@ export class SignalClient {
   /** The seed this node runs itself, reached in-process (no registration with itself needed). */
   private local?: (to: NodeId, envelope: SignalEnvelope) => boolean;
   private localRegistered?: (id: NodeId) => boolean;
+  private readonly self: NodeId;
 
   constructor(identity: Identity, seeds: string[], onMessage: (msg: unknown) => void, log: Log, opts: SignalClientOptions = {}) {
-    this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay, tether) => this.registeredCbs.forEach((f) => f(relay, tether)), log, opts));
+    this.conns = seeds.map((url) => new SeedConnection(url, identity, onMessage, (relay, tether) => this.registeredCbs.forEach((f) => f(relay, tether)), log, opts, () => this.local !== undefined));
+    this.self = identity.public.id;
   }
 
   start(): void {
@@ -219,6 +239,7 @@ export class SignalClient {
   attachLocal(send: (to: NodeId, envelope: SignalEnvelope) => boolean, registered?: (id: NodeId) => boolean): void {
     this.local = send;
     this.localRegistered = registered;
+    for (const c of this.conns) if (c.registered && c.relay === this.self) c.dropOwnSeed();
     this.registeredCbs.forEach((f) => f());
   }
 
