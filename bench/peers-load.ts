@@ -9,7 +9,9 @@
 // process), --window 10 (seconds of idle CPU), --settle 10 (seconds after the last link came up),
 // --smol (the relay runs under `bun --smol`), --nice 10 (the peer processes' niceness), --keep DIR (the relay's
 // log, at debug, kept in DIR), --wait S (how long each step waits for its links; progress every 15 s), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
-// its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR), --keep-root (for
+// its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR; the CPU profiler keeps
+// objects alive, e.g. every API response: its RSS is not the relay's), --heap DIR (the heap statistics alone,
+// no profiler: what to read memory from), --keep-root (for
 // TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop), --failover
 // (with the last step's peers still attached: a second relay and two edges that reach each other only
 // through the relays; the first packet's time from one edge to the other, then the gap in a 20 ms ping
@@ -35,6 +37,8 @@ const { values } = parseArgs({
     "keep-root": { type: "boolean", default: false },
     /** A directory for the relay's CPU profile (markdown, written when it stops) and heap statistics per step. */
     prof: { type: "string" },
+    /** A directory for the relay's heap statistics per step, without the CPU profiler (which keeps objects alive). */
+    heap: { type: "string" },
     failover: { type: "boolean", default: false },
     /** After the last step: restart the relay (same identity and state) and time its members coming back. */
     restart: { type: "boolean", default: false },
@@ -115,11 +119,12 @@ try {
   const ids = Array.from({ length: max }, (_, i) => benchIdentity(i).public.id);
   net.addHost("edge");
   const bunFlags = [...(values.smol ? ["--smol"] : []), ...(values.prof ? ["--cpu-prof-md", `--cpu-prof-dir=${values.prof}`] : [])];
-  if (values.prof) {
-    mkdirSync(values.prof, { recursive: true });
-    chmodSync(values.prof, 0o777); // the relay drops to nobody
+  const heapDir = values.prof ?? values.heap;
+  if (heapDir) {
+    mkdirSync(heapDir, { recursive: true });
+    chmodSync(heapDir, 0o777); // the relay drops to nobody
   }
-  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}`, bunFlags: bunFlags.length ? bunFlags : undefined, user: values["keep-root"] ? "root" : undefined, preload: values.prof ? join(ROOT, "bench/heap-preload.ts") : undefined }, dir);
+  relay = new TestNode(net, { host: "relay", name: "relay", relay: true, seeds: [seed], extra: `max_peers = ${max + 8}`, bunFlags: bunFlags.length ? bunFlags : undefined, user: values["keep-root"] ? "root" : undefined, preload: heapDir ? join(ROOT, "bench/heap-preload.ts") : undefined }, dir);
   edge = new TestNode(net, { host: "edge", name: "edge", seeds: [seed], allow: [relay.id], user: values["keep-root"] ? "root" : undefined }, dir);
   if (values.failover) {
     for (const h of ["relay2", "fa", "fb"]) net.addHost(h);
@@ -190,8 +195,8 @@ try {
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = await alive().catch(() => -1);
     points.push({ n: links, rss: u1.rssMb, cpu, harness });
-    const heapOut = values.prof ? join(values.prof, `heap-${n}${points.length > 1 && points.at(-2)!.n === links ? `-${points.length}` : ""}.json`) : "";
-    if (values.prof) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), heapOut);
+    const heapOut = heapDir ? join(heapDir, `heap-${n}${points.length > 1 && points.at(-2)!.n === links ? `-${points.length}` : ""}.json`) : "";
+    if (heapDir) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), heapOut);
     // The heap statistics run a full garbage collection first (bench/heap-preload.ts): the RSS right after it.
     let gced = "";
     try {

@@ -13,6 +13,7 @@ import type { NodeId } from "../identity/identity.ts";
 import { dtlsCertificate } from "./dtlscert.ts";
 import { framed, type Framing } from "../route/frame.ts";
 import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
+import { slimEvents, trimWerift } from "./weriftdiet.ts";
 
 import type { Log } from "../log.ts";
 
@@ -213,6 +214,7 @@ export class WebrtcLink implements Link {
   constructor(readonly peer: NodeId, iceServers: string[], private readonly log: Log, hostAddresses?: string[], avoid?: (host: string) => boolean) {
     padStunRequests();
     boundPairRequestIds();
+    trimWerift();
     this.pc = new RTCPeerConnection({
       iceServers: iceServers.map((urls) => ({ urls })),
       certificates: [sharedCertificate()],
@@ -257,6 +259,7 @@ export class WebrtcLink implements Link {
     this.state = "open";
     clearTimeout(this.timer);
     this.startFast();
+    slimEvents([this.pc]); // what werift keeps per open connection, trimmed (./weriftdiet.ts)
     for (const cb of this.openCbs) cb();
   }
 
