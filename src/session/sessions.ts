@@ -329,7 +329,8 @@ export class Sessions {
     if (p.next) this.indexes.delete(p.next.localIndex);
     p.next = kp;
     this.indexes.set(sender, { peer: p, keypair: kp });
-    this.log("debug", `handshake response to ${p.id} (${response.length} bytes for ${message.length} received)`);
+    // The initiation's age by its sender's clock: how late a loaded responder answers (its initiator retries after rekeyTimeout).
+    this.log("debug", `handshake response to ${p.id} (${response.length} bytes for ${message.length} received; made ${Date.now() - Number(r.timestamp / 1000n)} ms ago by its clock)`);
     for (const f of fragment(TYPE_RESP_FRAGMENT, response)) this.opts.transmit(p.id, f);
   }
 
