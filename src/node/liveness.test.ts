@@ -4,7 +4,7 @@ import { generateIdentity, type NodeId, type PublicIdentity } from "../identity/
 import { setLogLevel } from "../log.ts";
 import { MemoryNet } from "../tether/memory.ts";
 import type { Hold } from "../datapath/hold.ts";
-import type { Sessions } from "../session/sessions.ts";
+import { Sessions as SessionsClass, type Sessions } from "../session/sessions.ts";
 import { echo6, testNetwork, WholeNodes, type Whole } from "../../test/lib/whole.ts";
 import { until } from "../../test/lib/wait.ts";
 
@@ -49,4 +49,34 @@ test("a member link nobody sent anything on starts no session", async () => {
   await Bun.sleep(600); // past START_LATER_MS and a few ticks
   expect(insides(a).sessions.isEstablished(b.id) || insides(a).sessions.handshaking(b.id)).toBe(false);
   expect(insides(b).sessions.isEstablished(a.id) || insides(b).sessions.handshaking(a.id)).toBe(false);
+}, 20_000);
+
+// Issue 18: the lower id starts the session on a new link; the higher one started its own when none had
+// come within 200 ms. A loaded lower id (a relay or member answering a crowd) took longer than that to
+// make and send its initiation (~25 ms of ML-DSA idle, a second or more loaded), so both made one: two
+// full handshakes on each side where one does.
+test("allow-listed peers on a new link make one handshake, not two, when the lower id's initiation is slow to arrive", async () => {
+  const [lo, hi] = [...IDS].sort((x, y) => (x.public.id < y.public.id ? -1 : 1));
+  const proto = SessionsClass.prototype as unknown as { initiate(this: { opts: { identity: { public: { id: NodeId } }; transmit(to: NodeId, p: Uint8Array): void } }, ...a: unknown[]): void };
+  const initiate = proto.initiate;
+  proto.initiate = function (...a) {
+    const opts = this.opts;
+    if (opts.identity.public.id !== lo.public.id) return initiate.apply(this, a);
+    const transmit = opts.transmit;
+    opts.transmit = (to, p) => void setTimeout(() => transmit(to, p), 700); // its initiation arrives 0.7 s late
+    try {
+      initiate.apply(this, a);
+    } finally {
+      opts.transmit = transmit;
+    }
+  };
+  try {
+    const net = new MemoryNet();
+    const ws = await nodes.start(net, [lo, hi], { prefix: "x", allow: true, network: HOME });
+    expect(await until(() => ws.every((w) => ws.every((o) => o === w || insides(w).sessions.isEstablished(o.id))), 8000)).toBe(true);
+    await Bun.sleep(500);
+    expect(ws.map((w) => insides(w).sessions.stats.handshakesStarted)).toEqual([1, 0]);
+  } finally {
+    proto.initiate = initiate;
+  }
 }, 20_000);

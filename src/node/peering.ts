@@ -17,8 +17,14 @@ import type { Overlay } from "./overlay.ts";
 
 /** How often peers we talk to are pinged end to end, and unmet allow-listed peers retried. */
 const RTT_PROBE_EVERY_MS = 5000;
-/** The higher id starts the session on a new link when no handshake came within this long. */
+/**
+ * The higher id starts the session on a new link when no handshake came within this long: 200 ms for a
+ * peer we sent to lately (what we held for it may have expired), 2 s for an idle allow-listed one. The
+ * longer wait covers a loaded lower id: making an initiation is ~25 ms of ML-DSA idle and a second or
+ * more on a relay or member in a crowd, and at 200 ms both sides made one (two full handshakes each).
+ */
 const START_LATER_MS = 200;
+const START_LATER_IDLE_MS = 2_000;
 
 export interface PeeringOptions {
   self: NodeId;
@@ -70,10 +76,10 @@ export class Peering {
     // (the lower may not mean to talk to us), so one handshake is made, not two crossing ones. We mean to
     // talk to an allow-listed peer, and to any peer we sent to within the idle timeout: the packets held
     // for this link may have expired (HOLD_MS) while it formed, and the session must not wait for more.
-    const wanted = admission.allow.has(remote.id) || router.isActive(remote.id);
-    if (inside.holds(remote.id) || sessions.isEstablished(remote.id) || !wanted) return;
+    const active = router.isActive(remote.id);
+    if (inside.holds(remote.id) || sessions.isEstablished(remote.id) || !(active || admission.allow.has(remote.id))) return;
     if (this.o.self < remote.id) sessions.send(remote.id, new Uint8Array(0));
-    else this.startLater.set(remote.id, Date.now() + START_LATER_MS);
+    else this.startLater.set(remote.id, Date.now() + (active ? START_LATER_MS : START_LATER_IDLE_MS));
   }
 
   /** A session with `peer` is established: its claims are checked, and it hears every trust record we know. */
@@ -111,7 +117,7 @@ export class Peering {
         // Try a direct link, and meanwhile a session through a relay (keys from the relay's records).
         if (!this.o.relaying) links.connect(p.id);
         if (!p.pub) router.lookup(p.id);
-        else if (router.hasPath(p.id)) sessions.send(p.id, new Uint8Array(0));
+        else if (router.hasPath(p.id) && !this.startLater.has(p.id)) sessions.send(p.id, new Uint8Array(0));
       }
     }
   }
