@@ -4,6 +4,7 @@ import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { generateIdentity, type Identity, type NodeId } from "../identity/identity.ts";
 import type { SignalEnvelope } from "../signal/messages.ts";
 import { LinkManager } from "./links.ts";
+import { TETHER_ATTEMPTS } from "./setups.ts";
 import { until } from "../../test/lib/wait.ts";
 
 setDefaultTimeout(60_000);
@@ -81,4 +82,26 @@ test("a crowd offering at once is set up a few at a time, every one linked", asy
   expect(linked).toBe(true);
   expect(most).toBeLessThanOrEqual(2);
   expect(r.log.filter((m) => m.includes("queued")).length).toBeGreaterThan(0);
+});
+
+// 300 members joining a fresh relay ride their seed sockets until their WebRTC links form; the relay
+// tried a link to every one of them every 5 s, each try a signed knock (22 % of its CPU in the crowd,
+// while the members kept trying on their own).
+test("a relay tries WebRTC links to a few of the members riding their sockets per round, not all", async () => {
+  const ids = sorted(41);
+  const relay = ids.pop()!; // the highest id: its tries are knocks
+  const knocks: NodeId[] = [];
+  const m = new LinkManager({
+    identity: relay, seeds: [], accept: () => true, hostAddresses: ["127.0.0.1"], log: () => {},
+    overlay: (to: NodeId, e: SignalEnvelope) => (e.kind === "knock" && knocks.push(to), true),
+    overlayReaches: () => true,
+  });
+  made.push(m);
+  await m.start();
+  const host = m.tetherHost();
+  for (const i of ids) host.open(i.public, [], () => true, () => {});
+  expect(await until(() => knocks.length > 0, 10_000)).toBe(true);
+  await Bun.sleep(500);
+  expect(knocks.length).toBeLessThanOrEqual(TETHER_ATTEMPTS);
+  expect(new Set(knocks).size).toBe(knocks.length);
 });

@@ -25,7 +25,7 @@ import { candidates, GATHER_TIMEOUT_MS, guardUdpSockets, WebrtcLink, type Link }
 import { parseSeed } from "../config/schema.ts";
 import { BEAT_MS, FallbackLink } from "./fallback.ts";
 import { WsLink, type TetherPort, type WsSend } from "./wslink.ts";
-import { Retries, SetupGate } from "./setups.ts";
+import { Retries, sample, SetupGate, TETHER_ATTEMPTS } from "./setups.ts";
 
 import type { Log } from "../log.ts";
 import { taskNow } from "../clock.ts";
@@ -228,11 +228,9 @@ export class LinkManager implements Links {
     const now = Date.now();
     if (now - this.lastRetry < TETHER_RETRY_MS) return;
     this.lastRetry = now;
-    for (const [peer, l] of this.joined)
-      if (l.hasWs && !l.hasPrimary && !this.links.has(peer) && !this.gate.has(peer)) {
-        this.retries.cap(peer, TETHER_RETRY_MS);
-        this.attempt(peer, false);
-      }
+    const alone = [...this.joined].filter(([peer, l]) => l.hasWs && !l.hasPrimary && !this.links.has(peer) && !this.gate.has(peer)).map(([peer]) => peer);
+    for (const peer of alone) this.retries.cap(peer, TETHER_RETRY_MS);
+    for (const peer of sample(alone.filter((p) => this.retries.due(p)), TETHER_ATTEMPTS)) this.attempt(peer, false);
   }
 
   private get self(): NodeId {

@@ -1,7 +1,7 @@
 // Set-up pacing with a fake clock: jittered exponential backoff, and the gate's bound, line and stale drops.
 import { expect, test } from "bun:test";
 import type { NodeId } from "../identity/identity.ts";
-import { Retries, SetupGate } from "./setups.ts";
+import { Retries, sample, SetupGate } from "./setups.ts";
 
 const id = (i: number) => i.toString(16).padStart(32, "0") as NodeId;
 
@@ -99,4 +99,15 @@ test("a burst of set-ups for one peer read together makes one set-up, the latest
   for (const f of later.splice(0)) f();
   expect(started).toEqual(["c", "other"]);
   gate.clear();
+});
+
+test("sample: up to k distinct items, each with its chance whatever its place", () => {
+  const items = Array.from({ length: 10 }, (_, i) => i);
+  expect(sample(items, 3).length).toBe(3);
+  expect(new Set(sample(items, 10)).size).toBe(10);
+  expect(sample(items, 20).length).toBe(10);
+  expect(sample([], 3)).toEqual([]);
+  const seen = new Array(10).fill(0);
+  for (let r = 0; r < 2000; r++) for (const i of sample(items, 2)) seen[i]++;
+  expect(Math.min(...seen)).toBeGreaterThan(250); // 400 each on average
 });

@@ -15,6 +15,24 @@
 // one running set-up.
 import type { NodeId } from "../identity/identity.ts";
 
+/**
+ * Peers riding their seed sockets alone that a node tries a WebRTC link to per round (TETHER_RETRY_MS).
+ * Each try signs a signal (~20 ms of ML-DSA, more under load), and the peer tries on its own too: a relay
+ * with 300 members joining through its seed knocked on every one of them every 5 s (27 % of its CPU).
+ */
+export const TETHER_ATTEMPTS = 16;
+
+/** Up to `k` of `items`, picked at random (every one gets its turn, whatever the order they come in). */
+export function sample<T>(items: T[], k: number, random: () => number = Math.random): T[] {
+  const a = items.slice();
+  const n = Math.min(k, a.length);
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (a.length - i));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a.slice(0, n);
+}
+
 /** Jittered exponential backoff per peer: the first retry after about `minMs`, doubling up to `maxMs`. */
 export class Retries {
   private readonly next = new Map<NodeId, { at: number; delay: number }>();
