@@ -82,7 +82,9 @@ describe("link health: probe rate", () => {
       onChange: () => {},
       onAlive: () => {},
       log: () => {},
+      random: () => spread,
     });
+    let spread = 0.5;
     h.opened(peer);
     /** Advance `ms` in ticks of 50 ms (the node ticks every 100 ms). */
     const run = (ms: number) => {
@@ -95,17 +97,24 @@ describe("link health: probe rate", () => {
         h.tick(now);
       }
     };
-    return { h, peer, sent, run, use: () => h.used(peer), silence: () => (answering = false), resume: () => (answering = true), now: () => now };
+    return { h, peer, sent, run, use: () => h.used(peer), silence: () => (answering = false), resume: () => (answering = true), now: () => now, spread: (x: number) => (spread = x) };
   }
 
-  test("an idle link is probed every IDLE_PROBE_MS, one carrying packets every PROBE_MS", () => {
+  test("an idle link is probed after 3/4 to all of IDLE_PROBE_MS of silence, one carrying packets every PROBE_MS", () => {
+    for (const spread of [0, 0.99]) {
+      const r = rig();
+      r.spread(spread);
+      r.run(ACTIVE_FOR_MS + 1000); // the link starts active (it just opened), then idles
+      r.sent.length = 0;
+      r.run(120_000);
+      const gap = IDLE_PROBE_MS * (0.75 + 0.25 * spread);
+      expect(r.sent.length).toBeGreaterThanOrEqual(Math.floor(120_000 / (gap + 100)) - 1);
+      expect(r.sent.length).toBeLessThanOrEqual(Math.ceil(120_000 / gap) + 1);
+      for (let k = 1; k < r.sent.length; k++) expect(r.sent[k] - r.sent[k - 1]).toBeGreaterThanOrEqual(gap);
+      expect(r.h.alive(r.peer)).toBe(true);
+    }
     const r = rig();
-    r.run(ACTIVE_FOR_MS + 1000); // the link starts active (it just opened), then idles
-    r.sent.length = 0;
-    r.run(10_000);
-    expect(r.sent.length).toBeGreaterThanOrEqual(10_000 / IDLE_PROBE_MS - 1);
-    expect(r.sent.length).toBeLessThanOrEqual(10_000 / IDLE_PROBE_MS + 1);
-    expect(r.h.alive(r.peer)).toBe(true);
+    r.run(ACTIVE_FOR_MS + 1000);
     r.sent.length = 0;
     r.use(); // packets: probed at once, then at the fast rate
     r.run(50);
@@ -115,6 +124,25 @@ describe("link health: probe rate", () => {
       r.run(500);
     }
     expect(r.sent.length).toBeGreaterThanOrEqual(2000 / PROBE_MS - 2);
+  });
+
+  test("an idle link that hears the peer's own probes sends none: one exchange per idle link, not one per end", () => {
+    const r = rig();
+    r.run(ACTIVE_FOR_MS + 1000);
+    r.sent.length = 0;
+    // The peer's gap runs out first: its probe arrives (heard, answered) every 3/4 of IDLE_PROBE_MS.
+    for (let t = 0; t < 10; t++) {
+      r.run(IDLE_PROBE_MS * 0.75 - 50);
+      r.h.heard(r.peer);
+      r.h.onProbe(r.peer, HOP_PROBE, Uint8Array.of(0, 0, 0, t));
+    }
+    expect(r.sent.length).toBe(0);
+    expect(r.h.alive(r.peer)).toBe(true);
+    expect(r.h.fast(r.peer)).toBe(false);
+    // The peer stops: our own probe goes within IDLE_PROBE_MS of the last one heard.
+    const last = r.now();
+    while (r.sent.length === 0) r.run(50);
+    expect(r.sent[0] - last).toBeLessThanOrEqual(IDLE_PROBE_MS);
   });
 
   test("a link that died while idle: traffic on it finds out within DEAD_MS of the first packet; idle, within IDLE_DEAD_MS", () => {
@@ -166,7 +194,7 @@ describe("link health: probe rate", () => {
     r.silence();
     // The peer's own idle probe (or anything) came just before ours went: IDLE_DEAD_MS of silence counted
     // from it would keep the link alive for seconds more.
-    while (r.now() < r.h.get(r.peer)!.nextProbe - 100) r.run(50);
+    while (r.now() < r.h.due(r.peer)! - 100) r.run(50);
     r.h.heard(r.peer);
     const before = r.sent.length;
     while (r.sent.length === before) r.run(50);

@@ -9,13 +9,18 @@
 //   lossy, a probe unanswered for DOUBT_MS, or nothing heard for longer than an idle round): every PROBE_MS,
 //   and dead after DEAD_MS of silence, as before. A link that wakes is probed at once, and counts its
 //   silence from the wake-up: traffic on a link that died while idle fails over DEAD_MS later.
-// - idle: every IDLE_PROBE_MS, and dead after IDLE_DEAD_MS of silence. A probe unanswered for DOUBT_MS puts
+// - idle: probed once nothing was heard on it for a gap drawn from [3/4, 1] × IDLE_PROBE_MS (since the last
+//   thing heard or probe sent), and dead after IDLE_DEAD_MS of silence. Both ends run this, so the end whose
+//   gap runs out first probes and the other, hearing that probe, does not: one exchange per idle link per
+//   gap, not one per end (a relay with a thousand idle members answers most of them). The exchange also
+//   keeps the tether's UDP fresh (../tether/fallback.ts) and the fast channel's pair warm: each of those
+//   backs off to longer intervals of its own while the link idles. A probe unanswered for DOUBT_MS puts
 //   it in doubt (fast probes, so a lost idle probe costs a few fast ones, not the link); nothing heard
 //   within CONFIRM_MS of that probe, it is dead: an idle link to a peer that died is known dead within
-//   CONFIRM_MS of its next probe, not IDLE_DEAD_MS after the last answer.
+//   CONFIRM_MS of its next probe (≤ IDLE_PROBE_MS after the last thing heard), not IDLE_DEAD_MS after it.
 // - suspected (suspect(): the peer's seed socket closed, so its process may be gone): probed at the fast
 //   rate at once and for CONFIRM_MS at least, and dead when nothing was heard within CONFIRM_MS.
-// After CLOSE_DEAD_MS of silence a link is closed.
+// A dead link silent for CLOSE_DEAD_MS is closed.
 import type { NodeId } from "../identity/identity.ts";
 import type { Log } from "../log.ts";
 import { HOP_PROBE, HOP_PROBE_ACK, readU32, u32, type HopKind } from "./frame.ts";
@@ -24,8 +29,8 @@ import type { LinkPort } from "./ports.ts";
 /** Probe every link this often; a link with nothing heard for DEAD_MS is dead; after CLOSE_DEAD_MS it is closed. */
 export const PROBE_MS = 150;
 export const DEAD_MS = 600;
-/** Idle links: probed this often, dead after this much silence. */
-export const IDLE_PROBE_MS = 5_000;
+/** Idle links: probed after at most this much silence (at least 3/4 of it), dead after IDLE_DEAD_MS of it. */
+export const IDLE_PROBE_MS = 20_000;
 export const IDLE_DEAD_MS = IDLE_PROBE_MS + DEAD_MS;
 /** A link that carried member packets this recently is active. */
 export const ACTIVE_FOR_MS = 5_000;
@@ -41,7 +46,11 @@ const CLOSE_DEAD_MS = 10_000;
 export interface LinkInfo {
   readonly openedAt: number;
   lastRx: number;
+  /** When the next fast probe is due (active or in doubt). */
   nextProbe: number;
+  /** When the last probe went, and the silence (ms, drawn per probe) after which an idle link is probed. */
+  lastProbe: number;
+  idleGap: number;
   probeId: number;
   readonly probes: Map<number, number>;
   rttMs?: number;
@@ -57,6 +66,11 @@ export interface LinkInfo {
   askedAt: number;
   /** When the link was last suspected (suspect()); in doubt for CONFIRM_MS, and while nothing was heard since. */
   suspectedAt: number;
+  /**
+   * tick() passes the link by until then: an idle link with no probe out has nothing to do before its
+   * next idle probe (used() and suspect() reset it), so a thousand idle links cost a comparison each a tick.
+   */
+  checkAt: number;
 }
 
 export interface LinkReport {
@@ -81,6 +95,8 @@ export interface LinkHealthOptions {
   /** A dead link answers again: packets waiting for a path may go. */
   onAlive(peer: NodeId): void;
   log: Log;
+  /** Uniform in [0, 1) (the idle probes' spread); Math.random unless a test sets it. */
+  random?: () => number;
 }
 
 export class LinkHealth {
@@ -93,8 +109,19 @@ export class LinkHealth {
   /** A link to `peer` opened: it starts alive, to be probed at once. */
   opened(peer: NodeId): void {
     const now = this.opts.now();
-    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now, askedAt: -Infinity, suspectedAt: -Infinity });
+    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, lastProbe: -Infinity, idleGap: this.gap(), probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now, askedAt: -Infinity, suspectedAt: -Infinity, checkAt: -Infinity });
     this.opts.onChange();
+  }
+
+  /** An idle link's silence before its next probe: spread, so that the end that waits longer hears the other's probe first. */
+  private gap(): number {
+    return IDLE_PROBE_MS * (0.75 + 0.25 * (this.opts.random ?? Math.random)());
+  }
+
+  /** When the link's next probe is due: at the fast rate, or once the link was silent for its idle gap. */
+  due(peer: NodeId, now: number = this.opts.now()): number | undefined {
+    const i = this.info.get(peer);
+    return i && (this.isFast(i, now) ? i.nextProbe : Math.max(i.lastRx, i.lastProbe) + i.idleGap);
   }
 
   /** A link to `peer` closed (or we closed it). */
@@ -120,6 +147,7 @@ export class LinkHealth {
     i.suspectedAt = now;
     if (!(i.askedAt > i.lastRx)) i.askedAt = now;
     i.nextProbe = now;
+    i.checkAt = -Infinity;
   }
 
   /**
@@ -131,7 +159,10 @@ export class LinkHealth {
     if (!i) return;
     const now = this.opts.now();
     // Waking, it is probed at the next tick (tick() pulls an idle link's next probe in once it is fast).
-    if (now - i.lastUse >= ACTIVE_FOR_MS && i.alive) i.wokeAt = now;
+    if (now - i.lastUse >= ACTIVE_FOR_MS && i.alive) {
+      i.wokeAt = now;
+      i.checkAt = -Infinity;
+    }
     i.lastUse = now;
   }
 
@@ -191,6 +222,7 @@ export class LinkHealth {
   /** Probe what is due, time out lost probes, judge each link alive or dead, close long-dead ones. */
   tick(now: number): void {
     for (const [peer, i] of this.info) {
+      if (now < i.checkAt) continue;
       const link = this.opts.links.link(peer);
       if (!link || link.state === "closed") {
         this.closed(peer);
@@ -206,8 +238,11 @@ export class LinkHealth {
       const fast = this.isFast(i, now);
       // Back to the fast rate (doubt) without waiting out an idle interval.
       if (fast && i.nextProbe > now + PROBE_MS) i.nextProbe = now;
-      if (now >= i.nextProbe) {
+      // Idle: only once nothing was heard (the peer's own probe included) and nothing sent for its gap.
+      if (fast ? now >= i.nextProbe : now - Math.max(i.lastRx, i.lastProbe) >= i.idleGap) {
         i.nextProbe = now + (fast ? PROBE_MS : IDLE_PROBE_MS);
+        i.lastProbe = now;
+        if (!fast) i.idleGap = this.gap();
         const id = i.probeId++ >>> 0;
         i.probes.set(id, now);
         if (!(i.askedAt > i.lastRx)) i.askedAt = now;
@@ -226,7 +261,10 @@ export class LinkHealth {
         this.opts.log(alive ? "info" : "warn", `link to ${peer} ${alive ? "answers again" : `silent for ${now - i.lastRx} ms: paths through it are dead`}`);
         if (alive) this.opts.onAlive(peer);
       }
-      if (now - i.lastRx > CLOSE_DEAD_MS) {
+      // Idle, answered and not in doubt: nothing changes before the next idle probe unless used() or suspect() says so.
+      i.checkAt = alive && !fast && i.probes.size === 0 ? Math.max(i.lastRx, i.lastProbe) + i.idleGap : -Infinity;
+      // Dead and silent this long (an idle link's silence between exchanges may be longer, alive).
+      if (!alive && now - i.lastRx > CLOSE_DEAD_MS) {
         this.opts.links.disconnect(peer, "no answer to probes");
         this.closed(peer);
       }

@@ -12,7 +12,9 @@
 // taken.
 //
 // Idle links (no member packets either way for ACTIVE_FOR_MS) beat every IDLE_BEAT_MS and go stale after
-// IDLE_STALE_MS: a relay with a thousand idle members does not beat 13 times a second on each. A link
+// IDLE_STALE_MS: a relay with a thousand idle members does not beat 13 times a second on each. The router's
+// idle probe exchange (one every ≤ IDLE_PROBE_MS, 20 s, ../route/linkhealth.ts) rides UDP while it is
+// fresh and is authenticated, so it keeps an idle link fresh and its beats unsent. A link
 // that wakes beats at once and counts its silence from then, so traffic still moves to the WebSocket
 // within STALE_MS of its first packet when UDP died while the link was idle.
 import type { NodeId } from "../identity/identity.ts";
@@ -26,7 +28,8 @@ import type { WsLink } from "./wslink.ts";
 export const TYPE_TETHER_BEAT = 0xcb;
 export const BEAT_MS = 150;
 export const STALE_MS = 500;
-export const IDLE_BEAT_MS = 5_000;
+/** Longer than the router's idle probe gap (≤ 20 s): while its exchange runs, idle links send no beats. */
+export const IDLE_BEAT_MS = 25_000;
 export const IDLE_STALE_MS = IDLE_BEAT_MS + STALE_MS;
 /** A link that carried member packets (session data, forward frames) this recently is active. */
 export const ACTIVE_FOR_MS = 5_000;
@@ -44,6 +47,8 @@ export class FallbackLink extends LinkListeners implements Link {
   private lastUse = -Infinity;
   private wokeAt = -Infinity;
   private current: "udp" | "tcp" | undefined;
+  /** beat() passes the link by until then (tick() sets it). */
+  private due = -Infinity;
 
   constructor(readonly peer: NodeId, private readonly log: Log, private readonly now: () => number = Date.now) {
     super();
@@ -111,6 +116,11 @@ export class FallbackLink extends LinkListeners implements Link {
     return !this.ws && now - this.wsLostAt >= STALE_MS && this.lastPrimaryRx < this.wsLostAt + STALE_MS && now - this.lastPrimaryRx >= STALE_MS;
   }
 
+  /** The node's beat timer (every BEAT_MS): tick() when something may be due. */
+  beat(): void {
+    if (this.now() >= this.due) this.tick();
+  }
+
   get hasPrimary(): boolean {
     return this.primary?.state === "open";
   }
@@ -166,6 +176,8 @@ export class FallbackLink extends LinkListeners implements Link {
       this.lastPrimaryTx = now;
     }
     const t = this.transport;
+    // Idle on fresh UDP: nothing to do before its next beat or its staleness (events call tick() themselves).
+    this.due = t === "udp" && !this.active && this.primary?.state === "open" ? (this.hasWs ? Math.min(this.lastPrimaryTx + IDLE_BEAT_MS - 10, this.lastPrimaryRx + IDLE_STALE_MS) : Infinity) : -Infinity;
     if (t === this.current) return;
     if (this.current !== undefined) {
       this.changes.push({ at: this.now(), to: t });

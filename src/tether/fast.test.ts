@@ -1,7 +1,7 @@
 // The fast channel against an on-path spoofer (issue 14, 7): forged frames, replayed frames and replayed
 // probe answers, over a fake ICE connection (two in-memory UDP transports).
 import { describe, expect, test } from "bun:test";
-import { FastChannel, FRAME_AUTH_BYTES, type IceConnection } from "./fast.ts";
+import { FastChannel, fastClock, FRAME_AUTH_BYTES, type IceConnection } from "./fast.ts";
 import { TYPE_FORWARD } from "../route/frame.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 
@@ -119,5 +119,64 @@ describe("fast channel authentication", () => {
     expect(alive).toBe(before + 1);
     a.close();
     b.close();
+  });
+});
+
+describe("fast channel probe rate", () => {
+  /** fastClock on a manual clock for `body`: run(ms) fires the timers due within ms. */
+  function manual(body: (run: (ms: number) => void, timers: unknown[]) => void): void {
+    const saved = { ...fastClock };
+    let now = 0;
+    const timers: { at: number; f: () => void }[] = [];
+    fastClock.now = () => now;
+    fastClock.after = (f, ms) => (timers.push({ at: now + ms, f }), timers.at(-1));
+    fastClock.cancel = (t) => void (timers.includes(t as never) && timers.splice(timers.indexOf(t as never), 1));
+    const run = (ms: number) => {
+      for (const end = now + ms; ; ) {
+        timers.sort((x, y) => x.at - y.at);
+        if (!timers.length || timers[0].at > end) return void (now = end);
+        const t = timers.shift()!;
+        now = t.at;
+        t.f();
+      }
+    };
+    try {
+      body(run, timers);
+    } finally {
+      Object.assign(fastClock, saved);
+    }
+  }
+  const probesFrom = (wire: { from: string; data: Buffer }[], who: string) => wire.filter((w) => w.from === who && w.data[0] === 0xca && w.data[1] === 1).length;
+
+  test("idle and up, a channel sends no probes and holds no timer; the first frame sent probes at once, at the active rate", () => {
+    manual((run, timers) => {
+      const { a, b, wire } = pair();
+      run(1000);
+      expect(a.state).toBe("up");
+      run(6000); // ACTIVE_FOR_MS after keying: both idle
+      const [pa, pb] = [probesFrom(wire, "a"), probesFrom(wire, "b")];
+      run(120_000);
+      expect([probesFrom(wire, "a"), probesFrom(wire, "b")]).toEqual([pa, pb]);
+      expect(timers.length).toBe(0);
+      expect(a.send(Uint8Array.of(TYPE_DATA, 1))).toBe(true); // still up: sent, and a wakes
+      run(1);
+      expect(probesFrom(wire, "a")).toBeGreaterThan(pa);
+      run(1500);
+      expect(probesFrom(wire, "a") - pa).toBeGreaterThanOrEqual(1500 / 150 - 1);
+      expect(probesFrom(wire, "b")).toBe(pb); // b answers; it probes only when it sends
+      // The peer goes: found down within a second of traffic; idle and down, a probe every 20 s.
+      b.close();
+      for (let t = 0; t < 1000 && a.state === "up"; t += 50) {
+        a.send(Uint8Array.of(TYPE_DATA, 2));
+        run(50);
+      }
+      expect(a.state).toBe("down");
+      run(6000);
+      const down = probesFrom(wire, "a");
+      run(100_000);
+      expect(probesFrom(wire, "a") - down).toBeGreaterThanOrEqual(4);
+      expect(probesFrom(wire, "a") - down).toBeLessThanOrEqual(6);
+      a.close();
+    });
   });
 });

@@ -21,11 +21,13 @@
 //   0xCA | kind u8 (1 probe, 2 answer) | seq u32 | size u16 | zero padding … | HMAC-SHA256[0..16]
 //   An answer echoes the probe's seq and total size: "a datagram this big got through".
 //
-// Liveness: a probe every 150 ms while packets flow (every 5 s idle); the channel is down once 3 probes
-// over at least 450 ms go unanswered, and up again at the next answer. While down the link sends over
-// its data channel (the tether's fallback), so traffic continues within a second.
-// MTU: a round of one probe per candidate size every second while packets flow (every 5 min idle: a
-// relay holds a thousand idle links; rounds resume at once with traffic); the largest answered size is
+// Liveness: a probe every 150 ms while packets flow; down once 3 probes over at least 450 ms go unanswered,
+// up again at the next answer; while down the link sends over its data channel (the tether's fallback).
+// Idle (nothing sent for ACTIVE_FOR_MS) and up: no probes, no timer (the router's idle probe exchange keeps
+// the pair warm and its life known, ../route/linkhealth.ts); the first frame sent probes at once and at the
+// active rate (a pair that died idle is found down ~450 ms later). Idle and down: a probe every 20 s.
+// MTU: a round of one probe per candidate size every second while packets flow (none idle: a relay holds
+// a thousand idle links); the largest answered size is
 // the MTU. Datagrams carry DF (./sockopt.ts), so no kernel on the way cuts them and
 // the probes find the path's real size. The MTU rises at once and falls only when the current size goes
 // unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
@@ -64,9 +66,9 @@ const ANSWER_WITHIN_MS = 1_000;
 
 /** UDP payload sizes tried, largest first: IPv4 and IPv6 over 1500, common tunnels and the 1280 floor. */
 export const MTU_CANDIDATES = [1472, 1452, 1400, 1352, 1280, 1232, 1200] as const;
-const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 5_000;
-const ROUND_ACTIVE_MS = 1_000, ROUND_IDLE_MS = 300_000;
-const ACTIVE_FOR_MS = 5_000;
+const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 20_000, ROUND_ACTIVE_MS = 1_000, ACTIVE_FOR_MS = 5_000;
+/** The channels' clock and timer (a test sets its own). */
+export const fastClock = { now: () => performance.now(), after: (f: () => void, ms: number): unknown => setTimeout(f, ms), cancel: (t: unknown) => clearTimeout(t as number) };
 const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
 /** Bytes the kernel may hold for the socket: bursts of sealed datagrams outrun the event loop. */
 const SOCKET_BUFFER = 4 << 20;
@@ -136,8 +138,8 @@ export class FastChannel {
   private roundSeqs = new Map<number, number>();
   private roundBest = 0;
   private currentMissed = 0;
-  private timer?: ReturnType<typeof setTimeout>;
-  private idle = false;
+  private timer?: unknown;
+  private idle = false; // no probe timer, or a slow one: the next frame sent restarts the active rate
   private readonly peers: SucceededPairs;
   private hooked = new WeakSet<object>();
   private closed = false;
@@ -167,6 +169,7 @@ export class FastChannel {
     this.auth = new LinkAuth(frameKey(this.token, peerToken), frameKey(peerToken, this.token));
     this.hook();
     if (this.state === "keying") this.state = "down";
+    this.lastActive = fastClock.now(); // a new link probes at the active rate until it idles
     this.tick();
   }
 
@@ -260,10 +263,10 @@ export class FastChannel {
   private sending(): void {
     if (this.idle && this.key && !this.closed) {
       this.idle = false;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.tick(), 0);
+      fastClock.cancel(this.timer);
+      this.timer = fastClock.after(() => this.tick(), 0);
     }
-    this.lastActive = performance.now();
+    this.lastActive = fastClock.now();
   }
 
   /** Send what is queued now rather than at the end of the task. */
@@ -286,10 +289,9 @@ export class FastChannel {
     return socket && udpSocketStat(socket);
   }
 
-
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    fastClock.cancel(this.timer);
   }
 
   /**
@@ -401,7 +403,7 @@ export class FastChannel {
     b.writeUInt16BE(size, 6);
     createHmac("sha256", this.key).update(b.subarray(0, length - MAC_BYTES)).digest().copy(b, length - MAC_BYTES, 0, MAC_BYTES);
     if (kind === KIND_PROBE) {
-      const now = performance.now();
+      const now = fastClock.now();
       if (this.outstanding.size >= 64) for (const [k, v] of this.outstanding) if (now - v.at > ANSWER_WITHIN_MS) this.outstanding.delete(k);
       this.outstanding.set(seq, { size, at: now });
     }
@@ -428,7 +430,7 @@ export class FastChannel {
     if (b[1] !== KIND_ANSWER) return;
     // Only an answer to a probe we sent lately, and only once: a replayed answer proves nothing.
     const sent = this.outstanding.get(seq);
-    if (!sent || sent.size !== size || performance.now() - sent.at > ANSWER_WITHIN_MS) {
+    if (!sent || sent.size !== size || fastClock.now() - sent.at > ANSWER_WITHIN_MS) {
       this.stats.rxStaleAnswers++;
       return;
     }
@@ -449,9 +451,11 @@ export class FastChannel {
   }
 
   private tick(): void {
+    this.timer = undefined;
     if (this.closed) return;
-    const now = performance.now();
+    const now = fastClock.now();
     const active = now - this.lastActive < ACTIVE_FOR_MS;
+    if (!active && this.state === "up") return void (this.idle = true); // until a frame is sent (sending())
     // Liveness.
     if (this.unanswered === 0) this.firstUnansweredAt = now;
     this.unanswered++;
@@ -462,9 +466,9 @@ export class FastChannel {
     }
     this.probe(KIND_PROBE, this.seq++ >>> 0, SMALL_PROBE);
     // MTU rounds.
-    if (now - this.lastRound >= (active ? ROUND_ACTIVE_MS : ROUND_IDLE_MS)) this.round(now);
-    this.idle = !active && this.state === "up";
-    this.timer = setTimeout(() => this.tick(), this.idle ? PROBE_IDLE_MS : PROBE_ACTIVE_MS);
+    if (active && now - this.lastRound >= ROUND_ACTIVE_MS) this.round(now);
+    this.idle = !active;
+    this.timer = fastClock.after(() => this.tick(), active ? PROBE_ACTIVE_MS : PROBE_IDLE_MS);
   }
 
   private round(now: number): void {

@@ -224,7 +224,7 @@ export class LinkManager implements Links {
 
   /** Beats on links with both transports; peers on the socket alone get a WebRTC attempt now and then. */
   private tickTethers(): void {
-    for (const l of this.joined.values()) l.tick();
+    for (const l of this.joined.values()) l.beat();
     const now = Date.now();
     if (now - this.lastRetry < TETHER_RETRY_MS) return;
     this.lastRetry = now;

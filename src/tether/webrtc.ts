@@ -14,6 +14,7 @@ import { dtlsCertificate } from "./dtlscert.ts";
 import { framed, type Framing } from "../route/frame.ts";
 import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 import { slimEvents, trimWerift } from "./weriftdiet.ts";
+import { ConsentPacer, type ConsentConnection } from "./consent.ts";
 
 import type { Log } from "../log.ts";
 
@@ -21,6 +22,8 @@ import type { Log } from "../log.ts";
 export const PKT_QUEUE_LIMIT = 16 * 1024;
 export const GATHER_TIMEOUT_MS = 5_000;
 export const CONNECT_TIMEOUT_MS = 15_000;
+/** Seconds between SCTP heartbeats on an idle association (werift's default: 30). */
+const SCTP_HEARTBEAT_S = 300;
 
 let guarded = false;
 let guardLog: Log = () => {};
@@ -205,6 +208,8 @@ export class WebrtcLink implements Link {
   /** Messages that arrived before anyone subscribed (the far side may open first and send at once). */
   private early: { control: boolean; data: Uint8Array }[] = [];
   private fast?: FastChannel;
+  /** ICE consent, kept by the link's authenticated traffic once open (./consent.ts). */
+  private consent?: ConsentPacer;
 
   /** `hostAddresses`: extra local addresses to offer as candidates (loopback in tests). */
   /**
@@ -277,6 +282,10 @@ export class WebrtcLink implements Link {
     });
     this.fast.alive = () => this.alive();
     this.sendControl(Buffer.concat([Buffer.from([TYPE_FAST_PROBE]), this.fast.token]));
+    this.consent = new ConsentPacer(conn as unknown as ConsentConnection, this.log, `link ${this.peer}`);
+    this.consent.start();
+    // SCTP's own heartbeats (werift: each way every 30 s, answers never judged) add nothing to the router's probes.
+    (this.pc as unknown as { sctpTransport?: { sctp?: { setHeartbeatInterval?(s: number): void } } }).sctpTransport?.sctp?.setHeartbeatInterval?.(SCTP_HEARTBEAT_S);
   }
 
   get fastMtu(): number | undefined {
@@ -387,6 +396,7 @@ export class WebrtcLink implements Link {
   }
 
   private alive(): void {
+    this.consent?.fresh();
     for (const cb of this.aliveCbs) cb();
   }
 
@@ -407,6 +417,7 @@ export class WebrtcLink implements Link {
     this.state = "closed";
     clearTimeout(this.timer);
     this.fast?.close();
+    this.consent?.stop();
     for (const cb of this.closeCbs) cb(reason);
     const parts = werifts(this.pc, this.ctl, this.pkt);
     const released = () => releaseEvents(parts);
