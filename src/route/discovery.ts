@@ -102,6 +102,9 @@ export class Discovery {
   private publishedAt = -Infinity;
   /** The relay graph from the relays' records, rebuilt after any change (invalidate()). */
   private adjacency?: Map<NodeId, Set<NodeId>>;
+  /** When publish() last walked the links, and whether links, relays or records changed since. */
+  private walkedAt = -Infinity;
+  private changed = true;
 
   constructor(private readonly opts: DiscoveryOptions) {}
 
@@ -109,6 +112,7 @@ export class Discovery {
   addRelay(id: NodeId): void {
     if (id === this.opts.self || this.announced.has(id)) return;
     this.announced.add(id);
+    this.changed = true;
     this.opts.log("info", `relay ${id} announced by a seed`);
   }
 
@@ -135,6 +139,7 @@ export class Discovery {
   /** Links or records changed: the relay graph is rebuilt when next asked for. */
   invalidate(): void {
     this.adjacency = undefined;
+    this.changed = true;
   }
 
   /** Relay adjacency from the relays' records (both directions), rebuilt when records or links change. */
@@ -237,6 +242,7 @@ export class Discovery {
     const fresh = !this.records.has(r.id);
     if (fresh && this.records.size >= MAX_RECORDS) this.evictOne();
     this.records.set(r.id, r);
+    this.changed = true;
     if (fresh && r.id !== from) this.learnedVia.set(r.id, from);
     if (r.relay) this.adjacency = undefined;
     if (fresh && r.relay) this.opts.log("debug", `learned relay ${r.id}`);
@@ -261,6 +267,7 @@ export class Discovery {
     this.records.delete(id);
     this.learnedVia.delete(id);
     this.adjacency = undefined;
+    this.changed = true;
   }
 
   private relayRecordCount(): number {
@@ -353,6 +360,11 @@ export class Discovery {
 
   /** Sign and send our record when what it says changed (or it is getting old). */
   publish(now: number): void {
+    if (now - this.publishedAt < PUBLISH_MIN_MS) return;
+    // The walk over every link once a PUBLISH_MIN_MS, or at once after a change (a relay ticks ten times a second).
+    if (!this.changed && now - this.walkedAt < PUBLISH_MIN_MS) return;
+    this.changed = false;
+    this.walkedAt = now;
     const h = this.opts.health;
     const relays = [...h.peers()].filter((id) => this.isRelay(id) && h.alive(id)).sort().slice(0, MAX_RECORD_RELAYS);
     const key = relays.join();
@@ -360,7 +372,7 @@ export class Discovery {
     const relaying = this.opts.relayEnabled;
     const load = this.opts.load(now);
     const loadMoved = relaying && Math.abs(load - (this.own?.load ?? 0)) >= 10 && now - this.publishedAt >= LOAD_PUBLISH_MIN_MS;
-    if ((key === this.ownRelays && !old && !loadMoved) || now - this.publishedAt < PUBLISH_MIN_MS) return;
+    if (key === this.ownRelays && !old && !loadMoved) return;
     if (relays.length === 0 && !relaying) return;
     this.ownRelays = key;
     this.publishedAt = now;

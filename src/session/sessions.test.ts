@@ -75,6 +75,37 @@ describe("sessions", () => {
     expect(a.wire.length - start[0]).toBe(0);
   });
 
+  test("called every 100 ms, tick sends the keepalive within a second of keepaliveTimeout and retries a lost handshake on time", () => {
+    const { a, b, clock } = pair();
+    const run = (ms: number) => {
+      for (const end = clock.t + ms; clock.t < end; clock.t += 100) {
+        a.s.tick();
+        b.s.tick();
+      }
+    };
+    a.s.send(B.public.id, msg("hello b"));
+    run(20_000); // b's keepalive for it went; b has sent nothing for over keepaliveTimeout
+    a.s.send(B.public.id, msg("again"));
+    const sentAt = clock.t, before = b.wire.length;
+    while (b.wire.length === before && clock.t - sentAt < 60_000) run(100);
+    expect(b.wire.length).toBe(before + 1); // the keepalive
+    expect(clock.t - sentAt).toBeLessThanOrEqual(1_000 + 100);
+    // A handshake whose answer is lost is retried at its retry time, not at the next sweep.
+    let lose = true;
+    const c = pair({ drop: (p) => lose && isHandshakePacket(p) && p[0] === TYPE_RESP_FRAGMENT });
+    c.a.s.send(B.public.id, msg("lost answer"));
+    const inits = () => c.a.wire.filter((p) => p[0] === TYPE_INIT_FRAGMENT).length;
+    const first = inits();
+    const t0 = c.clock.t;
+    lose = false;
+    while (inits() === first && c.clock.t - t0 < 30_000) {
+      c.clock.t += 100;
+      c.a.s.tick();
+    }
+    expect(inits()).toBeGreaterThan(first);
+    expect(c.clock.t - t0).toBeLessThanOrEqual(5_000 + 100 + 3_000); // REKEY_TIMEOUT plus jitter, to the 100 ms
+  });
+
   test("sendBatch: one counter each, in order, interleaved with send; before keys, the batch waits for the handshake", () => {
     const { a, b } = pair();
     const payloads = (from: number, n: number) => Array.from({ length: n }, (_, i) => msg(`p${from + i}`));
