@@ -3,7 +3,7 @@
 // and process.memoryUsage() to $TRELLIS_HEAP_OUT, or to heap.json beside the config it was started with.
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { heapStats } from "bun:jsc";
+import { gcAndSweep, heapStats } from "bun:jsc";
 
 const at = process.argv.indexOf("--config");
 const out = process.env.TRELLIS_HEAP_OUT ?? join(at > 0 ? dirname(process.argv[at + 1]) : ".", "state", "heap.json");
@@ -25,7 +25,13 @@ export function bytesByType(): Record<string, { bytes: number; count: number }> 
 process.on("SIGUSR2", () => {
   Bun.gc(true);
   try {
-    writeFileSync(out, JSON.stringify({ heap: heapStats(), memory: process.memoryUsage(), bytes: bytesByType() }));
+    const heap = heapStats(), memory = process.memoryUsage();
+    // Then with every block swept (empty ones go back), and after Bun.shrink(): what of the capacity comes back.
+    gcAndSweep();
+    const swept = { heapCapacity: heapStats().heapCapacity, rss: process.memoryUsage().rss };
+    (Bun as unknown as { shrink(): void }).shrink();
+    const shrunk = { heapCapacity: heapStats().heapCapacity, rss: process.memoryUsage().rss };
+    writeFileSync(out, JSON.stringify({ heap, memory, swept, shrunk, bytes: bytesByType() }));
     // The whole snapshot too, for retainer paths (large: tens of MB with hundreds of peers).
     if (process.env.TRELLIS_HEAP_SNAPSHOT) writeFileSync(`${out}.snapshot`, JSON.stringify(Bun.generateHeapSnapshot()));
   } catch (e) {

@@ -54,11 +54,16 @@ const steps = values.peers!.split(/\s+/).filter(Boolean).map(Number);
 const per = Number(values.per), windowS = Number(values.window), settleMs = Number(values.settle) * 1000;
 const max = Math.max(...steps);
 
-/** CPU ticks (user + system, 1/100 s) and RSS of a process. */
-function usage(pid: number): { ticks: number; rssMb: number } {
+/**
+ * CPU ticks (user + system, 1/100 s), RSS and its anonymous part of a process. The rest of RSS is file
+ * pages (the executable's code: the node gives back the untouched ones 20 s after start, src/node/trim.ts),
+ * so the anonymous part is what peers cost.
+ */
+function usage(pid: number): { ticks: number; rssMb: number; anonMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  return { ticks: Number(stat[11]) + Number(stat[12]), rssMb: rss / 1024 };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { ticks: Number(stat[11]) + Number(stat[12]), rssMb: kb("VmRSS") / 1024, anonMb: kb("RssAnon") / 1024 };
 }
 /** Summed ticks of processes (`ip netns exec` execs in place: the spawned pid is bun's). */
 const ticksOf = (pids: number[]) => pids.reduce((s, p) => s + (existsSync(`/proc/${p}`) ? usage(p).ticks : 0), 0);
@@ -145,9 +150,9 @@ try {
   await relay.start();
   const relayPid = relay.pid!;
   const base = usage(relayPid);
-  console.log(`relay alone: RSS ${base.rssMb.toFixed(1)} MB, ${sockets(relayPid)} sockets`);
+  console.log(`relay alone: RSS ${base.rssMb.toFixed(1)} MB (${base.anonMb.toFixed(1)} MB anonymous), ${sockets(relayPid)} sockets`);
 
-  const points: { n: number; rss: number; cpu: number; harness: number }[] = [];
+  const points: { n: number; rss: number; anon: number; cpu: number; harness: number }[] = [];
   let started = 0;
   for (const n of steps) {
     const t0 = Date.now();
@@ -194,7 +199,7 @@ try {
     const pps = (p1 - p0) / windowS;
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = await alive().catch(() => -1);
-    points.push({ n: links, rss: u1.rssMb, cpu, harness });
+    points.push({ n: links, rss: u1.rssMb, anon: u1.anonMb, cpu, harness });
     const heapOut = heapDir ? join(heapDir, `heap-${n}${points.length > 1 && points.at(-2)!.n === links ? `-${points.length}` : ""}.json`) : "";
     if (heapDir) heapSnapshot(relayPid, join(dir, "relay", "state", "heap.json"), heapOut);
     // The heap statistics run a full garbage collection first (bench/heap-preload.ts): the RSS right after it.
@@ -204,7 +209,7 @@ try {
     } catch {} // no statistics written
 
     console.log(
-      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB${gced}, idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
+      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB${gced} (${u1.anonMb.toFixed(1)} MB anonymous), idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
         `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
     );
   }
@@ -213,9 +218,9 @@ try {
       const xs = points.map((p) => p.n), mx = xs.reduce((s, x) => s + x, 0) / xs.length, my = ys.reduce((s, y) => s + y, 0) / ys.length;
       return xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
     };
-    const perRss = slope(points.map((p) => p.rss)), perCpu = slope(points.map((p) => p.cpu));
+    const perRss = slope(points.map((p) => p.rss)), perCpu = slope(points.map((p) => p.cpu)), perAnon = slope(points.map((p) => p.anon));
     const at0 = points[0].rss - points[0].n * perRss;
-    console.log(`per linked peer: ${perRss.toFixed(3)} MB RSS, ${(perCpu * 100).toFixed(3)}% of a core idle → 1,000 peers ≈ ${(at0 + 1000 * perRss).toFixed(0)} MB, ${((points[0].cpu - points[0].n * perCpu + 1000 * perCpu) * 100).toFixed(1)}% of a core`);
+    console.log(`per linked peer: ${perRss.toFixed(3)} MB RSS (${perAnon.toFixed(3)} MB anonymous), ${(perCpu * 100).toFixed(3)}% of a core idle → 1,000 peers ≈ ${(at0 + 1000 * perRss).toFixed(0)} MB, ${((points[0].cpu - points[0].n * perCpu + 1000 * perCpu) * 100).toFixed(1)}% of a core`);
   }
   if (values.restart) await restart(points.at(-1)?.n ?? 0);
   // One real edge process, linked to the relay, idle.
