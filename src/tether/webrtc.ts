@@ -15,6 +15,7 @@ import { framed, type Framing } from "../route/frame.ts";
 import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 import { slimEvents, trimWerift } from "./weriftdiet.ts";
 import { ConsentPacer, type ConsentConnection } from "./consent.ts";
+import { setupStarted } from "./burstgc.ts";
 
 import type { Log } from "../log.ts";
 
@@ -220,6 +221,7 @@ export class WebrtcLink implements Link {
     padStunRequests();
     boundPairRequestIds();
     trimWerift();
+    setupStarted(); // collections while set-ups run keep their survivors from spreading (./burstgc.ts)
     this.pc = new RTCPeerConnection({
       iceServers: iceServers.map((urls) => ({ urls })),
       certificates: [sharedCertificate()],
