@@ -101,7 +101,7 @@ export class Router {
     this.log = opts.log ?? (() => {});
     const now = opts.now;
     const sendHop = (peer: NodeId, kind: HopKind, body: Uint8Array) => this.sendHop(peer, kind, body);
-    this.health = new LinkHealth({ links: opts.links, now, sendHop, onChange: () => this.discovery.invalidate(), onAlive: (peer) => opts.onPathUp?.(peer), log: this.log });
+    this.health = new LinkHealth({ links: opts.links, now, sendHop, onChange: () => this.discovery.invalidate(), onAlive: (peer) => opts.onPathUp?.(peer), log: this.log, random: opts.random && (() => opts.random!()) });
     this.discovery = new Discovery({
       self: opts.self, relayEnabled: opts.relay.enabled, crypto: opts.crypto, now, links: opts.links, health: this.health, stats: this.stats, sendHop,
       talksTo: (id) => this.flows.has(id), load: (t) => this.forwarder.load(t), hints: opts.hints, relaysWanted: opts.relaysWanted, onRecord: opts.onRecord, checks: opts.checks,

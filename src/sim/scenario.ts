@@ -122,6 +122,7 @@ export function runSimulation(partial: Partial<SimOptions> = {}): SimResult {
       now: () => clock.now,
       crypto,
       idleTimeoutMs: 60_000,
+      random,
       log: process.env.SIM_LOG ? (level, msg) => console.log(`${(clock.elapsed).toFixed(3)} ${n.slice(-5)} ${level} ${msg}`) : undefined,
       deliver: (src, inner) => {
         routers.get(n)!.active(src);
