@@ -104,6 +104,8 @@ export class Discovery {
   private adjacency?: Map<NodeId, Set<NodeId>>;
   /** When publish() last walked the links, and whether links, relays or records changed since. */
   private walkedAt = -Infinity;
+  private expiredAt = -Infinity;
+  private attachedAt = -Infinity;
   private changed = true;
 
   constructor(private readonly opts: DiscoveryOptions) {}
@@ -388,7 +390,10 @@ export class Discovery {
    * relay links; while it has fewer it tries that many more, the least recently tried first (seeds' relays
    * first among equals) (the link port's backoff spaces the retries).
    */
-  attachRelays(): void {
+  attachRelays(now: number = this.opts.now()): void {
+    // A relay links to every relay it knows: a look once a second will do (the walk covers every record).
+    if (this.opts.relayEnabled && now - this.attachedAt < PUBLISH_MIN_MS) return;
+    this.attachedAt = now;
     const known = new Set<NodeId>(this.announced);
     for (const r of this.records.values()) if (r.relay) known.add(r.id);
     known.delete(this.opts.self);
@@ -401,7 +406,6 @@ export class Discovery {
     let live = 0;
     for (const r of known) if (alive(r)) live++;
     if (live >= want) return;
-    const now = this.opts.now();
     const tries = [...known]
       .filter((r) => !alive(r))
       .sort((a, b) => (this.tried.get(a) ?? 0) - (this.tried.get(b) ?? 0) || Number(this.announced.has(b)) - Number(this.announced.has(a)));
@@ -419,6 +423,8 @@ export class Discovery {
 
   /** Drop expired records and stale address lookups. */
   expire(now: number): void {
+    if (now - this.expiredAt < PUBLISH_MIN_MS) return; // once a second: a relay holds every member's record
+    this.expiredAt = now;
     for (const [k, at] of this.addressLookups) if (now - at > 10 * LOOKUP_EVERY_MS) this.addressLookups.delete(k);
     for (const [k, m] of this.misses) if (now - m.at > MISS_MS) this.misses.delete(k);
     for (const [id, r] of this.records)

@@ -25,9 +25,9 @@
 // up again at the next answer; while down the link sends over its data channel (the tether's fallback).
 // Idle (nothing sent for ACTIVE_FOR_MS) and up: no probes, no timer (the router's idle probe exchange keeps
 // the pair warm and its life known, ../route/linkhealth.ts); the first frame sent probes at once and at the
-// active rate (a pair that died idle is found down ~450 ms later). Idle and down: a probe every 20 s.
-// MTU: a round of one probe per candidate size every second while packets flow (none idle: a relay holds
-// a thousand idle links); the largest answered size is
+// active rate (a pair that died idle is found down ~450 ms later). Down, it probes at the active rate.
+// MTU: a round of one probe per candidate size every second while packets flow or no size is known yet
+// (then none idle: a relay holds a thousand idle links); the largest answered size is
 // the MTU. Datagrams carry DF (./sockopt.ts), so no kernel on the way cuts them and
 // the probes find the path's real size. The MTU rises at once and falls only when the current size goes
 // unanswered two rounds in a row (one lost probe is not a smaller path). Larger frames take the data
@@ -66,7 +66,7 @@ const ANSWER_WITHIN_MS = 1_000;
 
 /** UDP payload sizes tried, largest first: IPv4 and IPv6 over 1500, common tunnels and the 1280 floor. */
 export const MTU_CANDIDATES = [1472, 1452, 1400, 1352, 1280, 1232, 1200] as const;
-const PROBE_ACTIVE_MS = 150, PROBE_IDLE_MS = 20_000, ROUND_ACTIVE_MS = 1_000, ACTIVE_FOR_MS = 5_000;
+const PROBE_ACTIVE_MS = 150, ROUND_ACTIVE_MS = 1_000, ROUND_IDLE_MS = 1_800_000, ACTIVE_FOR_MS = 5_000;
 /** The channels' clock and timer (a test sets its own). */
 export const fastClock = { now: () => performance.now(), after: (f: () => void, ms: number): unknown => setTimeout(f, ms), cancel: (t: unknown) => clearTimeout(t as number) };
 const DOWN_AFTER_PROBES = 3, DOWN_AFTER_MS = 450;
@@ -139,7 +139,7 @@ export class FastChannel {
   private roundBest = 0;
   private currentMissed = 0;
   private timer?: unknown;
-  private idle = false; // no probe timer, or a slow one: the next frame sent restarts the active rate
+  private idle = false; // no probe timer (idle and up): the next frame sent restarts the active rate
   private readonly peers: SucceededPairs;
   private hooked = new WeakSet<object>();
   private closed = false;
@@ -169,7 +169,6 @@ export class FastChannel {
     this.auth = new LinkAuth(frameKey(this.token, peerToken), frameKey(peerToken, this.token));
     this.hook();
     if (this.state === "keying") this.state = "down";
-    this.lastActive = fastClock.now(); // a new link probes at the active rate until it idles
     this.tick();
   }
 
@@ -455,7 +454,7 @@ export class FastChannel {
     if (this.closed) return;
     const now = fastClock.now();
     const active = now - this.lastActive < ACTIVE_FOR_MS;
-    if (!active && this.state === "up") return void (this.idle = true); // until a frame is sent (sending())
+    if (!active && this.state === "up" && this.mtu > 0) return void (this.idle = true); // until a frame is sent (sending())
     // Liveness.
     if (this.unanswered === 0) this.firstUnansweredAt = now;
     this.unanswered++;
@@ -466,9 +465,9 @@ export class FastChannel {
     }
     this.probe(KIND_PROBE, this.seq++ >>> 0, SMALL_PROBE);
     // MTU rounds.
-    if (active && now - this.lastRound >= ROUND_ACTIVE_MS) this.round(now);
-    this.idle = !active;
-    this.timer = fastClock.after(() => this.tick(), active ? PROBE_ACTIVE_MS : PROBE_IDLE_MS);
+    if (now - this.lastRound >= (active || !this.mtu ? ROUND_ACTIVE_MS : ROUND_IDLE_MS)) this.round(now);
+    this.idle = false;
+    this.timer = fastClock.after(() => this.tick(), PROBE_ACTIVE_MS);
   }
 
   private round(now: number): void {
