@@ -1,10 +1,10 @@
 // The UDP guard: an ICMP "port unreachable" on a socket made the way werift makes its own (a named
 // `createSocket` import) is logged, and the process lives on.
+import { openWebrtcPair } from "../../test/lib/webrtc-pair.ts";
 import { expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
 import { CandidatePair } from "werift";
 import { boundPairRequestIds, guardUdpSockets, iceHostAddresses, WebrtcLink } from "./webrtc.ts";
-import type { NodeId } from "../identity/identity.ts";
 
 test("an ICMP error on a socket werift made (named createSocket import) is logged, not thrown", async () => {
   const logs: string[] = [];
@@ -45,12 +45,7 @@ test("a candidate pair remembers the latest STUN transaction ids only, and still
 });
 
 test("a closed link leaves no subscriber on its werift events (werift may keep the connection itself)", async () => {
-  const log = () => {};
-  const a = new WebrtcLink("a" as NodeId, [], log, ["127.0.0.1"]);
-  const b = new WebrtcLink("b" as NodeId, [], log, ["127.0.0.1"]);
-  const opened = Promise.all([a, b].map((l) => new Promise<void>((r) => l.onOpen(r))));
-  await a.accept(await b.answer(await a.offer()));
-  await opened;
+  const [a, b] = await openWebrtcPair();
   type Ev = { event: { stack: unknown[] } };
   // The events werift's own close() leaves subscribed (the peer connection's, ICE's, its sockets'), taken
   // before close, which drops the connection's list of sockets.

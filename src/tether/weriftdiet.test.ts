@@ -1,10 +1,10 @@
 // werift's Event with its methods shared (./weriftdiet.ts) behaves as werift's own, and an open link
 // has its Events slimmed and still carries messages both ways.
+import { openWebrtcPair } from "../../test/lib/webrtc-pair.ts";
 import { expect, test } from "bun:test";
 import { Event, EventDisposer } from "werift";
 import { slimEvent, slimEvents } from "./weriftdiet.ts";
 import { WebrtcLink } from "./webrtc.ts";
-import type { NodeId } from "../identity/identity.ts";
 
 type E = Event<any[]> & { length: number; ended: boolean; onended?: () => void };
 
@@ -68,12 +68,7 @@ test("a slimmed Event shares its methods and keeps an onerror set on it", () => 
 });
 
 test("an open link's werift Events are slimmed, and the link still carries control messages both ways", async () => {
-  const log = () => {};
-  const a = new WebrtcLink("a" as NodeId, [], log, ["127.0.0.1"]);
-  const b = new WebrtcLink("b" as NodeId, [], log, ["127.0.0.1"]);
-  const opened = Promise.all([a, b].map((l) => new Promise<void>((r) => l.onOpen(r))));
-  await a.accept(await b.answer(await a.offer()));
-  await opened;
+  const [a, b] = await openWebrtcPair();
   const pc = (l: WebrtcLink) => (l as unknown as { pc: object }).pc;
   // Slimmed at open already: a second walk finds nothing left to do.
   expect(slimEvents([pc(a)])).toBe(0);
