@@ -10,7 +10,9 @@
 // --smol (the relay runs under `bun --smol`), --nice 10 (the peer processes' niceness), --keep DIR (the relay's
 // log, at debug, kept in DIR), --wait S (how long each step waits for its links; progress every 15 s), --prof DIR (the relay's CPU profile, bun --cpu-prof-md, and
 // its JavaScript heap by object type at each step, bench/heap-preload.ts, go to DIR; the CPU profiler keeps
-// objects alive, e.g. every API response: its RSS is not the relay's), --heap DIR (the heap statistics alone,
+// objects alive, e.g. every API response: its RSS is not the relay's), --idle-prof DIR (JavaScriptCore's sampling
+// profile of the relay and of one process of peers over the last step's idle window only, without the set-up:
+// self samples by function, written to DIR/relay and DIR/members when they stop), --heap DIR (the heap statistics alone,
 // no profiler: what to read memory from), --keep-root (for
 // TRELLIS_BIN under qemu-aarch64-static, whose own threads keep root after the privilege drop), --failover
 // (with the last step's peers still attached: a second relay and two edges that reach each other only
@@ -39,6 +41,8 @@ const { values } = parseArgs({
     prof: { type: "string" },
     /** A directory for the relay's heap statistics per step, without the CPU profiler (which keeps objects alive). */
     heap: { type: "string" },
+    /** A directory for sampling profiles of the relay and one peer process over the last step's idle window. */
+    "idle-prof": { type: "string" },
     failover: { type: "boolean", default: false },
     /** After the last step: restart the relay (same identity and state) and time its members coming back. */
     restart: { type: "boolean", default: false },
@@ -50,6 +54,8 @@ const { values } = parseArgs({
     wait: { type: "string" },
   },
 });
+/** Ends the run early, on purpose. */
+class Done extends Error {}
 const steps = values.peers!.split(/\s+/).filter(Boolean).map(Number);
 const per = Number(values.per), windowS = Number(values.window), settleMs = Number(values.settle) * 1000;
 const max = Math.max(...steps);
@@ -124,7 +130,12 @@ try {
   const ids = Array.from({ length: max }, (_, i) => benchIdentity(i).public.id);
   net.addHost("edge");
   const bunFlags = [...(values.smol ? ["--smol"] : []), ...(values.prof ? ["--cpu-prof-md", `--cpu-prof-dir=${values.prof}`] : [])];
-  const heapDir = values.prof ?? values.heap;
+  const heapDir = values.prof ?? values.heap ?? values["idle-prof"];
+  if (values["idle-prof"]) {
+    for (const d of ["relay", "members"]) mkdirSync(join(values["idle-prof"], d), { recursive: true });
+    chmodSync(join(values["idle-prof"], "relay"), 0o777); // the relay drops to nobody
+    process.env.TRELLIS_IDLE_PROF = join(values["idle-prof"], "relay");
+  }
   if (heapDir) {
     mkdirSync(heapDir, { recursive: true });
     chmodSync(heapDir, 0o777); // the relay drops to nobody
@@ -160,7 +171,7 @@ try {
       const count = Math.min(per, n - started);
       const host = net.addHost(`w${workers.length}`);
       // Niced: the emulated members stand for machines of their own; on this shared box they yield to the relay.
-      const proc = spawn("ip", ["netns", "exec", host.ns, "nice", "-n", String(values.nice), BUN, join(ROOT, "bench/peers-worker.ts"), "--first", String(started), "--count", String(count), "--seed", seed, "--relay", relay.id, "--dir", join(dir, `w${workers.length}`), "--stagger", "250"], { stdio: ["pipe", "pipe", "inherit"] });
+      const proc = spawn("ip", ["netns", "exec", host.ns, "nice", "-n", String(values.nice), BUN, join(ROOT, "bench/peers-worker.ts"), "--first", String(started), "--count", String(count), "--seed", seed, "--relay", relay.id, "--dir", join(dir, `w${workers.length}`), "--stagger", "250"], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, TRELLIS_IDLE_PROF: values["idle-prof"] ? join(values["idle-prof"], "members") : "" } });
       const w = { proc, count, lines: [] as string[] };
       proc.stdout!.on("data", (d: Buffer) => w.lines.push(...d.toString().trim().split("\n")));
       workers.push(w);
@@ -193,9 +204,15 @@ try {
     const upS = (Date.now() - t0) / 1000;
     await Bun.sleep(settleMs);
     const wpids = workers.map((w) => w.proc.pid!).filter(Boolean);
+    if (values["idle-prof"] && n === max) for (const pid of [relayPid, wpids[0]]) process.kill(pid, "SIGUSR1");
     const u0 = usage(relayPid), h0 = ticksOf(wpids), l0 = loadavg()[0], p0 = packets(relay.ns);
     await Bun.sleep(windowS * 1000);
     const u1 = usage(relayPid), h1 = ticksOf(wpids), p1 = packets(relay.ns);
+    if (values["idle-prof"] && n === max) {
+      for (const pid of [relayPid, wpids[0]]) process.kill(pid, "SIGUSR1"); // ends the window: they write their profiles and exit
+      console.log(`N=${n}: ${(((u1.ticks - u0.ticks) / 100 / windowS) * 100).toFixed(1)}% of a core idle (profiled); profiles in ${values["idle-prof"]}`);
+      break;
+    }
     const pps = (p1 - p0) / windowS;
     const cpu = (u1.ticks - u0.ticks) / 100 / windowS, harness = (h1 - h0) / 100 / windowS;
     const links = await alive().catch(() => -1);
@@ -223,6 +240,7 @@ try {
     console.log(`per linked peer: ${perRss.toFixed(3)} MB RSS (${perAnon.toFixed(3)} MB anonymous), ${(perCpu * 100).toFixed(3)}% of a core idle → 1,000 peers ≈ ${(at0 + 1000 * perRss).toFixed(0)} MB, ${((points[0].cpu - points[0].n * perCpu + 1000 * perCpu) * 100).toFixed(1)}% of a core`);
   }
   if (values.restart) await restart(points.at(-1)?.n ?? 0);
+  if (values["idle-prof"]) throw new Done("the relay stopped at the end of the profiled window: no edge or failover measured");
   // One real edge process, linked to the relay, idle.
   await edge.start();
   await waitFor("edge linked", () => edge!.api("/v1/status").links.some((l: { alive: boolean }) => l.alive), 60_000);
@@ -233,6 +251,9 @@ try {
   console.log(`edge idle with one relay link: RSS ${e1.rssMb.toFixed(1)} MB, CPU ${((e1.ticks - e0.ticks) / windowS).toFixed(2)}% of a core`);
   if (values.failover) await failover(points.at(-1)?.n ?? 0);
   console.log(`(${sh(["nproc"]).trim()} cores shared with whatever else runs; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")})`);
+} catch (e) {
+  if (!(e instanceof Done)) throw e;
+  console.log(e.message);
 } finally {
   await cleanup();
 }

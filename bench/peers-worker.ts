@@ -11,6 +11,7 @@ import { setLogLevel } from "../src/log.ts";
 import { createMemoryTun } from "../src/tun/memory.ts";
 import { Node } from "../src/node/node.ts";
 import { benchIdentity } from "./peers-ids.ts";
+import "./heap-preload.ts"; // --idle-prof: the sampling profile of an idle window (SIGUSR1)
 
 const { values } = parseArgs({ options: { first: { type: "string" }, count: { type: "string" }, seed: { type: "string" }, relay: { type: "string" }, dir: { type: "string" }, stagger: { type: "string", default: "40" } } });
 const first = Number(values.first), count = Number(values.count), stagger = Number(values.stagger);
