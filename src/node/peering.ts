@@ -66,6 +66,8 @@ export class Peering {
     link.onPacket(receive);
     link.onPackets?.(router.receiveBatch.bind(router, link.peer));
     link.onControl(receive);
+    // Life the router would not see as a frame: the answer to the link's own idle probe, the peer's probe.
+    link.onAlive?.(() => router.heard(link.peer));
     link.onClose((reason) => {
       router.unlinked(remote.id);
       log("info", `link to ${remote.id} closed: ${reason}`);

@@ -62,22 +62,35 @@ describe("link health", () => {
   });
 });
 
-describe("link health: probe rate", () => {
-  /** One link to "P" on a manual clock; answers come back `rttMs` later while `answering`. */
-  function rig() {
+// Each test runs twice: idle probes as PROBE frames, and as the link's own (the fast channel's, probeIdle).
+for (const light of [false, true])
+describe(`link health: probe rate${light ? ", the link's own idle probe" : ""}`, () => {
+  /**
+   * One link to "P" on a manual clock; answers come back 10 ms later while `answering`. `sent`: when
+   * probes went (PROBE frames, and with `light` the link's own idle probes too); `hops`: PROBE frames alone.
+   * With `light` the link has its own idle probe (RouterLink.probeIdle, the fast channel's), answered the same way.
+   */
+  function rig({ light = false } = {}) {
     let now = 0;
     let answering = true;
     const sent: number[] = [];
-    const pending: { at: number; body: Uint8Array }[] = [];
+    const hops: number[] = [];
+    const pending: { at: number; body?: Uint8Array; answered?: (rtt: number) => void; sentAt: number }[] = [];
     const peer = "00000000000000000000000000000001" as NodeId;
-    const link = { peer, state: "open" as const, sendPacket: () => true, sendProbe: () => true, sendControl: () => {} };
+    const probeIdle = (answered: (rtt: number) => void) => {
+      sent.push(now);
+      if (answering) pending.push({ at: now + 10, answered, sentAt: now });
+      return true;
+    };
+    const link = { peer, state: "open" as const, sendPacket: () => true, sendProbe: () => true, sendControl: () => {}, ...(light ? { probeIdle } : {}) };
     const h = new LinkHealth({
       links: { link: () => link, connect: () => {}, disconnect: () => {} },
       now: () => now,
       sendHop: (_p, kind, body) => {
         if (kind !== HOP_PROBE) return;
         sent.push(now);
-        if (answering) pending.push({ at: now + 10, body });
+        hops.push(now);
+        if (answering) pending.push({ at: now + 10, body, sentAt: now });
       },
       onChange: () => {},
       onAlive: () => {},
@@ -92,17 +105,18 @@ describe("link health: probe rate", () => {
         now += 50;
         for (const p of pending.splice(0).filter((p) => (p.at <= now ? true : (pending.push(p), false)))) {
           h.heard(peer);
-          h.onProbe(peer, HOP_PROBE_ACK, p.body);
+          if (p.body) h.onProbe(peer, HOP_PROBE_ACK, p.body);
+          else p.answered!(now - p.sentAt);
         }
         h.tick(now);
       }
     };
-    return { h, peer, sent, run, use: () => h.used(peer), silence: () => (answering = false), resume: () => (answering = true), now: () => now, spread: (x: number) => (spread = x) };
+    return { h, peer, sent, hops, run, use: () => h.used(peer), silence: () => (answering = false), resume: () => (answering = true), now: () => now, spread: (x: number) => (spread = x) };
   }
 
   test("an idle link is probed after 3/4 to all of IDLE_PROBE_MS of silence, one carrying packets every PROBE_MS", () => {
     for (const spread of [0, 0.99]) {
-      const r = rig();
+      const r = rig({ light });
       r.spread(spread);
       r.run(ACTIVE_FOR_MS + 1000); // the link starts active (it just opened), then idles
       r.sent.length = 0;
@@ -113,7 +127,7 @@ describe("link health: probe rate", () => {
       for (let k = 1; k < r.sent.length; k++) expect(r.sent[k] - r.sent[k - 1]).toBeGreaterThanOrEqual(gap);
       expect(r.h.alive(r.peer)).toBe(true);
     }
-    const r = rig();
+    const r = rig({ light });
     r.run(ACTIVE_FOR_MS + 1000);
     r.sent.length = 0;
     r.use(); // packets: probed at once, then at the fast rate
@@ -127,7 +141,7 @@ describe("link health: probe rate", () => {
   });
 
   test("an idle link that hears the peer's own probes sends none: one exchange per idle link, not one per end", () => {
-    const r = rig();
+    const r = rig({ light });
     r.run(ACTIVE_FOR_MS + 1000);
     r.sent.length = 0;
     // The peer's gap runs out first: its probe arrives (heard, answered) every 3/4 of IDLE_PROBE_MS.
@@ -146,7 +160,7 @@ describe("link health: probe rate", () => {
   });
 
   test("a link that died while idle: traffic on it finds out within DEAD_MS of the first packet; idle, within IDLE_DEAD_MS", () => {
-    const r = rig();
+    const r = rig({ light });
     r.run(ACTIVE_FOR_MS + 3000);
     const answered = r.sent.length;
     while (r.sent.length === answered) r.run(50); // an idle probe went and is answered: the link is fine
@@ -161,7 +175,7 @@ describe("link health: probe rate", () => {
     expect(r.h.alive(r.peer)).toBe(false);
     expect(r.now() - woke).toBeLessThanOrEqual(DEAD_MS + 100);
 
-    const idle = rig();
+    const idle = rig({ light });
     idle.run(ACTIVE_FOR_MS + 3000);
     idle.silence();
     const from = idle.now();
@@ -170,7 +184,7 @@ describe("link health: probe rate", () => {
   });
 
   test("one lost idle probe puts the link in doubt (fast probes), not down", () => {
-    const r = rig();
+    const r = rig({ light });
     r.run(ACTIVE_FOR_MS + 3000);
     // Lose exactly the next probe.
     const before = r.sent.length;
@@ -189,7 +203,7 @@ describe("link health: probe rate", () => {
   // The relays e2e flake: a relay killed while our link to it idled looked alive for up to IDLE_DEAD_MS
   // after its last answer, long enough for a restart to pass unnoticed.
   test("an idle link to a peer that died is dead within CONFIRM_MS of its next probe", () => {
-    const r = rig();
+    const r = rig({ light });
     r.run(ACTIVE_FOR_MS + 3000);
     r.silence();
     // The peer's own idle probe (or anything) came just before ours went: IDLE_DEAD_MS of silence counted
@@ -206,7 +220,7 @@ describe("link health: probe rate", () => {
   });
 
   test("a suspected idle link is probed at once and for CONFIRM_MS at the fast rate: answered, it stays up and idle; silent, it is dead within CONFIRM_MS", () => {
-    const r = rig();
+    const r = rig({ light });
     r.run(ACTIVE_FOR_MS + 3000);
     r.sent.length = 0;
     r.h.suspect(r.peer);
@@ -233,5 +247,76 @@ describe("link health: probe rate", () => {
     expect(r.sent.length).toBeGreaterThanOrEqual(settled + Math.floor((CONFIRM_MS - 100) / PROBE_MS) - 1);
     while (r.h.alive(r.peer)) r.run(50);
     expect(r.now() - at).toBeLessThanOrEqual(CONFIRM_MS + 50);
+  });
+});
+
+describe("link health: the link's own idle probe", () => {
+  /** As the rig above, small: one link whose probeIdle answers (or not) after 10 ms. */
+  function light() {
+    let now = 0, answering = true;
+    const hops: number[] = [], lights: number[] = [];
+    const waiting: { at: number; sentAt: number; cb: (rtt: number) => void }[] = [];
+    const peer = "00000000000000000000000000000002" as NodeId;
+    const link = {
+      peer, state: "open" as const, sendPacket: () => true, sendProbe: () => true, sendControl: () => {},
+      probeIdle: (cb: (rtt: number) => void) => (lights.push(now), answering && waiting.push({ at: now + 10, sentAt: now, cb }), true),
+    };
+    const acks: Uint8Array[] = [];
+    const h = new LinkHealth({ links: { link: () => link, connect: () => {}, disconnect: () => {} }, now: () => now, sendHop: (_p, kind, body) => kind === HOP_PROBE && (hops.push(now), answering && acks.push(body)), onChange: () => {}, onAlive: () => {}, log: () => {}, random: () => 0.5 });
+    h.opened(peer);
+    const run = (ms: number) => {
+      for (const end = now + ms; now < end; ) {
+        now += 50;
+        for (const w of waiting.splice(0)) w.at <= now ? w.cb(now - w.sentAt) : waiting.push(w);
+        for (const b of acks.splice(0)) (h.heard(peer), h.onProbe(peer, HOP_PROBE_ACK, b));
+        h.tick(now);
+      }
+    };
+    return { h, peer, hops, lights, run, silence: (s: boolean) => (answering = !s) };
+  }
+
+  test("an idle link sends no PROBE frames while its own probe is answered; the answers measure its RTT", () => {
+    const r = light();
+    r.run(ACTIVE_FOR_MS + 1000); // opened active: PROBE frames at the fast rate, then idle
+    const hopsBefore = r.hops.length;
+    expect(hopsBefore).toBeGreaterThan(0);
+    r.run(120_000);
+    expect(r.hops.length).toBe(hopsBefore);
+    expect(r.lights.length).toBeGreaterThanOrEqual(5);
+    expect(r.h.alive(r.peer)).toBe(true);
+    expect(r.h.fast(r.peer)).toBe(false);
+    // The RTT came from them: answered 50 ms later on this 50 ms tick (PROBE frames answered at 50 too).
+    expect(r.h.get(r.peer)!.rttMs).toBeGreaterThan(0);
+  });
+
+  test("its own probe unanswered: in doubt, PROBE frames at the fast rate; those unanswered too, dead within CONFIRM_MS", () => {
+    const r = light();
+    r.run(ACTIVE_FOR_MS + 1000);
+    const lights = r.lights.length;
+    r.silence(true);
+    while (r.lights.length === lights) r.run(50);
+    const probedAt = r.lights.at(-1)!;
+    const hops = r.hops.length;
+    r.run(DOUBT_MS + 100);
+    expect(r.h.fast(r.peer)).toBe(true);
+    expect(r.hops.length).toBeGreaterThan(hops); // the fast probes are PROBE frames (the data channel)
+    while (r.h.alive(r.peer)) r.run(50);
+    expect(r.hops.at(-1)! - probedAt).toBeLessThanOrEqual(CONFIRM_MS + 50);
+    expect(r.lights.at(-1)).toBe(probedAt); // none of its own while in doubt
+  });
+
+  test("its own probe lost, the PROBE frames that follow answered: the link stays up and goes back to its own probe", () => {
+    const r = light();
+    r.run(ACTIVE_FOR_MS + 1000);
+    const lights = r.lights.length;
+    r.silence(true);
+    while (r.lights.length === lights) r.run(50);
+    r.silence(false);
+    r.run(DOUBT_MS + 200);
+    expect(r.h.fast(r.peer)).toBe(true);
+    r.run(IDLE_PROBE_MS * 2);
+    expect(r.h.alive(r.peer)).toBe(true);
+    expect(r.h.fast(r.peer)).toBe(false);
+    expect(r.lights.length).toBeGreaterThan(lights + 1);
   });
 });

@@ -18,6 +18,11 @@
 //   it in doubt (fast probes, so a lost idle probe costs a few fast ones, not the link); nothing heard
 //   within CONFIRM_MS of that probe, it is dead: an idle link to a peer that died is known dead within
 //   CONFIRM_MS of its next probe (≤ IDLE_PROBE_MS after the last thing heard), not IDLE_DEAD_MS after it.
+//   The idle probe is the link's own where it has one (RouterLink.probeIdle: the fast channel's probe
+//   and answer, two datagrams, where a PROBE frame on the data channel is four, SACKs included, and a
+//   pass through DTLS and SCTP at each end); its answer comes back as an RTT (lightAnswered). Unanswered
+//   for DOUBT_MS (and nothing else heard) it counts as lost and puts the link in doubt the same way, and
+//   the fast probes that follow are PROBE frames.
 // - suspected (suspect(): the peer's seed socket closed, so its process may be gone): probed at the fast
 //   rate at once and for CONFIRM_MS at least, and dead when nothing was heard within CONFIRM_MS.
 // A dead link silent for CLOSE_DEAD_MS is closed.
@@ -66,6 +71,8 @@ export interface LinkInfo {
   askedAt: number;
   /** When the link was last suspected (suspect()); in doubt for CONFIRM_MS, and while nothing was heard since. */
   suspectedAt: number;
+  /** When the link's own idle probe (probeIdle) went out; waiting for it while > lastRx and not answered. */
+  lightAt: number;
   /**
    * tick() passes the link by until then: an idle link with no probe out has nothing to do before its
    * next idle probe (used() and suspect() reset it), so a thousand idle links cost a comparison each a tick.
@@ -109,7 +116,7 @@ export class LinkHealth {
   /** A link to `peer` opened: it starts alive, to be probed at once. */
   opened(peer: NodeId): void {
     const now = this.opts.now();
-    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, lastProbe: -Infinity, idleGap: this.gap(), probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now, askedAt: -Infinity, suspectedAt: -Infinity, checkAt: -Infinity });
+    this.info.set(peer, { openedAt: now, lastRx: now, nextProbe: now, lastProbe: -Infinity, idleGap: this.gap(), probeId: 1, probes: new Map(), rttVarMs: 0, loss: 0, alive: true, failures: 0, lastUse: now, wokeAt: now, askedAt: -Infinity, suspectedAt: -Infinity, lightAt: -Infinity, checkAt: -Infinity });
     this.opts.onChange();
   }
 
@@ -174,6 +181,7 @@ export class LinkHealth {
 
   private isFast(i: LinkInfo, now: number): boolean {
     if (!i.alive || i.loss > DOUBT_LOSS || now - i.lastUse < ACTIVE_FOR_MS || now - i.lastRx > IDLE_PROBE_MS + DOUBT_MS || i.suspectedAt > i.lastRx || now - i.suspectedAt < CONFIRM_MS) return true;
+    if (i.lightAt > i.lastRx && now - i.lightAt > DOUBT_MS) return true;
     for (const at of i.probes.values()) if (now - at > DOUBT_MS) return true;
     return false;
   }
@@ -210,11 +218,23 @@ export class LinkHealth {
     const sentAt = id === undefined ? undefined : i?.probes.get(id);
     if (!i || sentAt === undefined) return;
     i.probes.delete(id!);
-    const sample = this.opts.now() - sentAt;
-    if (i.rttMs === undefined) [i.rttMs, i.rttVarMs] = [sample, sample / 2];
+    this.sample(i, this.opts.now() - sentAt);
+  }
+
+  /** The answer to the link's own idle probe (probeIdle), `rttMs` after it went: a round trip like a PROBE_ACK's. */
+  private lightAnswered(peer: NodeId, sentAt: number, rttMs: number): void {
+    const i = this.info.get(peer);
+    if (!i || i.lightAt !== sentAt) return; // a later probe went out, or the link closed and opened again
+    i.lightAt = -Infinity;
+    i.lastRx = this.opts.now();
+    this.sample(i, rttMs);
+  }
+
+  private sample(i: LinkInfo, rttMs: number): void {
+    if (i.rttMs === undefined) [i.rttMs, i.rttVarMs] = [rttMs, rttMs / 2];
     else {
-      i.rttVarMs = 0.75 * i.rttVarMs + 0.25 * Math.abs(i.rttMs - sample);
-      i.rttMs = 0.875 * i.rttMs + 0.125 * sample;
+      i.rttVarMs = 0.75 * i.rttVarMs + 0.25 * Math.abs(i.rttMs - rttMs);
+      i.rttMs = 0.875 * i.rttMs + 0.125 * rttMs;
     }
     i.loss *= 0.9;
   }
@@ -234,6 +254,12 @@ export class LinkHealth {
           i.probes.delete(id);
           i.loss = 0.9 * i.loss + 0.1;
         }
+      // The link's own idle probe unanswered for DOUBT_MS, nothing else heard either: lost, as a PROBE
+      // frame would be after PROBE_TIMEOUT_MS (the loss puts the link in doubt until probes measure clean).
+      if (i.lightAt > i.lastRx && now - i.lightAt > DOUBT_MS) {
+        i.lightAt = -Infinity;
+        i.loss = 0.9 * i.loss + 0.1;
+      }
       const active = now - i.lastUse < ACTIVE_FOR_MS;
       const fast = this.isFast(i, now);
       // Back to the fast rate (doubt) without waiting out an idle interval.
@@ -243,10 +269,13 @@ export class LinkHealth {
         i.nextProbe = now + (fast ? PROBE_MS : IDLE_PROBE_MS);
         i.lastProbe = now;
         if (!fast) i.idleGap = this.gap();
-        const id = i.probeId++ >>> 0;
-        i.probes.set(id, now);
         if (!(i.askedAt > i.lastRx)) i.askedAt = now;
-        this.opts.sendHop(peer, HOP_PROBE, u32(id));
+        if (!fast && link.probeIdle?.((rtt) => this.lightAnswered(peer, now, rtt))) i.lightAt = now;
+        else {
+          const id = i.probeId++ >>> 0;
+          i.probes.set(id, now);
+          this.opts.sendHop(peer, HOP_PROBE, u32(id));
+        }
       }
       // An active link's silence counts from its wake-up (not from the last idle probe's answer); a dead
       // one comes back only on something heard. Any link waiting CONFIRM_MS for an answer (an idle probe
@@ -262,7 +291,7 @@ export class LinkHealth {
         if (alive) this.opts.onAlive(peer);
       }
       // Idle, answered and not in doubt: nothing changes before the next idle probe unless used() or suspect() says so.
-      i.checkAt = alive && !fast && i.probes.size === 0 ? Math.max(i.lastRx, i.lastProbe) + i.idleGap : -Infinity;
+      i.checkAt = alive && !fast && i.probes.size === 0 && !(i.lightAt > i.lastRx) ? Math.max(i.lastRx, i.lastProbe) + i.idleGap : -Infinity;
       // Dead and silent this long (an idle link's silence between exchanges may be longer, alive).
       if (!alive && now - i.lastRx > CLOSE_DEAD_MS) {
         this.opts.links.disconnect(peer, "no answer to probes");

@@ -23,6 +23,12 @@ export interface RouterLink {
   sendPackets?(batch: readonly Uint8Array[], framing?: Framing): number;
   /** Reliable and ordered. */
   sendControl(b: Uint8Array): void;
+  /**
+   * Optional: an idle link's liveness probe on the cheapest authenticated exchange the link has (the fast
+   * channel's own probe: one datagram each way, no DTLS or SCTP); `answered` gets the round trip. False
+   * when the link cannot (no fast channel, or it is down or busy): the router sends a PROBE hop frame.
+   */
+  probeIdle?(answered: (rttMs: number) => void): boolean;
   /** The largest frame the link's fast channel takes now; undefined when any size goes. */
   readonly fastMtu?: number;
   /** What carries the link now: UDP (WebRTC), or TCP (the WebSocket to a relay, where UDP fails). */

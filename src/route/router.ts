@@ -343,6 +343,11 @@ export class Router {
 
   // ── receiving (./inbound.ts) ───────────────────────────────────────────────────────────────────────
 
+  /** Something authenticated arrived on the link to `peer` outside its frames (Link.onAlive): it lives. */
+  heard(peer: NodeId): void {
+    this.health.heard(peer);
+  }
+
   /** Anything that arrived on the link to `peer`: to the part whose job it is (./inbound.ts). */
   receive(peer: NodeId, b: Uint8Array): void {
     this.inbound.receive(peer, b);

@@ -49,6 +49,7 @@ export class FallbackLink extends LinkListeners implements Link {
   private current: "udp" | "tcp" | undefined;
   /** beat() passes the link by until then (tick() sets it). */
   private due = -Infinity;
+  private readonly aliveCbs: (() => void)[] = [];
 
   constructor(readonly peer: NodeId, private readonly log: Log, private readonly now: () => number = Date.now) {
     super();
@@ -60,7 +61,9 @@ export class FallbackLink extends LinkListeners implements Link {
     this.primary = link;
     this.lastPrimaryRx = this.now();
     link.onAlive?.(() => {
-      if (this.primary === link) this.lastPrimaryRx = this.now();
+      if (this.primary !== link) return;
+      this.lastPrimaryRx = this.now();
+      for (const cb of this.aliveCbs) cb();
     });
     const rx = (b: Uint8Array, control: boolean) => {
       if (this.primary !== link) return;
@@ -83,6 +86,11 @@ export class FallbackLink extends LinkListeners implements Link {
       else this.tick();
     });
     this.tick();
+  }
+
+  /** Something authenticated arrived on the UDP transport (Link.onAlive; the WebSocket's frames count as they come). */
+  onAlive(cb: () => void): void {
+    this.aliveCbs.push(cb);
   }
 
   /** Take `ws` as the TCP transport (the socket to the seed/relay). */
@@ -208,6 +216,13 @@ export class FallbackLink extends LinkListeners implements Link {
 
   sendProbe(b: Uint8Array): boolean {
     return this.counted(this.state === "open" && !!this.link()?.sendProbe(b));
+  }
+
+  /** On UDP only (on the WebSocket the router's probe frame goes); counts as something sent on UDP. */
+  probeIdle(answered: (rttMs: number) => void): boolean {
+    if (this.state !== "open" || this.transport !== "udp" || !this.primary?.probeIdle?.(answered)) return false;
+    this.lastPrimaryTx = this.now();
+    return true;
   }
 
   sendPackets(batch: readonly Uint8Array[], framing?: Framing): number {

@@ -178,4 +178,37 @@ describe("fast channel probe rate", () => {
       a.close();
     });
   });
+
+  test("an idle link's own probe (probeIdle): one datagram each way, its round trip to the caller once; life at both ends; the channel stays idle", () => {
+    manual((run, timers) => {
+      const { a, b, ta, wire } = pair();
+      run(7000); // up, sized and idle
+      expect(a.probeIdle(() => {})).toBe(true);
+      run(1);
+      let aLife = 0, bLife = 0;
+      a.alive = () => aLife++;
+      b.alive = () => bLife++;
+      const rtts: number[] = [];
+      const before = wire.length;
+      expect(a.probeIdle((rtt) => rtts.push(rtt))).toBe(true);
+      run(1);
+      const sent = wire.slice(before);
+      expect(sent.map((w) => `${w.from}${w.data[0].toString(16)}/${w.data[1]}`)).toEqual(["aca/1", "bca/2"]); // a probe, its answer
+      expect(rtts.length).toBe(1);
+      expect(bLife).toBe(1); // a fresh probe: the peer hears us
+      expect(aLife).toBe(1); // the answer
+      expect(timers.length).toBe(0); // no active probing started
+      // The answer replayed: counted as stale, nobody told again.
+      ta.onData(Buffer.from(sent[1].data), B_ADDR);
+      expect(rtts.length).toBe(1);
+      expect(aLife).toBe(1);
+      // Not while active (the channel probes on its own then) nor down.
+      a.send(Uint8Array.of(TYPE_DATA, 1));
+      expect(a.probeIdle(() => {})).toBe(false);
+      a.close();
+      expect(a.probeIdle(() => {})).toBe(false);
+      b.close();
+    });
+  });
 });
+

@@ -24,7 +24,7 @@
 // Liveness: a probe every 150 ms while packets flow; down once 3 probes over at least 450 ms go unanswered,
 // up again at the next answer; while down the link sends over its data channel (the tether's fallback).
 // Idle (nothing sent for ACTIVE_FOR_MS) and up: no probes, no timer (the router's idle probe exchange keeps
-// the pair warm and its life known, ../route/linkhealth.ts); the first frame sent probes at once and at the
+// the pair warm and its life known, ../route/linkhealth.ts: one probe of this channel's each way, probeIdle); the first frame sent probes at once and at the
 // active rate (a pair that died idle is found down ~450 ms later). Down, it probes at the active rate.
 // MTU: a round of one probe per candidate size every second while packets flow or no size is known yet
 // (then none idle: a relay holds a thousand idle links); the largest answered size is
@@ -128,8 +128,8 @@ export class FastChannel {
   private key?: Buffer;
   /** Tags and checks the frames that are not session data (./linkauth.ts). */
   private auth?: LinkAuth;
-  /** Probes we sent and have not seen answered: seq → (size, sent at). */
-  private outstanding = new Map<number, { size: number; at: number }>();
+  /** Probes we sent and have not seen answered: seq → (size, sent at, who waits for the answer: probeIdle). */
+  private outstanding = new Map<number, { size: number; at: number; answered?: (rttMs: number) => void }>();
   private seq = 0;
   private unanswered = 0;
   private firstUnansweredAt = 0;
@@ -268,6 +268,18 @@ export class FastChannel {
     this.lastActive = fastClock.now();
   }
 
+  /**
+   * One probe now, for the link above's idle liveness check (../route/linkhealth.ts): one datagram each
+   * way, under the probe key, instead of a probe frame and its answer through DTLS and SCTP (each with its
+   * own SACK). Only while up and idle (active, the channel probes on its own); the answer counts as any
+   * (alive(), once, within ANSWER_WITHIN_MS) and calls `answered` with the round trip. False when not sent.
+   */
+  probeIdle(answered: (rttMs: number) => void): boolean {
+    if (this.state !== "up" || !this.idle || this.closed || !this.key) return false;
+    this.probe(KIND_PROBE, this.seq++ >>> 0, SMALL_PROBE, SMALL_PROBE, answered);
+    return true;
+  }
+
   /** Send what is queued now rather than at the end of the task. */
   flushNow(): void {
     this.queue.flush();
@@ -393,7 +405,7 @@ export class FastChannel {
   }
 
   /** A probe `length` bytes long (an answer is small and names the size of the probe it answers). */
-  private probe(kind: number, seq: number, length: number, size = length): void {
+  private probe(kind: number, seq: number, length: number, size = length, answered?: (rttMs: number) => void): void {
     if (!this.key) return;
     const b = Buffer.alloc(length);
     b[0] = TYPE_FAST_PROBE;
@@ -404,7 +416,7 @@ export class FastChannel {
     if (kind === KIND_PROBE) {
       const now = fastClock.now();
       if (this.outstanding.size >= 64) for (const [k, v] of this.outstanding) if (now - v.at > ANSWER_WITHIN_MS) this.outstanding.delete(k);
-      this.outstanding.set(seq, { size, at: now });
+      this.outstanding.set(seq, { size, at: now, answered });
     }
     this.raw(b);
   }
@@ -436,6 +448,7 @@ export class FastChannel {
     this.outstanding.delete(seq);
     this.unanswered = 0;
     this.alive?.();
+    sent.answered?.(fastClock.now() - sent.at);
     if (this.state !== "up") {
       this.state = "up";
       this.log("info", `${this.label}: fast channel up`);

@@ -126,6 +126,8 @@ export interface Link {
   readonly state: "connecting" | "open" | "closed";
   sendPacket(b: Uint8Array): boolean;
   sendProbe(b: Uint8Array): boolean;
+  /** Optional: an idle link's liveness probe on the fast channel (route/ports.ts RouterLink.probeIdle). */
+  probeIdle?(answered: (rttMs: number) => void): boolean;
   /**
    * Send a batch of packets for this peer at once (sealed datagrams from one TUN read): where the fast
    * channel carries them, runs of equal size leave in one sendmsg (UDP GSO). Returns how many went.
@@ -288,6 +290,10 @@ export class WebrtcLink implements Link {
     this.consent.start();
     // SCTP's own heartbeats (werift: each way every 30 s, answers never judged) add nothing to the router's probes.
     (this.pc as unknown as { sctpTransport?: { sctp?: { setHeartbeatInterval?(s: number): void } } }).sctpTransport?.sctp?.setHeartbeatInterval?.(SCTP_HEARTBEAT_S);
+  }
+
+  probeIdle(answered: (rttMs: number) => void): boolean {
+    return this.state === "open" && !!this.fast?.probeIdle(answered);
   }
 
   get fastMtu(): number | undefined {
