@@ -49,6 +49,8 @@ export interface Identity {
   readonly dsaSecret: Uint8Array;
   readonly kemSecret: Uint8Array;
   readonly x25519Secret: Uint8Array;
+  /** The 32-byte ML-DSA seed the secret key came from: what the runtime's own ML-DSA signs with (./fastsig.ts). */
+  readonly dsaSeed?: Uint8Array;
 }
 
 export function isNodeId(s: string): s is NodeId {
@@ -87,6 +89,7 @@ function fromSeeds(seedBytes: Uint8Array): Identity {
     dsaSecret: dsa.secretKey,
     kemSecret: kem.secretKey,
     x25519Secret: xSecret,
+    dsaSeed: seeds.slice(0, DSA_SEED),
   };
 }
 

@@ -27,7 +27,7 @@ const cert = (id: NodeId, name: string) => issueCertificate({ networkId: root.id
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function victim(relay: boolean, member = true) {
+function victim(relay: boolean, member = true, checks?: { run(link: NodeId, source: NodeId, key: string, check: () => void): unknown }) {
   const dir = mkdtempSync(join(tmpdir(), "trellis-records-"));
   dirs.push(dir);
   Networks.install(dir, self.public.id, encodeBundle(root, cert(self.public.id, "self")));
@@ -46,12 +46,13 @@ function victim(relay: boolean, member = true) {
     self: self.public.id, relayEnabled: relay, crypto: identityRecordCrypto(self), now: () => Date.now(),
     links: { connect() {} } as never, health: { peers: () => links, get: () => ({}), alive: () => true } as never, stats,
     sendHop: (p, kind, body) => sent.push([p, kind, body.slice()]), talksTo: () => false, load: () => 0, log: () => {},
-    members: admission, certOf: (id, to, ourSeed) => admission.certToPass(id, to) ?? (ourSeed ? admission.memberCerts.get(id) : undefined),
+    checks, members: admission, certOf: (id, to, ourSeed) => admission.certToPass(id, to) ?? (ourSeed ? admission.memberCerts.get(id) : undefined),
   });
   const record = (who: Identity, relayFlag = true, later = 0) => encodeRecord({ id: who.public.id, relay: relayFlag, relays: [], hints: [], issued: Date.now() + later, expires: Date.now() + RECORD_LIFETIME_MS }, identityRecordCrypto(who));
   // Mallory's own relay record, on its own link: it is a relay to us now.
   d.onRecord(mallory.public.id, record(mallory));
-  expect(d.isRelay(mallory.public.id)).toBe(true);
+  if (!checks) expect(d.isRelay(mallory.public.id)).toBe(true); // with checks: once its check answered
+
   return { d, admission, stats, sent, record };
 }
 
@@ -143,3 +144,23 @@ test("a relay our own seed announced gets the certificate with a record though i
   const toPeer = sent.filter(([p, kind]) => p === peer.public.id && kind === HOP_RECORD_CERT);
   expect(toPeer.length).toBe(1); // without it the seed's relay refuses bob's record: no route to bob through it (e2e cold-relays)
 }, 60_000);
+
+test("with a check budget, a record's signature is checked in the runtime, asynchronously: a good one is taken, a forged one refused", async () => {
+  let ran = 0;
+  const { d, stats, record } = victim(true, true, { run: (_l, _s, _k, check) => (ran++, check()) });
+  await Bun.sleep(50);
+  expect(d.isRelay(mallory.public.id)).toBe(true);
+  ran = 0;
+  const good = record(bob);
+  d.onRecordCert(mallory.public.id, recordCert(good, cert(bob.public.id, "bob")));
+  const forged = record(peer, false);
+  forged[forged.length - 100] ^= 1; // a bit of its signature
+  d.onRecord(peer.public.id, forged);
+  expect(ran).toBe(2);
+  expect(d.record(bob.public.id)).toBeUndefined(); // not before its check has answered
+  await Bun.sleep(50);
+  expect(d.record(bob.public.id)?.id).toBe(bob.public.id);
+  expect(d.record(peer.public.id)).toBeUndefined();
+  expect(stats.recordsRefused).toBe(1);
+}, 60_000);
+

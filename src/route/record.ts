@@ -9,6 +9,7 @@
 // The public identity is in the record so that a node can start a session with a member it has never
 // met: the node id is the hash of those keys, so nobody can put their keys under another's id.
 import { decodePublicIdentity, encodePublicIdentity, nodeIdBytes, nodeIdFromBytes, sign, verify, type Identity, type NodeId, type PublicIdentity } from "../identity/identity.ts";
+import { verifyAsync } from "../identity/fastsig.ts";
 
 import { RouteError } from "./errors.ts";
 
@@ -57,6 +58,8 @@ export interface RecordCrypto {
   sign(body: Uint8Array): Uint8Array;
   /** True when `sig` is `id`'s signature over `body` and `pub` hashes to `id`. */
   verify(id: NodeId, pub: Uint8Array, body: Uint8Array, sig: Uint8Array): boolean;
+  /** verify(), asynchronously and ~20× cheaper where it can (../identity/fastsig.ts); optional. */
+  verifyAsync?(id: NodeId, pub: Uint8Array, body: Uint8Array, sig: Uint8Array): Promise<boolean>;
 }
 
 export function identityRecordCrypto(identity: Identity): RecordCrypto {
@@ -64,14 +67,24 @@ export function identityRecordCrypto(identity: Identity): RecordCrypto {
     publicBytes: encodePublicIdentity(identity.public),
     sign: (body) => sign(identity, RECORD_CONTEXT, body),
     verify: (id, pub, body, sig) => {
-      try {
-        const p = decodePublicIdentity(pub);
-        return p.id === id && verify(p, RECORD_CONTEXT, body, sig);
-      } catch {
-        return false;
-      }
+      const p = publicOf(id, pub);
+      return !!p && verify(p, RECORD_CONTEXT, body, sig);
+    },
+    verifyAsync: async (id, pub, body, sig) => {
+      const p = publicOf(id, pub);
+      return !!p && verifyAsync(p, RECORD_CONTEXT, body, sig);
     },
   };
+}
+
+/** The public identity in a record, if it is `id`'s. */
+function publicOf(id: NodeId, pub: Uint8Array): PublicIdentity | undefined {
+  try {
+    const p = decodePublicIdentity(pub);
+    return p.id === id ? p : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The public identity in a real node's record. */
@@ -119,8 +132,29 @@ export function peekRecord(b: Uint8Array): { id: NodeId; issued: number; relay: 
   return { id: nodeIdFromBytes(b.subarray(5, 21)), issued: Number(new DataView(b.buffer, b.byteOffset + 21, 8).getBigUint64(0)), relay: (b[4] & 1) === 1 };
 }
 
-/** Parse and check a record; a string says what is wrong with it. */
-export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number): DiscoveryRecord | string {
+/** A record's signature and what it covers, for a check ahead of decodeRecord (RecordCrypto.verifyAsync); undefined when it does not parse. */
+export function recordSignature(b: Uint8Array): { id: NodeId; pub: Uint8Array; body: Uint8Array; sig: Uint8Array } | undefined {
+  const r = parseRecord(b);
+  return typeof r === "string" ? undefined : { id: r.id, pub: r.pub, body: r.body, sig: r.sig };
+}
+
+/**
+ * Parse and check a record; a string says what is wrong with it. `signatureChecked`: recordSignature's
+ * parts were verified already (asynchronously, within the same budget): the rest is still checked.
+ */
+export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number, signatureChecked = false): DiscoveryRecord | string {
+  const p = parseRecord(b);
+  if (typeof p === "string") return p;
+  const { r, id } = p;
+  if (r.expires <= now) return `record of ${id} expired`;
+  if (r.expires - now > MAX_RECORD_AHEAD_MS || r.expires < r.issued) return `record of ${id} claims to stay valid past ${MAX_RECORD_AHEAD_MS / 60_000} min from now`;
+  if (r.issued > now + 120_000) return `record of ${id} is from the future`;
+  if (!signatureChecked && !crypto.verify(id, p.pub, p.body, p.sig)) return `record of ${id}: bad signature`;
+  return r;
+}
+
+/** A record's fields and signed parts, unchecked; a string says why it does not parse. */
+function parseRecord(b: Uint8Array): { r: DiscoveryRecord; id: NodeId; pub: Uint8Array; body: Uint8Array; sig: Uint8Array } | string {
   if (b.length > MAX_RECORD_BYTES) return `record is ${b.length} bytes (at most ${MAX_RECORD_BYTES})`;
   if (b.length < 40 || new TextDecoder().decode(b.subarray(0, 4)) !== MAGIC) return "not a TRD1 record";
   const v = new DataView(b.buffer, b.byteOffset, b.length);
@@ -156,9 +190,5 @@ export function decodeRecord(b: Uint8Array, crypto: RecordCrypto, now: number): 
     pub,
     bytes: b.slice(),
   };
-  if (r.expires <= now) return `record of ${id} expired`;
-  if (r.expires - now > MAX_RECORD_AHEAD_MS || r.expires < r.issued) return `record of ${id} claims to stay valid past ${MAX_RECORD_AHEAD_MS / 60_000} min from now`;
-  if (r.issued > now + 120_000) return `record of ${id} is from the future`;
-  if (!crypto.verify(id, pub, body, sig)) return `record of ${id}: bad signature`;
-  return r;
+  return { r, id, pub, body, sig };
 }
