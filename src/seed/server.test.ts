@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateIdentity, type NodeId } from "../identity/identity.ts";
+import { encodePublicIdentity, generateIdentity, sign, type NodeId } from "../identity/identity.ts";
+import { REGISTER_CONTEXT } from "../signal/messages.ts";
 import { SignalClient } from "../signal/client.ts";
 import { pemFingerprint, seedFetch } from "../signal/tls.ts";
 import { makeCerts, type TestCerts } from "../../test/lib/certs.ts";
@@ -122,6 +123,16 @@ describe("seed bounds (loopback, plain)", () => {
     const c = closed(w);
     w.send(new Uint8Array(MAX_PAYLOAD + 1));
     expect((await c).code).toBe(1009);
+  });
+
+  test("one registration check in flight per socket: a second message before the answer closes it (the signature is checked asynchronously)", async () => {
+    const w = ws();
+    const nonce = await new Promise<string>((r) => (w.onmessage = (e) => r(JSON.parse(String(e.data)).nonce)));
+    const c = closed(w);
+    const register = JSON.stringify({ t: "register", pub: Buffer.from(encodePublicIdentity(allowed.public)).toString("base64"), sig: Buffer.from(sign(allowed, REGISTER_CONTEXT, Buffer.from(nonce, "base64"))).toString("base64") });
+    w.send(register);
+    w.send(register);
+    expect((await c).reason).toBe("expected register");
   });
 
   test("only admitted nodes register; fresh identities are refused and rate-limited per address", async () => {

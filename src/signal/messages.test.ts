@@ -1,7 +1,7 @@
 // Signed signalling: round trip, and every way a seed or an attacker could bend a message is refused.
 import { describe, expect, test } from "bun:test";
 import { generateIdentity } from "../identity/identity.ts";
-import { CLOCK_SKEW_MS, makeSignal, SignalError, SignalVerifier } from "./messages.ts";
+import { CLOCK_SKEW_MS, makeSignal, makeSignalAsync, SignalError, SignalVerifier } from "./messages.ts";
 
 const A = generateIdentity(new Uint8Array(128).fill(31));
 const B = generateIdentity(new Uint8Array(128).fill(32));
@@ -96,3 +96,24 @@ describe("signal messages", () => {
     expect(code(() => v.verify({ ...makeSignal(A, "offer", B.public.id, "x"), sdp: "x".repeat(40_000) }))).toBe("too-large");
   });
 });
+
+describe("signal messages, signed and checked in the runtime (../identity/fastsig.ts)", () => {
+  const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e) => (e instanceof SignalError ? e.code : Promise.reject(e)));
+
+  test("either side may be noble or the runtime; the same bends are refused; the same message twice at once is one signal and one replay", async () => {
+    const env = await makeSignalAsync(A, "offer", B.public.id, "v=0 sdp");
+    expect(code(() => new SignalVerifier(B.public.id).verify(JSON.parse(JSON.stringify(env))))).toBe("ok"); // noble checks it
+    expect(await codeOf(new SignalVerifier(B.public.id).verifyAsync(makeSignal(A, "offer", B.public.id, "x")))).toBe("ok");
+    for (const bent of [{ ...env, sdp: "v=0 evil" }, { ...env, kind: "bye" }, { ...env, ts: env.ts + 1 }, { ...env, to: C.public.id }])
+      expect(await codeOf(new SignalVerifier(bent.to as never).verifyAsync(bent))).toBe("bad-signature");
+    expect(await codeOf(new SignalVerifier(B.public.id).verifyAsync({ ...env, from: C.public.id }))).toBe("wrong-sender");
+    const v = new SignalVerifier(B.public.id);
+    expect(await Promise.all([codeOf(v.verifyAsync(env)), codeOf(v.verifyAsync({ ...env }))])).toEqual(["ok", "replay"]);
+    // A forged copy does not burn the genuine message's nonce, even while its check is in flight.
+    const v2 = new SignalVerifier(B.public.id);
+    const env2 = await makeSignalAsync(A, "offer", B.public.id, "two");
+    expect(await Promise.all([codeOf(v2.verifyAsync({ ...env2, sdp: "evil" })), codeOf(v2.verifyAsync(env2))])).toEqual(["bad-signature", "ok"]);
+    expect(await codeOf(v2.verifyAsync(env2))).toBe("replay");
+  });
+});
+
