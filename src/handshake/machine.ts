@@ -131,8 +131,12 @@ function checkClaims(claims: Uint8Array): void {
   if (claims.length > MAX_CLAIMS) throw new HandshakeError("malformed", `claims of ${claims.length} bytes exceed ${MAX_CLAIMS}`);
 }
 
-/** Build an initiation to `remote` (mac2 made with `cookie` when the responder gave us one). ~25 ms: one ML-DSA signature. */
-export function createInitiation(local: Identity, remote: PublicIdentity, claims: Uint8Array, sender: number, timestamp: bigint, cookie?: Uint8Array): { message: Uint8Array; state: InitiatorState } {
+/**
+ * An initiation up to its signature: sign `transcript` with SIG_CONTEXT_INIT (in the runtime, or with
+ * noble: the same FIPS 204 signature), then finish() builds the message. The split lets the session layer
+ * sign asynchronously; createInitiation() is the two in one.
+ */
+export function beginInitiation(local: Identity, remote: PublicIdentity, claims: Uint8Array, sender: number, timestamp: bigint, cookie?: Uint8Array): { transcript: Uint8Array; finish(sig: Uint8Array): { message: Uint8Array; state: InitiatorState } } {
   checkClaims(claims);
   let { ck, h } = initialState(remote);
   const eX = x25519.utils.randomSecretKey();
@@ -147,15 +151,26 @@ export function createInitiation(local: Identity, remote: PublicIdentity, claims
   const ts = new Uint8Array(TIMESTAMP_BYTES);
   new DataView(ts.buffer).setBigUint64(0, timestamp, true);
   const encStatic = seal(k, 0, h, concat([encodePublicIdentity(local.public), ts, u16le(claims.length), claims]));
-  h = hash(h, encStatic);
-  const sig = sign(local, SIG_CONTEXT_INIT, h);
-  const encSig = seal(k, 1, h, sig);
-  h = hash(h, encSig);
-  const body = concat([u32le(sender), eXPub, eKem.publicKey, staticCt, encStatic, encSig]);
-  const m1 = mac1(mac1Key(remote), body);
-  const m2 = cookie ? hmac(cookie, body, m1).subarray(0, MAC2_BYTES) : new Uint8Array(MAC2_BYTES);
-  const message = concat([body, m1, m2]);
-  return { message, state: { remote, sender, ck, h, eX, eXPub, eKemSecret: eKem.secretKey, local, mac1: m1 } };
+  const signed = hash(h, encStatic);
+  return {
+    transcript: signed,
+    finish(sig) {
+      if (sig.length !== DSA_SIGNATURE_BYTES) throw new HandshakeError("malformed", `initiation signature of ${sig.length} bytes`);
+      const encSig = seal(k, 1, signed, sig);
+      const h2 = hash(signed, encSig);
+      const body = concat([u32le(sender), eXPub, eKem.publicKey, staticCt, encStatic, encSig]);
+      const m1 = mac1(mac1Key(remote), body);
+      const m2 = cookie ? hmac(cookie, body, m1).subarray(0, MAC2_BYTES) : new Uint8Array(MAC2_BYTES);
+      const message = concat([body, m1, m2]);
+      return { message, state: { remote, sender, ck, h: h2, eX, eXPub, eKemSecret: eKem.secretKey, local, mac1: m1 } };
+    },
+  };
+}
+
+/** Build an initiation to `remote` (mac2 made with `cookie` when the responder gave us one). ~13 ms in noble: one ML-DSA signature. */
+export function createInitiation(local: Identity, remote: PublicIdentity, claims: Uint8Array, sender: number, timestamp: bigint, cookie?: Uint8Array): { message: Uint8Array; state: InitiatorState } {
+  const b = beginInitiation(local, remote, claims, sender, timestamp, cookie);
+  return b.finish(sign(local, SIG_CONTEXT_INIT, b.transcript));
 }
 
 /** What the responder learned from an initiation, before it commits to answering. */
@@ -164,10 +179,30 @@ export interface ReceivedInitiation {
   readonly claims: Uint8Array;
   readonly timestamp: bigint;
   readonly sender: number;
-  /** Check the initiator's signature over the transcript (~4 ms); throws bad-signature. */
+  /**
+   * The initiator's signature and the transcript it signs (throws decrypt): it must verify under
+   * `remote` with SIG_CONTEXT_INIT before anything is answered. verify() is this and the check in one.
+   */
+  signed(): { transcript: Uint8Array; signature: Uint8Array };
+  /** Check the initiator's signature over the transcript (~3 ms in noble); throws bad-signature. */
   verify(): void;
-  /** Build the response (~25 ms: one signature) and the transport keys. */
+  /**
+   * The response up to its signature: sign `transcript` with SIG_CONTEXT_RESP, then finish() builds the
+   * message with our handshake index and claims (neither is signed) and the transport keys.
+   */
+  beginResponse(): { transcript: Uint8Array; finish(sender: number, claims: Uint8Array, sig: Uint8Array): { message: Uint8Array; keys: TransportKeys } };
+  /** Build the response (~13 ms in noble: one signature) and the transport keys. */
   respond(sender: number, claims: Uint8Array): { message: Uint8Array; keys: TransportKeys };
+}
+
+/** The refusal of an initiation whose signature did not verify. */
+export function badInitiatorSignature(remote: PublicIdentity): HandshakeError {
+  return new HandshakeError("bad-signature", `initiator ${remote.id}: signature over the transcript does not verify`);
+}
+
+/** The refusal of a response whose signature did not verify. */
+export function badResponderSignature(remote: PublicIdentity): HandshakeError {
+  return new HandshakeError("bad-signature", `responder ${remote.id}: signature over the transcript does not verify`);
 }
 
 /**
@@ -200,39 +235,55 @@ export function consumeInitiation(local: Identity, ownMac1Key: Uint8Array, messa
   const verdict = accept(remote, claims);
   if (verdict !== true) throw new HandshakeError("refused", verdict);
   const hStatic = hash(h, m.encStatic);
+  const signed = () => {
+    const sig = open(k, 1, hStatic, m.encSig);
+    if (!sig || sig.length !== DSA_SIGNATURE_BYTES) throw new HandshakeError("decrypt", "initiation signature does not decrypt");
+    return { transcript: hStatic, signature: sig };
+  };
+  const beginResponse = () => {
+    let h2 = hash(hStatic, m.encSig);
+    const eX = x25519.utils.randomSecretKey();
+    const eXPub = x25519.getPublicKey(eX);
+    h2 = hash(h2, eXPub);
+    let ssE: Uint8Array, ct: Uint8Array;
+    try {
+      ({ cipherText: ct, sharedSecret: ssE } = ml_kem768.encapsulate(m.ephemeralKem));
+    } catch (e) {
+      throw new HandshakeError("malformed", `initiator's ephemeral KEM key rejected: ${(e as Error).message}`);
+    }
+    h2 = hash(h2, ct);
+    const dhEE = x25519.getSharedSecret(eX, m.ephemeralX);
+    const dhSE = x25519.getSharedSecret(eX, remote.x25519);
+    const [ck2, k2] = hkdf2(ck, concat([dhEE, ssE, dhSE]));
+    const transcript = h2;
+    return {
+      transcript,
+      finish(sender: number, ownClaims: Uint8Array, sig: Uint8Array) {
+        checkClaims(ownClaims);
+        if (sig.length !== DSA_SIGNATURE_BYTES) throw new HandshakeError("malformed", `response signature of ${sig.length} bytes`);
+        const payload = seal(k2, 0, transcript, concat([u16le(ownClaims.length), ownClaims, sig]));
+        const body = concat([u32le(sender), u32le(m.sender), eXPub, ct, payload]);
+        const message = concat([body, mac1(responseMac1Key(m.mac1), body)]);
+        const [i2r, r2i] = hkdf2(ck2, EMPTY);
+        return { message, keys: { send: r2i, recv: i2r } };
+      },
+    };
+  };
   return {
     remote,
     claims,
     timestamp,
     sender: m.sender,
+    signed,
     verify() {
-      const sig = open(k, 1, hStatic, m.encSig);
-      if (!sig || sig.length !== DSA_SIGNATURE_BYTES) throw new HandshakeError("decrypt", "initiation signature does not decrypt");
-      if (!verify(remote, SIG_CONTEXT_INIT, hStatic, sig)) throw new HandshakeError("bad-signature", `initiator ${remote.id}: signature over the transcript does not verify`);
+      const { transcript, signature } = signed();
+      if (!verify(remote, SIG_CONTEXT_INIT, transcript, signature)) throw badInitiatorSignature(remote);
     },
+    beginResponse,
     respond(sender, ownClaims) {
       checkClaims(ownClaims);
-      let h2 = hash(hStatic, m.encSig);
-      const eX = x25519.utils.randomSecretKey();
-      const eXPub = x25519.getPublicKey(eX);
-      h2 = hash(h2, eXPub);
-      let ssE: Uint8Array, ct: Uint8Array;
-      try {
-        ({ cipherText: ct, sharedSecret: ssE } = ml_kem768.encapsulate(m.ephemeralKem));
-      } catch (e) {
-        throw new HandshakeError("malformed", `initiator's ephemeral KEM key rejected: ${(e as Error).message}`);
-      }
-      h2 = hash(h2, ct);
-      const dhEE = x25519.getSharedSecret(eX, m.ephemeralX);
-      const dhSE = x25519.getSharedSecret(eX, remote.x25519);
-      let ck2: Uint8Array, k2: Uint8Array;
-      [ck2, k2] = hkdf2(ck, concat([dhEE, ssE, dhSE]));
-      const sig = sign(local, SIG_CONTEXT_RESP, h2);
-      const payload = seal(k2, 0, h2, concat([u16le(ownClaims.length), ownClaims, sig]));
-      const body = concat([u32le(sender), u32le(m.sender), eXPub, ct, payload]);
-      const message = concat([body, mac1(responseMac1Key(m.mac1), body)]);
-      const [i2r, r2i] = hkdf2(ck2, EMPTY);
-      return { message, keys: { send: r2i, recv: i2r } };
+      const b = beginResponse();
+      return b.finish(sender, ownClaims, sign(local, SIG_CONTEXT_RESP, b.transcript));
     },
   };
 }
@@ -242,8 +293,18 @@ export function responseReceiver(message: Uint8Array): number {
   return decodeResponse(message).receiver;
 }
 
-/** Consume the response to our initiation: mac1, KEM and DH, decrypt, verify the responder's signature. */
-export function consumeResponse(state: InitiatorState, message: Uint8Array): { claims: Uint8Array; sender: number; keys: TransportKeys } {
+/** What a response carries once opened, its signature not yet checked. */
+export interface OpenedResponse {
+  claims: Uint8Array;
+  sender: number;
+  keys: TransportKeys;
+  /** The responder's signature over `transcript`: it must verify under the state's remote with SIG_CONTEXT_RESP. */
+  transcript: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** The response to our initiation up to its signature: mac1, KEM and DH, decrypt. consumeResponse() also verifies. */
+export function openResponse(state: InitiatorState, message: Uint8Array): OpenedResponse {
   const m = decodeResponse(message);
   if (m.receiver !== state.sender) throw new HandshakeError("unknown-index", "response is for another handshake");
   if (!equalBytes(mac1(responseMac1Key(state.mac1), m.macced), m.mac1)) throw new HandshakeError("bad-mac1", "response mac1 does not match our initiation");
@@ -263,8 +324,14 @@ export function consumeResponse(state: InitiatorState, message: Uint8Array): { c
   const claimsLen = new DataView(plain.buffer, plain.byteOffset).getUint16(0, true);
   if (plain.length !== 2 + claimsLen + DSA_SIGNATURE_BYTES) throw new HandshakeError("malformed", "response claims length does not match");
   const claims = plain.slice(2, 2 + claimsLen);
-  const sig = plain.subarray(2 + claimsLen);
-  if (!verify(state.remote, SIG_CONTEXT_RESP, h, sig)) throw new HandshakeError("bad-signature", `responder ${state.remote.id}: signature over the transcript does not verify`);
+  const signature = plain.subarray(2 + claimsLen);
   const [i2r, r2i] = hkdf2(ck, EMPTY);
-  return { claims, sender: m.sender, keys: { send: i2r, recv: r2i } };
+  return { claims, sender: m.sender, keys: { send: i2r, recv: r2i }, transcript: h, signature };
+}
+
+/** Consume the response to our initiation: mac1, KEM and DH, decrypt, verify the responder's signature. */
+export function consumeResponse(state: InitiatorState, message: Uint8Array): { claims: Uint8Array; sender: number; keys: TransportKeys } {
+  const r = openResponse(state, message);
+  if (!verify(state.remote, SIG_CONTEXT_RESP, r.transcript, r.signature)) throw badResponderSignature(state.remote);
+  return { claims: r.claims, sender: r.sender, keys: r.keys };
 }
