@@ -263,6 +263,7 @@ export class Node {
     if (this.state === "closed") return;
     this.state = "closed";
     if (this.ticker) clearInterval(this.ticker);
+    this.sessions.stop(); // a handshake signature still being made or checked sends and installs nothing
     this.prober.stop();
     this.routes.stop();
     await this.links.stop().catch((e) => this.log("warn", `stopping links: ${e}`));

@@ -16,13 +16,13 @@ function setup() {
   const clock = { t: 5_000_000 };
   const toM: Uint8Array[] = [];
   let a: Sessions;
-  const b = new Sessions({ hold: new Hold(),
+  const b = new Sessions({ signatures: "sync", hold: new Hold(),
     identity: B, claims: new Uint8Array(0), accept: () => true, now: () => clock.t,
     transmit: (to, p) => (to === A.public.id ? a.receive(p, B.public.id) : toM.push(p)),
     deliver: () => {},
   });
   const got: string[] = [];
-  a = new Sessions({ hold: new Hold(),
+  a = new Sessions({ signatures: "sync", hold: new Hold(),
     identity: A, claims: new Uint8Array(0), accept: () => true, now: () => clock.t,
     transmit: (_to, p) => b.receive(p, A.public.id, A.public.id),
     deliver: (_f, p) => got.push(new TextDecoder().decode(p)),
@@ -91,7 +91,7 @@ describe("handshake floods", () => {
   test("a hostile member sending fresh valid initiations is held to its link's budget; others keep theirs", () => {
     const { a, b, clock } = setup();
     // M floods with fresh valid initiations from its real id, picking up cookies as they come.
-    const m = new Sessions({ hold: new Hold(),
+    const m = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: M, claims: new Uint8Array(0), accept: () => true, now: () => clock.t,
       transmit: (_to, p) => b.receive(p, M.public.id, M.public.id), deliver: () => {},
     });
@@ -113,7 +113,7 @@ describe("handshake floods", () => {
 test("under load, cookie replies go only to senders the node can reach: none towards an unknown one", () => {
   const clock = { t: 5_000_000 };
   const sentTo: string[] = [];
-  const b = new Sessions({ hold: new Hold(),
+  const b = new Sessions({ signatures: "sync", hold: new Hold(),
     identity: B, claims: new Uint8Array(0), accept: () => true, now: () => clock.t,
     transmit: (to) => void sentTo.push(to), deliver: () => {},
     knows: (id) => !id.startsWith("ff"), // senders the node has no path to (a claimed id behind a relay)

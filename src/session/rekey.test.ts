@@ -15,7 +15,7 @@ function pair() {
   const wire: { to: "a" | "b"; p: Uint8Array }[] = [];
   const got = { a: [] as string[], b: [] as string[] };
   const make = (me: Identity, name: "a" | "b", other: "a" | "b") =>
-    new Sessions({
+    new Sessions({ signatures: "sync",
       hold: new Hold(() => clock.t),
       identity: me,
       claims: new Uint8Array(0),

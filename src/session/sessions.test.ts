@@ -21,7 +21,7 @@ function pair(opts: { accept?: SessionsOptions["accept"]; clock?: { t: number };
   const sides: Record<string, Side> = {};
   const make = (me: Identity, name: string, other: string): Side => {
     const side: Side = { got: [], wire: [], established: [], s: undefined as unknown as Sessions };
-    side.s = new Sessions({ hold: new Hold(),
+    side.s = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: me,
       claims: new TextEncoder().encode(`{"name":"${name}"}`),
       accept: opts.accept ?? (() => true),
@@ -141,7 +141,7 @@ describe("sessions", () => {
   test("an initiation from someone who does not know our public key gets silence (bad mac1)", () => {
     const { a, b } = pair();
     // C thinks it is talking to B but uses A's public identity in place of B's: mac1 is keyed wrong.
-    const c = new Sessions({ hold: new Hold(),
+    const c = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: C, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => b.s.receive(p, C.public.id), deliver: () => {},
     });
@@ -155,7 +155,7 @@ describe("sessions", () => {
     const { a, b } = pair();
     // The forger holds C's signing key and presents A's public identity: everything but the
     // signature checks out, so only the ML-DSA verification can stop it.
-    const forger = new Sessions({ hold: new Hold(),
+    const forger = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: { ...C, public: A.public }, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => b.s.receive(p, C.public.id), deliver: () => {},
     });
@@ -174,13 +174,13 @@ describe("sessions", () => {
     const a: Side = { got: [], wire: [], established: [], s: undefined as unknown as Sessions };
     let fake!: Sessions;
     const logs: string[] = [];
-    a.s = new Sessions({ hold: new Hold(),
+    a.s = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: A, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => fake.receive(p, A.public.id), deliver: (_f, p) => a.got.push(p),
       onEstablished: (peer) => a.established.push(peer), log: (_l, m) => logs.push(m),
     });
     const fakeGot: Uint8Array[] = [];
-    fake = new Sessions({ hold: new Hold(),
+    fake = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: { ...B, dsaSecret: C.dsaSecret }, claims: new Uint8Array(0), accept: () => true,
       transmit: (_to, p) => a.s.receive(p, B.public.id), deliver: (_f, p) => fakeGot.push(p),
     });
@@ -236,12 +236,12 @@ describe("sessions", () => {
     const big = new Uint8Array(12_000).fill(7);
     const got: Uint8Array[] = [];
     let a!: Sessions;
-    const b = new Sessions({ hold: new Hold(),
+    const b = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: B, claims: big, accept: () => true, deliver: () => {},
       transmit: (_to, p) => { got.push(Uint8Array.from(p)); a.receive(p, B.public.id); },
     });
     const sentByA: Uint8Array[] = [];
-    a = new Sessions({ hold: new Hold(),
+    a = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: A, claims: new Uint8Array(0), accept: () => true, deliver: () => {},
       transmit: (_to, p) => { sentByA.push(Uint8Array.from(p)); b.receive(p, A.public.id); },
     });
@@ -260,7 +260,7 @@ describe("sessions", () => {
     const { a, b } = pair();
     a.s.send(B.public.id, msg("x"));
     const warnings: string[] = [];
-    const c = new Sessions({ hold: new Hold(),
+    const c = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {},
       log: (level, m) => void (level === "warn" && warnings.push(m)),
     });
@@ -274,7 +274,7 @@ describe("sessions", () => {
 
   test("packets sent while a handshake is in flight start no new one (one signature per retry interval, not per packet)", () => {
     const clock = { t: 1_000_000 };
-    const s = new Sessions({ hold: new Hold(), identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {}, now: () => clock.t });
+    const s = new Sessions({ signatures: "sync", hold: new Hold(), identity: A, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {}, now: () => clock.t });
     s.learn(B.public); // nobody answers
     for (let i = 0; i < 50; i++) s.send(B.public.id, msg(`p${i}`));
     expect(s.stats.handshakesStarted).toBe(1);
@@ -313,7 +313,7 @@ describe("sessions", () => {
   test("packets waiting for a handshake are bounded per peer; the oldest are dropped and counted", () => {
     const sent: Uint8Array[] = [];
     const hold = new Hold();
-    const s = new Sessions({ hold, identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => sent.push(p), deliver: () => {} });
+    const s = new Sessions({ signatures: "sync", hold, identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => sent.push(p), deliver: () => {} });
     for (let i = 0; i < 200; i++) s.send(B.public.id, msg(`p${i}`)); // no public identity yet: all wait
     expect(hold.stats.handshake).toEqual({ held: 200, dropped: 200 - HOLD_PER_KEY });
     expect(sent.length).toBe(0);
@@ -325,7 +325,7 @@ describe("sessions", () => {
 
   test("garbage never throws, and every piece is refused by a check, not by an accident", () => {
     const warnings: string[] = [];
-    const b = new Sessions({ hold: new Hold(),
+    const b = new Sessions({ signatures: "sync", hold: new Hold(),
       identity: B, claims: new Uint8Array(0), accept: () => true, transmit: () => {}, deliver: () => {},
       log: (level, m) => void (level === "warn" && warnings.push(m)),
     });
@@ -396,8 +396,8 @@ describe("sessions", () => {
   test("without the remote's public identity, packets wait; learning it starts the handshake", () => {
     const got: string[] = [];
     let bs: Sessions;
-    const as = new Sessions({ hold: new Hold(), identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => bs.receive(p, A.public.id), deliver: () => {} });
-    bs = new Sessions({ hold: new Hold(), identity: B, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => as.receive(p, B.public.id), deliver: (_f, p) => got.push(text(p)) });
+    const as = new Sessions({ signatures: "sync", hold: new Hold(), identity: A, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => bs.receive(p, A.public.id), deliver: () => {} });
+    bs = new Sessions({ signatures: "sync", hold: new Hold(), identity: B, claims: new Uint8Array(0), accept: () => true, transmit: (_t, p) => as.receive(p, B.public.id), deliver: (_f, p) => got.push(text(p)) });
     as.send(B.public.id, msg("queued"));
     expect(got).toEqual([]);
     as.learn(B.public);

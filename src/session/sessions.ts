@@ -13,14 +13,20 @@
 // `via` is the claimed end-to-end sender (the node id a relay says the packet is from); `link` is the
 // adjacent node it came in on (DTLS-authenticated; the same as `via` for a direct packet). Budgets are
 // kept per `link|via` and per link, so rotating claimed senders on one link buys nothing.
-import type { Level, Log } from "../log.ts";
+//
+// Signatures are made and checked asynchronously in the runtime (./signing.ts), so state may change
+// while one is computed: after each, the work goes on only if what it was for still holds (the same
+// handshake under way, the initiation still the newest, the peer not closed, the node not stopped).
+// At most one initiation per claimed sender is being verified and answered at a time; budgets and
+// timestamps are checked before, as before any signature work.
+import type { Level } from "../log.ts";
 import { randomBytes, randomInt } from "node:crypto";
-import type { Identity, NodeId, PublicIdentity } from "../identity/identity.ts";
+import type { NodeId, PublicIdentity } from "../identity/identity.ts";
 import { HandshakeError, type HandshakeErrorCode } from "../handshake/errors.ts";
 import { Reassembler, fragment } from "../handshake/fragment.ts";
 import {
-  consumeCookieReply, consumeInitiation, consumeResponse, cookieFor, cookieKey, cookieReplyReceiver, createCookieReply, createInitiation,
-  initiationMac1Valid, initiationMac2Valid, mac1Key, responseReceiver, type InitiatorState,
+  badInitiatorSignature, badResponderSignature, beginInitiation, consumeCookieReply, consumeInitiation, cookieFor, cookieKey, cookieReplyReceiver,
+  createCookieReply, initiationMac1Valid, initiationMac2Valid, mac1Key, openResponse, responseReceiver, SIG_CONTEXT_INIT, SIG_CONTEXT_RESP,
 } from "../handshake/machine.ts";
 import {
   COOKIE_LIFETIME, COOKIE_SECRET_LIFETIME, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_TOTAL,
@@ -30,80 +36,13 @@ import { dataReceiver, Keypair } from "./keypair.ts";
 import { TokenBuckets } from "./ratelimit.ts";
 import { TYPE_COOKIE_REPLY, TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
 import { RESP_FIXED } from "../handshake/messages.ts";
+import type { Handshake, HandshakeHold, IndexEntry, PeerSession, SessionsOptions, SessionStats } from "./state.ts";
+import { RUNTIME_SIGNER, SYNC_SIGNER, then, type HandshakeSigner, type Maybe } from "./signing.ts";
 
 /** tick() looks at keepalives, keypair expiry and held packets this often (handshake retries: every call). */
 const SWEEP_MS = 1_000;
 
-/**
- * Where packets wait for a handshake: the node's one hold (src/datapath/hold.ts: bounded per peer and
- * in all, expired, counted), named here as a port so the session layer imports nothing above it.
- */
-export interface HandshakeHold {
-  put(kind: "handshake", peer: NodeId, packet: Uint8Array): boolean;
-  has(kind: "handshake", peer: NodeId): boolean;
-  take(kind: "handshake", peer: NodeId): Uint8Array[];
-  /** Drop (and count) what waits: the handshake was given up. */
-  drop(kind: "handshake", peer: NodeId): number;
-}
-
-export interface SessionsOptions {
-  identity: Identity;
-  /** Opaque bytes sent encrypted in our handshake messages (name, address, certificate). */
-  claims: Uint8Array;
-  /** Called after mac1 and decryption, before any signature is checked; a string refuses. */
-  accept(remote: PublicIdentity, claims: Uint8Array): true | string;
-  transmit(to: NodeId, packet: Uint8Array): void;
-  /** transmit() for a run of sealed data packets to one peer, in order (default: one by one). */
-  transmitBatch?(to: NodeId, packets: Uint8Array[]): void;
-  deliver(from: NodeId, payload: Uint8Array): void;
-  onEstablished?(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void;
-  /** The claims to answer an initiation with (default: `claims`); e.g. certificates only to those who sent theirs. */
-  responseClaims?(remote: PublicIdentity, initiatorClaims: Uint8Array): Uint8Array;
-  onClosed?(peer: NodeId, reason: string): void;
-  /**
-   * Whether a packet to `id` goes out without creating state (a peer we already know): cookie replies
-   * go only to such senders, never to a sender a relay merely claims (default: all).
-   */
-  knows?(id: NodeId): boolean;
-  log?: Log;
-  now?(): number;
-  limits?: Partial<Limits>;
-  hold: HandshakeHold;
-}
-
-interface PeerSession {
-  readonly id: NodeId;
-  pub?: PublicIdentity;
-  claims?: Uint8Array;
-  current?: Keypair;
-  previous?: Keypair;
-  next?: Keypair;
-  handshake?: { state: InitiatorState; firstSent: number; retryAt: number; withCookie: boolean };
-  /** The responder's cookie (from a cookie reply) and when we got it: put into mac2 while fresh. */
-  cookie?: { value: Uint8Array; at: number };
-  lastInitTimestamp: bigint;
-  lastSent: number;
-  lastReceived: number;
-}
-
-type IndexEntry = { peer: PeerSession; keypair?: Keypair };
-
-export interface SessionStats {
-  rxData: number;
-  txData: number;
-  rxDropped: number;
-  rxReplay: number;
-  rxBadTag: number;
-  rxBadMac1: number;
-  rxRefused: number;
-  rxRateLimited: number;
-  /** Initiations answered with a cookie reply (under load, no valid mac2): no KEM or signature work spent. */
-  cookieRepliesSent: number;
-  cookieRepliesReceived: number;
-  handshakeErrors: number;
-  handshakesStarted: number;
-  handshakesCompleted: number;
-}
+export type { HandshakeHold, SessionsOptions, SessionStats } from "./state.ts";
 
 export class Sessions {
   readonly stats: SessionStats = {
@@ -125,12 +64,17 @@ export class Sessions {
   private claims: Uint8Array;
   /** Packets waiting for a handshake, by peer (kind "handshake"). */
   private readonly hold: HandshakeHold;
+  private readonly signer: HandshakeSigner;
+  /** Signatures being made or checked. */
+  private readonly inflight = new Set<Promise<void>>();
+  private stopped = false;
 
   constructor(private readonly opts: SessionsOptions) {
     this.now = opts.now ?? Date.now;
     this.claims = opts.claims;
     this.limits = { ...WIREGUARD_LIMITS, ...opts.limits };
     this.hold = opts.hold;
+    this.signer = opts.signatures === "sync" ? SYNC_SIGNER : RUNTIME_SIGNER;
     this.reassembler = new Reassembler(this.now);
     this.ownMac1 = mac1Key(opts.identity.public);
     this.buckets = new TokenBuckets(HANDSHAKES_PER_SECOND_PER_SOURCE, HANDSHAKES_PER_SECOND_PER_LINK, HANDSHAKES_PER_SECOND_TOTAL, this.now);
@@ -144,7 +88,7 @@ export class Sessions {
 
   private peer(id: NodeId): PeerSession {
     let p = this.peers.get(id);
-    if (!p) this.peers.set(id, (p = { id, lastInitTimestamp: -1n, lastSent: 0, lastReceived: 0 }));
+    if (!p) this.peers.set(id, (p = { id, lastInitTimestamp: -1n, epoch: 0, installs: 0, lastSent: 0, lastReceived: 0 }));
     return p;
   }
 
@@ -242,19 +186,59 @@ export class Sessions {
     }
     const sender = this.newIndex();
     const cookie = p.cookie && now - p.cookie.at < COOKIE_LIFETIME ? p.cookie.value : undefined;
-    const { message, state } = createInitiation(this.opts.identity, p.pub, this.claims, sender, this.timestamp(), cookie);
+    const begun = beginInitiation(this.opts.identity, p.pub, this.claims, sender, this.timestamp(), cookie);
     const firstSent = p.handshake?.firstSent ?? now;
     this.dropHandshake(p);
-    p.handshake = { state, firstSent, retryAt: now + this.limits.rekeyTimeout + randomInt(0, REKEY_JITTER), withCookie: cookie !== undefined };
-    this.indexes.set(sender, { peer: p });
+    const hs: Handshake = { sender, firstSent, retryAt: now + this.limits.rekeyTimeout + randomInt(0, REKEY_JITTER), withCookie: cookie !== undefined, installs: p.installs };
+    p.handshake = hs;
+    this.indexes.set(sender, { peer: p }); // reserved now; a response or cookie reply finds no state until it is sent
     this.stats.handshakesStarted++;
-    this.log("debug", `handshake initiation to ${p.id} (${message.length} bytes)`);
-    for (const f of fragment(TYPE_INIT_FRAGMENT, message)) this.opts.transmit(p.id, f);
+    this.background(p.id, () =>
+      then(this.signer.sign(this.opts.identity, SIG_CONTEXT_INIT, begun.transcript), (sig) => {
+        // Retried, answered or closed meanwhile: nothing to send. Keys from a crossing handshake: moot.
+        if (this.stopped || p.handshake !== hs) return;
+        if (p.installs !== hs.installs && this.usable(p.current)) return void this.dropHandshake(p);
+        const { message, state } = begun.finish(sig);
+        hs.state = state;
+        this.log("debug", `handshake initiation to ${p.id} (${message.length} bytes)`);
+        for (const f of fragment(TYPE_INIT_FRAGMENT, message)) this.opts.transmit(p.id, f);
+      }),
+    );
   }
 
   private dropHandshake(p: PeerSession): void {
-    if (p.handshake) this.indexes.delete(p.handshake.state.sender);
+    if (p.handshake) this.indexes.delete(p.handshake.sender);
     p.handshake = undefined;
+  }
+
+  /**
+   * Run handshake work that may wait for a signature: a synchronous signer's runs (and throws) here, as
+   * before; an asynchronous one's errors are counted and logged as receive() does. `done` runs either way.
+   */
+  private background(via: NodeId | undefined, work: () => Maybe<void>, done?: () => void): void {
+    let out: Maybe<void>;
+    try {
+      out = work();
+    } catch (e) {
+      done?.();
+      throw e;
+    }
+    if (!(out instanceof Promise)) return done?.();
+    const p: Promise<void> = out.catch((e) => this.failed(e, via)).finally(() => {
+      done?.();
+      this.inflight.delete(p);
+    });
+    this.inflight.add(p);
+  }
+
+  /** Stop: signatures still being made or checked lead to nothing (nothing sent, nothing installed). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Resolves once no signature is being made or checked (for tests and a clean stop). */
+  async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
   /**
@@ -274,7 +258,7 @@ export class Sessions {
         }
         case TYPE_RESP_FRAGMENT: {
           const m = this.reassembler.add(link ?? "-", via ?? "-", packet);
-          if (m) this.onResponse(m);
+          if (m) this.onResponse(m, via);
           return;
         }
         case TYPE_COOKIE_REPLY:
@@ -284,15 +268,20 @@ export class Sessions {
           this.stats.rxDropped++;
       }
     } catch (e) {
-      if (!(e instanceof HandshakeError)) {
-        this.stats.rxDropped++;
-        this.log("warn", `dropped a packet${via ? ` from link ${via}` : ""}: ${(e as Error).message}`);
-        return;
-      }
-      this.countHandshakeError(e.code);
-      const level = e.code === "refused" || e.code === "bad-signature" || e.code === "replay" ? "info" : "debug";
-      this.log(level, `handshake ${e.code}${via ? ` (via ${via})` : ""}: ${e.message}`);
+      this.failed(e, via);
     }
+  }
+
+  /** Count and log what a packet's handling threw: never thrown further. */
+  private failed(e: unknown, via: NodeId | undefined): void {
+    if (!(e instanceof HandshakeError)) {
+      this.stats.rxDropped++;
+      this.log("warn", `dropped a packet${via ? ` from link ${via}` : ""}: ${(e as Error).message}`);
+      return;
+    }
+    this.countHandshakeError(e.code);
+    const level = e.code === "refused" || e.code === "bad-signature" || e.code === "replay" ? "info" : "debug";
+    this.log(level, `handshake ${e.code}${via ? ` (via ${via})` : ""}: ${e.message}`);
   }
 
   private countHandshakeError(code: HandshakeErrorCode): void {
@@ -319,40 +308,76 @@ export class Sessions {
     }
     const r = consumeInitiation(this.opts.identity, this.ownMac1, message, this.opts.accept);
     const p = this.peer(r.remote.id);
-    if (r.timestamp <= p.lastInitTimestamp) throw new HandshakeError("replay", `initiation from ${r.remote.id} is not newer than the last one`);
-    r.verify();
-    p.lastInitTimestamp = r.timestamp;
-    p.pub = r.remote;
-    p.claims = r.claims;
-    const sender = this.newIndex();
-    let claims = this.opts.responseClaims?.(r.remote, r.claims) ?? this.claims;
-    // Never answer with more bytes than the initiation had: the initiator's address is not proven yet.
-    if (RESP_FIXED + claims.length >= message.length) claims = new Uint8Array(0);
-    const { message: response, keys } = r.respond(sender, claims);
-    const kp = new Keypair(keys, sender, r.sender, false, this.now());
-    if (p.next) this.indexes.delete(p.next.localIndex);
-    p.next = kp;
-    this.indexes.set(sender, { peer: p, keypair: kp });
-    // The initiation's age by its sender's clock: how late a loaded responder answers (its initiator retries after rekeyTimeout).
-    this.log("debug", `handshake response to ${p.id} (${response.length} bytes for ${message.length} received; made ${Date.now() - Number(r.timestamp / 1000n)} ms ago by its clock)`);
-    for (const f of fragment(TYPE_RESP_FRAGMENT, response)) this.opts.transmit(p.id, f);
+    const ts = r.timestamp;
+    if (ts <= p.lastInitTimestamp) throw new HandshakeError("replay", `initiation from ${r.remote.id} is not newer than the last one`);
+    // One initiation per claimed sender in verification and answer: a replay of it is refused as one, a
+    // newer one waits for the initiator's retry (it was charged to the budgets all the same).
+    if (p.answering !== undefined) {
+      if (ts <= p.answering) throw new HandshakeError("replay", `initiation from ${r.remote.id} is not newer than the one being answered`);
+      this.stats.rxRateLimited++;
+      return this.log("debug", `initiation from ${r.remote.id} while its last one is being answered: dropped`);
+    }
+    const { transcript, signature } = r.signed();
+    const epoch = p.epoch;
+    p.answering = ts;
+    this.background(via, () =>
+      then(this.signer.verify(r.remote, SIG_CONTEXT_INIT, transcript, signature), (ok) => {
+        if (!ok) throw badInitiatorSignature(r.remote);
+        if (ts <= p.lastInitTimestamp) throw new HandshakeError("replay", `initiation from ${r.remote.id} is not newer than the last one`);
+        p.lastInitTimestamp = ts;
+        if (this.stopped || p.epoch !== epoch) return this.log("debug", `initiation from ${p.id} verified after its session closed: not answered`);
+        p.pub = r.remote;
+        p.claims = r.claims;
+        let claims = this.opts.responseClaims?.(r.remote, r.claims) ?? this.claims;
+        // Never answer with more bytes than the initiation had: the initiator's address is not proven yet.
+        if (RESP_FIXED + claims.length >= message.length) claims = new Uint8Array(0);
+        const begun = r.beginResponse();
+        return then(this.signer.sign(this.opts.identity, SIG_CONTEXT_RESP, begun.transcript), (sig) => {
+          // A newer initiation answered meanwhile, or the session closed: this answer is stale.
+          if (this.stopped || p.epoch !== epoch || p.lastInitTimestamp !== ts) return this.log("debug", `response to ${p.id} dropped: stale once signed`);
+          const sender = this.newIndex();
+          const { message: response, keys } = begun.finish(sender, claims, sig);
+          const kp = new Keypair(keys, sender, r.sender, false, this.now());
+          if (p.next) this.indexes.delete(p.next.localIndex);
+          p.next = kp;
+          this.indexes.set(sender, { peer: p, keypair: kp });
+          // The initiation's age by its sender's clock: how late a loaded responder answers (its initiator retries after rekeyTimeout).
+          this.log("debug", `handshake response to ${p.id} (${response.length} bytes for ${message.length} received; made ${Date.now() - Number(ts / 1000n)} ms ago by its clock)`);
+          for (const f of fragment(TYPE_RESP_FRAGMENT, response)) this.opts.transmit(p.id, f);
+        });
+      }),
+    () => {
+      if (p.answering === ts) p.answering = undefined;
+    });
   }
 
-  private onResponse(message: Uint8Array): void {
+  private onResponse(message: Uint8Array, via: NodeId | undefined): void {
     const entry = this.indexes.get(responseReceiver(message));
     const hs = entry?.peer.handshake;
-    if (!entry || entry.keypair || !hs) throw new HandshakeError("unknown-index", "response for no handshake of ours");
+    const state = hs?.state;
+    if (!entry || entry.keypair || !hs || !state) throw new HandshakeError("unknown-index", "response for no handshake of ours");
+    if (hs.checking) throw new HandshakeError("unknown-index", "a response to this handshake is already being checked");
     const p = entry.peer;
-    const res = consumeResponse(hs.state, message);
-    const kp = new Keypair(res.keys, hs.state.sender, res.sender, true, this.now());
-    p.handshake = undefined;
-    p.claims = res.claims;
-    this.indexes.set(kp.localIndex, { peer: p, keypair: kp });
-    this.install(p, kp);
-    // The responder sends only after our first packet confirms the keys: give it one now.
-    const queued = this.hold.take("handshake", p.id);
-    if (queued.length === 0) this.send(p.id, new Uint8Array(0));
-    for (const q of queued) this.send(p.id, q);
+    const res = openResponse(state, message);
+    hs.checking = true;
+    this.background(via, () =>
+      then(this.signer.verify(state.remote, SIG_CONTEXT_RESP, res.transcript, res.signature), (ok) => {
+        if (!ok) throw badResponderSignature(state.remote);
+        // Retried (a new index), closed or stopped meanwhile: these keys are for a handshake we no longer have.
+        if (this.stopped || p.handshake !== hs) return this.log("debug", `response from ${p.id} dropped: its handshake is gone`);
+        const kp = new Keypair(res.keys, state.sender, res.sender, true, this.now());
+        p.handshake = undefined;
+        p.claims = res.claims;
+        this.indexes.set(kp.localIndex, { peer: p, keypair: kp });
+        this.install(p, kp);
+        // The responder sends only after our first packet confirms the keys: give it one now.
+        const queued = this.hold.take("handshake", p.id);
+        if (queued.length === 0) this.send(p.id, new Uint8Array(0));
+        for (const q of queued) this.send(p.id, q);
+      }),
+    () => {
+      hs.checking = false;
+    });
   }
 
   /** Whether `message` carries mac2 with the cookie `source` would have been given (this secret or the last). */
@@ -366,7 +391,7 @@ export class Sessions {
   private onCookieReply(reply: Uint8Array): void {
     const entry = this.indexes.get(cookieReplyReceiver(reply));
     const hs = entry?.peer.handshake;
-    if (!entry || entry.keypair || !hs) throw new HandshakeError("unknown-index", "cookie reply for no handshake of ours");
+    if (!entry || entry.keypair || !hs?.state) throw new HandshakeError("unknown-index", "cookie reply for no handshake of ours");
     const p = entry.peer;
     const cookie = consumeCookieReply(hs.state, reply);
     this.stats.cookieRepliesReceived++;
@@ -380,6 +405,7 @@ export class Sessions {
     if (p.previous) this.indexes.delete(p.previous.localIndex);
     p.previous = p.current;
     p.current = kp;
+    p.installs++;
     this.stats.handshakesCompleted++;
     this.opts.onEstablished?.(p.id, p.pub!, p.claims ?? new Uint8Array(0));
   }
@@ -451,6 +477,7 @@ export class Sessions {
     const p = this.peers.get(id);
     if (!p) return;
     this.dropHandshake(p);
+    p.epoch++; // an initiation being verified or answered now leads to nothing
     for (const kp of [p.current, p.previous, p.next]) if (kp) this.indexes.delete(kp.localIndex);
     p.current = p.previous = p.next = undefined;
     this.hold.drop("handshake", id);

@@ -96,8 +96,8 @@ export function targets(): Target[] {
   const bobMac1 = mac1Key(bob.public);
   // A response, from a real handshake between two Sessions.
   const wire: { to: NodeId; p: Uint8Array }[] = [];
-  const sa = new Sessions({ hold: new Hold(), identity: alice, claims, accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
-  const sb = new Sessions({ hold: new Hold(), identity: bob, claims: encodeClaims({ name: "bob" }), accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
+  const sa = new Sessions({ signatures: "sync", hold: new Hold(), identity: alice, claims, accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
+  const sb = new Sessions({ signatures: "sync", hold: new Hold(), identity: bob, claims: encodeClaims({ name: "bob" }), accept: () => true, transmit: (to, p) => wire.push({ to, p }), deliver: () => {} });
   sa.learn(bob.public);
   sb.learn(alice.public);
   sa.send(bob.public.id, new Uint8Array([0x60, 0, 0, 0]));
@@ -143,7 +143,7 @@ export function targets(): Target[] {
   // The whole session entry point: fragments, data packets, anything, from a linked peer.
   {
     const warned: string[] = [];
-    const victim = new Sessions({ hold: new Hold(), identity: bob, claims, accept: () => true, transmit: () => {}, deliver: () => {}, log: (level, m) => level === "warn" && m.startsWith("dropped a packet") && warned.push(m) });
+    const victim = new Sessions({ signatures: "sync", hold: new Hold(), identity: bob, claims, accept: () => true, transmit: () => {}, deliver: () => {}, log: (level, m) => level === "warn" && m.startsWith("dropped a packet") && warned.push(m) });
     victim.learn(alice.public);
     // give the victim a live session with alice so data packets reach the keypair and the replay window
     for (const f of initFragments) victim.receive(f, alice.public.id);
