@@ -37,7 +37,7 @@ import { TokenBuckets } from "./ratelimit.ts";
 import { TYPE_COOKIE_REPLY, TYPE_DATA, TYPE_INIT_FRAGMENT, TYPE_RESP_FRAGMENT } from "./wire.ts";
 import { RESP_FIXED } from "../handshake/messages.ts";
 import type { Handshake, HandshakeHold, IndexEntry, PeerSession, SessionsOptions, SessionStats } from "./state.ts";
-import { RUNTIME_SIGNER, SYNC_SIGNER, then, type HandshakeSigner, type Maybe } from "./signing.ts";
+import { andThen, RUNTIME_SIGNER, SYNC_SIGNER, type HandshakeSigner, type Maybe } from "./signing.ts";
 
 /** tick() looks at keepalives, keypair expiry and held packets this often (handshake retries: every call). */
 const SWEEP_MS = 1_000;
@@ -194,7 +194,7 @@ export class Sessions {
     this.indexes.set(sender, { peer: p }); // reserved now; a response or cookie reply finds no state until it is sent
     this.stats.handshakesStarted++;
     this.background(p.id, () =>
-      then(this.signer.sign(this.opts.identity, SIG_CONTEXT_INIT, begun.transcript), (sig) => {
+      andThen(this.signer.sign(this.opts.identity, SIG_CONTEXT_INIT, begun.transcript), (sig) => {
         // Retried, answered or closed meanwhile: nothing to send. Keys from a crossing handshake: moot.
         if (this.stopped || p.handshake !== hs) return;
         if (p.installs !== hs.installs && this.usable(p.current)) return void this.dropHandshake(p);
@@ -321,7 +321,7 @@ export class Sessions {
     const epoch = p.epoch;
     p.answering = ts;
     this.background(via, () =>
-      then(this.signer.verify(r.remote, SIG_CONTEXT_INIT, transcript, signature), (ok) => {
+      andThen(this.signer.verify(r.remote, SIG_CONTEXT_INIT, transcript, signature), (ok) => {
         if (!ok) throw badInitiatorSignature(r.remote);
         if (ts <= p.lastInitTimestamp) throw new HandshakeError("replay", `initiation from ${r.remote.id} is not newer than the last one`);
         p.lastInitTimestamp = ts;
@@ -332,7 +332,7 @@ export class Sessions {
         // Never answer with more bytes than the initiation had: the initiator's address is not proven yet.
         if (RESP_FIXED + claims.length >= message.length) claims = new Uint8Array(0);
         const begun = r.beginResponse();
-        return then(this.signer.sign(this.opts.identity, SIG_CONTEXT_RESP, begun.transcript), (sig) => {
+        return andThen(this.signer.sign(this.opts.identity, SIG_CONTEXT_RESP, begun.transcript), (sig) => {
           // A newer initiation answered meanwhile, or the session closed: this answer is stale.
           if (this.stopped || p.epoch !== epoch || p.lastInitTimestamp !== ts) return this.log("debug", `response to ${p.id} dropped: stale once signed`);
           const sender = this.newIndex();
@@ -361,7 +361,7 @@ export class Sessions {
     const res = openResponse(state, message);
     hs.checking = true;
     this.background(via, () =>
-      then(this.signer.verify(state.remote, SIG_CONTEXT_RESP, res.transcript, res.signature), (ok) => {
+      andThen(this.signer.verify(state.remote, SIG_CONTEXT_RESP, res.transcript, res.signature), (ok) => {
         if (!ok) throw badResponderSignature(state.remote);
         // Retried (a new index), closed or stopped meanwhile: these keys are for a handshake we no longer have.
         if (this.stopped || p.handshake !== hs) return this.log("debug", `response from ${p.id} dropped: its handshake is gone`);

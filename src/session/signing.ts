@@ -22,6 +22,6 @@ export const RUNTIME_SIGNER: HandshakeSigner = { sign: signAsync, verify: verify
 export const SYNC_SIGNER: HandshakeSigner = { sign, verify };
 
 /** f(v) at once when v is a value, when it settles when it is a promise: a synchronous signer stays synchronous. */
-export function then<T, R>(v: Maybe<T>, f: (v: T) => Maybe<R>): Maybe<R> {
+export function andThen<T, R>(v: Maybe<T>, f: (v: T) => Maybe<R>): Maybe<R> {
   return v instanceof Promise ? v.then(f) : f(v);
 }
