@@ -88,6 +88,16 @@ function packets(ns: string): number {
   const read = (d: string) => Number(sh(["ip", "netns", "exec", ns, "cat", `/sys/class/net/eth0/statistics/${d}_packets`]).trim());
   return read("rx") + read("tx");
 }
+/** UDP datagrams and TCP segments in and out of a namespace so far (its /proc/net/snmp): what carries the idle packets. */
+function protoPackets(ns: string): { udp: number; tcp: number } {
+  const snmp = sh(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"]).split("\n");
+  const row = (p: string) => {
+    const [head, vals] = snmp.filter((l) => l.startsWith(`${p}:`)).map((l) => l.split(/\s+/).slice(1));
+    return Object.fromEntries(head.map((h, i) => [h, Number(vals[i])]));
+  };
+  const u = row("Udp"), t = row("Tcp");
+  return { udp: u.InDatagrams + u.OutDatagrams, tcp: t.InSegs + t.OutSegs };
+}
 /** Sockets the process holds (UDP and TCP). */
 function sockets(pid: number): number {
   let n = 0;
@@ -205,9 +215,9 @@ try {
     await Bun.sleep(settleMs);
     const wpids = workers.map((w) => w.proc.pid!).filter(Boolean);
     if (values["idle-prof"] && n === max) for (const pid of [relayPid, wpids[0]]) process.kill(pid, "SIGUSR1");
-    const u0 = usage(relayPid), h0 = ticksOf(wpids), l0 = loadavg()[0], p0 = packets(relay.ns);
+    const u0 = usage(relayPid), h0 = ticksOf(wpids), l0 = loadavg()[0], p0 = packets(relay.ns), q0 = protoPackets(relay.ns);
     await Bun.sleep(windowS * 1000);
-    const u1 = usage(relayPid), h1 = ticksOf(wpids), p1 = packets(relay.ns);
+    const u1 = usage(relayPid), h1 = ticksOf(wpids), p1 = packets(relay.ns), q1 = protoPackets(relay.ns);
     if (values["idle-prof"] && n === max) {
       for (const pid of [relayPid, wpids[0]]) process.kill(pid, "SIGUSR1"); // ends the window: they write their profiles and exit
       console.log(`N=${n}: ${(((u1.ticks - u0.ticks) / 100 / windowS) * 100).toFixed(1)}% of a core idle (profiled); profiles in ${values["idle-prof"]}`);
@@ -226,7 +236,7 @@ try {
     } catch {} // no statistics written
 
     console.log(
-      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB${gced} (${u1.anonMb.toFixed(1)} MB anonymous), idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(1)} per link); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
+      `N=${n}: ${links} links alive (up in ${upS.toFixed(0)} s); relay RSS ${u1.rssMb.toFixed(1)} MB${gced} (${u1.anonMb.toFixed(1)} MB anonymous), idle CPU ${(cpu * 100).toFixed(1)}% of a core, ${sockets(relayPid)} sockets, ${pps.toFixed(0)} packets/s (${(pps / Math.max(1, links)).toFixed(2)} per link: UDP ${((q1.udp - q0.udp) / windowS / Math.max(1, links)).toFixed(2)}, TCP ${((q1.tcp - q0.tcp) / windowS / Math.max(1, links)).toFixed(2)}); /v1/status took ${(statusMs / 1000).toFixed(1)} s; ` +
         `harness ${(harness * 100).toFixed(0)}% of a core in ${workers.length} processes; load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
     );
   }
