@@ -248,3 +248,33 @@ test("forged session data on the fast channel is no sign of life: the link goes 
   now += STALE_MS;
   expect(f.orphaned()).toBe(false);
 });
+
+test("idle, the fast channel's own probes and answers count as UDP sent: no beats while they go; without them its probe is the beat", () => {
+  let now = 1000, sinceProbe = Infinity, lightBeats = 0;
+  const f = new FallbackLink(PEER, () => {}, () => now);
+  const udp = fakeLink();
+  Object.defineProperty(udp.link, "sinceFastProbe", { get: () => sinceProbe });
+  f.adopt(udp.link);
+  f.attach(new WsLink(PEER, () => true));
+  const beats = () => udp.sent.filter((b) => b.length === 1 && b[0] === TYPE_TETHER_BEAT).length;
+  const run = (ms: number, exchanges: boolean) => {
+    for (const end = now + ms; now < end; ) {
+      now += BEAT_MS;
+      sinceProbe += BEAT_MS;
+      // An idle exchange every ~17.5 s: this side sent the probe or the answer.
+      if (exchanges && now % 17_500 < BEAT_MS) (sinceProbe = 0, udp.rx(Uint8Array.of(0)));
+      f.beat();
+    }
+  };
+  run(ACTIVE_FOR_MS + 1000, true);
+  const before = beats();
+  run(6 * IDLE_BEAT_MS, true);
+  expect(beats()).toBe(before);
+  expect(f.transport).toBe("udp");
+  // No exchanges (the fast channel idle and silent): a beat within IDLE_BEAT_MS, through its probe when it takes one.
+  (udp.link as unknown as { probeIdle: () => boolean }).probeIdle = () => (lightBeats++, (sinceProbe = 0), true);
+  run(2 * IDLE_BEAT_MS, false);
+  expect(lightBeats).toBeGreaterThanOrEqual(1);
+  expect(beats()).toBe(before);
+});
+

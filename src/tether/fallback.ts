@@ -179,13 +179,17 @@ export class FallbackLink extends LinkListeners implements Link {
   tick(): void {
     if (this.state === "closed") return;
     const now = this.now();
-    if (this.primary?.state === "open" && this.hasWs && now - this.lastPrimaryTx >= (this.active ? BEAT_MS : IDLE_BEAT_MS) - 10) {
-      this.primary.sendProbe(BEAT);
+    // What went on UDP lately: through this link, or the fast channel's own probes and answers (an idle
+    // link's exchange, ../route/linkhealth.ts: either end may send the probe, the other only answers).
+    const txAt = Math.max(this.lastPrimaryTx, now - (this.primary?.sinceFastProbe ?? Infinity));
+    if (this.primary?.state === "open" && this.hasWs && now - txAt >= (this.active ? BEAT_MS : IDLE_BEAT_MS) - 10) {
+      // Idle, the fast channel's probe is the cheaper beat (one datagram each way, no SCTP and its SACK).
+      if (this.active || !this.primary.probeIdle?.(() => {})) this.primary.sendProbe(BEAT);
       this.lastPrimaryTx = now;
     }
     const t = this.transport;
     // Idle on fresh UDP: nothing to do before its next beat or its staleness (events call tick() themselves).
-    this.due = t === "udp" && !this.active && this.primary?.state === "open" ? (this.hasWs ? Math.min(this.lastPrimaryTx + IDLE_BEAT_MS - 10, this.lastPrimaryRx + IDLE_STALE_MS) : Infinity) : -Infinity;
+    this.due = t === "udp" && !this.active && this.primary?.state === "open" ? (this.hasWs ? Math.min(Math.max(this.lastPrimaryTx, now - (this.primary?.sinceFastProbe ?? Infinity)) + IDLE_BEAT_MS - 10, this.lastPrimaryRx + IDLE_STALE_MS) : Infinity) : -Infinity;
     if (t === this.current) return;
     if (this.current !== undefined) {
       this.changes.push({ at: this.now(), to: t });

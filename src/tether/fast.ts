@@ -144,6 +144,8 @@ export class FastChannel {
   private hooked = new WeakSet<object>();
   private closed = false;
   private readonly queue: SendQueue;
+  /** When a probe or an answer last went (fastClock): an idle link's UDP kept warm from this side (../tether/fallback.ts). */
+  private lastProbeSent = -Infinity;
   /** Told of each datagram that authenticated (head comment); then the highest probe seq heard from the peer. */
   alive?: () => void;
   private peerSeq = -1;
@@ -280,6 +282,11 @@ export class FastChannel {
     return true;
   }
 
+  /** Milliseconds since a probe or an answer of this channel last went on the pair. */
+  get sinceProbeSent(): number {
+    return fastClock.now() - this.lastProbeSent;
+  }
+
   /** Send what is queued now rather than at the end of the task. */
   flushNow(): void {
     this.queue.flush();
@@ -413,8 +420,8 @@ export class FastChannel {
     b.writeUInt32BE(seq, 2);
     b.writeUInt16BE(size, 6);
     createHmac("sha256", this.key).update(b.subarray(0, length - MAC_BYTES)).digest().copy(b, length - MAC_BYTES, 0, MAC_BYTES);
+    const now = (this.lastProbeSent = fastClock.now());
     if (kind === KIND_PROBE) {
-      const now = fastClock.now();
       if (this.outstanding.size >= 64) for (const [k, v] of this.outstanding) if (now - v.at > ANSWER_WITHIN_MS) this.outstanding.delete(k);
       this.outstanding.set(seq, { size, at: now, answered });
     }

@@ -128,6 +128,8 @@ export interface Link {
   sendProbe(b: Uint8Array): boolean;
   /** Optional: an idle link's liveness probe on the fast channel (route/ports.ts RouterLink.probeIdle). */
   probeIdle?(answered: (rttMs: number) => void): boolean;
+  /** Optional: milliseconds since the fast channel last sent a probe or an answer (UDP sent outside sendPacket/sendProbe). */
+  readonly sinceFastProbe?: number;
   /**
    * Send a batch of packets for this peer at once (sealed datagrams from one TUN read): where the fast
    * channel carries them, runs of equal size leave in one sendmsg (UDP GSO). Returns how many went.
@@ -294,6 +296,10 @@ export class WebrtcLink implements Link {
 
   probeIdle(answered: (rttMs: number) => void): boolean {
     return this.state === "open" && !!this.fast?.probeIdle(answered);
+  }
+
+  get sinceFastProbe(): number | undefined {
+    return this.fast?.sinceProbeSent;
   }
 
   get fastMtu(): number | undefined {
