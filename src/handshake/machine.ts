@@ -4,13 +4,12 @@
 // Pattern: Noise IK with KEMs as in PQNoise's pqIK (Angel et al., CCS 2022), hybrid with X25519 (both
 // secrets go through the same HKDF chain, as PQXDH and Rosenpass combine them), plus SIGMA-style
 // ML-DSA-65 signatures by both sides over the transcript hash. See docs/PROTOCOL.md for the steps.
-import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
-import { x25519 } from "@noble/curves/ed25519.js";
 import {
   decodePublicIdentity, DSA_SIGNATURE_BYTES, encodePublicIdentity, PUBLIC_IDENTITY_BYTES, sign, verify,
   type Identity, type PublicIdentity,
 } from "../identity/identity.ts";
 import { HandshakeError } from "./errors.ts";
+import { dh, dhKeygen, kemDecapsulate, kemEncapsulate, kemKeygen, staticSecrets, type DhSecret, type KemSecret } from "./kex.ts";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { equalBytes, hash, hkdf2, hmac, open, seal, TAG_BYTES } from "./kdf.ts";
 import {
@@ -39,9 +38,9 @@ export interface InitiatorState {
   readonly sender: number;
   readonly ck: Uint8Array;
   readonly h: Uint8Array;
-  readonly eX: Uint8Array;
+  readonly eX: DhSecret;
   readonly eXPub: Uint8Array;
-  readonly eKemSecret: Uint8Array;
+  readonly eKemSecret: KemSecret;
   readonly local: Identity;
   /** Our initiation's mac1: keys the response's mac1 and binds a cookie reply to this initiation. */
   readonly mac1: Uint8Array;
@@ -139,12 +138,11 @@ function checkClaims(claims: Uint8Array): void {
 export function beginInitiation(local: Identity, remote: PublicIdentity, claims: Uint8Array, sender: number, timestamp: bigint, cookie?: Uint8Array): { transcript: Uint8Array; finish(sig: Uint8Array): { message: Uint8Array; state: InitiatorState } } {
   checkClaims(claims);
   let { ck, h } = initialState(remote);
-  const eX = x25519.utils.randomSecretKey();
-  const eXPub = x25519.getPublicKey(eX);
-  const eKem = ml_kem768.keygen();
+  const { publicKey: eXPub, secret: eX } = dhKeygen();
+  const eKem = kemKeygen();
   h = hash(h, eXPub, eKem.publicKey);
-  const dhES = x25519.getSharedSecret(eX, remote.x25519);
-  const { cipherText: staticCt, sharedSecret: ssS } = ml_kem768.encapsulate(remote.kem);
+  const dhES = dh(eX, remote.x25519);
+  const { cipherText: staticCt, sharedSecret: ssS } = kemEncapsulate(remote.kem);
   h = hash(h, staticCt);
   let k: Uint8Array;
   [ck, k] = hkdf2(ck, concat([dhES, ssS]));
@@ -162,7 +160,7 @@ export function beginInitiation(local: Identity, remote: PublicIdentity, claims:
       const m1 = mac1(mac1Key(remote), body);
       const m2 = cookie ? hmac(cookie, body, m1).subarray(0, MAC2_BYTES) : new Uint8Array(MAC2_BYTES);
       const message = concat([body, m1, m2]);
-      return { message, state: { remote, sender, ck, h: h2, eX, eXPub, eKemSecret: eKem.secretKey, local, mac1: m1 } };
+      return { message, state: { remote, sender, ck, h: h2, eX, eXPub, eKemSecret: eKem.secret, local, mac1: m1 } };
     },
   };
 }
@@ -216,8 +214,9 @@ export function consumeInitiation(local: Identity, ownMac1Key: Uint8Array, messa
   h = hash(h, m.ephemeralX, m.ephemeralKem);
   let dhES: Uint8Array, ssS: Uint8Array;
   try {
-    dhES = x25519.getSharedSecret(local.x25519Secret, m.ephemeralX);
-    ssS = ml_kem768.decapsulate(m.staticCt, local.kemSecret);
+    const own = staticSecrets(local);
+    dhES = dh(own.dh, m.ephemeralX);
+    ssS = kemDecapsulate(m.staticCt, own.kem);
   } catch (e) {
     throw new HandshakeError("malformed", `initiation key material rejected: ${(e as Error).message}`);
   }
@@ -242,18 +241,17 @@ export function consumeInitiation(local: Identity, ownMac1Key: Uint8Array, messa
   };
   const beginResponse = () => {
     let h2 = hash(hStatic, m.encSig);
-    const eX = x25519.utils.randomSecretKey();
-    const eXPub = x25519.getPublicKey(eX);
+    const { publicKey: eXPub, secret: eX } = dhKeygen();
     h2 = hash(h2, eXPub);
     let ssE: Uint8Array, ct: Uint8Array;
     try {
-      ({ cipherText: ct, sharedSecret: ssE } = ml_kem768.encapsulate(m.ephemeralKem));
+      ({ cipherText: ct, sharedSecret: ssE } = kemEncapsulate(m.ephemeralKem));
     } catch (e) {
       throw new HandshakeError("malformed", `initiator's ephemeral KEM key rejected: ${(e as Error).message}`);
     }
     h2 = hash(h2, ct);
-    const dhEE = x25519.getSharedSecret(eX, m.ephemeralX);
-    const dhSE = x25519.getSharedSecret(eX, remote.x25519);
+    const dhEE = dh(eX, m.ephemeralX);
+    const dhSE = dh(eX, remote.x25519);
     const [ck2, k2] = hkdf2(ck, concat([dhEE, ssE, dhSE]));
     const transcript = h2;
     return {
@@ -311,9 +309,9 @@ export function openResponse(state: InitiatorState, message: Uint8Array): Opened
   let h = hash(state.h, m.ephemeralX);
   let ssE: Uint8Array, dhEE: Uint8Array, dhSE: Uint8Array;
   try {
-    ssE = ml_kem768.decapsulate(m.ephemeralCt, state.eKemSecret);
-    dhEE = x25519.getSharedSecret(state.eX, m.ephemeralX);
-    dhSE = x25519.getSharedSecret(state.local.x25519Secret, m.ephemeralX);
+    ssE = kemDecapsulate(m.ephemeralCt, state.eKemSecret);
+    dhEE = dh(state.eX, m.ephemeralX);
+    dhSE = dh(staticSecrets(state.local).dh, m.ephemeralX);
   } catch (e) {
     throw new HandshakeError("malformed", `response key material rejected: ${(e as Error).message}`);
   }

@@ -51,6 +51,8 @@ export interface Identity {
   readonly x25519Secret: Uint8Array;
   /** The 32-byte ML-DSA seed the secret key came from: what the runtime's own ML-DSA signs with (./fastsig.ts). */
   readonly dsaSeed?: Uint8Array;
+  /** The 64-byte ML-KEM seed (d || z) the KEM secret key came from: what the runtime's ML-KEM takes (src/handshake/kex.ts). */
+  readonly kemSeed?: Uint8Array;
 }
 
 export function isNodeId(s: string): s is NodeId {
@@ -90,6 +92,7 @@ function fromSeeds(seedBytes: Uint8Array): Identity {
     kemSecret: kem.secretKey,
     x25519Secret: xSecret,
     dsaSeed: seeds.slice(0, DSA_SEED),
+    kemSeed: seeds.slice(DSA_SEED, DSA_SEED + KEM_SEED),
   };
 }
 
