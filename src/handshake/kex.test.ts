@@ -123,6 +123,14 @@ describe("ML-KEM-768 and X25519 in the runtime and in noble", () => {
       expect(hex(kemDecapsulate(cipherText, staticSecrets(B).kem))).toBe(hex(sharedSecret));
       expect(kemKeygen().secret).toBeInstanceOf(Uint8Array);
       expect(refused).toHaveBeenCalled();
+      const nb = ml_kem768.encapsulate(B.public.kem);
+      const gone = spyOn(subtle, "decapsulateBits").mockImplementation(() => new Promise(() => {}));
+      try {
+        expect(hex(kemDecapsulate(nb.cipherText, staticSecrets(B).kem, B.kemSecret))).toBe(hex(nb.sharedSecret)); // our static key: noble's copy
+        expect(throws(() => kemDecapsulate(nb.cipherText, staticSecrets(B).kem))).toBe(true);
+      } finally {
+        gone.mockRestore();
+      }
     } finally {
       pending.mockRestore();
       refused.mockRestore();

@@ -216,7 +216,7 @@ export function consumeInitiation(local: Identity, ownMac1Key: Uint8Array, messa
   try {
     const own = staticSecrets(local);
     dhES = dh(own.dh, m.ephemeralX);
-    ssS = kemDecapsulate(m.staticCt, own.kem);
+    ssS = kemDecapsulate(m.staticCt, own.kem, local.kemSecret);
   } catch (e) {
     throw new HandshakeError("malformed", `initiation key material rejected: ${(e as Error).message}`);
   }
