@@ -164,3 +164,14 @@ test("with a check budget, a record's signature is checked in the runtime, async
   expect(stats.recordsRefused).toBe(1);
 }, 60_000);
 
+test("the bytes a record's asynchronous check verified are the bytes taken: changed in the frame's buffer meanwhile, nothing changes", async () => {
+  const { d, record } = victim(true, true, { run: (_l, _s, _k, check) => check() });
+  await Bun.sleep(50);
+  const frame = record(peer, false); // its own record, on its own link
+  const original = frame.slice();
+  d.onRecord(peer.public.id, frame);
+  frame.fill(0x55, 5, 21); // another node id in the frame's buffer, while its signature is checked
+  await Bun.sleep(50);
+  expect(d.record(peer.public.id)?.bytes).toEqual(original);
+}, 60_000);
+

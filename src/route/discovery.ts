@@ -264,8 +264,11 @@ export class Discovery {
    * every few minutes), then onRecord again, which looks at everything else afresh (a newer record may
    * have come meanwhile).
    */
-  private checkSignature(from: NodeId, b: Uint8Array, certs: string[]): void {
-    const signed = this.opts.crypto.verifyAsync && recordSignature(b);
+  private checkSignature(from: NodeId, frame: Uint8Array, certs: string[]): void {
+    if (!this.opts.crypto.verifyAsync) return this.onRecord(from, frame, true, certs);
+    // Our own copy: the bytes checked are the bytes taken, whatever happens to the frame's buffer meanwhile.
+    const b = frame.slice();
+    const signed = recordSignature(b);
     if (!signed) return this.onRecord(from, b, true, certs);
     void this.opts.crypto.verifyAsync!(signed.id, signed.pub, signed.body, signed.sig).then((ok) => {
       if (ok) return this.onRecord(from, b, true, certs, true);
