@@ -40,6 +40,8 @@ const ANSWER_WAIT_MS = GATHER_TIMEOUT_MS + 1_000;
 export const SETUPS_RUNNING = 24, SETUP_SLOT_MS = 3_000, SETUPS_QUEUED = 4096;
 /** An offer that waited this long in line is dropped: its offerer's link times out (CONNECT_TIMEOUT_MS) before ICE and DTLS could finish. */
 const OFFER_STALE_MS = 8_000;
+/** How long a stopping node waits for its byes to be signed and sent. */
+const STOP_BYE_MS = 1_000;
 
 export interface LinkManagerOptions {
   identity: Identity;
@@ -326,7 +328,7 @@ export class LinkManager implements Links {
     const now = Date.now(), certs = this.opts.proofs?.() ?? [];
     const next = (this.signing.get(to) ?? Promise.resolve()).then(async () => {
       const envelope = await makeSignalAsync(this.opts.identity, kind, to, sdp, now, certs);
-      if (this.stopped) return;
+      if (this.stopped && kind !== "bye") return; // a stopping node's byes still go (stop() waits for them)
       const bySeed = this.client.send(to, envelope);
       const byOverlay = this.opts.overlay?.(to, envelope) ?? false;
       if (!bySeed && !byOverlay) this.log("debug", `no seed or relay path to carry ${kind} to ${to}`);
@@ -497,12 +499,17 @@ export class LinkManager implements Links {
     for (const t of this.knockChecks.values()) clearTimeout(t);
     this.knockChecks.clear();
     this.gate.clear();
+    // Bye to every peer with an open link, before closing any (a FallbackLink's close closes its WebRTC
+    // link: asked after, no peer was told, and each waited for its own timeouts).
+    for (const peer of new Set([...this.joined.keys(), ...this.links.keys()])) if (this.link(peer)?.state === "open") this.signal("bye", peer);
     for (const l of this.joined.values()) l.close("node stopping");
-    for (const [peer, link] of this.links) {
-      if (link.state === "open") this.signal("bye", peer);
-      link.close("node stopping");
-    }
+    for (const link of this.links.values()) link.close("node stopping");
     this.links.clear();
+    // The byes are signed in the runtime: they leave before the seed sockets close (bounded: a stuck
+    // signature must not hold up a stop).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(this.signing.values()), new Promise((r) => (timer = setTimeout(r, STOP_BYE_MS)))]);
+    clearTimeout(timer);
     await Bun.sleep(50);
     this.client.stop();
   }

@@ -41,6 +41,16 @@ export class LoopbackLinks {
     return { m, links, logs };
   }
 
+  /** Whether node `id` is registered with the seed (signals to it are delivered, not dropped as undeliverable). */
+  registered(id: NodeId): boolean {
+    return this.seed?.registered(id) ?? false;
+  }
+
+  /** How many signals the seed has passed on. */
+  get forwarded(): number {
+    return this.seed?.stats.forwarded ?? 0;
+  }
+
   /** Stop every manager made here, then the seed. */
   async stop(): Promise<void> {
     for (const m of this.managers.splice(0)) await m.stop();
