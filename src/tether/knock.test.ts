@@ -19,6 +19,8 @@ test("a knock right after our offer went to a peer that was gone brings a link w
   const l = manager(L, [H.public.id]), h = manager(H, [L.public.id]);
   await l.m.start();
   await h.m.start();
+  // An offer to a peer not yet registered would be undeliverable, and no further attempt comes here.
+  expect(await until(() => net.registered(L.public.id) && net.registered(H.public.id), 5_000)).toBe(true);
   l.m.connect(H.public.id);
   expect(await until(() => l.links[0]?.state === "open" && h.links[0]?.state === "open", 15_000)).toBe(true);
 
