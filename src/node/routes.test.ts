@@ -100,3 +100,59 @@ describe("exit node and subnet router: who may use them", () => {
     expect(routes.forwards(alice, packetTo([100, 64, 0, 3]), 16, 4)).toBe(false);
   });
 });
+
+// A member that accepts routes asks its relays for routers (members granted subnets) by index, and each
+// question costs the relay a walk over its members. It asked 8 indices every second while it knew no
+// router: in a network without routers, a thousand such members asked a relay 8,000 questions a second.
+describe("a member finding routers", () => {
+  function acceptingMember() {
+    const dir = mkdtempSync(join(tmpdir(), "trellis-routes-"));
+    dirs.push(dir);
+    const config = defaults(null);
+    config.node.stateDir = dir;
+    config.routes.accept = true;
+    let t = 0;
+    const asked: number[][] = [];
+    const routes = new Routes({
+      config, self, grant: [], send: () => {}, reach: () => true, resetSession: () => {},
+      ask: (q) => ("router" in q ? asked.at(-1)!.push(q.router) : undefined),
+      membership: () => undefined, grantIn: () => [], allowListed: () => false, peerAt: () => undefined,
+      name: () => null, underlay: () => [], rxBytes: () => 0, isOverlay4: () => false, log: () => {}, runner, now: () => t,
+    });
+    live.push(routes);
+    routes.start("trellis0");
+    /** Node ticks (1 s apart) for `seconds`; the indices asked at each. */
+    const run = (seconds: number) => {
+      const out: number[][] = [];
+      for (let i = 0; i < seconds; i++, t += 1000) {
+        asked.push([]);
+        routes.tick();
+        out.push(asked.at(-1)!);
+      }
+      return out;
+    };
+    return { routes, run };
+  }
+
+  test("with no router anywhere: one question, asked ever less often (at most 8 s apart)", () => {
+    const { run } = acceptingMember();
+    const minute = run(60);
+    const questions = minute.flat();
+    expect(questions.every((i) => i === 0)).toBe(true);
+    // 0, 1, 3, 7, 15, then every 8 s: 10 in the first minute (480 before).
+    expect(minute.flatMap((q, s) => (q.length ? [s] : []))).toEqual([0, 1, 3, 7, 15, 23, 31, 39, 47, 55]);
+  });
+
+  test("a router found: the next index is asked for a second later, then every 10 s while nothing new comes", () => {
+    const { routes, run } = acceptingMember();
+    run(4); // asks at 0, 1, 3
+    routes.addRouter(alice);
+    const after = run(12);
+    expect(after[0]).toEqual([0, 1]); // the ask that found alice was at 3 s: the next one a second later
+    routes.addRouter(bob);
+    const more = run(25);
+    expect(more[0]).toEqual([0, 1, 2]);
+    expect(more.flatMap((q, s) => (q.length ? [s] : []))).toEqual([0, 10, 20]);
+    expect(more[10]).toEqual([0, 1, 2]);
+  });
+});

@@ -28,9 +28,16 @@ import {
   CONTROL_ROUTE_ADVERT, CONTROL_ROUTE_QUERY, decodeAdvert, decodeQuerySeq, encodeAdvert, fmtPrefix, grantsExit, outsideGrant, QUERY_EVERY_MS, RouteError, RouteTable, type ExitView, type RouteView,
 } from "../route/subnets.ts";
 
-/** How often a member asks its relays for routers: often until it knows one, then now and then. */
+/**
+ * How often a member asks its relays for routers: at once again while asking finds new ones; while none
+ * is known, 1 s apart at first and backing off to ASK_NONE_MAX_MS (a relay answers each ask by walking
+ * its members: a thousand members that accept routes in a network without routers asked 8 questions a
+ * second each); once some are known, now and then.
+ */
 const ASK_EVERY_MS = 1000;
+const ASK_NONE_MAX_MS = 8000;
 const ASK_KNOWN_EVERY_MS = 10_000;
+/** Routers are asked for by index: one more than we know (the relay names the index-th), at most this many. */
 const ROUTER_INDICES = 8;
 /** A router silent this long gets a fresh handshake (a restarted router cannot open the old session's packets). */
 const RESET_SILENT_MS = 3000;
@@ -106,6 +113,9 @@ export class Routes {
   private readonly advertised: (Subnet & { bytes: Uint8Array })[];
   private lastQuery = 0;
   private lastAsk = -Infinity;
+  /** The wait before the next ask for routers, and how many routers we knew when we last asked. */
+  private askGap = ASK_EVERY_MS / 2; // doubled at the first ask
+  private askedKnowing = 0;
   private tun = "";
   private readonly now: () => number;
 
@@ -275,9 +285,14 @@ export class Routes {
   tick(): void {
     if (!this.member) return;
     const now = this.now();
-    if (now - this.lastAsk >= (this.routers.size ? ASK_KNOWN_EVERY_MS : ASK_EVERY_MS)) {
+    const known = this.routers.size;
+    if (known > this.askedKnowing) this.askGap = ASK_EVERY_MS; // the last ask found some: ask for the next ones soon
+    else if (known > 0) this.askGap = ASK_KNOWN_EVERY_MS;
+    if (now - this.lastAsk >= this.askGap) {
       this.lastAsk = now;
-      for (let i = 0; i < ROUTER_INDICES; i++) this.d.ask({ router: i });
+      if (known === 0 && this.askedKnowing === 0) this.askGap = Math.min(ASK_NONE_MAX_MS, this.askGap * 2);
+      this.askedKnowing = known;
+      for (let i = 0; i < Math.min(ROUTER_INDICES, known + 1); i++) this.d.ask({ router: i });
     }
     if (now - this.lastQuery >= QUERY_EVERY_MS) {
       this.lastQuery = now;
