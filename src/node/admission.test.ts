@@ -1,4 +1,5 @@
-// Admission: a copy of an invite token cannot take the invite from the member that holds it.
+// Admission: a copy of an invite token cannot take the invite from the member that holds it; the
+// certificate a peer shows in the handshake that sets up a session is taken when valid.
 import { afterEach, expect, test } from "bun:test";
 import { ml_dsa65 } from "@noble/post-quantum/ml-dsa.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,7 +12,9 @@ import { enrolmentKey, issueEnrolment } from "../trust/enrolment.ts";
 import { encodeBundle, Networks } from "../trust/networks.ts";
 import { networkIdOf } from "../trust/root.ts";
 import { EXIT_GRANT } from "../trust/subnet.ts";
+import { encodeClaims, PeerTable } from "../datapath/peers.ts";
 import { Admission } from "./admission.ts";
+import { Peering, type PeeringOptions } from "./peering.ts";
 
 const k = ml_dsa65.keygen(new Uint8Array(32).fill(2));
 const root = { name: "home", id: networkIdOf(k.publicKey), rootPub: k.publicKey, dsaSecret: k.secretKey };
@@ -61,4 +64,29 @@ test("an exit believes a node in two of its networks as a member of the one that
     expect(admission.admit(honest, certs)).toBe(true);
     expect(admission.memberships.get(honest.id)?.networkId).toBe(root.id);
   }
+});
+
+// Seen in CI (trust.test.ts, 1 run in 5): a member renewed its certificate (a new name), and a peer that
+// restarted and started the handshake itself kept the old name: it held the old certificate (a relay's
+// copy) and took nothing from the response, whose claims the session layer does not check.
+test("the certificate in the handshake that set up a session replaces an older one held for the peer; a bad one changes nothing", () => {
+  const dir = mkdtempSync(join(tmpdir(), "trellis-admission-"));
+  dirs.push(dir);
+  Networks.install(dir, self.id, encodeBundle(root, issueCertificate({ networkId: root.id, nodeId: self.id, name: "self", ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 86400 }, root)));
+  const config = defaults(null);
+  config.node.stateDir = dir;
+  const admission = new Admission(config, self.id, () => {});
+  const peers = new PeerTable();
+  const peering = new Peering({ self: self.id, relaying: false, admission, peers, sessions: { learn: () => {} }, overlay: { greet: () => {} }, log: () => {} } as unknown as PeeringOptions);
+  const cert = (name: string, notAfter: number, key = root) => Buffer.from(issueCertificate({ networkId: root.id, nodeId: honest.id, name, ipv4: "10.0.0.7", ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter }, key)).toString("base64");
+  expect(admission.admit(honest, [cert("laptop", now + 3600)])).toBe(true); // the relay's copy, from before the renewal
+
+  const k3 = ml_dsa65.keygen(new Uint8Array(32).fill(4));
+  const forger = { ...root, rootPub: k3.publicKey, dsaSecret: k3.secretKey }; // same network id, not its root
+  peering.established(honest.id, honest, encodeClaims({ name: "forged", ipv4: "10.0.0.9", certs: [cert("forged", now + 7 * 86400, forger)] }));
+  expect(peers.get(honest.id)?.name).toBe("laptop");
+
+  peering.established(honest.id, honest, encodeClaims({ name: "whatever", ipv4: "10.0.0.7", certs: [cert("laptop2", now + 7 * 86400)] }));
+  expect(peers.get(honest.id)?.name).toBe("laptop2");
+  expect(admission.memberships.get(honest.id)?.notAfter).toBe(now + 7 * 86400);
 });

@@ -218,6 +218,26 @@ export class Admission implements PolicyPort {
    * What to believe about a peer whose session came up: a member's name, address and subnets from its
    * certificate; an allow-listed node's name and address from its claims.
    */
+  /**
+   * The certificates a peer showed in the handshake that set up our session with it. The responder's
+   * come in its response, which the session layer does not check (we chose to talk to it): without
+   * this, a member that renewed its certificate kept the name we had from elsewhere (a relay's copy of
+   * the old one) when we were the one who started the handshake. A valid certificate is taken as admit()
+   * takes one; anything else changes nothing (what we verified before stays).
+   */
+  takeCertificates(remote: PublicIdentity, claims: Uint8Array): void {
+    if (this.allow.has(remote.id)) return;
+    let certs: string[] | undefined;
+    try {
+      certs = decodeClaims(claims).certs;
+    } catch {
+      return;
+    }
+    if (!certs?.length) return;
+    const r = this.admit(remote, certs);
+    if (r !== true) this.log("debug", `handshake certificates of ${remote.id} not taken: ${r}`);
+  }
+
   believe(peer: NodeId, claims: Uint8Array): { claims: Claims; rules?: Ipv4ClaimRules; subnets?: { family: 4 | 6; prefix: number; bytes: Uint8Array }[] } {
     const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
     if (!m) {

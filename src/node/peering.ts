@@ -88,6 +88,7 @@ export class Peering {
   established(peer: NodeId, remote: PublicIdentity, claims: Uint8Array): void {
     const { admission, peers, overlay, log } = this.o;
     this.learn(remote);
+    admission.takeCertificates(remote, claims);
     // A member's name and address come from its signed certificate, never from what it says.
     const b = admission.believe(peer, claims);
     const refused = peers.applyClaims(peer, b.claims, b.rules);
