@@ -41,7 +41,7 @@ import { udpSocketStat, type UdpSocketStat } from "./udpstat.ts";
 import type { Log } from "../log.ts";
 import { TYPE_DATA } from "../session/wire.ts";
 import { framed, LINK_AUTH_BYTES, TYPE_FORWARD, type Framing } from "../route/frame.ts";
-import type { DtlsGuardStats } from "./dtlsguard.ts";
+import type { SocketGuardStats } from "./sockguard.ts";
 import { LinkAuth } from "./linkauth.ts";
 import { SucceededPairs } from "./pairs.ts";
 
@@ -117,8 +117,8 @@ export interface FastStats {
   offload: string[];
   /** The nominated pair's socket as the kernel sees it (./udpstat.ts). */
   socket?: UdpSocketStat;
-  /** DTLS datagrams the link's guard dropped (./dtlsguard.ts; set by the link). */
-  dtls?: DtlsGuardStats;
+  /** Datagrams the link's socket guard dropped (./sockguard.ts; set by the link). */
+  guard?: SocketGuardStats;
 }
 
 export class FastChannel {

@@ -39,9 +39,10 @@ export class SucceededPairs {
 }
 
 /**
- * Which remote addresses may speak DTLS to a link (./dtlsguard.ts): those of any ICE candidate pair,
+ * Which remote addresses may speak DTLS to a link (./sockguard.ts): those of any ICE candidate pair,
  * whatever its state: a pair's remote end is a candidate the peer signed into its offer or answer, or
- * the source of a check that carried the ICE password. The set is rebuilt when the check list changes size.
+ * the source of a check that carried our ICE password (werift pairs with any check's source; the guard
+ * lets only those through). The set is rebuilt when the check list changes size.
  */
 export class PairRemotes {
   private allowed = new Set<string>();

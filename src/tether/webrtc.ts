@@ -11,7 +11,7 @@ import { networkInterfaces } from "node:os";
 import { CandidatePair, classes, methods, RTCCertificate, RTCPeerConnection, StunProtocol, type RTCDataChannel } from "werift";
 import type { NodeId } from "../identity/identity.ts";
 import { dtlsCertificate } from "./dtlscert.ts";
-import { DtlsGuard, type DtlsGuardStats, type GuardedConnection } from "./dtlsguard.ts";
+import { SocketGuard, type GuardedConnection, type SocketGuardStats } from "./sockguard.ts";
 import { framed, type Framing } from "../route/frame.ts";
 import { FastChannel, TOKEN_BYTES, TYPE_FAST_PROBE, type FastStats, type IceConnection } from "./fast.ts";
 import { slimEvents, trimWerift } from "./weriftdiet.ts";
@@ -216,7 +216,7 @@ export class WebrtcLink implements Link {
   private fast?: FastChannel;
   /** ICE consent, kept by the link's authenticated traffic once open (./consent.ts). */
   private consent?: ConsentPacer;
-  private guard?: DtlsGuard;
+  private guard?: SocketGuard;
 
   /** `hostAddresses`: extra local addresses to offer as candidates (loopback in tests). */
   /**
@@ -271,7 +271,7 @@ export class WebrtcLink implements Link {
     if (this.state !== "connecting" || this.ctl?.readyState !== "open" || this.pkt?.readyState !== "open") return;
     this.state = "open";
     clearTimeout(this.timer);
-    this.guardDtls(); // any socket made since the offer or answer
+    this.guardSockets(); // any socket made since the offer or answer
     this.startFast();
     slimEvents([this.pc]); // what werift keeps per open connection, trimmed (./weriftdiet.ts)
     for (const cb of this.openCbs) cb();
@@ -317,7 +317,7 @@ export class WebrtcLink implements Link {
 
   /** The fast channel's state and counters (for status). */
   get fastStats(): FastStats | undefined {
-    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats, offload: this.fast.offload, socket: this.fast.socket, dtls: this.guard ? { ...this.guard.stats } : undefined } : undefined;
+    return this.fast ? { state: this.fast.state, mtu: this.fast.mtu, ...this.fast.stats, offload: this.fast.offload, socket: this.fast.socket, guard: this.guard ? { ...this.guard.stats } : undefined } : undefined;
   }
 
   private async gathered(): Promise<string> {
@@ -331,7 +331,7 @@ export class WebrtcLink implements Link {
     this.channels();
     await this.pc.setLocalDescription(await this.pc.createOffer());
     const sdp = await this.gathered();
-    this.guardDtls();
+    this.guardSockets();
     return sdp;
   }
 
@@ -341,32 +341,32 @@ export class WebrtcLink implements Link {
     this.channels();
     await this.pc.setLocalDescription(await this.pc.createAnswer());
     const sdp = await this.gathered();
-    this.guardDtls();
+    this.guardSockets();
     return sdp;
   }
 
   /** Offerer: take the remote answer. */
   async accept(answer: string): Promise<void> {
-    this.guardDtls(); // sockets gathering made after the offer went (it timed out first)
+    this.guardSockets(); // sockets gathering made after the offer went (it timed out first)
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer } as never);
   }
 
   /**
-   * Only candidate pairs' addresses speak DTLS to our sockets, and nothing in the clear once it is up
-   * (./dtlsguard.ts). Called once ICE has gathered: before the peer has our candidates and fingerprint.
+   * Only the peer's checks and candidate pairs' DTLS reach werift, and no DTLS in the clear once it is
+   * up (./sockguard.ts). Called once ICE has gathered: before the peer has our credentials and fingerprint.
    */
-  private guardDtls(): void {
+  private guardSockets(): void {
     const p = this.pc as unknown as { iceTransports: { connection?: GuardedConnection }[]; dtlsTransports: { state: string }[] };
     const conn = p.iceTransports[0]?.connection;
     if (!conn) return;
     // Not `this`: werift's sockets hold the guard, and may outlive the link (see pairFilter).
     const dtls = p.dtlsTransports, log = this.log, label = `link ${this.peer}`;
-    this.guard ??= new DtlsGuard(conn, () => dtls[0]?.state === "connected", (what) => log("info", `${label}: ${what}`));
+    this.guard ??= new SocketGuard(conn, () => dtls[0]?.state === "connected", (what) => log("info", `${label}: ${what}`));
     this.guard.hook();
   }
 
-  /** DTLS datagrams the guard dropped (./dtlsguard.ts). */
-  get dtlsGuardStats(): DtlsGuardStats | undefined {
+  /** Datagrams the socket guard dropped (./sockguard.ts). */
+  get guardStats(): SocketGuardStats | undefined {
     return this.guard?.stats;
   }
 

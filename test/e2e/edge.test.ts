@@ -100,9 +100,9 @@ describe.skipIf(!root)("the public edge: TLS seed, nodes without UDP (namespaces
 
   test("bravo's UDP blocked mid-transfer to charlie and unblocked: the stream completes intact; times reported", async () => {
     await waitFor("bravo → charlie direct", () => peerOf(b, c)?.session && peerOf(b, c)?.path === "direct", 60_000);
-    // The DTLS guard (only candidate pairs' addresses, nothing in the clear once up) dropped nothing of a
-    // link made through two NATs.
-    for (const [x, y] of [[b, c], [c, b]]) expect(link(x, y)?.fast?.dtls).toEqual({ strangers: 0, plaintext: 0 });
+    // The socket guard (checks with our ICE credentials, DTLS from candidate pairs only, nothing in the
+    // clear once up) dropped nothing of a link made through two NATs.
+    for (const [x, y] of [[b, c], [c, b]]) expect(link(x, y)?.fast?.guard).toEqual({ stun: 0, strangers: 0, plaintext: 0 });
     await waitFor("bravo's link to the seed on UDP", () => link(b, seed)?.transport === "udp", 30_000);
     let blockedAt = 0, unblockedAt = 0;
     const { sent, recv } = await tcpTransfer(b, c, "100.64.0.4", 5402, 80 * 1024 * 1024, async () => {

@@ -1,12 +1,14 @@
-// The DTLS guard (./dtlsguard.ts): a plaintext ClientHello sent to a link's socket once DTLS was up made
-// werift start the handshake over, dropping its keys: the link's data channels went silent while it
-// still looked open. From anyone who knew the port (werift takes DTLS from any address), and from the
-// peer's own address (one who can forge it) once only candidate pairs may speak.
+// The socket guard (./sockguard.ts): a plaintext ClientHello sent to a link's socket once DTLS was up
+// made werift start the handshake over, dropping its keys: the link's data channels went silent while
+// it still looked open. From anyone who knew the port (werift takes DTLS from any address), and from the
+// peer's own address (one who can forge it) once only candidate pairs may speak. A stranger's STUN
+// check, without our ICE password, was answered and paired with.
 import { expect, test } from "bun:test";
 import { createSocket, type Socket } from "node:dgram";
 import { openWebrtcPair } from "../../test/lib/webrtc-pair.ts";
 import { until } from "../../test/lib/wait.ts";
-import { encryptedRecords } from "./dtlsguard.ts";
+import { classes, Message, methods } from "werift";
+import { encryptedRecords } from "./sockguard.ts";
 import type { WebrtcLink } from "./webrtc.ts";
 
 /** A DTLS 1.2 record: content type, epoch, body. */
@@ -55,7 +57,7 @@ test("a datagram's plaintext records are dropped, its encrypted ones kept", () =
 test("a stranger's ClientHello and alert at a link's sockets: dropped, the link carries on", async () => {
   const [a, b] = await openWebrtcPair();
   // Setting up the link itself trips nothing.
-  for (const l of [a, b]) expect(l.dtlsGuardStats).toEqual({ strangers: 0, plaintext: 0 });
+  for (const l of [a, b]) expect(l.guardStats).toEqual({ stun: 0, strangers: 0, plaintext: 0 });
   const s = createSocket("udp4");
   await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
   const alert = record(21, 0, Buffer.from([2, 0]));
@@ -63,8 +65,8 @@ test("a stranger's ClientHello and alert at a link's sockets: dropped, the link 
   await Bun.sleep(300);
   expect(await controlArrives(a, b, "a to b after a stranger's hello")).toBe(true);
   expect(await controlArrives(b, a, "b to a after a stranger's hello")).toBe(true);
-  expect(a.dtlsGuardStats!.strangers).toBeGreaterThan(0);
-  expect(b.dtlsGuardStats!.strangers).toBeGreaterThan(0);
+  expect(a.guardStats!.strangers).toBeGreaterThan(0);
+  expect(b.guardStats!.strangers).toBeGreaterThan(0);
   expect([a.state, b.state]).toEqual(["open", "open"]);
   s.close();
   a.close("test over");
@@ -78,7 +80,33 @@ test("a ClientHello from the peer's own address once DTLS is up (a forged source
   await Bun.sleep(300);
   expect(await controlArrives(b, a, "b to a after the forged hello")).toBe(true);
   expect(await controlArrives(a, b, "a to b after the forged hello")).toBe(true);
-  expect(a.dtlsGuardStats!.plaintext).toBeGreaterThan(0);
+  expect(a.guardStats!.plaintext).toBeGreaterThan(0);
+  a.close("test over");
+  b.close("test over");
+});
+
+test("a stranger's STUN check (not our ICE password) is not answered and makes no candidate pair", async () => {
+  const [a, b] = await openWebrtcPair();
+  const conn = (l: WebrtcLink) => (l as unknown as { pc: { iceTransports: { connection: { checkList: unknown[]; localUsername: string } }[] } }).pc.iceTransports[0].connection;
+  const pairs = conn(a).checkList.length;
+  const s = createSocket("udp4");
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  const answers: Buffer[] = [];
+  s.on("message", (m) => answers.push(m));
+  // Our username (it is in our SDP), a guessed password; and one with no integrity at all.
+  const check = (password?: string) => {
+    const m = new Message(methods.BINDING, classes.REQUEST);
+    m.setAttribute("USERNAME", `${conn(a).localUsername}:x`).setAttribute("PRIORITY", 1).setAttribute("ICE-CONTROLLING", 1n).setAttribute("USE-CANDIDATE", null);
+    if (password) m.addMessageIntegrity(Buffer.from(password));
+    return m.addFingerprint().bytes;
+  };
+  for (const sock of sockets(a)) for (const m of [check("guessed"), check()]) s.send(m, sock.address().port, "127.0.0.1");
+  await Bun.sleep(500);
+  expect(answers.length).toBe(0);
+  expect(conn(a).checkList.length).toBe(pairs);
+  expect(a.guardStats!.stun).toBe(2 * sockets(a).length);
+  expect(await controlArrives(a, b, "a to b after a stranger's checks")).toBe(true);
+  s.close();
   a.close("test over");
   b.close("test over");
 });
