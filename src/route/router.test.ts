@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { build, relayVia } from "../sim/routers.ts";
 import type { Decision } from "./steering.ts";
 import type { NodeId } from "../identity/identity.ts";
+import { TYPE_DATA } from "../session/wire.ts";
 
 describe("router: packet limit", () => {
   test("the fast channel's MTU on the path in use; on a relay path less the forward header, a full trace and the per-link tag", () => {
@@ -24,6 +25,33 @@ describe("router: packet limit", () => {
     n.stream("A", "B", 200);
     expect(n.r.A.packetLimit(n.id("B"))).toBeUndefined();
     expect(n.r.A.packetLimit(n.id("C"))).toBeUndefined();
+  });
+});
+
+describe("router: sending batches", () => {
+  // Router.sendBatch (runs of packets from the TUN) dropped a whole run when no path was live, where
+  // send() still tries the link the peer has (its health in doubt, the path perhaps already back).
+  test("with no live path, a run goes over the peer's link as single packets do", () => {
+    let loss = 0;
+    const n = build({ relays: [], edges: ["A", "B"], links: [["A", "B"]], seeds: {}, loss: () => loss });
+    n.fabric.port(n.id("A")).connect(n.id("B"));
+    n.run(2000);
+    n.stream("A", "B", 500);
+    expect(n.r.A.pathTo(n.id("B"))).toBe("direct");
+    loss = 1; // until A gives the direct path up
+    for (let i = 0; i < 40 && n.r.A.hasPath(n.id("B")); i++) n.stream("A", "B", 250);
+    expect(n.r.A.hasPath(n.id("B"))).toBe(false);
+    expect(n.link("A", "B")?.state).toBe("open");
+    loss = 0; // back, before A has probed it again
+    const packet = (seq: number) => Uint8Array.of(TYPE_DATA, seq, 0, 0);
+    const arrived = (f: () => void) => {
+      const before = n.got.B.length;
+      f();
+      n.run(20);
+      return n.got.B.slice(before).map((g) => g.seq);
+    };
+    expect(arrived(() => n.r.A.sendBatch(n.id("B"), [packet(201), packet(202), packet(203)]))).toEqual([201, 202, 203]);
+    expect(arrived(() => [211, 212].forEach((s) => n.r.A.send(n.id("B"), packet(s))))).toEqual([211, 212]);
   });
 });
 

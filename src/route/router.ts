@@ -260,7 +260,12 @@ export class Router {
     if (inners.length === 0) return;
     if (inners.length === 1) return void this.send(dst, inners[0]);
     const c = this.choose(dst);
-    if (!c) return void (this.stats.noPath += inners.length - 1);
+    if (!c) {
+      // As send(): no live path, but a link to dst that may yet carry them (its health in doubt).
+      if (this.health.get(dst) !== undefined) for (const b of inners) this.sendFrame(dst, b);
+      else this.stats.noPath += inners.length - 1; // choose() counted one
+      return;
+    }
     const peer = c.path.kind === "relay" ? c.path.via : dst;
     const link = this.opts.links.link(peer);
     if (!link?.sendPackets || link.state !== "open") return inners.forEach((b) => this.send(dst, b));
