@@ -215,10 +215,6 @@ export class Admission implements PolicyPort {
   }
 
   /**
-   * What to believe about a peer whose session came up: a member's name, address and subnets from its
-   * certificate; an allow-listed node's name and address from its claims.
-   */
-  /**
    * The certificates a peer showed in the handshake that set up our session with it. The responder's
    * come in its response, which the session layer does not check (we chose to talk to it): without
    * this, a member that renewed its certificate kept the name we had from elsewhere (a relay's copy of
@@ -238,6 +234,10 @@ export class Admission implements PolicyPort {
     if (r !== true) this.log("debug", `handshake certificates of ${remote.id} not taken: ${r}`);
   }
 
+  /**
+   * What to believe about a peer whose session came up: a member's name, address and subnets from its
+   * certificate; an allow-listed node's name and address from its claims.
+   */
   believe(peer: NodeId, claims: Uint8Array): { claims: Claims; rules?: Ipv4ClaimRules; subnets?: { family: 4 | 6; prefix: number; bytes: Uint8Array }[] } {
     const m = this.allow.has(peer) ? undefined : this.memberships.get(peer);
     if (!m) {
