@@ -4,6 +4,7 @@ import { openWebrtcPair } from "../../test/lib/webrtc-pair.ts";
 import { expect, test } from "bun:test";
 import { createSocket } from "node:dgram";
 import { CandidatePair } from "werift";
+import type { NodeId } from "../identity/identity.ts";
 import { boundPairRequestIds, guardUdpSockets, iceHostAddresses, WebrtcLink } from "./webrtc.ts";
 
 test("an ICMP error on a socket werift made (named createSocket import) is logged, not thrown", async () => {
@@ -62,4 +63,11 @@ test("a closed link leaves no subscriber on its werift events (werift may keep t
   b.close("test");
   for (let i = 0; i < 50 && subscribers().some((n) => n > 0); i++) await Bun.sleep(100);
   expect(subscribers()).toEqual(watched.map(() => 0));
+});
+
+test("a link with no host address to offer says so (ICE would offer no candidate and fail at once)", () => {
+  const logs: string[] = [];
+  const l = new WebrtcLink("p" as NodeId, [], (level, msg) => logs.push(`${level} ${msg}`), [], () => true); // every address avoided
+  l.close("test over");
+  expect(logs.filter((m) => m.startsWith("warn no address of this host to offer to peers (interfaces seen: "))).toHaveLength(1);
 });

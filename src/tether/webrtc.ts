@@ -122,6 +122,20 @@ export function iceHostAddresses(extra: string[] = [], avoid?: (host: string) =>
   return [...new Set([...extra, ...v4, ...v6])];
 }
 
+let warnedNoHosts = -Infinity;
+/**
+ * `hosts`, saying so (at most once a minute) when there are none: ICE then offers no candidate and the
+ * link fails at once. Seen on a relay just started, whose networkInterfaces() listed no eth0 for seconds.
+ */
+function hostsOrWarn(hosts: string[], log: Log): string[] {
+  const now = performance.now();
+  if (hosts.length === 0 && now - warnedNoHosts > 60_000) {
+    warnedNoHosts = now;
+    log("warn", `no address of this host to offer to peers (interfaces seen: ${Object.keys(networkInterfaces()).join(", ") || "none"}): links fail until one appears; retried`);
+  }
+  return hosts;
+}
+
 export interface Link {
   readonly peer: NodeId;
   readonly state: "connecting" | "open" | "closed";
@@ -236,7 +250,7 @@ export class WebrtcLink implements Link {
       // address too (our TUN), which no pair may use.
       iceUseIpv4: false,
       iceUseIpv6: false,
-      iceAdditionalHostAddresses: iceHostAddresses(hostAddresses, avoid),
+      iceAdditionalHostAddresses: hostsOrWarn(iceHostAddresses(hostAddresses, avoid), log),
       iceFilterCandidatePair: avoid ? pairFilter(avoid) : undefined,
     });
     this.pc.connectionStateChange.subscribe((s) => {
