@@ -37,6 +37,12 @@ const MAX_RECORDS = 8192;
 const MAX_RECORDS_PER_LINK = 2048;
 /** Relay records an edge keeps that one link told it of (so one hostile "relay" cannot fill its slots). */
 const MAX_EDGE_RELAY_RECORDS_PER_LINK = 8;
+/**
+ * Records a neighbour passes on before we know it relays (its own record, sent first, is still having
+ * its signature checked): held this long, this many per neighbour, for this many neighbours, and taken
+ * once its record says it relays. Dropped, a member's record waited for its renewal (minutes).
+ */
+const HELD_MS = 5_000, HELD_PER_LINK = 64, HELD_LINKS = 64;
 /** A relay remembers a lookup it could not answer this long, for this many records, this many askers each. */
 const MISS_MS = 5_000;
 const MAX_MISSES = 256;
@@ -89,6 +95,10 @@ export class Discovery {
   private readonly records = new Map<NodeId, DiscoveryRecord>();
   /** The link each kept record (not its owner's own) first came through, for the per-link caps. */
   private readonly learnedVia = new Map<NodeId, NodeId>();
+  /** Records passed on by a neighbour not yet known to relay, by neighbour (HELD_MS). */
+  private readonly held = new Map<NodeId, { at: number; records: { b: Uint8Array; certs: string[] }[] }>();
+  /** Neighbours whose own record, saying they relay, is having its signature checked: since when. */
+  private readonly relayChecking = new Map<NodeId, number>();
   /** Relays announced by seeds we registered with (before their records arrive). */
   private readonly announced = new Set<NodeId>();
   /** Address lookups (hex of 10 node-id bytes) and when we last sent each. */
@@ -199,6 +209,7 @@ export class Discovery {
     // Only a node itself, or a relay passing on gossip, may hand us a record: an edge (anyone who
     // merely linked) cannot plant records for identities it made up.
     if (peek && peek.id !== from && !this.isRelay(from)) {
+      if (this.hold(from, b, certs)) return;
       this.opts.stats.recordsRefused++;
       return;
     }
@@ -226,7 +237,14 @@ export class Discovery {
     }
     // The signature costs ~3.7 ms: within the link's and the origin's budget (a record re-issued with a
     // junk signature would otherwise cost one check each).
-    if (peek && this.opts.checks && !budgeted) return void this.opts.checks.run(from, peek.id, `record ${peek.id}`, () => this.checkSignature(from, b, certs));
+    if (peek && this.opts.checks && !budgeted) {
+      if (peek.id === from && peek.relay && !this.isRelay(from)) {
+        const now = this.opts.now();
+        if (this.relayChecking.size >= HELD_LINKS) for (const [id, at] of this.relayChecking) if (now - at > HELD_MS) this.relayChecking.delete(id);
+        if (this.relayChecking.size < HELD_LINKS || this.relayChecking.has(from)) this.relayChecking.set(from, now);
+      }
+      return void this.opts.checks.run(from, peek.id, `record ${peek.id}`, () => this.checkSignature(from, b, certs));
+    }
     const admitted = members ? members.screen(peek!.id, certs) : true;
     if (admitted !== true) {
       this.opts.stats.recordsRefused++;
@@ -252,10 +270,40 @@ export class Discovery {
     // (else it has no route to our edges until they republish, minutes later).
     if (fresh && r.relay && this.opts.relayEnabled && this.opts.health.get(r.id) && !this.announced.has(r.id))
       for (const x of this.records.values()) if (!x.relay && x.id !== r.id) this.pass(r.id, x);
+    // What it passed on while its own record was being checked: looked at now, as if it came just now.
+    if (r.id === from) this.relayChecking.delete(from);
+    const held = r.relay && r.id === from ? this.held.get(r.id) : undefined;
+    if (held) {
+      this.held.delete(r.id);
+      if (this.opts.now() - held.at <= HELD_MS) for (const x of held.records) this.onRecord(r.id, x.b, false, x.certs);
+    }
     this.opts.onRecord?.(r);
     if (!this.opts.relayEnabled) return;
     if (this.misses.size) this.answerMisses(r, from);
     for (const peer of this.opts.health.peers()) if (peer !== from && peer !== r.id && (r.relay || this.isRelay(peer))) this.pass(peer, r);
+  }
+
+  /**
+   * Hold a record `from` passed on while we do not know it relays, when its own record saying it does
+   * is having its signature checked (sent first on the link; the check runs asynchronously): bounded
+   * per neighbour and in all, a copy of the bytes only, nothing checked. Whether it was held.
+   */
+  private hold(from: NodeId, b: Uint8Array, certs: string[]): boolean {
+    const now = this.opts.now(), since = this.relayChecking.get(from);
+    if (since === undefined || now - since > HELD_MS) return (this.relayChecking.delete(from), false);
+    if (!this.opts.health.get(from)) return false; // only from a neighbour linked to us
+    let h = this.held.get(from);
+    if (h && now - h.at > HELD_MS) (this.held.delete(from), (h = undefined));
+    if (!h) {
+      if (this.held.size >= HELD_LINKS) {
+        for (const [id, x] of this.held) if (now - x.at > HELD_MS) this.held.delete(id);
+        if (this.held.size >= HELD_LINKS) return false;
+      }
+      this.held.set(from, (h = { at: now, records: [] }));
+    }
+    if (h.records.length >= HELD_PER_LINK) return false;
+    h.records.push({ b: b.slice(), certs });
+    return true;
   }
 
   /**
