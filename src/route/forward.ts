@@ -17,6 +17,11 @@ import type { RouterStats } from "./router.ts";
 /** After a neighbour says it has no route to a node, avoid it for that node this long. */
 const NO_ROUTE_MS = 2_000;
 const UNREACHABLE_EVERY_MS = 250;
+/**
+ * A destination we hold no record of is asked for from our relays at most this often, and this many
+ * destinations a second in all (a neighbour's frames to made-up ids cost at most that many lookups).
+ */
+const ASK_EVERY_MS = 1_000, ASKS_PER_SECOND = 16;
 const LOAD_WINDOW_MS = 10_000;
 
 export interface ForwarderOptions {
@@ -42,6 +47,9 @@ export class Forwarder {
   private readonly noRoute = new Map<string, number>();
   /** "dst|neighbour" → when we last told the neighbour we cannot reach dst. */
   private readonly toldUnreachable = new Map<string, number>();
+  /** Destinations without a record we asked our relays for, and when; this second's count. */
+  private readonly askedFor = new Map<NodeId, number>();
+  private asks = { second: -1, n: 0 };
   /** Forwarded bytes at the start of the load window, and the rate over the last one. */
   private readonly loadMark = { at: -Infinity, bytes: 0, bps: 0 };
 
@@ -60,6 +68,22 @@ export class Forwarder {
    * are made once for the run, the fair share is charged per frame; the run leaves as one batch
    * (sendFrames: the new header once, each frame copied once, by the link).
    */
+  /**
+   * No record of `dst`: ask our relays for it (a member of a relay we link to whose record has not
+   * reached us — passed on while that relay's own record was still being checked, say — is otherwise
+   * unreachable through us until it renews its record, minutes later).
+   */
+  private askFor(dst: NodeId, now: number): void {
+    if (now - (this.askedFor.get(dst) ?? -Infinity) < ASK_EVERY_MS) return;
+    const second = Math.floor(now / 1000);
+    if (this.asks.second !== second) this.asks = { second, n: 0 };
+    if (this.asks.n >= ASKS_PER_SECOND) return;
+    this.asks.n++;
+    if (this.askedFor.size >= 4 * ASKS_PER_SECOND) for (const [id, at] of this.askedFor) if (now - at >= ASK_EVERY_MS) this.askedFor.delete(id);
+    this.askedFor.set(dst, now);
+    this.opts.discovery.ask(idBody(dst));
+  }
+
   forwardRun(peer: NodeId, bs: Uint8Array[], f: Forward): void {
     const { stats, self } = this.opts;
     if (!this.opts.relay.enabled) {
@@ -91,6 +115,7 @@ export class Forwarder {
       this.opts.log("debug", `no route to ${f.dst} (hops ${f.hops}, record ${rec ? rec.relays.join(",") : "none"}, from ${peer})`);
       const key = `${f.dst}|${peer}`;
       const now = this.opts.now();
+      if (!rec) this.askFor(f.dst, now);
       if (now - (this.toldUnreachable.get(key) ?? -Infinity) >= UNREACHABLE_EVERY_MS) {
         this.toldUnreachable.set(key, now);
         this.opts.sendHop(peer, HOP_UNREACHABLE, idBody(f.dst));

@@ -54,11 +54,14 @@ describe.skipIf(!root)("cold lookups across two relays (namespaces)", () => {
     expect(nodes.s.logs()).not.toContain(`session with ${nodes.b.id}`);
     expect(ping(nodes.a, "100.64.0.3")).toBe(true);
     // s asked r, unless b's own signals (b tries to link to every relay it learns, through r) already
-    // showed s b's certificate; either way a got its answer from s, and the packets went through both.
+    // showed s b's certificate; either way a got its answer through s, and the packets went through both.
+    // r may have had nothing to say to s's first question (s had not shown r its membership yet: r
+    // knows s only as the seed it registered with), and s answered a's next one itself.
     const asked = nodes.s.logs().includes(`member lookup from ${nodes.a.id} for 100.64.0.3: asked 1 other relay(s)`);
-    console.log(`s ${asked ? "asked r" : "knew b's certificate itself"}`);
-    if (asked) expect(nodes.r.logs()).toContain(`member lookup from ${nodes.s.id} for 100.64.0.3: answered`);
-    else expect(nodes.s.logs()).toContain(`member lookup from ${nodes.a.id} for 100.64.0.3: answered`);
+    const rAnswered = nodes.r.logs().includes(`member lookup from ${nodes.s.id} for 100.64.0.3: answered`);
+    const sAnswered = nodes.s.logs().includes(`member lookup from ${nodes.a.id} for 100.64.0.3: answered`);
+    console.log(`s ${asked ? "asked r" : "knew b's certificate itself"}; ${rAnswered ? "r answered s" : "r did not answer s"}; ${sAnswered ? "s answered a itself" : "s passed r's answer on"}`);
+    expect(asked ? rAnswered || sAnswered : sAnswered).toBe(true);
     expect(nodes.a.api("/v1/status").peers.find((p: any) => p.id === nodes.b.id)?.path).toStartWith(`relay:${nodes.s.id}`);
   });
 
