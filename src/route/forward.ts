@@ -63,12 +63,6 @@ export class Forwarder {
   }
 
   /**
-   * Forward frames `bs` that arrived together on the link to `peer` and share their header (source,
-   * destination, trace, hops, inner type): `f`, decoded from the first. The checks and the next hop
-   * are made once for the run, the fair share is charged per frame; the run leaves as one batch
-   * (sendFrames: the new header once, each frame copied once, by the link).
-   */
-  /**
    * No record of `dst`: ask our relays for it (a member of a relay we link to whose record has not
    * reached us — passed on while that relay's own record was still being checked, say — is otherwise
    * unreachable through us until it renews its record, minutes later).
@@ -84,6 +78,12 @@ export class Forwarder {
     this.opts.discovery.ask(idBody(dst));
   }
 
+  /**
+   * Forward frames `bs` that arrived together on the link to `peer` and share their header (source,
+   * destination, trace, hops, inner type): `f`, decoded from the first. The checks and the next hop
+   * are made once for the run, the fair share is charged per frame; the run leaves as one batch
+   * (sendFrames: the new header once, each frame copied once, by the link).
+   */
   forwardRun(peer: NodeId, bs: Uint8Array[], f: Forward): void {
     const { stats, self } = this.opts;
     if (!this.opts.relay.enabled) {
