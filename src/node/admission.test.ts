@@ -25,13 +25,18 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-test("a copy of an invite, dated earlier, does not evict the member that redeemed it (issue 14)", () => {
+/** Admission of a node that is a member of `root`'s network (its state in a temporary directory). */
+function homeMember(): Admission {
   const dir = mkdtempSync(join(tmpdir(), "trellis-admission-"));
   dirs.push(dir);
   Networks.install(dir, self.id, encodeBundle(root, issueCertificate({ networkId: root.id, nodeId: self.id, name: "self", ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 86400 }, root)));
   const config = defaults(null);
   config.node.stateDir = dir;
-  const admission = new Admission(config, self.id, () => {});
+  return new Admission(config, self.id, () => {});
+}
+
+test("a copy of an invite, dated earlier, does not evict the member that redeemed it (issue 14)", () => {
+  const admission = homeMember();
   const key = enrolmentKey(new Uint8Array(32).fill(49));
   const enrolment = issueEnrolment({ networkId: root.id, publicKey: key.publicKey, issuedAt: now - 3600, usableUntil: now + 3600, grantsFor: 86400, name: "", ipv4Prefix: 10, tags: [], subnets: [] }, root);
   const cert = (id: NodeId, name: string, notBefore: number) => Buffer.from(issueCertificate({ networkId: root.id, nodeId: id, name, ipv4Prefix: 10, tags: [], subnets: [], notBefore, notAfter: notBefore + 86400, enrolment }, key)).toString("base64");
@@ -70,12 +75,7 @@ test("an exit believes a node in two of its networks as a member of the one that
 // restarted and started the handshake itself kept the old name: it held the old certificate (a relay's
 // copy) and took nothing from the response, whose claims the session layer does not check.
 test("the certificate in the handshake that set up a session replaces an older one held for the peer; a bad one changes nothing", () => {
-  const dir = mkdtempSync(join(tmpdir(), "trellis-admission-"));
-  dirs.push(dir);
-  Networks.install(dir, self.id, encodeBundle(root, issueCertificate({ networkId: root.id, nodeId: self.id, name: "self", ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter: now + 86400 }, root)));
-  const config = defaults(null);
-  config.node.stateDir = dir;
-  const admission = new Admission(config, self.id, () => {});
+  const admission = homeMember();
   const peers = new PeerTable();
   const peering = new Peering({ self: self.id, relaying: false, admission, peers, sessions: { learn: () => {} }, overlay: { greet: () => {} }, log: () => {} } as unknown as PeeringOptions);
   const cert = (name: string, notAfter: number, key = root) => Buffer.from(issueCertificate({ networkId: root.id, nodeId: honest.id, name, ipv4: "10.0.0.7", ipv4Prefix: 10, tags: [], subnets: [], notBefore: now - 60, notAfter }, key)).toString("base64");
